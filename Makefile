@@ -1,0 +1,40 @@
+# Two commands for a new user: `make run` and `make test`. Everything installs from the pinned files here.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint typecheck validate build invoke clean
+
+$(STAMP): requirements-dev.txt layers/portal/requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $(STAMP)
+
+run: $(STAMP) ## start the whole service locally (embedded DynamoDB) until Ctrl-C
+	$(BIN)/python -m local_gateway run
+
+test: $(STAMP) ## the full test suite, plus ruff and mypy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+validate: $(STAMP) ## sam validate --lint, offline
+	$(BIN)/sam validate --lint
+
+build: $(STAMP) ## sam build: functions and the layer, without a container
+	$(BIN)/sam build
+
+invoke: $(STAMP) ## e.g. make invoke FUNCTION=CreateSessionFunction EVENT=events/create_session_form.json
+	$(BIN)/python -m local_gateway invoke $(FUNCTION) -e $(EVENT)
+
+clean:
+	rm -rf $(VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

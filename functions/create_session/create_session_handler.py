@@ -1,0 +1,59 @@
+"""POST /v1/billing_portal/sessions: Stripe's create call for portal sessions."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities import parameters
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from portal_sessions.auth import authenticate, parse_key_hashes
+from portal_sessions.errors import InvalidRequestError
+from portal_sessions.observability import logger, metrics
+from portal_sessions.params import parse_create_params
+from portal_sessions.service import create_session
+from portal_sessions.settings import create_session_settings
+from portal_sessions.store import SessionStore
+from portal_sessions.web import json_response, new_resolver, public_base_url, request_body, resolve
+from portal_sessions.wire import decode_body
+
+KEY_HASHES_MAX_AGE_SECONDS = 60  # a newly added or removed key takes effect within a minute
+
+app = new_resolver()
+
+
+@app.post("/v1/billing_portal/sessions")
+def create_session_route() -> Response:
+    event = app.current_event
+    settings = create_session_settings()
+    known_hashes = parse_key_hashes(
+        parameters.get_parameter(settings.api_keys_parameter, max_age=KEY_HASHES_MAX_AGE_SECONDS)
+    )
+    caller = authenticate(event.headers.get("authorization"), known_hashes)
+    logger.append_keys(livemode=caller.livemode, key_fingerprint=caller.key_fingerprint)
+    if event.headers.get("stripe-account"):
+        raise InvalidRequestError("The Stripe-Account header is not supported by this service.")
+
+    raw_params = decode_body(request_body(event.raw_event), event.headers.get("content-type"))
+    params = parse_create_params(raw_params)
+    created = create_session(
+        params,
+        caller,
+        SessionStore(settings.table_name),
+        now=int(time.time()),
+        link_ttl_seconds=settings.link_ttl_seconds,
+        base_url=public_base_url(event.raw_event, settings.public_base_url),
+    )
+    logger.info("session created", extra={"session_id": created.session.id})
+    metrics.add_metric(name="SessionsCreated", unit=MetricUnit.Count, value=1)
+    return json_response(200, created.api_object)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return resolve(app, event, context)

@@ -1,0 +1,74 @@
+"""GET/HEAD /p/session/{token}: the session's URL, which hands a live session over to the portal."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities import parameters
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from portal_sessions.errors import SessionExpiredError, SessionNotFoundError
+from portal_sessions.handoff import issue_handoff_token
+from portal_sessions.observability import logger, metrics
+from portal_sessions.pages import HTML_HEADERS, expired_page, not_found_page
+from portal_sessions.service import check_session, visit_session
+from portal_sessions.settings import redirect_settings
+from portal_sessions.store import SessionStore
+from portal_sessions.web import new_resolver, resolve
+
+SIGNING_KEY_MAX_AGE_SECONDS = 300
+HANDOFF_PARAMETER = "handoff"
+
+app = new_resolver()
+
+
+@app.exception_handler(SessionNotFoundError)
+def _unknown_session(_error: SessionNotFoundError) -> Response:
+    metrics.add_metric(name="SessionLinksUnknown", unit=MetricUnit.Count, value=1)
+    return Response(status_code=404, headers=dict(HTML_HEADERS), body=not_found_page())
+
+
+@app.exception_handler(SessionExpiredError)
+def _expired_session(error: SessionExpiredError) -> Response:
+    metrics.add_metric(name="SessionLinksExpired", unit=MetricUnit.Count, value=1)
+    return Response(status_code=410, headers=dict(HTML_HEADERS), body=expired_page(error.return_url))
+
+
+@app.get("/p/session/<token>")
+def visit_session_route(token: str) -> Response:
+    settings = redirect_settings()
+    now = int(time.time())
+    session = visit_session(
+        token, SessionStore(settings.table_name), now=now, session_ttl_seconds=settings.session_ttl_seconds
+    )
+    signing_key = parameters.get_secret(settings.handoff_secret_id, max_age=SIGNING_KEY_MAX_AGE_SECONDS)
+    handoff = issue_handoff_token(session, now=now, ttl_seconds=settings.handoff_ttl_seconds, signing_key=signing_key)
+    logger.info("session visited", extra={"session_id": session.id})
+    metrics.add_metric(name="SessionsVisited", unit=MetricUnit.Count, value=1)
+    headers = {key: HTML_HEADERS[key] for key in ("Cache-Control", "Referrer-Policy")}
+    headers["Location"] = _with_query_parameter(settings.portal_url, HANDOFF_PARAMETER, handoff)
+    return Response(status_code=302, headers=headers, body="")
+
+
+@app.head("/p/session/<token>")
+def check_session_route(token: str) -> Response:
+    settings = redirect_settings()
+    check_session(token, SessionStore(settings.table_name), now=int(time.time()))
+    return Response(status_code=200, headers=dict(HTML_HEADERS), body="")
+
+
+def _with_query_parameter(url: str, name: str, value: str) -> str:
+    parts = urlsplit(url)
+    query = [(key, item) for key, item in parse_qsl(parts.query, keep_blank_values=True) if key != name]
+    return urlunsplit(parts._replace(query=urlencode([*query, (name, value)])))
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return resolve(app, event, context)

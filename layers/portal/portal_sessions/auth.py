@@ -1,0 +1,73 @@
+"""API keys: read from the request like Stripe does, checked against the operator's SHA-256 hashes."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from .errors import AuthenticationError
+
+_MODES = {"sk_test_": False, "sk_live_": True}
+_NO_KEY_MESSAGE = (
+    "You did not provide an API key. You need to provide your API key in the Authorization header, "
+    "using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY')."
+)
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who called: only the mode and a short, non-secret fingerprint of the key (for logs)."""
+
+    livemode: bool
+    key_fingerprint: str
+
+
+def key_hash(api_key: str) -> str:
+    return hashlib.sha256(api_key.encode("utf-8")).hexdigest()
+
+
+def parse_key_hashes(text: str) -> frozenset[str]:
+    """The operator's list: SHA-256 hex digests separated by commas, spaces or newlines."""
+    return frozenset(part.lower() for part in text.replace(",", " ").split() if part)
+
+
+def api_key_from_authorization(authorization: str | None) -> str:
+    """`Bearer KEY`, or HTTP Basic with the key as user name and an empty password."""
+    if not authorization or not authorization.strip():
+        raise AuthenticationError(_NO_KEY_MESSAGE)
+    scheme, _, credentials = authorization.strip().partition(" ")
+    credentials = credentials.strip()
+    if scheme.lower() == "bearer" and credentials:
+        return credentials
+    if scheme.lower() == "basic" and credentials:
+        try:
+            user, _, _password = base64.b64decode(credentials, validate=True).decode("utf-8").partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            user = ""
+        if user:
+            return user
+    raise AuthenticationError(
+        "Invalid API Key provided: the Authorization header must be 'Bearer YOUR_SECRET_KEY' "
+        "or HTTP Basic with the key as user name."
+    )
+
+
+def authenticate(authorization: str | None, known_hashes: Iterable[str]) -> Caller:
+    api_key = api_key_from_authorization(authorization)
+    livemode = next((mode for prefix, mode in _MODES.items() if api_key.startswith(prefix)), None)
+    digest = key_hash(api_key)
+    if livemode is None or digest not in known_hashes:
+        raise AuthenticationError(f"Invalid API Key provided: {mask_key(api_key)}")
+    return Caller(livemode=livemode, key_fingerprint=digest[:12])
+
+
+def mask_key(api_key: str) -> str:
+    """Stripe's masking: the key's prefix, asterisks, and its last four characters."""
+    prefix = next((p for p in (*_MODES, "rk_test_", "rk_live_", "pk_test_", "pk_live_") if api_key.startswith(p)), "")
+    hidden = len(api_key) - len(prefix) - 4
+    if hidden < 8:  # too short to show any of it safely
+        return prefix + "*" * 8
+    return prefix + "*" * min(hidden, 40) + api_key[-4:]

@@ -1,0 +1,80 @@
+"""Stripe-shaped errors, raised by domain code and rendered once by the web adapter."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class StripeError(Exception):
+    """An error the API reports as `{"error": {...}}` with an HTTP status."""
+
+    http_status = 500
+    error_type = "api_error"
+
+    def __init__(self, message: str, *, code: str | None = None, param: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.param = param
+
+    def to_dict(self) -> dict[str, Any]:
+        error: dict[str, Any] = {"type": self.error_type, "message": self.message}
+        if self.code is not None:
+            error["code"] = self.code
+        if self.param is not None:
+            error["param"] = self.param
+        return {"error": error}
+
+
+class InvalidRequestError(StripeError):
+    http_status = 400
+    error_type = "invalid_request_error"
+
+
+class ResourceMissingError(InvalidRequestError):
+    """A parameter names an object that does not exist (Stripe answers 400 for params, 404 for paths)."""
+
+    def __init__(self, message: str, *, param: str | None = None, http_status: int = 400) -> None:
+        super().__init__(message, code="resource_missing", param=param)
+        self.http_status = http_status
+
+
+class RequestTooLargeError(InvalidRequestError):
+    http_status = 413
+
+
+class AuthenticationError(InvalidRequestError):
+    """Stripe reports a missing or wrong key as an invalid_request_error with status 401."""
+
+    http_status = 401
+
+
+class RateLimitError(StripeError):
+    http_status = 429
+    error_type = "invalid_request_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code="rate_limit")
+
+
+class ServiceUnavailableError(StripeError):
+    """A dependency failed after its retries; nothing was written, so the client may retry."""
+
+    http_status = 503
+    error_type = "api_error"
+
+
+class SessionNotFoundError(Exception):
+    """No session has this URL token."""
+
+
+class SessionExpiredError(Exception):
+    """The session existed but its URL can no longer be used."""
+
+    def __init__(self, return_url: str | None) -> None:
+        super().__init__("session expired")
+        self.return_url = return_url
+
+
+class ConfigurationError(Exception):
+    """The function is deployed with settings it cannot run with."""

@@ -1,0 +1,48 @@
+"""The signed hand-off that carries a visited session to the portal, which verifies it without calling back."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+import jwt
+
+from .session import PortalSession
+
+ALGORITHM = "HS256"
+AUDIENCE = "billing_portal"
+ISSUER = "portal-sessions"
+
+
+def issue_handoff_token(session: PortalSession, *, now: int, ttl_seconds: int, signing_key: str) -> str:
+    claims: dict[str, Any] = {
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "sub": session.customer or session.customer_account,
+        "jti": secrets.token_urlsafe(16),  # lets the portal refuse a replay
+        "iat": now,
+        "exp": min(now + ttl_seconds, now + 60),
+        "sid": session.id,
+        "customer": session.customer,
+        "customer_account": session.customer_account,
+        "livemode": session.livemode,
+        "configuration": session.configuration,
+        "flow": session.flow,
+        "locale": session.locale,
+        "on_behalf_of": session.on_behalf_of,
+        "return_url": session.return_url,
+    }
+    return jwt.encode(claims, signing_key, algorithm=ALGORITHM)
+
+
+def verify_handoff_token(token: str, *, signing_key: str, leeway_seconds: int = 5) -> dict[str, Any]:
+    """What the portal does: check signature, audience, issuer and expiry; raises jwt.InvalidTokenError."""
+    return jwt.decode(
+        token,
+        signing_key,
+        algorithms=[ALGORITHM],
+        audience=AUDIENCE,
+        issuer=ISSUER,
+        leeway=leeway_seconds,
+        options={"require": ["exp", "iat", "sid", "jti"]},
+    )

@@ -1,0 +1,90 @@
+"""The `billing_portal.session` object: what is stored, and how Stripe's API shows it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .params import AfterCompletionParams, FlowDataParams
+
+
+@dataclass(frozen=True)
+class PortalSession:
+    id: str
+    livemode: bool
+    customer: str | None
+    customer_account: str | None
+    configuration: str
+    flow: dict[str, Any] | None
+    locale: str | None
+    on_behalf_of: str | None
+    return_url: str | None
+    created: int
+    expires_at: int
+    visited_at: int | None = None
+
+    def is_expired(self, now: int) -> bool:
+        # TTL deletion lags, so every read decides expiry itself.
+        return now >= self.expires_at
+
+    def to_api_object(self, url: str, configuration: dict[str, Any] | str | None = None) -> dict[str, Any]:
+        """Stripe's field set and order; `configuration` is the expanded object when asked for."""
+        return {
+            "id": self.id,
+            "object": "billing_portal.session",
+            "configuration": configuration if configuration is not None else self.configuration,
+            "created": self.created,
+            "customer": self.customer,
+            "customer_account": self.customer_account,
+            "flow": self.flow,
+            "livemode": self.livemode,
+            "locale": self.locale,
+            "on_behalf_of": self.on_behalf_of,
+            "return_url": self.return_url,
+            "url": url,
+        }
+
+
+def flow_object(flow_data: FlowDataParams) -> dict[str, Any]:
+    """The session's `flow` as Stripe returns it: every field present, nulls where nothing was given."""
+    cancel = flow_data.subscription_cancel
+    update = flow_data.subscription_update
+    confirm = flow_data.subscription_update_confirm
+    return {
+        "after_completion": _after_completion_object(flow_data.after_completion),
+        "subscription_cancel": None
+        if cancel is None
+        else {
+            "retention": None
+            if cancel.retention is None
+            else {"coupon_offer": {"coupon": cancel.retention.coupon_offer.coupon}, "type": cancel.retention.type},
+            "subscription": cancel.subscription,
+        },
+        "subscription_update": None if update is None else {"subscription": update.subscription},
+        "subscription_update_confirm": None
+        if confirm is None
+        else {
+            "discounts": None
+            if confirm.discounts is None
+            else [{"coupon": d.coupon, "promotion_code": d.promotion_code} for d in confirm.discounts],
+            "items": [
+                {"id": item.id, "price": item.price} | ({} if item.quantity is None else {"quantity": item.quantity})
+                for item in confirm.items
+            ],
+            "subscription": confirm.subscription,
+        },
+        "type": flow_data.type,
+    }
+
+
+def _after_completion_object(completion: AfterCompletionParams | None) -> dict[str, Any]:
+    if completion is None:
+        return {"hosted_confirmation": None, "redirect": None, "type": "portal_homepage"}
+    hosted = completion.hosted_confirmation
+    return {
+        "hosted_confirmation": {"custom_message": hosted.custom_message if hosted else None}
+        if completion.type == "hosted_confirmation"
+        else None,
+        "redirect": {"return_url": completion.redirect.return_url} if completion.redirect else None,
+        "type": completion.type,
+    }

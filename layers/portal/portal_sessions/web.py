@@ -1,0 +1,98 @@
+"""Glue between API Gateway (through Powertools' event handler) and the domain: responses and errors.
+
+This is the one module of the package that knows HTTP API events; handlers use it to stay thin.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from .errors import RequestTooLargeError, StripeError
+from .observability import logger
+from .tokens import new_request_id
+from .wire import MAX_BODY_BYTES
+
+JSON_HEADERS = {"Content-Type": "application/json", "Cache-Control": "no-store"}
+
+
+def json_response(status: int, body: dict[str, Any]) -> Response[str]:
+    return Response(status_code=status, headers=dict(JSON_HEADERS), body=json.dumps(body))
+
+
+def stripe_error_response(error: StripeError) -> Response[str]:
+    logger.info(
+        "request rejected",
+        extra={"status": error.http_status, "error_type": error.error_type, "code": error.code, "param": error.param},
+    )
+    return json_response(error.http_status, error.to_dict())
+
+
+def new_resolver() -> APIGatewayHttpResolver:
+    """A resolver whose every failure is a Stripe-shaped JSON error and never a stack trace."""
+    app = APIGatewayHttpResolver()
+
+    @app.exception_handler(StripeError)
+    def _stripe_error(error: StripeError) -> Response[str]:
+        return stripe_error_response(error)
+
+    @app.exception_handler(Exception)
+    def _unexpected(error: Exception) -> Response[str]:
+        logger.exception("unexpected error")
+        body = {"error": {"type": "api_error", "message": "An unknown error occurred. Please try again."}}
+        return json_response(500, body)
+
+    @app.not_found
+    def _unknown_route(_error: Exception) -> Response[str]:
+        event = app.current_event
+        message = f"Unrecognized request URL ({event.request_context.http.method}: {event.raw_path})."
+        return json_response(404, {"error": {"type": "invalid_request_error", "message": message}})
+
+    return app
+
+
+def resolve(app: APIGatewayHttpResolver, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Route the event and stamp the response with a `Request-Id`, as Stripe does on every response."""
+    request_id = new_request_id()
+    logger.append_keys(stripe_request_id=request_id)
+    response = app.resolve(event, context)
+    response.setdefault("headers", {})["Request-Id"] = request_id
+    return response
+
+
+def request_body(event: dict[str, Any]) -> bytes:
+    """The raw body bytes, refusing oversized bodies before any parsing."""
+    body = event.get("body") or ""
+    if event.get("isBase64Encoded"):
+        if len(body) > (MAX_BODY_BYTES * 4) // 3 + 4:
+            raise _too_large()
+        try:
+            raw = base64.b64decode(body, validate=True)
+        except binascii.Error:
+            raw = b"\xff"  # undecodable: reported as a body that is not UTF-8
+    else:
+        raw = body.encode("utf-8", errors="surrogateescape")
+    if len(raw) > MAX_BODY_BYTES:
+        raise _too_large()
+    return raw
+
+
+def _too_large() -> RequestTooLargeError:
+    return RequestTooLargeError(f"Request bodies may be at most {MAX_BODY_BYTES} bytes.")
+
+
+def public_base_url(event: dict[str, Any], configured: str) -> str:
+    """Where the session URL points: the configured public URL, or the host the request came in on."""
+    if configured:
+        return configured.rstrip("/")
+    context = event.get("requestContext") or {}
+    headers = {name.lower(): value for name, value in (event.get("headers") or {}).items()}
+    scheme = headers.get("x-forwarded-proto", "https").split(",")[0].strip()
+    host = context.get("domainName") or headers.get("host", "")
+    stage = context.get("stage", "$default")
+    return f"{scheme}://{host}" + ("" if stage == "$default" else f"/{stage}")

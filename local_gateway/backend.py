@@ -1,0 +1,96 @@
+"""The AWS side of a local run: an embedded moto server (unless told otherwise), the table from the
+template, the API key digests in SSM and the hand-off signing key in Secrets Manager."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import socket
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from botocore.exceptions import ClientError
+
+from portal_sessions.auth import key_hash
+from portal_sessions.tokens import new_object_id
+
+from .template import table_definition
+
+LOCAL_REGION = "us-east-1"
+API_KEYS_PARAMETER = "/portal-sessions/local/api-key-hashes"
+HANDOFF_SECRET_NAME = "portal-sessions/local/handoff-signing-key"
+DEFAULT_TABLE_NAME = "portal-sessions-local"
+
+
+@dataclass
+class LocalBackend:
+    endpoint_url: str | None
+    table_name: str
+    server: Any = None
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def start_backend() -> LocalBackend:
+    """Start moto on loopback and point the AWS SDK at it; `AWS_ENDPOINT_URL_DYNAMODB` keeps another DynamoDB."""
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request lines
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    os.environ["AWS_ENDPOINT_URL"] = endpoint  # service-specific AWS_ENDPOINT_URL_* settings still win
+    os.environ.setdefault("AWS_DEFAULT_REGION", LOCAL_REGION)
+    if "AWS_ACCESS_KEY_ID" not in os.environ and "AWS_PROFILE" not in os.environ:
+        os.environ["AWS_ACCESS_KEY_ID"] = os.environ["AWS_SECRET_ACCESS_KEY"] = "local"  # moto accepts any
+    table_name = os.environ.get("PORTAL_TABLE_NAME", DEFAULT_TABLE_NAME)
+    return LocalBackend(endpoint_url=endpoint, table_name=table_name, server=server)
+
+
+def ensure_table(template: dict[str, Any], table_name: str) -> None:
+    """Create the table from the template's own definition, unless it already exists."""
+    client = boto3.client("dynamodb")
+    definition = table_definition(template)
+    try:
+        client.describe_table(TableName=table_name)
+        return
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "ResourceNotFoundException":
+            raise
+    client.create_table(TableName=table_name, **definition["create_table"])
+    client.get_waiter("table_exists").wait(TableName=table_name, WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+    ttl = definition["time_to_live"]
+    if ttl:
+        client.update_time_to_live(TableName=table_name, TimeToLiveSpecification=ttl)
+
+
+def store_api_keys(api_keys: list[str]) -> None:
+    value = ",".join(key_hash(key) for key in api_keys)
+    boto3.client("ssm").put_parameter(Name=API_KEYS_PARAMETER, Value=value, Type="String", Overwrite=True)
+
+
+def store_handoff_secret() -> str:
+    signing_key = secrets.token_urlsafe(48)
+    client = boto3.client("secretsmanager")
+    try:
+        client.create_secret(Name=HANDOFF_SECRET_NAME, SecretString=signing_key)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "ResourceExistsException":
+            raise
+        client.put_secret_value(SecretId=HANDOFF_SECRET_NAME, SecretString=signing_key)
+    return signing_key
+
+
+def new_test_api_key() -> str:
+    return new_object_id("sk_test")

@@ -1,0 +1,44 @@
+"""A stand-in for the billing portal on a local run: verifies the hand-off and shows what it carries."""
+
+from __future__ import annotations
+
+from html import escape
+
+import jwt
+
+from portal_sessions.handoff import verify_handoff_token
+from portal_sessions.pages import HTML_HEADERS
+
+PATH = "/_local/portal"
+
+
+class PortalPage:
+    def __init__(self, signing_key: str) -> None:
+        self._signing_key = signing_key
+
+    def __call__(self, _path: str, query: dict[str, str]) -> tuple[int, dict[str, str], str]:
+        try:
+            claims = verify_handoff_token(query.get("handoff", ""), signing_key=self._signing_key)
+        except jwt.InvalidTokenError as exc:
+            return 401, dict(HTML_HEADERS), _html("Hand-off rejected", f"<p>{escape(str(exc))}</p>")
+        flow = claims.get("flow") or {}
+        rows = {
+            "Customer": claims.get("customer") or claims.get("customer_account"),
+            "Session": claims["sid"],
+            "Mode": "live" if claims.get("livemode") else "test",
+            "Flow": flow.get("type", "none"),
+            "Locale": claims.get("locale") or "auto",
+        }
+        table = "".join(
+            f"<tr><th>{escape(k)}</th><td id='{k.lower()}'>{escape(str(v))}</td></tr>" for k, v in rows.items()
+        )
+        return_url = claims.get("return_url")
+        link = f'<p><a id="return" href="{escape(return_url, quote=True)}">Return</a></p>' if return_url else ""
+        return 200, dict(HTML_HEADERS), _html("Billing portal (local demo)", f"<table>{table}</table>{link}")
+
+
+def _html(title: str, content: str) -> str:
+    return (
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title></head>'
+        f"<body><h1>{escape(title)}</h1>{content}</body></html>"
+    )

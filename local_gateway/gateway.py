@@ -1,0 +1,179 @@
+"""An HTTP server that does what API Gateway's HTTP API does for this service: match a route of the
+template, build the payload 2.0 event, invoke the function, and turn its result into the response."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import uuid
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from .runtime import FunctionRuntime
+from .template import Route
+
+MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway's limit
+_TEXT_TYPES = ("text/", "application/json", "application/xml", "application/javascript")
+
+LocalPage = Callable[[str, dict[str, str]], tuple[int, dict[str, str], str]]
+
+
+def build_event(
+    route: Route,
+    path_parameters: dict[str, str],
+    method: str,
+    target: str,
+    headers: dict[str, str],
+    body: bytes,
+    source_ip: str,
+) -> dict[str, Any]:
+    """The payload 2.0 event API Gateway sends for this request."""
+    url = urlsplit(target)
+    lowered: dict[str, str] = {}
+    for name, value in headers.items():
+        key = name.lower()
+        lowered[key] = f"{lowered[key]},{value}" if key in lowered else value  # HTTP API joins repeats
+    lowered.setdefault("x-forwarded-proto", "http")
+    lowered.setdefault("x-forwarded-for", source_ip)
+    now = time.time()
+    event: dict[str, Any] = {
+        "version": "2.0",
+        "routeKey": route.route_key,
+        "rawPath": url.path,
+        "rawQueryString": url.query,
+        "headers": lowered,
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "local",
+            "domainName": lowered.get("host", "127.0.0.1"),
+            "domainPrefix": lowered.get("host", "127.0.0.1").split(".")[0],
+            "http": {
+                "method": method,
+                "path": url.path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": source_ip,
+                "userAgent": lowered.get("user-agent", ""),
+            },
+            "requestId": uuid.uuid4().hex[:16],
+            "routeKey": route.route_key,
+            "stage": "$default",
+            "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
+            "timeEpoch": int(now * 1000),
+        },
+        "isBase64Encoded": False,
+    }
+    if "cookie" in lowered:
+        event["cookies"] = [cookie.strip() for cookie in lowered.pop("cookie").split(";")]
+    if url.query:
+        query: dict[str, str] = {}
+        for name, value in parse_qsl(url.query, keep_blank_values=True):
+            query[name] = f"{query[name]},{value}" if name in query else value
+        event["queryStringParameters"] = query
+    if path_parameters:
+        event["pathParameters"] = path_parameters
+    if body:
+        content_type = lowered.get("content-type", "")
+        if content_type.startswith(_TEXT_TYPES):
+            event["body"] = body.decode("utf-8", errors="replace")
+        else:  # like HTTP API: form posts and other types arrive base64-encoded
+            event["body"] = base64.b64encode(body).decode("ascii")
+            event["isBase64Encoded"] = True
+    return event
+
+
+def match_route(routes: list[Route], method: str, path: str) -> tuple[Route, dict[str, str]] | None:
+    for route in routes:
+        if route.method in (method, "ANY"):
+            found = route.pattern.match(path)
+            if found:
+                return route, found.groupdict()
+    return None
+
+
+def make_server(
+    host: str, port: int, routes: list[Route], runtime: FunctionRuntime, local_pages: dict[str, LocalPage]
+) -> ThreadingHTTPServer:
+    class GatewayHandler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = "portal-sessions-local"
+
+        def do_GET(self) -> None:
+            self._handle("GET")
+
+        def do_HEAD(self) -> None:
+            self._handle("HEAD")
+
+        def do_POST(self) -> None:
+            self._handle("POST")
+
+        def do_PUT(self) -> None:
+            self._handle("PUT")
+
+        def do_PATCH(self) -> None:
+            self._handle("PATCH")
+
+        def do_DELETE(self) -> None:
+            self._handle("DELETE")
+
+        def _handle(self, method: str) -> None:
+            length = int(self.headers.get("content-length") or 0)
+            if length > MAX_PAYLOAD_BYTES:
+                self._send(
+                    413, {"Content-Type": "application/json"}, json.dumps({"message": "Request Entity Too Large"})
+                )
+                self.close_connection = True
+                return
+            body = self.rfile.read(length) if length else b""
+            path = urlsplit(self.path).path
+            if method == "GET" and path in local_pages:
+                query = dict(parse_qsl(urlsplit(self.path).query))
+                self._send(*local_pages[path](path, query))
+                return
+            matched = match_route(routes, method, path)
+            if matched is None:
+                self._send(404, {"Content-Type": "application/json"}, json.dumps({"message": "Not Found"}))
+                return
+            route, path_parameters = matched
+            headers = {name: value for name, value in self.headers.items()}
+            event = build_event(route, path_parameters, method, self.path, headers, body, self.client_address[0])
+            try:
+                result = runtime.invoke(route.function, event)
+            except Exception:  # what API Gateway answers when the function itself fails
+                self._send(500, {"Content-Type": "application/json"}, json.dumps({"message": "Internal Server Error"}))
+                raise
+            self._send_lambda_result(result, head=method == "HEAD")
+
+        def _send_lambda_result(self, result: dict[str, Any], head: bool) -> None:
+            headers = dict(result.get("headers") or {})
+            body = result.get("body") or ""
+            raw = base64.b64decode(body) if result.get("isBase64Encoded") else body.encode("utf-8")
+            self._send(int(result.get("statusCode", 200)), headers, raw, result.get("cookies") or [], head=head)
+
+        def _send(
+            self,
+            status: int,
+            headers: dict[str, str],
+            body: str | bytes,
+            cookies: list[str] | None = None,
+            head: bool = False,
+        ) -> None:
+            raw = body.encode("utf-8") if isinstance(body, str) else body
+            self.send_response(status)
+            for name, value in headers.items():
+                if name.lower() not in ("content-length", "connection"):
+                    self.send_header(name, value)
+            for cookie in cookies or []:
+                self.send_header("Set-Cookie", cookie)
+            self.send_header("Content-Length", str(len(raw)))
+            self.end_headers()
+            if not head:
+                self.wfile.write(raw)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            # The request line holds session tokens and hand-offs: log only method, route and status.
+            return
+
+    return ThreadingHTTPServer((host, port), GatewayHandler)

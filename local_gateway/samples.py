@@ -1,0 +1,32 @@
+"""What the sample events in events/ refer to, seeded into the store before a local invoke."""
+
+from __future__ import annotations
+
+import time
+
+from portal_sessions.session import PortalSession
+from portal_sessions.store import SessionStore
+from portal_sessions.tokens import url_token_hash
+
+SAMPLE_API_KEY = "sk_test_SampleEventsKeyLocalOnly0"
+SAMPLE_LIVE_TOKEN = "sampleLiveSessionTokenForLocalInvoke0000001"
+SAMPLE_UNKNOWN_TOKEN = "sampleUnknownSessionTokenNeverStored0000001"
+
+
+def seed_sample_session(table_name: str) -> None:
+    """A live, unvisited session whose URL token is the one in events/redirect_live.json."""
+    now = int(time.time())
+    session = PortalSession(
+        id="bps_SampleSessionForInvoke01",
+        livemode=False,
+        customer="cus_SampleCustomer",
+        customer_account=None,
+        configuration="bpc_DefaultTestConfiguration",
+        flow=None,
+        locale=None,
+        on_behalf_of=None,
+        return_url="https://example.com/account",
+        created=now,
+        expires_at=now + 300,
+    )
+    SessionStore(table_name).put_new(session, url_token_hash(SAMPLE_LIVE_TOKEN))
