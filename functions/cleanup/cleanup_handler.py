@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from portal_sessions import clock
 from portal_sessions.observability import logger, metrics
 from portal_sessions.service import cleanup_expired_sessions
 from portal_sessions.settings import cleanup_settings
@@ -19,7 +19,7 @@ from portal_sessions.store import SessionStore
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = cleanup_settings()
     deleted = cleanup_expired_sessions(
-        SessionStore(settings.table_name), now=int(time.time()), lookback_hours=settings.cleanup_lookback_hours
+        SessionStore(settings.table_name), now=clock.now(), lookback_hours=settings.cleanup_lookback_hours
     )
     logger.info("expired sessions deleted", extra={"deleted": deleted})
     metrics.add_metric(name="ExpiredSessionsDeleted", unit=MetricUnit.Count, value=deleted)

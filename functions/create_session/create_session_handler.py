@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
@@ -11,6 +10,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from portal_sessions import clock
 from portal_sessions.auth import authenticate, parse_key_hashes
 from portal_sessions.errors import InvalidRequestError
 from portal_sessions.observability import logger, metrics
@@ -27,7 +27,7 @@ app = new_resolver()
 
 
 @app.post("/v1/billing_portal/sessions")
-def create_session_route() -> Response:
+def create_session_route() -> Response[str]:
     event = app.current_event
     settings = create_session_settings()
     known_hashes = parse_key_hashes(
@@ -44,7 +44,7 @@ def create_session_route() -> Response:
         params,
         caller,
         SessionStore(settings.table_name),
-        now=int(time.time()),
+        now=clock.now(),
         link_ttl_seconds=settings.link_ttl_seconds,
         base_url=public_base_url(event.raw_event, settings.public_base_url),
     )

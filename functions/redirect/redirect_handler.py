@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -12,10 +11,11 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from portal_sessions.errors import SessionExpiredError, SessionNotFoundError
+from portal_sessions import clock
+from portal_sessions.errors import SessionExpiredError, SessionNotFoundError, StripeError
 from portal_sessions.handoff import issue_handoff_token
 from portal_sessions.observability import logger, metrics
-from portal_sessions.pages import HTML_HEADERS, expired_page, not_found_page
+from portal_sessions.pages import HTML_HEADERS, expired_page, not_found_page, unavailable_page
 from portal_sessions.service import check_session, visit_session
 from portal_sessions.settings import redirect_settings
 from portal_sessions.store import SessionStore
@@ -28,21 +28,29 @@ app = new_resolver()
 
 
 @app.exception_handler(SessionNotFoundError)
-def _unknown_session(_error: SessionNotFoundError) -> Response:
+def _unknown_session(_error: SessionNotFoundError) -> Response[str]:
     metrics.add_metric(name="SessionLinksUnknown", unit=MetricUnit.Count, value=1)
     return Response(status_code=404, headers=dict(HTML_HEADERS), body=not_found_page())
 
 
 @app.exception_handler(SessionExpiredError)
-def _expired_session(error: SessionExpiredError) -> Response:
+def _expired_session(error: SessionExpiredError) -> Response[str]:
     metrics.add_metric(name="SessionLinksExpired", unit=MetricUnit.Count, value=1)
     return Response(status_code=410, headers=dict(HTML_HEADERS), body=expired_page(error.return_url))
 
 
+@app.exception_handler(StripeError)
+def _store_unavailable(error: StripeError) -> Response[str]:
+    # A customer's browser gets a page, not API JSON; the link stays valid for a retry.
+    logger.warning("session link not resolved", extra={"status": error.http_status, "code": error.code})
+    headers = dict(HTML_HEADERS) | {"Retry-After": "2"}
+    return Response(status_code=503, headers=headers, body=unavailable_page())
+
+
 @app.get("/p/session/<token>")
-def visit_session_route(token: str) -> Response:
+def visit_session_route(token: str) -> Response[str]:
     settings = redirect_settings()
-    now = int(time.time())
+    now = clock.now()
     session = visit_session(
         token, SessionStore(settings.table_name), now=now, session_ttl_seconds=settings.session_ttl_seconds
     )
@@ -56,9 +64,9 @@ def visit_session_route(token: str) -> Response:
 
 
 @app.head("/p/session/<token>")
-def check_session_route(token: str) -> Response:
+def check_session_route(token: str) -> Response[str]:
     settings = redirect_settings()
-    check_session(token, SessionStore(settings.table_name), now=int(time.time()))
+    check_session(token, SessionStore(settings.table_name), now=clock.now())
     return Response(status_code=200, headers=dict(HTML_HEADERS), body="")
 
 

@@ -54,3 +54,11 @@ def expired_page(return_url: str | None) -> str:
         "Billing portal links are short-lived. Please go back and open the portal again to get a new link.",
         return_url,
     )
+
+
+def unavailable_page() -> str:
+    return _page(
+        "Please try again",
+        "The billing portal cannot be reached right now. Please try this link again in a moment.",
+        None,
+    )

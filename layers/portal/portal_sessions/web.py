@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from .errors import RequestTooLargeError, StripeError
@@ -30,6 +31,8 @@ def stripe_error_response(error: StripeError) -> Response[str]:
         "request rejected",
         extra={"status": error.http_status, "error_type": error.error_type, "code": error.code, "param": error.param},
     )
+    with single_metric(name="RequestsRejected", unit=MetricUnit.Count, value=1) as metric:
+        metric.add_dimension(name="reason", value=error.code or error.error_type)
     return json_response(error.http_status, error.to_dict())
 
 

@@ -1,0 +1,115 @@
+"""Shared fixtures: a moto-backed AWS with the table built from template.yaml, keys, and HTTP events."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+# Set before any handler or Powertools import reads them.
+os.environ.update(
+    {
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "POWERTOOLS_SERVICE_NAME": "portal-sessions",
+        "POWERTOOLS_METRICS_NAMESPACE": "PortalSessions",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+    }
+)
+for _name in [name for name in os.environ if name.startswith("AWS_ENDPOINT_URL")] + ["AWS_PROFILE"]:
+    os.environ.pop(_name, None)
+
+from aws_lambda_powertools.utilities import parameters  # noqa: E402
+
+from local_gateway.gateway import build_event  # noqa: E402
+from local_gateway.template import http_routes, load_template, table_definition  # noqa: E402
+from portal_sessions.auth import key_hash  # noqa: E402
+from portal_sessions.settings import clear_settings_cache  # noqa: E402
+from portal_sessions.store import dynamodb_client  # noqa: E402
+
+TABLE_NAME = "portal-sessions-test"
+API_KEYS_PARAMETER = "/portal-sessions/test/api-key-hashes"
+HANDOFF_SECRET_ID = "portal-sessions/test/handoff-signing-key"
+HANDOFF_SIGNING_KEY = "test-signing-key-0123456789abcdefghijklmnopqrstuvwxyz"
+PORTAL_URL = "https://portal.example.com/session"
+TEST_KEY = "sk_test_IntegrationTestKey000000001"
+LIVE_KEY = "sk_live_IntegrationTestKey000000001"
+TEMPLATE = load_template()
+
+
+@pytest.fixture
+def aws() -> Iterator[None]:
+    with mock_aws():
+        dynamodb_client.cache_clear()
+        parameters.clear_caches()
+        yield
+    dynamodb_client.cache_clear()
+    parameters.clear_caches()
+
+
+@pytest.fixture
+def sessions_table(aws: None) -> str:
+    """The sessions table, created from template.yaml's own definition so test and template cannot drift."""
+    definition = table_definition(TEMPLATE)
+    client = boto3.client("dynamodb")
+    client.create_table(TableName=TABLE_NAME, **definition["create_table"])
+    client.update_time_to_live(TableName=TABLE_NAME, TimeToLiveSpecification=definition["time_to_live"])
+    return TABLE_NAME
+
+
+@pytest.fixture
+def service_env(sessions_table: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+    """What the template gives the functions, pointed at moto."""
+    boto3.client("ssm").put_parameter(
+        Name=API_KEYS_PARAMETER, Value=f"{key_hash(TEST_KEY)},{key_hash(LIVE_KEY)}", Type="String"
+    )
+    boto3.client("secretsmanager").create_secret(Name=HANDOFF_SECRET_ID, SecretString=HANDOFF_SIGNING_KEY)
+    env = {
+        "TABLE_NAME": sessions_table,
+        "API_KEYS_PARAMETER": API_KEYS_PARAMETER,
+        "HANDOFF_SECRET_ID": HANDOFF_SECRET_ID,
+        "PORTAL_URL": PORTAL_URL,
+        "LINK_TTL_SECONDS": "300",
+        "SESSION_TTL_SECONDS": "3600",
+        "PUBLIC_BASE_URL": "",
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    clear_settings_cache()
+    yield env
+    clear_settings_cache()
+
+
+class FakeContext:
+    function_name = "test-function"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:test-function"
+    aws_request_id = "00000000-0000-0000-0000-000000000000"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 10_000
+
+
+def http_event(
+    method: str, path: str, *, headers: dict[str, str] | None = None, body: bytes | str = b""
+) -> dict[str, Any]:
+    """The payload 2.0 event API Gateway would send, built by the same code as the local gateway's."""
+    raw = body.encode() if isinstance(body, str) else body
+    for route in http_routes(TEMPLATE):
+        found = route.pattern.match(path)
+        if found and route.method == method:
+            all_headers = {"host": "api.example.test", "x-forwarded-proto": "https", **(headers or {})}
+            if raw:
+                all_headers.setdefault("content-length", str(len(raw)))
+            return build_event(route, found.groupdict(), method, path, all_headers, raw, "192.0.2.10")
+    raise AssertionError(f"no route in template.yaml for {method} {path}")
+
+
+def json_body(response: dict[str, Any]) -> Any:
+    return json.loads(response["body"])

@@ -1,0 +1,49 @@
+"""Reading and writing the sessions table directly, as an operator (or an attacker with a dump) would."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+
+from portal_sessions.session import PortalSession
+from portal_sessions.store import SessionStore
+from portal_sessions.tokens import new_object_id, new_url_token, url_token_hash
+
+
+def all_items(table_name: str) -> list[dict[str, Any]]:
+    return boto3.client("dynamodb").scan(TableName=table_name)["Items"]
+
+
+def session_items(table_name: str) -> list[dict[str, Any]]:
+    return [item for item in all_items(table_name) if item["pk"]["S"].startswith("token#")]
+
+
+def item_for_token(table_name: str, token: str) -> dict[str, Any] | None:
+    response = boto3.client("dynamodb").get_item(
+        TableName=table_name, Key={"pk": {"S": "token#" + url_token_hash(token)}}
+    )
+    return response.get("Item")
+
+
+def insert_session(
+    table_name: str, *, created: int, expires_at: int, visited_at: int | None = None, return_url: str | None = None
+) -> tuple[str, PortalSession]:
+    """Store a session directly (moto never expires items, so tests insert already-expired ones)."""
+    token = new_url_token()
+    session = PortalSession(
+        id=new_object_id("bps"),
+        livemode=False,
+        customer="cus_" + new_object_id("x")[2:16],
+        customer_account=None,
+        configuration="bpc_DefaultTestConfiguration",
+        flow=None,
+        locale="fr",
+        on_behalf_of=None,
+        return_url=return_url or "https://example.com/account",
+        created=created,
+        expires_at=expires_at,
+        visited_at=visited_at,
+    )
+    SessionStore(table_name).put_new(session, url_token_hash(token))
+    return token, session

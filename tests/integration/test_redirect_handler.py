@@ -1,0 +1,163 @@
+"""The redirect function in-process against moto: first visit, revisits, unknown, expired and HEAD."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import redirect_handler
+
+from portal_sessions import clock
+from portal_sessions.handoff import verify_handoff_token
+from tests.conftest import HANDOFF_SIGNING_KEY, PORTAL_URL, FakeContext, http_event
+from tests.integration.helpers import insert_session, item_for_token
+
+T0 = 1_800_000_000
+
+
+def visit(token: str, method: str = "GET") -> dict:
+    return redirect_handler.lambda_handler(http_event(method, f"/p/session/{token}"), FakeContext())
+
+
+@pytest.fixture
+def now(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The clock the functions read; tests move it by setting now[0]."""
+    current = [T0]
+    monkeypatch.setattr(clock, "now", lambda: current[0])
+    return current
+
+
+def test_first_visit_redirects_to_the_portal_with_a_signed_handoff(service_env: dict, now: list[int]) -> None:
+    # Given a fresh session
+    token, session = insert_session(service_env["TABLE_NAME"], created=T0, expires_at=T0 + 300)
+
+    # When
+    now[0] = T0 + 10
+    response = visit(token)
+
+    # Then it redirects to the configured portal, and nowhere else
+    assert response["statusCode"] == 302
+    location = response["headers"]["Location"]
+    assert location.startswith(PORTAL_URL + "?handoff=")
+    assert response["headers"]["Cache-Control"] == "no-store"
+    assert response["headers"]["Referrer-Policy"] == "no-referrer"
+    assert token not in location
+
+    # And the hand-off binds the session, expiring within 60 s
+    handoff = parse_qs(urlsplit(location).query)["handoff"][0]
+    claims = verify_handoff_token(handoff, signing_key=HANDOFF_SIGNING_KEY, leeway_seconds=10**9)
+    assert claims["sid"] == session.id
+    assert claims["customer"] == session.customer
+    assert claims["livemode"] is False
+    assert claims["configuration"] == session.configuration
+    assert claims["locale"] == "fr"
+    assert claims["return_url"] == session.return_url
+    assert claims["flow"] is None
+    assert 0 < claims["exp"] - claims["iat"] <= 60
+
+    # And the visit starts the session lifetime
+    item = item_for_token(service_env["TABLE_NAME"], token)
+    assert item is not None
+    assert int(item["visited_at"]["N"]) == T0 + 10
+    assert int(item["expires_at"]["N"]) == T0 + 10 + 3600
+    assert item["purge_at"] == item["expires_at"]
+
+
+def test_revisits_redirect_again_until_the_session_ttl(service_env: dict, now: list[int]) -> None:
+    # Given a visited session
+    token, _ = insert_session(service_env["TABLE_NAME"], created=T0, expires_at=T0 + 300)
+    now[0] = T0 + 100
+    assert visit(token)["statusCode"] == 302
+
+    # When it is visited again long after the link TTL but within the session TTL
+    now[0] = T0 + 100 + 3599
+    again = visit(token)
+
+    # Then it still redirects and the first visit time stays
+    assert again["statusCode"] == 302
+    assert int(item_for_token(service_env["TABLE_NAME"], token)["visited_at"]["N"]) == T0 + 100
+
+    # And once the session TTL has passed it is gone
+    now[0] = T0 + 100 + 3600
+    assert visit(token)["statusCode"] == 410
+
+
+def test_unvisited_link_expires_after_the_link_ttl(service_env: dict, now: list[int]) -> None:
+    # Given a session created at T0 with the default 300 s link TTL
+    token, _ = insert_session(service_env["TABLE_NAME"], created=T0, expires_at=T0 + 300)
+
+    # When the link is first opened at the TTL
+    now[0] = T0 + 300
+    response = visit(token)
+
+    # Then it is expired, and the expired visit does not revive it
+    assert response["statusCode"] == 410
+    assert "visited_at" not in item_for_token(service_env["TABLE_NAME"], token)
+
+
+def test_expired_page_is_html_with_a_link_back(service_env: dict, now: list[int]) -> None:
+    # Given an already-expired session (moto never expires items by TTL)
+    token, _ = insert_session(
+        service_env["TABLE_NAME"],
+        created=T0 - 1000,
+        expires_at=T0 - 700,
+        return_url="https://shop.example.com/a?b=1&c=2",
+    )
+
+    # When
+    response = visit(token)
+
+    # Then
+    assert response["statusCode"] == 410
+    assert response["headers"]["Content-Type"] == "text/html; charset=utf-8"
+    assert response["headers"]["Cache-Control"] == "no-store"
+    assert response["headers"]["Referrer-Policy"] == "no-referrer"
+    assert 'href="https://shop.example.com/a?b=1&amp;c=2"' in response["body"]
+    assert "Traceback" not in response["body"]
+
+
+@pytest.mark.parametrize("token", ["A" * 43, "short", "x" * 44, "has.dot" + "a" * 36])
+def test_unknown_or_malformed_tokens_get_404(service_env: dict, now: list[int], token: str) -> None:
+    response = visit(token)
+
+    assert response["statusCode"] == 404
+    assert response["headers"]["Cache-Control"] == "no-store"
+    assert "This link is not valid" in response["body"]
+
+
+def test_head_answers_without_counting_as_a_visit(service_env: dict, now: list[int]) -> None:
+    # Given a fresh session
+    token, _ = insert_session(service_env["TABLE_NAME"], created=T0, expires_at=T0 + 300)
+
+    # When a link preview sends HEAD
+    response = visit(token, method="HEAD")
+
+    # Then it is told the link is live, and the session stays unvisited
+    assert response["statusCode"] == 200
+    assert "Location" not in response["headers"]
+    assert "visited_at" not in item_for_token(service_env["TABLE_NAME"], token)
+
+
+def test_head_of_expired_and_unknown_links(service_env: dict, now: list[int]) -> None:
+    token, _ = insert_session(service_env["TABLE_NAME"], created=T0 - 1000, expires_at=T0 - 1)
+
+    assert visit(token, method="HEAD")["statusCode"] == 410
+    assert visit("B" * 43, method="HEAD")["statusCode"] == 404
+
+
+def test_a_store_failure_is_not_a_stack_trace(service_env: dict, now: list[int]) -> None:
+    # Given DynamoDB is failing (the table is gone)
+    import boto3
+
+    token, _ = insert_session(service_env["TABLE_NAME"], created=T0, expires_at=T0 + 300)
+    boto3.client("dynamodb").delete_table(TableName=service_env["TABLE_NAME"])
+
+    # When
+    response = visit(token)
+
+    # Then a page asking to retry, no redirect
+    assert response["statusCode"] == 503
+    assert response["headers"]["Content-Type"] == "text/html; charset=utf-8"
+    assert response["headers"]["Retry-After"] == "2"
+    assert "Location" not in response["headers"]
+    assert "Traceback" not in response["body"]
