@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -139,12 +140,16 @@ def make_server(
             route, path_parameters = matched
             headers = {name: value for name, value in self.headers.items()}
             event = build_event(route, path_parameters, method, self.path, headers, body, self.client_address[0])
+            started = time.perf_counter()
             try:
                 result = runtime.invoke(route.function, event)
             except Exception:  # what API Gateway answers when the function itself fails
                 self._send(500, {"Content-Type": "application/json"}, json.dumps({"message": "Internal Server Error"}))
                 raise
             self._send_lambda_result(result, head=method == "HEAD")
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            # The route key, never the path: a session URL's path is its secret token.
+            print(f"{route.route_key} -> {result.get('statusCode')} ({elapsed_ms:.0f} ms)", file=sys.stderr, flush=True)
 
         def _send_lambda_result(self, result: dict[str, Any], head: bool) -> None:
             headers = dict(result.get("headers") or {})

@@ -7,11 +7,10 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from portal_sessions import clock
-from portal_sessions.auth import authenticate, parse_key_hashes
+from portal_sessions.auth import authenticate, load_key_hashes
 from portal_sessions.errors import InvalidRequestError
 from portal_sessions.observability import logger, metrics
 from portal_sessions.params import parse_create_params
@@ -21,8 +20,6 @@ from portal_sessions.store import SessionStore
 from portal_sessions.web import json_response, new_resolver, public_base_url, request_body, resolve
 from portal_sessions.wire import decode_body
 
-KEY_HASHES_MAX_AGE_SECONDS = 60  # a newly added or removed key takes effect within a minute
-
 app = new_resolver()
 
 
@@ -30,10 +27,7 @@ app = new_resolver()
 def create_session_route() -> Response[str]:
     event = app.current_event
     settings = create_session_settings()
-    known_hashes = parse_key_hashes(
-        parameters.get_parameter(settings.api_keys_parameter, max_age=KEY_HASHES_MAX_AGE_SECONDS)
-    )
-    caller = authenticate(event.headers.get("authorization"), known_hashes)
+    caller = authenticate(event.headers.get("authorization"), load_key_hashes(settings.api_keys_parameter))
     logger.append_keys(livemode=caller.livemode, key_fingerprint=caller.key_fingerprint)
     if event.headers.get("stripe-account"):
         raise InvalidRequestError("The Stripe-Account header is not supported by this service.")

@@ -8,12 +8,11 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from portal_sessions import clock
 from portal_sessions.errors import SessionExpiredError, SessionNotFoundError, StripeError
-from portal_sessions.handoff import issue_handoff_token
+from portal_sessions.handoff import issue_handoff_token, load_signing_key
 from portal_sessions.observability import logger, metrics
 from portal_sessions.pages import HTML_HEADERS, expired_page, not_found_page, unavailable_page
 from portal_sessions.service import check_session, visit_session
@@ -21,7 +20,6 @@ from portal_sessions.settings import redirect_settings
 from portal_sessions.store import SessionStore
 from portal_sessions.web import new_resolver, resolve
 
-SIGNING_KEY_MAX_AGE_SECONDS = 300
 HANDOFF_PARAMETER = "handoff"
 
 app = new_resolver()
@@ -50,11 +48,11 @@ def _store_unavailable(error: StripeError) -> Response[str]:
 @app.get("/p/session/<token>")
 def visit_session_route(token: str) -> Response[str]:
     settings = redirect_settings()
+    signing_key = load_signing_key(settings.handoff_secret_id)  # first, so a failure records no visit
     now = clock.now()
     session = visit_session(
         token, SessionStore(settings.table_name), now=now, session_ttl_seconds=settings.session_ttl_seconds
     )
-    signing_key = parameters.get_secret(settings.handoff_secret_id, max_age=SIGNING_KEY_MAX_AGE_SECONDS)
     handoff = issue_handoff_token(session, now=now, ttl_seconds=settings.handoff_ttl_seconds, signing_key=signing_key)
     logger.info("session visited", extra={"session_id": session.id})
     metrics.add_metric(name="SessionsVisited", unit=MetricUnit.Count, value=1)

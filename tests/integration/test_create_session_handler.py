@@ -260,3 +260,16 @@ def test_unknown_route_gets_stripes_unrecognized_url_error(service_env: dict) ->
     # Then
     assert response["statusCode"] == 404
     assert json_body(response)["error"]["message"] == "Unrecognized request URL (POST: /v1/billing_portal/nothing)."
+
+
+def test_unreadable_key_parameter_is_a_503(service_env: dict) -> None:
+    # Given the SSM parameter with the key digests is gone
+    boto3.client("ssm").delete_parameter(Name=service_env["API_KEYS_PARAMETER"])
+
+    # When
+    response = create("customer=cus_1&return_url=https://example.com")
+
+    # Then
+    assert response["statusCode"] == 503
+    assert json_body(response)["error"]["type"] == "api_error"
+    assert all_items(service_env["TABLE_NAME"]) == []

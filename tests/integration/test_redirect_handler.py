@@ -161,3 +161,20 @@ def test_a_store_failure_is_not_a_stack_trace(service_env: dict, now: list[int])
     assert response["headers"]["Retry-After"] == "2"
     assert "Location" not in response["headers"]
     assert "Traceback" not in response["body"]
+
+
+def test_without_the_signing_key_no_visit_is_recorded(service_env: dict, now: list[int]) -> None:
+    # Given the signing secret cannot be read
+    import boto3
+
+    token, _ = insert_session(service_env["TABLE_NAME"], created=T0, expires_at=T0 + 300)
+    boto3.client("secretsmanager").delete_secret(
+        SecretId=service_env["HANDOFF_SECRET_ID"], ForceDeleteWithoutRecovery=True
+    )
+
+    # When
+    response = visit(token)
+
+    # Then the customer is asked to retry, and the link is still unvisited for that retry
+    assert response["statusCode"] == 503
+    assert "visited_at" not in item_for_token(service_env["TABLE_NAME"], token)

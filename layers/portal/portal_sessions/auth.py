@@ -8,9 +8,12 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .errors import AuthenticationError
+from aws_lambda_powertools.utilities import parameters
+
+from .errors import AuthenticationError, ServiceUnavailableError
 
 _MODES = {"sk_test_": False, "sk_live_": True}
+KEY_HASHES_MAX_AGE_SECONDS = 60  # a key added to or removed from the parameter takes effect within a minute
 _NO_KEY_MESSAGE = (
     "You did not provide an API key. You need to provide your API key in the Authorization header, "
     "using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY')."
@@ -32,6 +35,15 @@ def key_hash(api_key: str) -> str:
 def parse_key_hashes(text: str) -> frozenset[str]:
     """The operator's list: SHA-256 hex digests separated by commas, spaces or newlines."""
     return frozenset(part.lower() for part in text.replace(",", " ").split() if part)
+
+
+def load_key_hashes(parameter_name: str) -> frozenset[str]:
+    """The accepted keys' digests, from SSM through Powertools' cache."""
+    try:
+        value = parameters.get_parameter(parameter_name, max_age=KEY_HASHES_MAX_AGE_SECONDS)
+    except parameters.exceptions.GetParameterError:
+        raise ServiceUnavailableError("API keys cannot be checked right now. Please retry shortly.") from None
+    return parse_key_hashes(str(value))
 
 
 def api_key_from_authorization(authorization: str | None) -> str:

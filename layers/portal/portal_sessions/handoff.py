@@ -6,12 +6,23 @@ import secrets
 from typing import Any
 
 import jwt
+from aws_lambda_powertools.utilities import parameters
 
+from .errors import ServiceUnavailableError
 from .session import PortalSession
 
 ALGORITHM = "HS256"
 AUDIENCE = "billing_portal"
 ISSUER = "portal-sessions"
+SIGNING_KEY_MAX_AGE_SECONDS = 300
+
+
+def load_signing_key(secret_id: str) -> str:
+    """The HS256 key, from Secrets Manager through Powertools' cache."""
+    try:
+        return str(parameters.get_secret(secret_id, max_age=SIGNING_KEY_MAX_AGE_SECONDS))
+    except parameters.exceptions.GetParameterError:
+        raise ServiceUnavailableError("The portal hand-off cannot be signed right now.") from None
 
 
 def issue_handoff_token(session: PortalSession, *, now: int, ttl_seconds: int, signing_key: str) -> str:
