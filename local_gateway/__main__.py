@@ -6,8 +6,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 from .backend import (
     API_KEYS_PARAMETER,
@@ -46,14 +48,17 @@ def run(host: str, port: int) -> int:
     from .runtime import FunctionRuntime
     from .template import http_routes
 
-    base_url = f"http://{host}:{port}"
+    routes = http_routes(load_template())
+    local_pages: dict[str, Any] = {}
+    server = make_server(host, port, routes, local_pages)
+    base_url = f"http://{host}:{server.server_address[1]}"
     api_key = os.environ.get("PORTAL_API_KEY") or new_test_api_key()
     portal_url = os.environ.get("PORTAL_URL") or base_url + PORTAL_PATH
     backend, template, refs, signing_key = _prepare([api_key], portal_url)
-    runtime = FunctionRuntime(template, refs)
-    for name in runtime.specs:  # import every handler now, as Lambda's init would, so errors show at start
-        runtime.handler(name)
-    server = make_server(host, port, http_routes(template), runtime, {PORTAL_PATH: PortalPage(signing_key)})
+    local_pages[PORTAL_PATH] = PortalPage(signing_key)
+    server.runtime = FunctionRuntime(template, refs)
+    for name in server.runtime.specs:  # import every handler now, as Lambda's init would, so errors show at start
+        server.runtime.handler(name)
     dynamodb = os.environ.get("AWS_ENDPOINT_URL_DYNAMODB") or f"embedded ({backend.endpoint_url})"
     print(
         f"Portal session service on {base_url}\n"
@@ -65,6 +70,7 @@ def run(host: str, port: int) -> int:
         "Ctrl-C stops.",
         flush=True,
     )
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -75,12 +81,17 @@ def run(host: str, port: int) -> int:
     return 0
 
 
+def _stop_on_sigterm(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def invoke(function: str, event_path: Path) -> int:
     from .runtime import FunctionRuntime
     from .samples import SAMPLE_API_KEY, seed_sample_session
 
     event = json.loads(event_path.read_text())
-    backend, template, refs, _signing_key = _prepare([SAMPLE_API_KEY], "https://portal.example.com/session")
+    portal_url = os.environ.get("PORTAL_URL") or load_template()["Parameters"]["PortalUrl"]["Default"]
+    backend, template, refs, _signing_key = _prepare([SAMPLE_API_KEY], portal_url)
     result_out = sys.stdout
     sys.stdout = sys.stderr  # like sam local invoke: the function's logs on stderr, its result alone on stdout
     try:
@@ -98,7 +109,9 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     run_parser = commands.add_parser("run", help="serve the API locally until Ctrl-C")
     run_parser.add_argument("--host", default=os.environ.get("PORTAL_HOST", "127.0.0.1"))
-    run_parser.add_argument("--port", type=int, default=int(os.environ.get("PORTAL_PORT", DEFAULT_PORT)))
+    run_parser.add_argument(
+        "--port", type=int, help="0 picks a free port", default=int(os.environ.get("PORTAL_PORT", DEFAULT_PORT))
+    )
     invoke_parser = commands.add_parser("invoke", help="invoke one function with an event file, like sam local invoke")
     invoke_parser.add_argument("function", help="logical id in template.yaml, e.g. CreateSessionFunction")
     invoke_parser.add_argument("-e", "--event", type=Path, required=True)

@@ -94,9 +94,14 @@ def match_route(routes: list[Route], method: str, path: str) -> tuple[Route, dic
     return None
 
 
-def make_server(
-    host: str, port: int, routes: list[Route], runtime: FunctionRuntime, local_pages: dict[str, LocalPage]
-) -> ThreadingHTTPServer:
+class GatewayServer(ThreadingHTTPServer):
+    """Bound before the functions are set up, so port 0 can pick a free port the banner then shows."""
+
+    runtime: FunctionRuntime
+    daemon_threads = True
+
+
+def make_server(host: str, port: int, routes: list[Route], local_pages: dict[str, LocalPage]) -> GatewayServer:
     class GatewayHandler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "portal-sessions-local"
@@ -142,7 +147,7 @@ def make_server(
             event = build_event(route, path_parameters, method, self.path, headers, body, self.client_address[0])
             started = time.perf_counter()
             try:
-                result = runtime.invoke(route.function, event)
+                result = self.server.runtime.invoke(route.function, event)  # type: ignore[attr-defined]
             except Exception:  # what API Gateway answers when the function itself fails
                 self._send(500, {"Content-Type": "application/json"}, json.dumps({"message": "Internal Server Error"}))
                 raise
@@ -181,4 +186,4 @@ def make_server(
             # The request line holds session tokens and hand-offs: log only method, route and status.
             return
 
-    return ThreadingHTTPServer((host, port), GatewayHandler)
+    return GatewayServer((host, port), GatewayHandler)

@@ -41,6 +41,7 @@ def _expired_session(error: SessionExpiredError) -> Response[str]:
 def _store_unavailable(error: StripeError) -> Response[str]:
     # A customer's browser gets a page, not API JSON; the link stays valid for a retry.
     logger.warning("session link not resolved", extra={"status": error.http_status, "code": error.code})
+    metrics.add_metric(name="SessionLinksUnavailable", unit=MetricUnit.Count, value=1)
     headers = dict(HTML_HEADERS) | {"Retry-After": "2"}
     return Response(status_code=503, headers=headers, body=unavailable_page())
 
@@ -65,6 +66,7 @@ def visit_session_route(token: str) -> Response[str]:
 def check_session_route(token: str) -> Response[str]:
     settings = redirect_settings()
     check_session(token, SessionStore(settings.table_name), now=clock.now())
+    metrics.add_metric(name="SessionLinksChecked", unit=MetricUnit.Count, value=1)
     return Response(status_code=200, headers=dict(HTML_HEADERS), body="")
 
 

@@ -61,6 +61,7 @@ def api_key_from_authorization(authorization: str | None) -> str:
             user = ""
         if user:
             return user
+        raise AuthenticationError(_NO_KEY_MESSAGE)  # curl -u ":" sends an empty user name
     raise AuthenticationError(
         "Invalid API Key provided: the Authorization header must be 'Bearer YOUR_SECRET_KEY' "
         "or HTTP Basic with the key as user name."

@@ -5,10 +5,11 @@ Validation errors come out as Stripe's `invalid_request_error` naming the parame
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, StringConstraints, ValidationError
 from pydantic_core import PydanticCustomError
 
 from .errors import InvalidRequestError
@@ -46,7 +47,17 @@ def _check_url(value: str) -> str:
     return value
 
 
+def _form_integer(value: Any) -> Any:
+    # Stripe takes integers as digits only: no "3.0", "1_000", " 3 " or JSON booleans.
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"-?[0-9]{1,15}", value):
+        return int(value)
+    raise PydanticCustomError("int_parsing", "Invalid integer")
+
+
 Text = Annotated[str, StringConstraints(max_length=MAX_STRING)]
+FormInteger = Annotated[int, BeforeValidator(_form_integer)]
 Url = Annotated[str, StringConstraints(max_length=MAX_URL), AfterValidator(_check_url)]
 
 
@@ -75,7 +86,7 @@ class SubscriptionUpdateParams(_Params):
 class UpdateConfirmItemParams(_Params):
     id: Text
     price: Text | None = None
-    quantity: int | None = None
+    quantity: FormInteger | None = None
 
 
 class UpdateConfirmDiscountParams(_Params):
@@ -124,11 +135,15 @@ class CreateSessionParams(_Params):
 
 def parse_create_params(raw: dict[str, Any]) -> CreateSessionParams:
     """Validate decoded parameters, raising the first problem as Stripe would report it."""
-    _reject_empty_strings(raw, ())
     try:
         params = CreateSessionParams.model_validate(raw)
     except ValidationError as exc:
+        # Stripe names unknown parameters first, then empty values, then the first other problem.
+        unknown = [error for error in exc.errors() if error["type"] == "extra_forbidden"]
+        if not unknown:
+            _reject_empty_strings(raw, ())
         raise _stripe_error(exc) from None
+    _reject_empty_strings(raw, ())
     _check_cross_field_rules(params)
     return params
 

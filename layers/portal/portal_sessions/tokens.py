@@ -12,7 +12,7 @@ _ID_LENGTH = 24  # Stripe's ids carry 24 characters after the prefix
 
 # 32 bytes = 256 bits of entropy, base64url without padding is 43 characters.
 URL_TOKEN_BYTES = 32
-_URL_TOKEN_PATTERN = re.compile(r"^[A-Za-z0-9_-]{43}$")
+_URL_TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{43}")
 
 
 def new_object_id(prefix: str) -> str:
@@ -29,7 +29,7 @@ def new_url_token() -> str:
 
 
 def is_well_formed_url_token(token: str) -> bool:
-    return bool(_URL_TOKEN_PATTERN.match(token))
+    return bool(_URL_TOKEN_PATTERN.fullmatch(token))
 
 
 def url_token_hash(token: str) -> str:

@@ -11,11 +11,11 @@ import json
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from .errors import RequestTooLargeError, StripeError
-from .observability import logger
+from .observability import logger, metrics
 from .tokens import new_request_id
 from .wire import MAX_BODY_BYTES
 
@@ -31,8 +31,8 @@ def stripe_error_response(error: StripeError) -> Response[str]:
         "request rejected",
         extra={"status": error.http_status, "error_type": error.error_type, "code": error.code, "param": error.param},
     )
-    with single_metric(name="RequestsRejected", unit=MetricUnit.Count, value=1) as metric:
-        metric.add_dimension(name="reason", value=error.code or error.error_type)
+    metrics.add_dimension(name="reason", value=error.code or error.error_type)  # flushed with this request only
+    metrics.add_metric(name="RequestsRejected", unit=MetricUnit.Count, value=1)
     return json_response(error.http_status, error.to_dict())
 
 
@@ -47,6 +47,7 @@ def new_resolver() -> APIGatewayHttpResolver:
     @app.exception_handler(Exception)
     def _unexpected(error: Exception) -> Response[str]:
         logger.exception("unexpected error")
+        metrics.add_metric(name="UnexpectedErrors", unit=MetricUnit.Count, value=1)
         body = {"error": {"type": "api_error", "message": "An unknown error occurred. Please try again."}}
         return json_response(500, body)
 
@@ -54,6 +55,8 @@ def new_resolver() -> APIGatewayHttpResolver:
     def _unknown_route(_error: Exception) -> Response[str]:
         event = app.current_event
         message = f"Unrecognized request URL ({event.request_context.http.method}: {event.raw_path})."
+        metrics.add_dimension(name="reason", value="unrecognized_url")
+        metrics.add_metric(name="RequestsRejected", unit=MetricUnit.Count, value=1)
         return json_response(404, {"error": {"type": "invalid_request_error", "message": message}})
 
     return app

@@ -1,0 +1,1 @@
+"""End-to-end tests: the service run as `python -m local_gateway`, reached over HTTP and as a subprocess."""
