@@ -8,14 +8,8 @@ from typing import Any, get_args
 import pytest
 
 from portal_sessions.errors import InvalidRequestError
-from portal_sessions.params import (
-    MAX_CUSTOM_MESSAGE,
-    MAX_STRING,
-    CreateSessionParams,
-    Locale,
-    param_name,
-    parse_create_params,
-)
+from portal_sessions.params import MAX_CUSTOM_MESSAGE, CreateSessionParams, Locale, parse_create_params
+from portal_sessions.stripe_params import MAX_STRING, param_name
 from tests.contract import REFERENCE, create_parameters
 
 CANCEL = {"type": "subscription_cancel", "subscription_cancel": {"subscription": "sub_1"}}

@@ -1,0 +1,145 @@
+"""Stripe-style parameters with pydantic: the value types Stripe's API takes, and its error reporting.
+
+Form values arrive as strings, so integers and booleans are parsed as Stripe parses them (digits only;
+`true`/`false`). An empty string means "unset": only `Unsettable` fields accept it (as None); anywhere
+else it is Stripe's `parameter_invalid_empty` error.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, TypeVar
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, StringConstraints, ValidationError
+from pydantic_core import PydanticCustomError
+
+from .errors import InvalidRequestError
+
+MAX_STRING = 5000
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+class StripeParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _not_empty(value: Any) -> Any:
+    if value == "":
+        raise PydanticCustomError("parameter_invalid_empty", "empty string")
+    return value
+
+
+def _empty_is_none(value: Any) -> Any:
+    return None if value == "" else value
+
+
+def _form_integer(value: Any) -> Any:
+    # Stripe takes integers as digits only: no "3.0", "1_000", " 3 " or JSON booleans.
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"-?[0-9]{1,15}", value):
+        return int(value)
+    raise PydanticCustomError("int_parsing", "Invalid integer")
+
+
+def _form_boolean(value: Any) -> Any:
+    if isinstance(value, bool):
+        return value
+    if value in ("true", "false"):
+        return value == "true"
+    raise PydanticCustomError("bool_parsing", "Invalid boolean")
+
+
+def _check_url(value: str) -> str:
+    # An absolute http(s) URL with a host, no credentials and nothing a browser would have to repair.
+    try:
+        parts = urlsplit(value)
+        valid = parts.port is None or parts.port > 0
+    except ValueError:
+        valid = False
+    if (
+        not valid
+        or parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.username is not None
+        or any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value)
+    ):
+        raise PydanticCustomError("url_invalid", "Not a valid URL")
+    return value
+
+
+NotEmpty = BeforeValidator(_not_empty)
+Text = Annotated[str, NotEmpty, StringConstraints(max_length=MAX_STRING)]
+Url = Annotated[str, NotEmpty, StringConstraints(max_length=MAX_STRING), AfterValidator(_check_url)]
+FormInteger = Annotated[int, BeforeValidator(_form_integer)]
+FormBoolean = Annotated[bool, BeforeValidator(_form_boolean)]
+Unsettable = BeforeValidator(_empty_is_none)  # Annotated[X | None, Unsettable]: "" given → None
+
+
+def validate_params(model: type[ModelT], raw: dict[str, Any]) -> ModelT:
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        raise stripe_error(exc) from None
+
+
+def param_name(loc: tuple[int | str, ...]) -> str:
+    """('flow_data', 'items', 0, 'id') → 'flow_data[items][0][id]'."""
+    head, *rest = (str(part) for part in loc)
+    return head + "".join(f"[{part}]" for part in rest)
+
+
+def _priority(error: Any) -> int:
+    # Stripe names unknown parameters before anything else, then empty values, then the first other problem.
+    if error["type"] == "extra_forbidden":
+        return 0
+    if error.get("input") == "":
+        return 1
+    return 2
+
+
+def stripe_error(exc: ValidationError) -> InvalidRequestError:
+    first = min(exc.errors(), key=_priority)
+    name = param_name(first["loc"])
+    kind, value = first["type"], first.get("input")
+    if kind == "extra_forbidden":
+        return InvalidRequestError(f"Received unknown parameter: {name}", code="parameter_unknown", param=name)
+    if value == "":
+        return InvalidRequestError(
+            f"You passed an empty string for '{name}'. We assume empty values are an attempt to unset a parameter; "
+            f"however '{name}' cannot be unset. You should remove '{name}' from your request or supply a non-empty "
+            "value.",
+            code="parameter_invalid_empty",
+            param=name,
+        )
+    if kind == "missing":
+        return InvalidRequestError(f"Missing required param: {name}.", code="parameter_missing", param=name)
+    if kind == "url_invalid":
+        return InvalidRequestError("Not a valid URL", code="url_invalid", param=name)
+    if kind == "literal_error":
+        expected = first.get("ctx", {}).get("expected", "")
+        return InvalidRequestError(f"Invalid {name}: must be one of {expected}", code="parameter_invalid", param=name)
+    if kind == "string_too_long":
+        limit = first.get("ctx", {}).get("max_length")
+        message = f"Invalid {name}: must be at most {limit} characters"
+        return InvalidRequestError(message, code="parameter_invalid", param=name)
+    if kind == "int_parsing":
+        message = f"Invalid integer: {_show(value)}"
+        return InvalidRequestError(message, code="parameter_invalid_integer", param=name)
+    if kind == "bool_parsing":
+        return InvalidRequestError(f"Invalid boolean: {_show(value)}", code="parameter_invalid", param=name)
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        return InvalidRequestError(f"Invalid {name}: expected a hash", code="parameter_invalid", param=name)
+    if kind == "list_type":
+        return InvalidRequestError(f"Invalid {name}: expected an array", code="parameter_invalid", param=name)
+    if kind == "string_type":
+        return InvalidRequestError(f"Invalid {name}: expected a string", code="parameter_invalid", param=name)
+    if kind in ("greater_than_equal", "less_than_equal", "too_short", "too_long"):
+        return InvalidRequestError(f"Invalid {name}: {first['msg'].lower()}", code="parameter_invalid", param=name)
+    return InvalidRequestError(f"Invalid {name}: {first['msg']}", code="parameter_invalid", param=name)
+
+
+def _show(value: Any) -> str:
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= 100 else text[:100] + "…"
