@@ -10,15 +10,12 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from portal_sessions import clock
-from portal_sessions.auth import authenticate, load_key_hashes
-from portal_sessions.errors import InvalidRequestError
 from portal_sessions.observability import logger, metrics
 from portal_sessions.params import parse_create_params
 from portal_sessions.service import create_session
 from portal_sessions.settings import create_session_settings
-from portal_sessions.store import SessionStore
-from portal_sessions.web import json_response, new_resolver, public_base_url, request_body, resolve
-from portal_sessions.wire import decode_body
+from portal_sessions.store import ConfigurationStore, SessionStore
+from portal_sessions.web import authenticated_caller, body_params, json_response, new_resolver, public_base_url, resolve
 
 app = new_resolver()
 
@@ -27,17 +24,13 @@ app = new_resolver()
 def create_session_route() -> Response[str]:
     event = app.current_event
     settings = create_session_settings()
-    caller = authenticate(event.headers.get("authorization"), load_key_hashes(settings.api_keys_parameter))
-    logger.append_keys(livemode=caller.livemode, key_fingerprint=caller.key_fingerprint)
-    if event.headers.get("stripe-account"):
-        raise InvalidRequestError("The Stripe-Account header is not supported by this service.")
-
-    raw_params = decode_body(request_body(event.raw_event), event.headers.get("content-type"))
-    params = parse_create_params(raw_params)
+    caller = authenticated_caller(event, settings.api_keys_parameter)
+    params = parse_create_params(body_params(event))
     created = create_session(
         params,
         caller,
         SessionStore(settings.table_name),
+        ConfigurationStore(settings.table_name),
         now=clock.now(),
         link_ttl_seconds=settings.link_ttl_seconds,
         base_url=public_base_url(event.raw_event, settings.public_base_url),

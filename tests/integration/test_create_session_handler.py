@@ -7,6 +7,7 @@ import json
 from urllib.parse import urlencode
 
 import boto3
+import configurations_handler
 import create_session_handler
 import pytest
 
@@ -105,11 +106,23 @@ def test_http_basic_auth_with_the_key_as_user_name(service_env: dict) -> None:
     assert response["statusCode"] == 200
 
 
+def create_configuration(body: str) -> dict:
+    headers = {"content-type": FORM, "authorization": f"Bearer {TEST_KEY}"}
+    event = http_event("POST", "/v1/billing_portal/configurations", headers=headers, body=body)
+    response = configurations_handler.lambda_handler(event, FakeContext())
+    assert response["statusCode"] == 200, response["body"]
+    return json_body(response)
+
+
 def test_flow_data_is_stored_and_returned(service_env: dict) -> None:
-    # Given
+    # Given a configuration that allows subscription updates
+    configuration = create_configuration(
+        "features[subscription_update][enabled]=true&features[subscription_update][default_allowed_updates][]=price"
+    )
     body = urlencode(
         {
             "customer": "cus_1",
+            "configuration": configuration["id"],
             "return_url": "https://example.com",
             "flow_data[type]": "subscription_update_confirm",
             "flow_data[subscription_update_confirm][subscription]": "sub_1",
@@ -136,6 +149,24 @@ def test_flow_data_is_stored_and_returned(service_env: dict) -> None:
     assert schema_errors("billing_portal.session", session) == []
     stored = session_items(service_env["TABLE_NAME"])[0]
     assert json.loads(stored["flow"]["S"]) == session["flow"]
+
+
+def test_a_flow_whose_feature_is_disabled_is_refused(service_env: dict) -> None:
+    # Given the default configuration, where subscription updates are off
+    body = (
+        "customer=cus_1&return_url=https://example.com&flow_data[type]=subscription_update"
+        "&flow_data[subscription_update][subscription]=sub_1"
+    )
+
+    # When
+    response = create(body)
+
+    # Then
+    assert response["statusCode"] == 400
+    error = json_body(response)["error"]
+    assert error["param"] == "flow_data[type]"
+    assert "features.subscription_update.enabled" in error["message"]
+    assert session_items(service_env["TABLE_NAME"]) == []
 
 
 @pytest.mark.parametrize(

@@ -7,8 +7,7 @@ from typing import Any, NoReturn
 import pytest
 
 from portal_sessions.auth import Caller
-from portal_sessions.configuration import DEFAULT_CONFIGURATION_IDS
-from portal_sessions.errors import InvalidRequestError, ResourceMissingError, SessionNotFoundError
+from portal_sessions.errors import InvalidRequestError, SessionNotFoundError
 from portal_sessions.params import parse_create_params
 from portal_sessions.service import check_session, create_session, visit_session
 from portal_sessions.tokens import new_url_token
@@ -74,7 +73,9 @@ def test_well_formed_token_does_reach_the_store(use_case: str) -> None:
 def create(raw: dict[str, Any], caller: Caller = TEST_CALLER) -> Any:
     store: Any = UntouchableStore()
     params = parse_create_params(raw)
-    return create_session(params, caller, store, now=NOW, link_ttl_seconds=300, base_url="https://api.example.test")
+    return create_session(
+        params, caller, store, store, now=NOW, link_ttl_seconds=300, base_url="https://api.example.test"
+    )
 
 
 @pytest.mark.parametrize("field", ["customer", "url", "flow.after_completion", "configuration.features"])
@@ -90,43 +91,10 @@ def test_create_refuses_to_expand_anything_but_configuration_and_flow(field: str
     assert raised.value.message == f"This property cannot be expanded ({field})."
 
 
-@pytest.mark.parametrize(
-    ("configuration", "caller"),
-    [
-        ("bpc_Unknown", TEST_CALLER),
-        (DEFAULT_CONFIGURATION_IDS[True], TEST_CALLER),
-        (DEFAULT_CONFIGURATION_IDS[False], Caller(livemode=True, key_fingerprint="0123456789ab")),
-    ],
-)
-def test_create_with_an_unknown_configuration_is_resource_missing(configuration: str, caller: Caller) -> None:
-    # Given a configuration that does not exist in the caller's mode
-    raw = {"customer": "cus_1", "return_url": "https://example.com", "configuration": configuration}
-    # When the session is created
-    with pytest.raises(ResourceMissingError) as raised:
-        create(raw, caller)
-    # Then it is a 400 resource_missing on configuration, before anything is stored
-    assert raised.value.http_status == 400
-    assert raised.value.param == "configuration"
-
-
-def test_create_without_any_return_url_is_refused() -> None:
-    # Given no return_url, and a default configuration without default_return_url
-    raw = {"customer": "cus_1"}
-    # When the session is created
-    with pytest.raises(InvalidRequestError) as raised:
-        create(raw)
-    # Then Stripe's message names return_url, before anything is stored
-    assert raised.value.http_status == 400
-    assert raised.value.param == "return_url"
-    assert raised.value.message == (
-        "Your PortalConfiguration does not have a `default_return_url`, and you did not provide a `return_url`."
-    )
-
-
 def test_create_with_valid_params_does_reach_the_store() -> None:
     # Given valid params (the control for the refusals above)
     raw = {"customer": "cus_1", "return_url": "https://example.com", "expand": ["configuration", "flow"]}
     # When the session is created
-    # Then the store is used to save it
+    # Then the stores are used (for the configuration, then to save it)
     with pytest.raises(AssertionError, match="the store was used"):
         create(raw)

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from portal_sessions.configuration import DEFAULT_CONFIGURATION_IDS, configuration_object
+from portal_sessions.configuration import DEFAULT_CONFIGURATION_IDS, default_configuration
 from portal_sessions.params import FlowDataParams
 from portal_sessions.session import PortalSession, flow_object
 from tests.contract import REFERENCE, fixture, schema_errors
@@ -223,7 +223,7 @@ def test_api_object_shows_the_stored_fields() -> None:
 def test_api_object_with_expanded_configuration_validates(livemode: bool) -> None:
     # Given a session and its mode's default configuration object
     configuration_id = DEFAULT_CONFIGURATION_IDS[livemode]
-    expanded = configuration_object(configuration_id, livemode)
+    expanded = default_configuration(livemode, 1_767_225_600)
     # When the session is shown with the configuration expanded
     rendered = session(livemode=livemode, configuration=configuration_id).to_api_object(URL, expanded)
     # Then the configuration is the object itself, and the schema accepts the whole

@@ -6,11 +6,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from .auth import Caller
-from .configuration import configuration_object, resolve_configuration_id
-from .errors import InvalidRequestError, SessionExpiredError, SessionNotFoundError
+from .configuration import (
+    DEFAULT_CONFIGURATION_IDS,
+    LIST_URL,
+    CreateConfigurationParams,
+    ListConfigurationsParams,
+    UpdateConfigurationParams,
+    default_configuration,
+    new_configuration,
+    updated_configuration,
+)
+from .errors import InvalidRequestError, ResourceMissingError, SessionExpiredError, SessionNotFoundError
 from .params import CreateSessionParams
 from .session import PortalSession, flow_object
-from .store import SessionConflictError, SessionStore, purge_bucket
+from .store import ConditionFailedError, ConfigurationStore, SessionStore, StoredConfiguration, purge_bucket
 from .tokens import is_well_formed_url_token, new_object_id, new_url_token, url_token_hash
 
 SESSION_URL_PATH = "/p/session/"
@@ -18,6 +27,14 @@ EXPANDABLE = ("configuration", "flow")
 _MISSING_RETURN_URL = (
     "Your PortalConfiguration does not have a `default_return_url`, and you did not provide a `return_url`."
 )
+# The configuration feature each flow type needs switched on.
+_FLOW_FEATURES = {
+    "payment_method_update": "payment_method_update",
+    "subscription_cancel": "subscription_cancel",
+    "subscription_update": "subscription_update",
+    "subscription_update_confirm": "subscription_update",
+    "customer_update": "customer_update",
+}
 
 
 @dataclass(frozen=True)
@@ -30,6 +47,7 @@ def create_session(
     params: CreateSessionParams,
     caller: Caller,
     store: SessionStore,
+    configurations: ConfigurationStore,
     *,
     now: int,
     link_ttl_seconds: int,
@@ -41,18 +59,29 @@ def create_session(
             raise InvalidRequestError(
                 f"This property cannot be expanded ({field}).", code="parameter_invalid", param="expand"
             )
-    configuration_id = resolve_configuration_id(params.configuration, caller.livemode)
-    configuration = configuration_object(configuration_id, caller.livemode)
+    if params.configuration is None:
+        configuration = ensure_default_configuration(configurations, caller.livemode, now=now).configuration
+    else:
+        configuration = _find_configuration(
+            configurations, params.configuration, caller, now=now, param="configuration"
+        ).configuration
+        if not configuration["active"]:
+            raise InvalidRequestError(
+                f"The configuration {configuration['id']} is not active. Activate it or use another configuration.",
+                param="configuration",
+            )
     return_url = params.return_url or configuration["default_return_url"]
     if return_url is None:
         raise InvalidRequestError(_MISSING_RETURN_URL, param="return_url")
+    if params.flow_data is not None:
+        _check_flow_allowed(params.flow_data.type, configuration)
 
     session = PortalSession(
         id=new_object_id("bps"),
         livemode=caller.livemode,
         customer=params.customer,
         customer_account=params.customer_account,
-        configuration=configuration_id,
+        configuration=configuration["id"],
         flow=None if params.flow_data is None else flow_object(params.flow_data),
         locale=params.locale,
         on_behalf_of=params.on_behalf_of,
@@ -65,13 +94,124 @@ def create_session(
         try:
             store.put_new(session, url_token_hash(token))
             break
-        except SessionConflictError:
+        except ConditionFailedError:
             continue
     else:
         raise RuntimeError("could not store the session under a fresh token")
     url = base_url.rstrip("/") + SESSION_URL_PATH + token
     shown_configuration = configuration if "configuration" in expand else None
     return CreatedSession(session=session, api_object=session.to_api_object(url, shown_configuration))
+
+
+def _check_flow_allowed(flow_type: str, configuration: dict[str, Any]) -> None:
+    feature = _FLOW_FEATURES.get(flow_type)
+    if feature is not None and not configuration["features"][feature]["enabled"]:
+        raise InvalidRequestError(
+            f"You cannot create a portal session with a `{flow_type}` flow because the configuration "
+            f"{configuration['id']} does not have `features.{feature}.enabled` set to true.",
+            param="flow_data[type]",
+        )
+
+
+# Configurations
+
+
+def ensure_default_configuration(
+    configurations: ConfigurationStore, livemode: bool, *, now: int
+) -> StoredConfiguration:
+    """The mode's default configuration, created the first time anything needs it."""
+    stored = configurations.get(DEFAULT_CONFIGURATION_IDS[livemode])
+    if stored is not None:
+        return stored
+    configuration = default_configuration(livemode, now)
+    try:
+        configurations.put_new(configuration)
+    except ConditionFailedError:  # created concurrently: use that one
+        return ensure_default_configuration(configurations, livemode, now=now)
+    return StoredConfiguration(configuration, version=1)
+
+
+def _find_configuration(
+    configurations: ConfigurationStore,
+    configuration_id: str,
+    caller: Caller,
+    *,
+    now: int,
+    param: str | None,
+    http_status: int = 400,
+) -> StoredConfiguration:
+    """The caller's configuration with this id; a missing one, or one of the other mode, is resource_missing."""
+    if configuration_id == DEFAULT_CONFIGURATION_IDS[caller.livemode]:
+        return ensure_default_configuration(configurations, caller.livemode, now=now)
+    stored = configurations.get(configuration_id)
+    if stored is None or stored.configuration["livemode"] != caller.livemode:
+        message = f"No such configuration: '{configuration_id}'"
+        if stored is not None:
+            used, other = ("live", "test") if caller.livemode else ("test", "live")
+            message += (
+                f"; a similar object exists in {other} mode, but a {used} mode key was used to make this request."
+            )
+        raise ResourceMissingError(message, param=param, http_status=http_status)
+    return stored
+
+
+def create_configuration(
+    params: CreateConfigurationParams, caller: Caller, configurations: ConfigurationStore, *, now: int
+) -> dict[str, Any]:
+    configuration = new_configuration(params, new_object_id("bpc"), caller.livemode, now)
+    configurations.put_new(configuration)
+    return configuration
+
+
+def retrieve_configuration(
+    configuration_id: str, caller: Caller, configurations: ConfigurationStore, *, now: int
+) -> dict[str, Any]:
+    return _find_configuration(
+        configurations, configuration_id, caller, now=now, param=None, http_status=404
+    ).configuration
+
+
+def update_configuration(
+    configuration_id: str,
+    params: UpdateConfigurationParams,
+    caller: Caller,
+    configurations: ConfigurationStore,
+    *,
+    now: int,
+) -> dict[str, Any]:
+    for _attempt in range(5):  # optimistic: re-read and re-apply if another update landed in between
+        stored = _find_configuration(configurations, configuration_id, caller, now=now, param=None, http_status=404)
+        if params.active is False and stored.configuration["is_default"]:
+            raise InvalidRequestError("The default configuration cannot be deactivated.", param="active")
+        updated = updated_configuration(stored.configuration, params, now)
+        try:
+            configurations.replace(updated, stored.version)
+        except ConditionFailedError:
+            continue
+        return updated
+    raise InvalidRequestError("This configuration is being updated by another request. Please retry.")
+
+
+def list_configurations(
+    params: ListConfigurationsParams, caller: Caller, configurations: ConfigurationStore, *, now: int
+) -> dict[str, Any]:
+    ensure_default_configuration(configurations, caller.livemode, now=now)
+    cursors: dict[str, str | None] = {"after": None, "before": None}
+    for name, configuration_id in (("after", params.starting_after), ("before", params.ending_before)):
+        if configuration_id is not None:
+            param = "starting_after" if name == "after" else "ending_before"
+            cursors[name] = _find_configuration(
+                configurations, configuration_id, caller, now=now, param=param
+            ).list_sort
+    data, has_more = configurations.list_page(
+        caller.livemode,
+        limit=params.limit,
+        after=cursors["after"],
+        before=cursors["before"],
+        active=params.active,
+        is_default=params.is_default,
+    )
+    return {"object": "list", "data": data, "has_more": has_more, "url": LIST_URL}
 
 
 def visit_session(token: str, store: SessionStore, *, now: int, session_ttl_seconds: int) -> PortalSession:

@@ -20,8 +20,13 @@ class _Settings(BaseModel):
 SettingsT = TypeVar("SettingsT", bound=_Settings)
 
 
-class CreateSessionSettings(_Settings):
+class ApiSettings(_Settings):
+    """Settings of a function that serves Stripe's API (and so checks API keys)."""
+
     api_keys_parameter: str = Field(min_length=1)
+
+
+class CreateSessionSettings(ApiSettings):
     link_ttl_seconds: int = Field(default=300, ge=10, le=86400)
     public_base_url: str = ""  # empty: the URL the request came in on
 
@@ -52,6 +57,11 @@ def create_session_settings() -> CreateSessionSettings:
 
 
 @cache
+def api_settings() -> ApiSettings:
+    return _from_environment(ApiSettings)
+
+
+@cache
 def redirect_settings() -> RedirectSettings:
     return _from_environment(RedirectSettings)
 
@@ -62,5 +72,5 @@ def cleanup_settings() -> CleanupSettings:
 
 
 def clear_settings_cache() -> None:
-    for cached in (create_session_settings, redirect_settings, cleanup_settings):
+    for cached in (create_session_settings, api_settings, redirect_settings, cleanup_settings):
         cached.cache_clear()

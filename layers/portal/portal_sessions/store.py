@@ -1,8 +1,9 @@
-"""DynamoDB storage of sessions: the only module that talks to boto3.
+"""DynamoDB storage of sessions and configurations: the only module that talks to boto3.
 
-One item per session, keyed by the SHA-256 of its URL token, so the redirect needs one UpdateItem.
-`purge_at` is the table's TTL attribute; `purge_bucket` (the hour of `purge_at`) feeds a sparse index
-that lets cleanup read only expired items instead of scanning the table.
+Sessions: one item per session keyed by the SHA-256 of its URL token, so the redirect needs one UpdateItem.
+`purge_at` is the table's TTL attribute; `purge_bucket` (the hour of `purge_at`) feeds a sparse index that
+lets cleanup read only expired items instead of scanning the table.
+Configurations: one item per configuration keyed by its id, listed newest first through the `ByList` index.
 """
 
 from __future__ import annotations
@@ -26,15 +27,21 @@ else:
     DynamoDBClient = Any
 
 PURGE_INDEX = "ByPurgeBucket"
+LIST_INDEX = "ByList"
 BUCKET_SECONDS = 3600
 BATCH_LIMIT = 25  # BatchWriteItem's maximum
 _TOKEN_PREFIX = "token#"
+_CONFIGURATION_PREFIX = "configuration#"
 _WATERMARK_KEY = "meta#cleanup-watermark"
 _THROTTLED = {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"}
 
 
-class SessionConflictError(Exception):
-    """An item with this key already exists (a token collision: practically impossible, never overwritten)."""
+class ConditionFailedError(Exception):
+    """A conditional write found the item otherwise than required; `item` is the item as it was, if any."""
+
+    def __init__(self, item: dict[str, Any] | None) -> None:
+        super().__init__("condition failed")
+        self.item = item
 
 
 @dataclass(frozen=True)
@@ -57,14 +64,7 @@ def purge_bucket(purge_at: int) -> int:
     return purge_at // BUCKET_SECONDS
 
 
-def _dependency_error(exc: Exception) -> Exception:
-    code = exc.response.get("Error", {}).get("Code", "") if isinstance(exc, ClientError) else ""
-    if code in _THROTTLED:
-        return RateLimitError("Too many requests hit the API too quickly. Please retry with exponential backoff.")
-    return ServiceUnavailableError("The session store is unavailable right now. Please retry shortly.")
-
-
-class SessionStore:
+class _Table:
     def __init__(self, table_name: str, client: DynamoDBClient | None = None) -> None:
         self.table_name = table_name
         self._client = client
@@ -73,29 +73,32 @@ class SessionStore:
     def client(self) -> DynamoDBClient:
         return self._client if self._client is not None else dynamodb_client()
 
-    def put_new(self, session: PortalSession, token_hash: str) -> None:
+    def _call(self, operation: str, **arguments: Any) -> Any:
+        """One DynamoDB call, its failures turned into domain errors (after botocore's own retries)."""
         try:
-            self.client.put_item(
-                TableName=self.table_name,
-                Item=_to_item(session, token_hash),
-                ConditionExpression="attribute_not_exists(pk)",
-            )
+            return getattr(self.client, operation)(TableName=self.table_name, **arguments)
         except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                raise SessionConflictError from None
-            raise _dependency_error(exc) from None
-        except BotoCoreError as exc:
-            raise _dependency_error(exc) from None
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code == "ConditionalCheckFailedException":
+                raise ConditionFailedError(exc.response.get("Item")) from None  # type: ignore[arg-type]
+            if code in _THROTTLED:
+                raise RateLimitError(
+                    "Too many requests hit the API too quickly. Please retry with exponential backoff."
+                ) from None
+            raise ServiceUnavailableError("The session store is unavailable right now. Please retry shortly.") from None
+        except BotoCoreError:
+            raise ServiceUnavailableError("The session store is unavailable right now. Please retry shortly.") from None
+
+
+class SessionStore(_Table):
+    def put_new(self, session: PortalSession, token_hash: str) -> None:
+        """Store a new session; ConditionFailedError if the key exists (never overwrite)."""
+        self._call("put_item", Item=_session_item(session, token_hash), ConditionExpression="attribute_not_exists(pk)")
 
     def find(self, token_hash: str) -> PortalSession | None:
-        try:
-            response = self.client.get_item(
-                TableName=self.table_name, Key={"pk": {"S": _TOKEN_PREFIX + token_hash}}, ConsistentRead=True
-            )
-        except (ClientError, BotoCoreError) as exc:
-            raise _dependency_error(exc) from None
+        response = self._call("get_item", Key={"pk": {"S": _TOKEN_PREFIX + token_hash}}, ConsistentRead=True)
         item = response.get("Item")
-        return _from_item(item) if item else None
+        return _session_from_item(item) if item else None
 
     def record_visit(self, token_hash: str, now: int, session_ttl_seconds: int) -> VisitResult:
         """Mark the first visit and extend the lifetime, in one conditional UpdateItem.
@@ -105,8 +108,8 @@ class SessionStore:
         """
         expires_at = now + session_ttl_seconds
         try:
-            response = self.client.update_item(
-                TableName=self.table_name,
+            response = self._call(
+                "update_item",
                 Key={"pk": {"S": _TOKEN_PREFIX + token_hash}},
                 UpdateExpression="SET visited_at = :now, expires_at = :exp, purge_at = :exp, purge_bucket = :bucket",
                 ConditionExpression="attribute_exists(pk) AND attribute_not_exists(visited_at) AND expires_at > :now",
@@ -118,34 +121,25 @@ class SessionStore:
                 ReturnValues="ALL_NEW",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise _dependency_error(exc) from None
-            old_item: dict[str, Any] | None = exc.response.get("Item")  # type: ignore[assignment]
-            if not old_item:
+        except ConditionFailedError as failed:
+            if not failed.item:
                 return VisitResult(session=None)
-            session = _from_item(old_item)
+            session = _session_from_item(failed.item)
             return VisitResult(session=session, expired=session.is_expired(now))
-        except BotoCoreError as exc:
-            raise _dependency_error(exc) from None
-        return VisitResult(session=_from_item(response["Attributes"]), first_visit=True)
+        return VisitResult(session=_session_from_item(response["Attributes"]), first_visit=True)
 
     # Cleanup
 
     def expired_keys(self, bucket: int, now: int) -> Iterator[list[dict[str, Any]]]:
         """Pages of keys of the items in one purge bucket whose purge time has passed."""
         query: dict[str, Any] = {
-            "TableName": self.table_name,
             "IndexName": PURGE_INDEX,
             "KeyConditionExpression": "purge_bucket = :bucket AND purge_at <= :now",
             "ExpressionAttributeValues": {":bucket": {"N": str(bucket)}, ":now": {"N": str(now)}},
             "ProjectionExpression": "pk",
         }
         while True:
-            try:
-                response = self.client.query(**query)
-            except (ClientError, BotoCoreError) as exc:
-                raise _dependency_error(exc) from None
+            response = self._call("query", **query)
             yield [{"pk": item["pk"]} for item in response.get("Items", [])]
             if "LastEvaluatedKey" not in response:
                 return
@@ -158,8 +152,8 @@ class SessionStore:
             for attempt in range(max_attempts):
                 try:
                     response = self.client.batch_write_item(RequestItems={self.table_name: requests})
-                except (ClientError, BotoCoreError) as exc:
-                    raise _dependency_error(exc) from None
+                except (ClientError, BotoCoreError):
+                    raise ServiceUnavailableError("The session store is unavailable right now.") from None
                 requests = response.get("UnprocessedItems", {}).get(self.table_name, [])
                 if not requests:
                     break
@@ -172,34 +166,130 @@ class SessionStore:
 
     def cleanup_watermark(self) -> int | None:
         """The oldest purge bucket that may still hold items, as far as earlier cleanups know."""
-        try:
-            response = self.client.get_item(
-                TableName=self.table_name, Key={"pk": {"S": _WATERMARK_KEY}}, ConsistentRead=True
-            )
-        except (ClientError, BotoCoreError) as exc:
-            raise _dependency_error(exc) from None
+        response = self._call("get_item", Key={"pk": {"S": _WATERMARK_KEY}}, ConsistentRead=True)
         item = response.get("Item")
         return int(item["bucket"]["N"]) if item else None
 
     def advance_cleanup_watermark(self, bucket: int) -> None:
         """Move the watermark forward only, so concurrent or late runs can never move it back."""
         try:
-            self.client.update_item(
-                TableName=self.table_name,
+            self._call(
+                "update_item",
                 Key={"pk": {"S": _WATERMARK_KEY}},
                 UpdateExpression="SET #bucket = :bucket",
                 ConditionExpression="attribute_not_exists(#bucket) OR #bucket < :bucket",
                 ExpressionAttributeNames={"#bucket": "bucket"},
                 ExpressionAttributeValues={":bucket": {"N": str(bucket)}},
             )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise _dependency_error(exc) from None
-        except BotoCoreError as exc:
-            raise _dependency_error(exc) from None
+        except ConditionFailedError:
+            pass  # another run already moved it at least this far
 
 
-def _to_item(session: PortalSession, token_hash: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class StoredConfiguration:
+    configuration: dict[str, Any]
+    version: int
+
+    @property
+    def list_sort(self) -> str:
+        return list_sort_key(self.configuration)
+
+
+class ConfigurationStore(_Table):
+    def get(self, configuration_id: str) -> StoredConfiguration | None:
+        response = self._call(
+            "get_item", Key={"pk": {"S": _CONFIGURATION_PREFIX + configuration_id}}, ConsistentRead=True
+        )
+        item = response.get("Item")
+        return _configuration_from_item(item) if item else None
+
+    def put_new(self, configuration: dict[str, Any]) -> None:
+        """Store a new configuration; ConditionFailedError if its id exists."""
+        item = _configuration_item(configuration, version=1)
+        self._call("put_item", Item=item, ConditionExpression="attribute_not_exists(pk)")
+
+    def replace(self, configuration: dict[str, Any], expected_version: int) -> None:
+        """Write an updated configuration if nobody else did since it was read (else ConditionFailedError)."""
+        self._call(
+            "put_item",
+            Item=_configuration_item(configuration, version=expected_version + 1),
+            ConditionExpression="version = :expected",
+            ExpressionAttributeValues={":expected": {"N": str(expected_version)}},
+        )
+
+    def list_page(
+        self,
+        livemode: bool,
+        *,
+        limit: int,
+        after: str | None = None,
+        before: str | None = None,
+        active: bool | None = None,
+        is_default: bool | None = None,
+    ) -> tuple[list[dict[str, Any]], bool]:
+        """Newest first: `limit` configurations older than `after` or newer than `before`, and whether more exist."""
+        values: dict[str, Any] = {":list": {"S": _list_key(livemode)}}
+        condition = "list_key = :list"
+        if after is not None:
+            condition += " AND list_sort < :cursor"
+            values[":cursor"] = {"S": after}
+        elif before is not None:
+            condition += " AND list_sort > :cursor"
+            values[":cursor"] = {"S": before}
+        filters = []
+        for name, wanted in (("active", active), ("is_default", is_default)):
+            if wanted is not None:
+                filters.append(f"{name} = :{name}")
+                values[f":{name}"] = {"BOOL": wanted}
+        query: dict[str, Any] = {
+            "IndexName": LIST_INDEX,
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeValues": values,
+            "ScanIndexForward": before is not None,  # towards the cursor's far side
+        }
+        if filters:
+            query["FilterExpression"] = " AND ".join(filters)
+        found: list[dict[str, Any]] = []
+        while len(found) <= limit:  # filters apply after DynamoDB's page limit, so read on until one spare
+            query["Limit"] = limit + 1 - len(found)
+            response = self._call("query", **query)
+            found.extend(json.loads(item["body"]["S"]) for item in response.get("Items", []))
+            if "LastEvaluatedKey" not in response:
+                break
+            query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        has_more = len(found) > limit
+        page = found[:limit]
+        return (page[::-1] if before is not None else page), has_more
+
+
+def _list_key(livemode: bool) -> str:
+    return "configurations#" + ("live" if livemode else "test")
+
+
+def list_sort_key(configuration: dict[str, Any]) -> str:
+    return f"{configuration['created']:012d}#{configuration['id']}"
+
+
+def _configuration_item(configuration: dict[str, Any], version: int) -> dict[str, Any]:
+    return {
+        "pk": {"S": _CONFIGURATION_PREFIX + configuration["id"]},
+        "list_key": {"S": _list_key(configuration["livemode"])},
+        "list_sort": {"S": list_sort_key(configuration)},
+        "active": {"BOOL": configuration["active"]},
+        "is_default": {"BOOL": configuration["is_default"]},
+        "version": {"N": str(version)},
+        "body": {"S": json.dumps(configuration, separators=(",", ":"))},
+    }
+
+
+def _configuration_from_item(item: dict[str, Any]) -> StoredConfiguration:
+    return StoredConfiguration(
+        configuration=json.loads(item["body"]["S"]),
+        version=int(item["version"]["N"]),
+    )
+
+
+def _session_item(session: PortalSession, token_hash: str) -> dict[str, Any]:
     item: dict[str, Any] = {
         "pk": {"S": _TOKEN_PREFIX + token_hash},
         "session_id": {"S": session.id},
@@ -224,7 +314,7 @@ def _to_item(session: PortalSession, token_hash: str) -> dict[str, Any]:
     return item
 
 
-def _from_item(item: dict[str, Any]) -> PortalSession:
+def _session_from_item(item: dict[str, Any]) -> PortalSession:
     def text(name: str) -> str | None:
         return item[name]["S"] if name in item else None
 

@@ -12,12 +12,14 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from .errors import RequestTooLargeError, StripeError
+from .auth import Caller, authenticate, load_key_hashes
+from .errors import InvalidRequestError, RequestTooLargeError, StripeError
 from .observability import logger, metrics
 from .tokens import new_request_id
-from .wire import MAX_BODY_BYTES
+from .wire import MAX_BODY_BYTES, decode_body, decode_form
 
 JSON_HEADERS = {"Content-Type": "application/json", "Cache-Control": "no-store"}
 
@@ -69,6 +71,23 @@ def resolve(app: APIGatewayHttpResolver, event: dict[str, Any], context: LambdaC
     response = app.resolve(event, context)
     response.setdefault("headers", {})["Request-Id"] = request_id
     return response
+
+
+def authenticated_caller(event: APIGatewayProxyEventV2, api_keys_parameter: str) -> Caller:
+    """Who is calling, from the Authorization header, as Stripe checks it."""
+    caller = authenticate(event.headers.get("authorization"), load_key_hashes(api_keys_parameter))
+    logger.append_keys(livemode=caller.livemode, key_fingerprint=caller.key_fingerprint)
+    if event.headers.get("stripe-account"):
+        raise InvalidRequestError("The Stripe-Account header is not supported by this service.")
+    return caller
+
+
+def body_params(event: APIGatewayProxyEventV2) -> dict[str, Any]:
+    return decode_body(request_body(event.raw_event), event.headers.get("content-type"))
+
+
+def query_params(event: APIGatewayProxyEventV2) -> dict[str, Any]:
+    return decode_form(event.raw_query_string or "")
 
 
 def request_body(event: dict[str, Any]) -> bytes:

@@ -1,0 +1,88 @@
+"""/v1/billing_portal/configurations: Stripe's create, retrieve, update and list calls for portal configurations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from portal_sessions import clock
+from portal_sessions.configuration import (
+    RetrieveConfigurationParams,
+    check_expand,
+    parse_create_configuration_params,
+    parse_list_configurations_params,
+    parse_update_configuration_params,
+)
+from portal_sessions.observability import logger, metrics
+from portal_sessions.service import (
+    create_configuration,
+    list_configurations,
+    retrieve_configuration,
+    update_configuration,
+)
+from portal_sessions.settings import api_settings
+from portal_sessions.store import ConfigurationStore
+from portal_sessions.stripe_params import validate_params
+from portal_sessions.web import (
+    authenticated_caller,
+    body_params,
+    json_response,
+    new_resolver,
+    query_params,
+    resolve,
+)
+
+COLLECTION = "/v1/billing_portal/configurations"
+
+app = new_resolver()
+
+
+@app.post(COLLECTION)
+def create_configuration_route() -> Response[str]:
+    settings = api_settings()
+    caller = authenticated_caller(app.current_event, settings.api_keys_parameter)
+    params = parse_create_configuration_params(body_params(app.current_event))
+    configuration = create_configuration(params, caller, ConfigurationStore(settings.table_name), now=clock.now())
+    logger.info("configuration created", extra={"configuration_id": configuration["id"]})
+    metrics.add_metric(name="ConfigurationsCreated", unit=MetricUnit.Count, value=1)
+    return json_response(200, configuration)
+
+
+@app.get(COLLECTION)
+def list_configurations_route() -> Response[str]:
+    settings = api_settings()
+    caller = authenticated_caller(app.current_event, settings.api_keys_parameter)
+    params = parse_list_configurations_params(query_params(app.current_event))
+    page = list_configurations(params, caller, ConfigurationStore(settings.table_name), now=clock.now())
+    return json_response(200, page)
+
+
+@app.get(COLLECTION + "/<configuration_id>")
+def retrieve_configuration_route(configuration_id: str) -> Response[str]:
+    settings = api_settings()
+    caller = authenticated_caller(app.current_event, settings.api_keys_parameter)
+    check_expand(validate_params(RetrieveConfigurationParams, query_params(app.current_event)).expand)
+    store = ConfigurationStore(settings.table_name)
+    return json_response(200, retrieve_configuration(configuration_id, caller, store, now=clock.now()))
+
+
+@app.post(COLLECTION + "/<configuration_id>")
+def update_configuration_route(configuration_id: str) -> Response[str]:
+    settings = api_settings()
+    caller = authenticated_caller(app.current_event, settings.api_keys_parameter)
+    params = parse_update_configuration_params(body_params(app.current_event))
+    store = ConfigurationStore(settings.table_name)
+    configuration = update_configuration(configuration_id, params, caller, store, now=clock.now())
+    logger.info("configuration updated", extra={"configuration_id": configuration_id})
+    metrics.add_metric(name="ConfigurationsUpdated", unit=MetricUnit.Count, value=1)
+    return json_response(200, configuration)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return resolve(app, event, context)
