@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
@@ -10,6 +11,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from portal_sessions import clock
+from portal_sessions.auth import Caller
 from portal_sessions.configuration import (
     RetrieveConfigurationParams,
     check_expand,
@@ -17,6 +19,7 @@ from portal_sessions.configuration import (
     parse_list_configurations_params,
     parse_update_configuration_params,
 )
+from portal_sessions.idempotency import run_idempotently
 from portal_sessions.observability import logger, metrics
 from portal_sessions.service import (
     create_configuration,
@@ -30,6 +33,7 @@ from portal_sessions.stripe_params import validate_params
 from portal_sessions.web import (
     authenticated_caller,
     body_params,
+    idempotent_json_response,
     json_response,
     new_resolver,
     query_params,
@@ -45,11 +49,16 @@ app = new_resolver()
 def create_configuration_route() -> Response[str]:
     settings = api_settings()
     caller = authenticated_caller(app.current_event, settings.api_keys_parameter)
-    params = parse_create_configuration_params(body_params(app.current_event))
-    configuration = create_configuration(params, caller, ConfigurationStore(settings.table_name), now=clock.now())
-    logger.info("configuration created", extra={"configuration_id": configuration["id"]})
-    metrics.add_metric(name="ConfigurationsCreated", unit=MetricUnit.Count, value=1)
-    return json_response(200, configuration)
+    raw_params = body_params(app.current_event)
+    params = parse_create_configuration_params(raw_params)
+
+    def create() -> dict[str, Any]:
+        configuration = create_configuration(params, caller, ConfigurationStore(settings.table_name), now=clock.now())
+        logger.info("configuration created", extra={"configuration_id": configuration["id"]})
+        metrics.add_metric(name="ConfigurationsCreated", unit=MetricUnit.Count, value=1)
+        return configuration
+
+    return _idempotent(caller, raw_params, settings.table_name, create)
 
 
 @app.get(COLLECTION)
@@ -74,12 +83,34 @@ def retrieve_configuration_route(configuration_id: str) -> Response[str]:
 def update_configuration_route(configuration_id: str) -> Response[str]:
     settings = api_settings()
     caller = authenticated_caller(app.current_event, settings.api_keys_parameter)
-    params = parse_update_configuration_params(body_params(app.current_event))
-    store = ConfigurationStore(settings.table_name)
-    configuration = update_configuration(configuration_id, params, caller, store, now=clock.now())
-    logger.info("configuration updated", extra={"configuration_id": configuration_id})
-    metrics.add_metric(name="ConfigurationsUpdated", unit=MetricUnit.Count, value=1)
-    return json_response(200, configuration)
+    raw_params = body_params(app.current_event)
+    params = parse_update_configuration_params(raw_params)
+
+    def update() -> dict[str, Any]:
+        store = ConfigurationStore(settings.table_name)
+        configuration = update_configuration(configuration_id, params, caller, store, now=clock.now())
+        logger.info("configuration updated", extra={"configuration_id": configuration_id})
+        metrics.add_metric(name="ConfigurationsUpdated", unit=MetricUnit.Count, value=1)
+        return configuration
+
+    return _idempotent(caller, raw_params, settings.table_name, update)
+
+
+def _idempotent(
+    caller: Caller, raw_params: dict[str, Any], table_name: str, run: Callable[[], dict[str, Any]]
+) -> Response[str]:
+    event = app.current_event
+    idempotency_key = event.headers.get("idempotency-key")
+    result = run_idempotently(
+        idempotency_key,
+        caller=caller,
+        operation=f"POST {event.raw_path}",
+        params=raw_params,
+        table_name=table_name,
+        lambda_context=app.lambda_context,
+        run=run,
+    )
+    return idempotent_json_response(result, idempotency_key)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

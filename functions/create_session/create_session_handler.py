@@ -10,12 +10,20 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from portal_sessions import clock
+from portal_sessions.idempotency import run_idempotently
 from portal_sessions.observability import logger, metrics
 from portal_sessions.params import parse_create_params
 from portal_sessions.service import create_session
 from portal_sessions.settings import create_session_settings
 from portal_sessions.store import ConfigurationStore, SessionStore
-from portal_sessions.web import authenticated_caller, body_params, json_response, new_resolver, public_base_url, resolve
+from portal_sessions.web import (
+    authenticated_caller,
+    body_params,
+    idempotent_json_response,
+    new_resolver,
+    public_base_url,
+    resolve,
+)
 
 app = new_resolver()
 
@@ -25,19 +33,34 @@ def create_session_route() -> Response[str]:
     event = app.current_event
     settings = create_session_settings()
     caller = authenticated_caller(event, settings.api_keys_parameter)
-    params = parse_create_params(body_params(event))
-    created = create_session(
-        params,
-        caller,
-        SessionStore(settings.table_name),
-        ConfigurationStore(settings.table_name),
-        now=clock.now(),
-        link_ttl_seconds=settings.link_ttl_seconds,
-        base_url=public_base_url(event.raw_event, settings.public_base_url),
+    raw_params = body_params(event)
+    params = parse_create_params(raw_params)
+
+    def create() -> dict[str, Any]:
+        created = create_session(
+            params,
+            caller,
+            SessionStore(settings.table_name),
+            ConfigurationStore(settings.table_name),
+            now=clock.now(),
+            link_ttl_seconds=settings.link_ttl_seconds,
+            base_url=public_base_url(event.raw_event, settings.public_base_url),
+        )
+        logger.info("session created", extra={"session_id": created.session.id})
+        metrics.add_metric(name="SessionsCreated", unit=MetricUnit.Count, value=1)
+        return created.api_object
+
+    idempotency_key = event.headers.get("idempotency-key")
+    result = run_idempotently(
+        idempotency_key,
+        caller=caller,
+        operation="POST /v1/billing_portal/sessions",
+        params=raw_params,
+        table_name=settings.table_name,
+        lambda_context=app.lambda_context,
+        run=create,
     )
-    logger.info("session created", extra={"session_id": created.session.id})
-    metrics.add_metric(name="SessionsCreated", unit=MetricUnit.Count, value=1)
-    return json_response(200, created.api_object)
+    return idempotent_json_response(result, idempotency_key)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

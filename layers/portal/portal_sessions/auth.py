@@ -6,11 +6,12 @@ import base64
 import binascii
 import hashlib
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aws_lambda_powertools.utilities import parameters
 
 from .errors import AuthenticationError, ServiceUnavailableError
+from .sealing import derive_key
 
 _MODES = {"sk_test_": False, "sk_live_": True}
 KEY_HASHES_MAX_AGE_SECONDS = 60  # a key added to or removed from the parameter takes effect within a minute
@@ -26,6 +27,7 @@ class Caller:
 
     livemode: bool
     key_fingerprint: str
+    sealing_key: bytes = field(default=b"", repr=False)  # derived from the API key; seals stored responses
 
 
 def key_hash(api_key: str) -> str:
@@ -74,7 +76,9 @@ def authenticate(authorization: str | None, known_hashes: Iterable[str]) -> Call
     digest = key_hash(api_key)
     if livemode is None or digest not in known_hashes:
         raise AuthenticationError(f"Invalid API Key provided: {mask_key(api_key)}")
-    return Caller(livemode=livemode, key_fingerprint=digest[:12])
+    return Caller(
+        livemode=livemode, key_fingerprint=digest[:12], sealing_key=derive_key(api_key, "idempotent-responses")
+    )
 
 
 def mask_key(api_key: str) -> str:

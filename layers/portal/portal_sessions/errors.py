@@ -31,6 +31,23 @@ class InvalidRequestError(StripeError):
     error_type = "invalid_request_error"
 
 
+class IdempotencyError(StripeError):
+    """The Idempotency-Key was first used with other parameters (the SDK raises stripe.IdempotencyError)."""
+
+    http_status = 400
+    error_type = "idempotency_error"
+
+
+class IdempotencyKeyInUseError(StripeError):
+    """Another request with this key is still running; the SDK retries a 409 and then gets the replay."""
+
+    http_status = 409
+    error_type = "idempotency_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code="idempotency_key_in_use")
+
+
 class ResourceMissingError(InvalidRequestError):
     """A parameter names an object that does not exist (Stripe answers 400 for params, 404 for paths)."""
 

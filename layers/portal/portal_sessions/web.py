@@ -17,6 +17,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from .auth import Caller, authenticate, load_key_hashes
 from .errors import InvalidRequestError, RequestTooLargeError, StripeError
+from .idempotency import IdempotentResult
 from .observability import logger, metrics
 from .tokens import new_request_id
 from .wire import MAX_BODY_BYTES, decode_body, decode_form
@@ -26,6 +27,16 @@ JSON_HEADERS = {"Content-Type": "application/json", "Cache-Control": "no-store"}
 
 def json_response(status: int, body: dict[str, Any]) -> Response[str]:
     return Response(status_code=status, headers=dict(JSON_HEADERS), body=json.dumps(body))
+
+
+def idempotent_json_response(result: IdempotentResult, idempotency_key: str | None) -> Response[str]:
+    """The operation's object; a replay is marked as Stripe marks it."""
+    response = json_response(200, result.body)
+    if idempotency_key is not None:
+        response.headers["Idempotency-Key"] = idempotency_key
+    if result.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return response
 
 
 def stripe_error_response(error: StripeError) -> Response[str]:

@@ -1,0 +1,135 @@
+"""Stripe's `Idempotency-Key` semantics on top of Powertools' idempotency utility.
+
+The same key with the same parameters returns the stored response (marked replayed) and runs nothing; the same key
+with other parameters, or on another endpoint, is an `idempotency_error`; a concurrent request with the key gets 409
+and the SDK's retry then finds the stored response. Keys are scoped to the mode and kept 24 hours (the table's TTL).
+Requests that fail validation never get here, so they are not stored; nor are requests whose operation fails.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyValidationError,
+)
+from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
+from aws_lambda_powertools.utilities.idempotency.serialization.base import BaseIdempotencySerializer
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from .auth import Caller
+from .errors import IdempotencyError, IdempotencyKeyInUseError, InvalidRequestError, ServiceUnavailableError
+from .sealing import seal, unseal
+from .store import dynamodb_client
+
+MAX_KEY_LENGTH = 255
+RETENTION_SECONDS = 24 * 3600
+
+
+@dataclass(frozen=True)
+class IdempotentResult:
+    body: dict[str, Any]
+    replayed: bool
+
+
+@dataclass(frozen=True)
+class _Replayed:
+    body: dict[str, Any]
+
+
+class _SealedSerializer(BaseIdempotencySerializer):
+    """Stored responses hold session URLs: keep them sealed under the caller's key."""
+
+    def __init__(self, key: bytes) -> None:
+        self._key = key
+
+    def to_dict(self, data: Any) -> dict[str, Any]:
+        return {"sealed": seal(json.dumps(data, separators=(",", ":")), self._key)}
+
+    def from_dict(self, data: dict[str, Any]) -> Any:
+        return json.loads(unseal(data["sealed"], self._key))
+
+
+@cache
+def _persistence_layer(table_name: str) -> DynamoDBPersistenceLayer:
+    # The sessions table: records are keyed `idempotency#<hash>` and expire through its TTL attribute.
+    return DynamoDBPersistenceLayer(
+        table_name=table_name, key_attr="pk", expiry_attr="purge_at", boto3_client=dynamodb_client()
+    )
+
+
+def _mark_replayed(response: Any, idempotent_data: DataRecord) -> Any:
+    return _Replayed(response)
+
+
+def run_idempotently(
+    idempotency_key: str | None,
+    *,
+    caller: Caller,
+    operation: str,
+    params: dict[str, Any],
+    table_name: str,
+    lambda_context: LambdaContext | None,
+    run: Callable[[], dict[str, Any]],
+) -> IdempotentResult:
+    """Run `run` once per (mode, key); without a key, just run it."""
+    if idempotency_key is None:
+        return IdempotentResult(run(), replayed=False)
+    if not idempotency_key or len(idempotency_key) > MAX_KEY_LENGTH:
+        raise InvalidRequestError(
+            f"Invalid Idempotency-Key: it must be 1 to {MAX_KEY_LENGTH} characters long.", param="Idempotency-Key"
+        )
+    config = IdempotencyConfig(
+        event_key_jmespath="scope",
+        payload_validation_jmespath="request",
+        expires_after_seconds=RETENTION_SECONDS,
+        hash_function="sha256",
+        response_hook=_mark_replayed,
+    )
+    if lambda_context is not None:
+        config.register_lambda_context(lambda_context)
+
+    @idempotent_function(
+        data_keyword_argument="record",
+        persistence_store=_persistence_layer(table_name),
+        config=config,
+        output_serializer=_SealedSerializer(caller.sealing_key),
+        key_prefix="idempotency",
+    )
+    def execute(record: dict[str, Any]) -> dict[str, Any]:
+        return run()
+
+    mode = "live" if caller.livemode else "test"
+    record = {"scope": f"{mode}:{idempotency_key}", "request": {"operation": operation, "params": params}}
+    try:
+        result = execute(record=record)
+    except IdempotencyValidationError:
+        raise IdempotencyError(
+            "Keys for idempotent requests can only be used with the same parameters they were first used with. "
+            f"Try using a key other than '{idempotency_key}' if you meant to execute a different request."
+        ) from None
+    except IdempotencyAlreadyInProgressError:
+        raise IdempotencyKeyInUseError(
+            "There is currently another in-progress request using this Idempotent Key (that probably means you "
+            f"submitted twice, and the other request is still going through): {idempotency_key}. "
+            "Please try again later."
+        ) from None
+    except (ServiceUnavailableError, InvalidRequestError):
+        raise
+    except Exception as exc:
+        if type(exc).__module__.startswith("aws_lambda_powertools.utilities.idempotency"):
+            raise ServiceUnavailableError("Idempotency records are unavailable right now. Please retry.") from None
+        raise
+    if isinstance(result, _Replayed):
+        return IdempotentResult(result.body, replayed=True)
+    return IdempotentResult(result, replayed=False)
