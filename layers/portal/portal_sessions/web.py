@@ -36,6 +36,7 @@ def idempotent_json_response(result: IdempotentResult, idempotency_key: str | No
         response.headers["Idempotency-Key"] = idempotency_key
     if result.replayed:
         response.headers["Idempotent-Replayed"] = "true"
+        metrics.add_metric(name="IdempotentReplays", unit=MetricUnit.Count, value=1)
     return response
 
 

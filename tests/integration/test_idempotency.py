@@ -1,0 +1,156 @@
+"""Idempotency-Key on POSTs, against moto: replays, mismatches, scope, concurrency, and sealed storage."""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+import create_session_handler
+import pytest
+
+from portal_sessions.auth import authenticate, key_hash
+from portal_sessions.errors import IdempotencyKeyInUseError
+from portal_sessions.idempotency import run_idempotently
+from tests.conftest import LIVE_KEY, TEST_KEY, FakeContext, http_event, json_body
+from tests.contract import schema_errors
+from tests.integration.helpers import all_items, session_items
+
+PATH = "/v1/billing_portal/sessions"
+BODY = "customer=cus_1&return_url=https://example.com"
+
+
+def create(body: str = BODY, *, key: str = TEST_KEY, idempotency_key: str | None = None) -> dict[str, Any]:
+    headers = {"content-type": "application/x-www-form-urlencoded", "authorization": f"Bearer {key}"}
+    if idempotency_key is not None:
+        headers["idempotency-key"] = idempotency_key
+    return create_session_handler.lambda_handler(http_event("POST", PATH, headers=headers, body=body), FakeContext())
+
+
+def test_a_retry_with_the_same_key_replays_the_first_response(service_env: dict) -> None:
+    # Given a session created with an Idempotency-Key
+    first = create(idempotency_key="retry-1")
+    assert first["statusCode"] == 200
+
+    # When the same request is sent again with the same key
+    again = create(idempotency_key="retry-1")
+
+    # Then the first response comes back, marked as replayed, and nothing new is created
+    assert again["statusCode"] == 200
+    assert json_body(again) == json_body(first)
+    assert again["headers"]["Idempotent-Replayed"] == "true"
+    assert "Idempotent-Replayed" not in first["headers"]
+    assert again["headers"]["Idempotency-Key"] == "retry-1"
+    assert len(session_items(service_env["TABLE_NAME"])) == 1
+    assert schema_errors("billing_portal.session", json_body(again)) == []
+
+
+def test_the_same_key_with_other_parameters_is_an_idempotency_error(service_env: dict) -> None:
+    # Given
+    create(idempotency_key="retry-2")
+
+    # When the key is reused for a different request
+    response = create("customer=cus_2&return_url=https://example.com", idempotency_key="retry-2")
+
+    # Then Stripe's idempotency_error, and no second session
+    assert response["statusCode"] == 400
+    error = json_body(response)["error"]
+    assert error["type"] == "idempotency_error"
+    assert error["message"] == (
+        "Keys for idempotent requests can only be used with the same parameters they were first used with. "
+        "Try using a key other than 'retry-2' if you meant to execute a different request."
+    )
+    assert len(session_items(service_env["TABLE_NAME"])) == 1
+
+
+def test_keys_are_scoped_to_the_mode(service_env: dict) -> None:
+    # Given a key used in test mode
+    test_mode = json_body(create(idempotency_key="shared"))
+
+    # When a live key sends the same key and parameters
+    live_mode = json_body(create(key=LIVE_KEY, idempotency_key="shared"))
+
+    # Then it is a separate request, in live mode
+    assert live_mode["id"] != test_mode["id"]
+    assert live_mode["livemode"] is True
+
+
+def test_requests_that_fail_validation_are_not_stored(service_env: dict) -> None:
+    # Given a first request that fails validation
+    assert create("customer=cus_1&return_url=https://example.com&colour=red", idempotency_key="k3")["statusCode"] == 400
+
+    # When it is corrected and sent with the same key
+    response = create(idempotency_key="k3")
+
+    # Then it runs (the failure was not kept as the key's response)
+    assert response["statusCode"] == 200
+    assert "Idempotent-Replayed" not in response["headers"]
+
+
+def test_without_a_key_every_request_creates_a_session(service_env: dict) -> None:
+    create()
+    create()
+
+    assert len(session_items(service_env["TABLE_NAME"])) == 2
+
+
+def test_an_overlong_key_is_refused(service_env: dict) -> None:
+    response = create(idempotency_key="k" * 256)
+
+    assert response["statusCode"] == 400
+    assert json_body(response)["error"]["param"] == "Idempotency-Key"
+    assert session_items(service_env["TABLE_NAME"]) == []
+
+
+def test_stored_responses_reveal_no_session_url(service_env: dict) -> None:
+    # Given a session created with a key (its response, with the URL, is kept for replays)
+    session = json_body(create(idempotency_key="sealed-1"))
+    token = session["url"].rsplit("/", 1)[1]
+
+    # When the whole table is read, as a dump would be
+    dump = json.dumps(all_items(service_env["TABLE_NAME"]))
+
+    # Then neither the URL's token nor the API key is in it; the record expires through the table's TTL
+    assert token not in dump
+    assert TEST_KEY not in dump
+    [record] = [item for item in all_items(service_env["TABLE_NAME"]) if item["pk"]["S"].startswith("idempotency#")]
+    assert int(record["purge_at"]["N"]) > 0
+
+
+@pytest.mark.filterwarnings("ignore:Couldn't determine the remaining time left")  # no Lambda context here
+def test_a_concurrent_request_with_the_key_gets_409_and_one_operation_runs(service_env: dict) -> None:
+    # Given an operation that is still running when a second request with the same key arrives
+    caller = authenticate(f"Bearer {TEST_KEY}", {key_hash(TEST_KEY)})
+    started, release = threading.Event(), threading.Event()
+    runs: list[int] = []
+
+    def slow_operation() -> dict[str, Any]:
+        runs.append(1)
+        started.set()
+        release.wait(timeout=10)
+        return {"id": "obj_1"}
+
+    def request() -> Any:
+        return run_idempotently(
+            "same-key", caller=caller, operation="POST /x", params={"a": "1"},
+            table_name=service_env["TABLE_NAME"], lambda_context=None, run=slow_operation,
+        )  # fmt: skip
+
+    thread = threading.Thread(target=request)
+    thread.start()
+    assert started.wait(timeout=10)
+
+    # When the second request comes in meanwhile
+    try:
+        with pytest.raises(IdempotencyKeyInUseError) as raised:
+            request()
+    finally:
+        release.set()
+        thread.join()
+
+    # Then it is told to retry (409), and the operation ran once; the retry then gets the replay
+    assert raised.value.http_status == 409
+    assert runs == [1]
+    replay = request()
+    assert replay.replayed is True and replay.body == {"id": "obj_1"}
+    assert runs == [1]
