@@ -26,7 +26,7 @@ from .template import load_template
 DEFAULT_PORT = 3000
 
 
-def _prepare(api_keys: list[str], portal_url: str) -> tuple[LocalBackend, dict, dict[str, str], str]:
+def _prepare(api_keys: list[str], portal_url: str, login_url: str) -> tuple[LocalBackend, dict, dict[str, str], str]:
     template = load_template()
     backend = start_backend()
     ensure_table(template, backend.table_name)
@@ -37,13 +37,14 @@ def _prepare(api_keys: list[str], portal_url: str) -> tuple[LocalBackend, dict, 
         "ApiKeyHashesParameter": API_KEYS_PARAMETER,
         "HandoffSigningSecret": HANDOFF_SECRET_NAME,
         "PortalUrl": portal_url,
+        "PortalLoginUrl": login_url,
     }
     return backend, template, refs, signing_key
 
 
 def run(host: str, port: int) -> int:
+    from .demo_portal import LOGIN_PATH, PortalPage
     from .demo_portal import PATH as PORTAL_PATH
-    from .demo_portal import PortalPage
     from .gateway import make_server
     from .runtime import FunctionRuntime
     from .template import http_routes
@@ -54,8 +55,10 @@ def run(host: str, port: int) -> int:
     base_url = f"http://{host}:{server.server_address[1]}"
     api_key = os.environ.get("PORTAL_API_KEY") or new_test_api_key()
     portal_url = os.environ.get("PORTAL_URL") or base_url + PORTAL_PATH
-    backend, template, refs, signing_key = _prepare([api_key], portal_url)
+    login_url = os.environ.get("PORTAL_LOGIN_URL") or base_url + LOGIN_PATH
+    backend, template, refs, signing_key = _prepare([api_key], portal_url, login_url)
     local_pages[PORTAL_PATH] = PortalPage(signing_key)
+    local_pages[LOGIN_PATH] = PortalPage(signing_key, login=True)
     server.runtime = FunctionRuntime(template, refs)
     for name in server.runtime.specs:  # import every handler now, as Lambda's init would, so errors show at start
         server.runtime.handler(name)
@@ -64,7 +67,8 @@ def run(host: str, port: int) -> int:
         f"Portal session service on {base_url}\n"
         f"  API key (test mode): {api_key}\n"
         f"  DynamoDB: {dynamodb}, table {backend.table_name}\n"
-        f"  Portal: {portal_url}\n\n"
+        f"  Portal: {portal_url}\n"
+        f"  Portal login (recovery of expired sessions): {login_url}\n\n"
         f"Try:\n  curl {base_url}/v1/billing_portal/sessions -u {api_key}: \\\n"
         f"    -d customer=cus_123 -d return_url=https://example.com/account\n\n"
         "Ctrl-C stops.",
@@ -90,8 +94,10 @@ def invoke(function: str, event_path: Path) -> int:
     from .samples import SAMPLE_API_KEY, seed_sample_session
 
     event = json.loads(event_path.read_text())
-    portal_url = os.environ.get("PORTAL_URL") or load_template()["Parameters"]["PortalUrl"]["Default"]
-    backend, template, refs, _signing_key = _prepare([SAMPLE_API_KEY], portal_url)
+    defaults = load_template()["Parameters"]
+    portal_url = os.environ.get("PORTAL_URL") or defaults["PortalUrl"]["Default"]
+    login_url = os.environ.get("PORTAL_LOGIN_URL") or defaults["PortalLoginUrl"]["Default"]
+    backend, template, refs, _signing_key = _prepare([SAMPLE_API_KEY], portal_url, login_url)
     result_out = sys.stdout
     sys.stdout = sys.stderr  # like sam local invoke: the function's logs on stderr, its result alone on stdout
     try:

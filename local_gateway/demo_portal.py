@@ -6,19 +6,24 @@ from html import escape
 
 import jwt
 
-from portal_sessions.handoff import verify_handoff_token
+from portal_sessions.handoff import AUDIENCE, RECOVERY_AUDIENCE, verify_handoff_token
 from portal_sessions.pages import HTML_HEADERS
 
 PATH = "/_local/portal"
+LOGIN_PATH = "/_local/portal/login"
 
 
 class PortalPage:
-    def __init__(self, signing_key: str) -> None:
+    """The portal (`handoff`), or with login=True its login page (`recovery` of an expired session)."""
+
+    def __init__(self, signing_key: str, login: bool = False) -> None:
         self._signing_key = signing_key
+        self._login = login
 
     def __call__(self, _path: str, query: dict[str, str]) -> tuple[int, dict[str, str], str]:
+        parameter, audience = ("recovery", RECOVERY_AUDIENCE) if self._login else ("handoff", AUDIENCE)
         try:
-            claims = verify_handoff_token(query.get("handoff", ""), signing_key=self._signing_key)
+            claims = verify_handoff_token(query.get(parameter, ""), signing_key=self._signing_key, audience=audience)
         except jwt.InvalidTokenError as exc:
             return 401, dict(HTML_HEADERS), _html("Hand-off rejected", f"<p>{escape(str(exc))}</p>")
         flow = claims.get("flow") or {}
@@ -34,7 +39,8 @@ class PortalPage:
         )
         return_url = claims.get("return_url")
         link = f'<p><a id="return" href="{escape(return_url, quote=True)}">Return</a></p>' if return_url else ""
-        return 200, dict(HTML_HEADERS), _html("Billing portal (local demo)", f"<table>{table}</table>{link}")
+        title = "Log in to continue (local demo)" if self._login else "Billing portal (local demo)"
+        return 200, dict(HTML_HEADERS), _html(title, f"<table>{table}</table>{link}")
 
 
 def _html(title: str, content: str) -> str:

@@ -38,6 +38,7 @@ API_KEYS_PARAMETER = "/portal-sessions/test/api-key-hashes"
 HANDOFF_SECRET_ID = "portal-sessions/test/handoff-signing-key"
 HANDOFF_SIGNING_KEY = "test-signing-key-0123456789abcdefghijklmnopqrstuvwxyz"
 PORTAL_URL = "https://portal.example.com/session"
+PORTAL_LOGIN_URL = "https://portal.example.com/login"
 TEST_KEY = "sk_test_IntegrationTestKey000000001"
 LIVE_KEY = "sk_live_IntegrationTestKey000000001"
 TEMPLATE = load_template()
@@ -75,6 +76,7 @@ def service_env(sessions_table: str, monkeypatch: pytest.MonkeyPatch) -> Iterato
         "API_KEYS_PARAMETER": API_KEYS_PARAMETER,
         "HANDOFF_SECRET_ID": HANDOFF_SECRET_ID,
         "PORTAL_URL": PORTAL_URL,
+        "PORTAL_LOGIN_URL": PORTAL_LOGIN_URL,
         "LINK_TTL_SECONDS": "300",
         "SESSION_TTL_SECONDS": "3600",
         "PUBLIC_BASE_URL": "",

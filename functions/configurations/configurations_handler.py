@@ -27,7 +27,7 @@ from portal_sessions.service import (
     retrieve_configuration,
     update_configuration,
 )
-from portal_sessions.settings import api_settings
+from portal_sessions.settings import configuration_settings
 from portal_sessions.store import ConfigurationStore
 from portal_sessions.stripe_params import validate_params
 from portal_sessions.web import (
@@ -47,13 +47,16 @@ app = new_resolver()
 
 @app.post(COLLECTION)
 def create_configuration_route() -> Response[str]:
-    settings = api_settings()
+    settings = configuration_settings()
     caller = authenticated_caller(app.current_event, settings.api_keys_parameter)
     raw_params = body_params(app.current_event)
     params = parse_create_configuration_params(raw_params)
 
     def create() -> dict[str, Any]:
-        configuration = create_configuration(params, caller, ConfigurationStore(settings.table_name), now=clock.now())
+        store = ConfigurationStore(settings.table_name)
+        configuration = create_configuration(
+            params, caller, store, now=clock.now(), login_url=settings.portal_login_url
+        )
         logger.info("configuration created", extra={"configuration_id": configuration["id"]})
         metrics.add_metric(name="ConfigurationsCreated", unit=MetricUnit.Count, value=1)
         return configuration
@@ -63,7 +66,7 @@ def create_configuration_route() -> Response[str]:
 
 @app.get(COLLECTION)
 def list_configurations_route() -> Response[str]:
-    settings = api_settings()
+    settings = configuration_settings()
     caller = authenticated_caller(app.current_event, settings.api_keys_parameter)
     params = parse_list_configurations_params(query_params(app.current_event))
     page = list_configurations(params, caller, ConfigurationStore(settings.table_name), now=clock.now())
@@ -72,7 +75,7 @@ def list_configurations_route() -> Response[str]:
 
 @app.get(COLLECTION + "/<configuration_id>")
 def retrieve_configuration_route(configuration_id: str) -> Response[str]:
-    settings = api_settings()
+    settings = configuration_settings()
     caller = authenticated_caller(app.current_event, settings.api_keys_parameter)
     check_expand(validate_params(RetrieveConfigurationParams, query_params(app.current_event)).expand)
     store = ConfigurationStore(settings.table_name)
@@ -81,14 +84,16 @@ def retrieve_configuration_route(configuration_id: str) -> Response[str]:
 
 @app.post(COLLECTION + "/<configuration_id>")
 def update_configuration_route(configuration_id: str) -> Response[str]:
-    settings = api_settings()
+    settings = configuration_settings()
     caller = authenticated_caller(app.current_event, settings.api_keys_parameter)
     raw_params = body_params(app.current_event)
     params = parse_update_configuration_params(raw_params)
 
     def update() -> dict[str, Any]:
         store = ConfigurationStore(settings.table_name)
-        configuration = update_configuration(configuration_id, params, caller, store, now=clock.now())
+        configuration = update_configuration(
+            configuration_id, params, caller, store, now=clock.now(), login_url=settings.portal_login_url
+        )
         logger.info("configuration updated", extra={"configuration_id": configuration_id})
         metrics.add_metric(name="ConfigurationsUpdated", unit=MetricUnit.Count, value=1)
         return configuration

@@ -10,6 +10,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from portal_sessions import clock
+from portal_sessions.api_version import requested_version
 from portal_sessions.idempotency import run_idempotently
 from portal_sessions.observability import logger, metrics
 from portal_sessions.params import parse_create_params
@@ -33,8 +34,9 @@ def create_session_route() -> Response[str]:
     event = app.current_event
     settings = create_session_settings()
     caller = authenticated_caller(event, settings.api_keys_parameter)
+    api_version = requested_version(event.headers.get("stripe-version"))
     raw_params = body_params(event)
-    params = parse_create_params(raw_params)
+    params = parse_create_params(raw_params, api_version)
 
     def create() -> dict[str, Any]:
         created = create_session(
@@ -44,7 +46,9 @@ def create_session_route() -> Response[str]:
             ConfigurationStore(settings.table_name),
             now=clock.now(),
             link_ttl_seconds=settings.link_ttl_seconds,
+            session_ttl_seconds=settings.session_ttl_seconds,
             base_url=public_base_url(event.raw_event, settings.public_base_url),
+            api_version=api_version,
         )
         logger.info("session created", extra={"session_id": created.session.id})
         metrics.add_metric(name="SessionsCreated", unit=MetricUnit.Count, value=1)

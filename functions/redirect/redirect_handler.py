@@ -12,7 +12,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from portal_sessions import clock
 from portal_sessions.errors import SessionExpiredError, SessionNotFoundError, StripeError
-from portal_sessions.handoff import issue_handoff_token, load_signing_key
+from portal_sessions.handoff import AUDIENCE, RECOVERY_AUDIENCE, issue_handoff_token, load_signing_key
 from portal_sessions.observability import logger, metrics
 from portal_sessions.pages import HTML_HEADERS, expired_page, not_found_page, unavailable_page
 from portal_sessions.service import check_session, visit_session
@@ -51,14 +51,19 @@ def visit_session_route(token: str) -> Response[str]:
     settings = redirect_settings()
     signing_key = load_signing_key(settings.handoff_secret_id)  # first, so a failure records no visit
     now = clock.now()
-    session = visit_session(
-        token, SessionStore(settings.table_name), now=now, session_ttl_seconds=settings.session_ttl_seconds
+    store = SessionStore(settings.table_name)
+    visit = visit_session(token, store, now=now, session_ttl_seconds=settings.session_ttl_seconds)
+    if visit.recovery:  # expired, but after_expiration lets the customer log in to get it back
+        audience, target, parameter, metric = RECOVERY_AUDIENCE, settings.portal_login_url, "recovery", "Recoveries"
+    else:
+        audience, target, parameter, metric = AUDIENCE, settings.portal_url, HANDOFF_PARAMETER, "SessionsVisited"
+    handoff = issue_handoff_token(
+        visit.session, now=now, ttl_seconds=settings.handoff_ttl_seconds, signing_key=signing_key, audience=audience
     )
-    handoff = issue_handoff_token(session, now=now, ttl_seconds=settings.handoff_ttl_seconds, signing_key=signing_key)
-    logger.info("session visited", extra={"session_id": session.id})
-    metrics.add_metric(name="SessionsVisited", unit=MetricUnit.Count, value=1)
+    logger.info("session visited", extra={"session_id": visit.session.id, "recovery": visit.recovery})
+    metrics.add_metric(name=metric, unit=MetricUnit.Count, value=1)
     headers = {key: HTML_HEADERS[key] for key in ("Cache-Control", "Referrer-Policy")}
-    headers["Location"] = _with_query_parameter(settings.portal_url, HANDOFF_PARAMETER, handoff)
+    headers["Location"] = _with_query_parameter(target, parameter, handoff)
     return Response(status_code=302, headers=headers, body="")
 
 

@@ -74,7 +74,14 @@ def create(raw: dict[str, Any], caller: Caller = TEST_CALLER) -> Any:
     store: Any = UntouchableStore()
     params = parse_create_params(raw)
     return create_session(
-        params, caller, store, store, now=NOW, link_ttl_seconds=300, base_url="https://api.example.test"
+        params,
+        caller,
+        store,
+        store,
+        now=NOW,
+        link_ttl_seconds=300,
+        session_ttl_seconds=3600,
+        base_url="https://api.example.test",
     )
 
 

@@ -95,8 +95,9 @@ def test_flow_object_has_every_key_of_the_schema(name: str) -> None:
     # Given valid flow_data of some kind
     # When it is rendered
     rendered = flow(name)
-    # Then every property of the schema is present (Stripe shows absent ones as null), and nothing else
-    assert set(rendered) == set(schema("portal_flows_flow")["properties"])
+    # Then every property of the schema is present (Stripe shows absent ones as null), and besides them only
+    # the two flow types of API version 2026-10-28
+    assert set(rendered) == set(schema("portal_flows_flow")["properties"]) | {"customer_update", "subscription_pause"}
     assert set(rendered["after_completion"]) == set(schema("portal_flows_flow_after_completion")["properties"])
 
 
@@ -188,10 +189,12 @@ def test_update_confirm_keeps_quantity_price_and_discount() -> None:
 
 def test_api_object_has_exactly_the_schemas_properties() -> None:
     # Given a session
-    # When it is shown as an API object
-    shown = session().to_api_object(URL)
-    # Then its keys are exactly the schema's properties
-    assert set(shown) == set(schema("billing_portal.session")["properties"])
+    # When it is shown as an API object for the reference spec's version, and for the SDK's newer one
+    reference = session().to_api_object(URL, api_version="2026-07-29")
+    newer = session().to_api_object(URL, api_version="2026-10-28")
+    # Then its keys are exactly the schema's properties, plus after_expiration from 2026-10-28
+    assert set(reference) == set(schema("billing_portal.session")["properties"])
+    assert set(newer) == set(schema("billing_portal.session")["properties"]) | {"after_expiration"}
 
 
 @pytest.mark.parametrize("name", [None, *sorted(FLOWS)])

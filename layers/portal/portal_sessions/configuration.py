@@ -38,7 +38,8 @@ Headline = Annotated[str, NotEmpty, StringConstraints(max_length=60)]
 Name = Annotated[str, NotEmpty, StringConstraints(max_length=256)]
 MetadataKey = Annotated[str, StringConstraints(min_length=1, max_length=40)]
 MetadataValue = Annotated[str, StringConstraints(max_length=500)]
-Metadata = Annotated[dict[MetadataKey, MetadataValue], Field(max_length=50)]
+MAX_METADATA_KEYS = 50
+Metadata = Annotated[dict[MetadataKey, MetadataValue], Field(max_length=MAX_METADATA_KEYS)]
 
 
 class BusinessProfileCreateParams(StripeParams):
@@ -289,24 +290,28 @@ def default_configuration(livemode: bool, now: int) -> dict[str, Any]:
 
 
 def new_configuration(
-    params: CreateConfigurationParams, configuration_id: str, livemode: bool, now: int
+    params: CreateConfigurationParams, configuration_id: str, livemode: bool, now: int, login_url: str
 ) -> dict[str, Any]:
     """A created configuration: what was given, and Stripe's defaults (features off) for the rest."""
     configuration = _configuration_object(configuration_id, livemode, now, is_default=False)
-    _apply(configuration, params)
+    _apply(configuration, params, login_url)
     return configuration
 
 
-def updated_configuration(configuration: dict[str, Any], params: UpdateConfigurationParams, now: int) -> dict[str, Any]:
+def updated_configuration(
+    configuration: dict[str, Any], params: UpdateConfigurationParams, now: int, login_url: str
+) -> dict[str, Any]:
     updated = copy.deepcopy(configuration)
     if params.active is not None:
         updated["active"] = params.active
-    _apply(updated, params)
+    _apply(updated, params, login_url)
     updated["updated"] = now
     return updated
 
 
-def _apply(configuration: dict[str, Any], params: CreateConfigurationParams | UpdateConfigurationParams) -> None:
+def _apply(
+    configuration: dict[str, Any], params: CreateConfigurationParams | UpdateConfigurationParams, login_url: str
+) -> None:
     given = params.model_fields_set
     if "default_return_url" in given:
         configuration["default_return_url"] = params.default_return_url
@@ -314,8 +319,10 @@ def _apply(configuration: dict[str, Any], params: CreateConfigurationParams | Up
         configuration["name"] = params.name
     if params.business_profile is not None:
         _merge(configuration["business_profile"], params.business_profile, {})
-    if params.login_page is not None:
-        configuration["login_page"]["enabled"] = params.login_page.enabled
+    if params.login_page is not None:  # the portal's login page, told which configuration to use
+        enabled = params.login_page.enabled
+        url = login_url + ("&" if "?" in login_url else "?") + f"configuration={configuration['id']}"
+        configuration["login_page"] = {"enabled": enabled, "url": url if enabled else None}
     if params.features is not None:
         _apply_features(configuration["features"], params.features)
     if "metadata" in given:
@@ -324,6 +331,12 @@ def _apply(configuration: dict[str, Any], params: CreateConfigurationParams | Up
         else:  # merge key by key; an empty value removes the key
             merged = {**configuration["metadata"], **params.metadata}
             configuration["metadata"] = {key: value for key, value in merged.items() if value != ""}
+            if len(configuration["metadata"]) > MAX_METADATA_KEYS:
+                raise InvalidRequestError(
+                    f"Invalid metadata: an object can have at most {MAX_METADATA_KEYS} metadata keys.",
+                    code="parameter_invalid",
+                    param="metadata",
+                )
 
 
 _RESET_VALUES: dict[str, Any] = {

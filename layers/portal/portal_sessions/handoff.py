@@ -13,6 +13,7 @@ from .session import PortalSession
 
 ALGORITHM = "HS256"
 AUDIENCE = "billing_portal"
+RECOVERY_AUDIENCE = "billing_portal_login"  # a recovery hand-off cannot be used as a portal hand-off
 ISSUER = "portal-sessions"
 SIGNING_KEY_MAX_AGE_SECONDS = 300
 
@@ -25,10 +26,13 @@ def load_signing_key(secret_id: str) -> str:
         raise ServiceUnavailableError("The portal hand-off cannot be signed right now.") from None
 
 
-def issue_handoff_token(session: PortalSession, *, now: int, ttl_seconds: int, signing_key: str) -> str:
+def issue_handoff_token(
+    session: PortalSession, *, now: int, ttl_seconds: int, signing_key: str, audience: str = AUDIENCE
+) -> str:
+    """The portal hand-off; with RECOVERY_AUDIENCE, the hand-off to the login page that recovers an expired session."""
     claims: dict[str, Any] = {
         "iss": ISSUER,
-        "aud": AUDIENCE,
+        "aud": audience,
         "sub": session.customer or session.customer_account,
         "jti": secrets.token_urlsafe(16),  # lets the portal refuse a replay
         "iat": now,
@@ -46,13 +50,15 @@ def issue_handoff_token(session: PortalSession, *, now: int, ttl_seconds: int, s
     return jwt.encode(claims, signing_key, algorithm=ALGORITHM)
 
 
-def verify_handoff_token(token: str, *, signing_key: str, leeway_seconds: int = 5) -> dict[str, Any]:
+def verify_handoff_token(
+    token: str, *, signing_key: str, leeway_seconds: int = 5, audience: str = AUDIENCE
+) -> dict[str, Any]:
     """What the portal does: check signature, audience, issuer and expiry; raises jwt.InvalidTokenError."""
     return jwt.decode(
         token,
         signing_key,
         algorithms=[ALGORITHM],
-        audience=AUDIENCE,
+        audience=audience,
         issuer=ISSUER,
         leeway=leeway_seconds,
         options={"require": ["exp", "iat", "sid", "jti"]},

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import StringConstraints
 
+from .api_version import RECOVERY_AND_NEW_FLOWS, has_recovery_and_new_flows
 from .errors import InvalidRequestError
 from .stripe_params import FormInteger, NotEmpty, StripeParams, Text, Url, validate_params
 
@@ -17,7 +18,12 @@ Locale = Literal[
     "es", "es-419", "et", "fi", "fil", "fr", "fr-CA", "hr", "hu", "id", "it", "ja", "ko", "lt", "lv", "ms", "mt",
     "nb", "nl", "pl", "pt", "pt-BR", "ro", "ru", "sk", "sl", "sv", "th", "tr", "vi", "zh", "zh-HK", "zh-TW",
 ]  # fmt: skip
-FlowType = Literal["payment_method_update", "subscription_cancel", "subscription_update", "subscription_update_confirm"]
+FlowType = Literal[
+    "customer_update", "payment_method_update", "subscription_cancel", "subscription_pause", "subscription_update",
+    "subscription_update_confirm",
+]  # fmt: skip
+FLOW_TYPES_BEFORE_2026_10_28 = ("payment_method_update", "subscription_cancel", "subscription_update",
+                                "subscription_update_confirm")  # fmt: skip
 AfterCompletionType = Literal["hosted_confirmation", "portal_homepage", "redirect"]
 
 MAX_CUSTOM_MESSAGE = 500
@@ -72,12 +78,26 @@ class AfterCompletionParams(StripeParams):
     redirect: RedirectParams | None = None
 
 
+class SubscriptionPauseParams(StripeParams):
+    subscription: Text
+
+
 class FlowDataParams(StripeParams):
     type: FlowType
     after_completion: AfterCompletionParams | None = None
     subscription_cancel: SubscriptionCancelParams | None = None
+    subscription_pause: SubscriptionPauseParams | None = None
     subscription_update: SubscriptionUpdateParams | None = None
     subscription_update_confirm: SubscriptionUpdateConfirmParams | None = None
+
+
+class CustomerLoginParams(StripeParams):
+    expires_at: FormInteger | None = None
+
+
+class AfterExpirationParams(StripeParams):
+    type: Literal["customer_login"]
+    customer_login: CustomerLoginParams | None = None
 
 
 class CreateSessionParams(StripeParams):
@@ -89,16 +109,35 @@ class CreateSessionParams(StripeParams):
     on_behalf_of: Text | None = None
     expand: list[Text] | None = None
     flow_data: FlowDataParams | None = None
+    after_expiration: AfterExpirationParams | None = None  # from API version 2026-10-28
 
 
-def parse_create_params(raw: dict[str, Any]) -> CreateSessionParams:
-    """Validate decoded parameters, raising the first problem as Stripe would report it."""
+def parse_create_params(raw: dict[str, Any], api_version: str = RECOVERY_AND_NEW_FLOWS) -> CreateSessionParams:
+    """Validate decoded parameters for an API version, raising the first problem as Stripe would report it."""
     params = validate_params(CreateSessionParams, raw)
+    if not has_recovery_and_new_flows(api_version):
+        _refuse_newer_parameters(params)
     _check_cross_field_rules(params)
     return params
 
 
-_FLOW_SUBHASHES = ("subscription_cancel", "subscription_update", "subscription_update_confirm")
+def _refuse_newer_parameters(params: CreateSessionParams) -> None:
+    """What an older API version does not know is unknown to it, as Stripe's versioning works."""
+    if params.after_expiration is not None:
+        raise InvalidRequestError(
+            "Received unknown parameter: after_expiration", code="parameter_unknown", param="after_expiration"
+        )
+    flow = params.flow_data
+    if flow is not None and flow.subscription_pause is not None:
+        name = "flow_data[subscription_pause]"
+        raise InvalidRequestError(f"Received unknown parameter: {name}", code="parameter_unknown", param=name)
+    if flow is not None and flow.type not in FLOW_TYPES_BEFORE_2026_10_28:
+        expected = ", ".join(FLOW_TYPES_BEFORE_2026_10_28)
+        message = f"Invalid flow_data[type]: must be one of {expected}"
+        raise InvalidRequestError(message, code="parameter_invalid", param="flow_data[type]")
+
+
+_FLOW_SUBHASHES = ("subscription_cancel", "subscription_pause", "subscription_update", "subscription_update_confirm")
 
 
 def _check_cross_field_rules(params: CreateSessionParams) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from .api_version import RECOVERY_AND_NEW_FLOWS
 from .auth import Caller
 from .configuration import (
     DEFAULT_CONFIGURATION_IDS,
@@ -17,12 +18,13 @@ from .configuration import (
     updated_configuration,
 )
 from .errors import InvalidRequestError, ResourceMissingError, SessionExpiredError, SessionNotFoundError
-from .params import CreateSessionParams
-from .session import PortalSession, flow_object
+from .params import AfterExpirationParams, CreateSessionParams
+from .session import PortalSession, after_expiration_object, flow_object
 from .store import ConditionFailedError, ConfigurationStore, SessionStore, StoredConfiguration, purge_bucket
 from .tokens import is_well_formed_url_token, new_object_id, new_url_token, url_token_hash
 
 SESSION_URL_PATH = "/p/session/"
+MAX_RECOVERY_SECONDS = 30 * 86400  # after_expiration without expires_at: recoverable this long
 EXPANDABLE = ("configuration", "flow")
 _MISSING_RETURN_URL = (
     "Your PortalConfiguration does not have a `default_return_url`, and you did not provide a `return_url`."
@@ -51,7 +53,9 @@ def create_session(
     *,
     now: int,
     link_ttl_seconds: int,
+    session_ttl_seconds: int,
     base_url: str,
+    api_version: str = RECOVERY_AND_NEW_FLOWS,
 ) -> CreatedSession:
     expand = params.expand or []
     for field in expand:
@@ -75,6 +79,7 @@ def create_session(
         raise InvalidRequestError(_MISSING_RETURN_URL, param="return_url")
     if params.flow_data is not None:
         _check_flow_allowed(params.flow_data.type, configuration)
+    recovery_until = None if params.after_expiration is None else _recovery_deadline(params.after_expiration, now)
 
     session = PortalSession(
         id=new_object_id("bps"),
@@ -88,11 +93,15 @@ def create_session(
         return_url=return_url,
         created=now,
         expires_at=now + link_ttl_seconds,
+        after_expiration=None if params.after_expiration is None else after_expiration_object(params.after_expiration),
+        recovery_until=recovery_until,
     )
+    # A recoverable session is kept until its recovery deadline, and at least as long as it can be used.
+    purge_hold = None if recovery_until is None else max(recovery_until, now + link_ttl_seconds + session_ttl_seconds)
     for _attempt in range(3):  # a 256-bit token never collides in practice; never overwrite if it does
         token = new_url_token()
         try:
-            store.put_new(session, url_token_hash(token))
+            store.put_new(session, url_token_hash(token), purge_hold)
             break
         except ConditionFailedError:
             continue
@@ -100,7 +109,22 @@ def create_session(
         raise RuntimeError("could not store the session under a fresh token")
     url = base_url.rstrip("/") + SESSION_URL_PATH + token
     shown_configuration = configuration if "configuration" in expand else None
-    return CreatedSession(session=session, api_object=session.to_api_object(url, shown_configuration))
+    api_object = session.to_api_object(url, shown_configuration, api_version=api_version)
+    return CreatedSession(session=session, api_object=api_object)
+
+
+def _recovery_deadline(after_expiration: AfterExpirationParams, now: int) -> int:
+    """Until when an expired session can be recovered by logging in: the given time, or the longest we keep it."""
+    login = after_expiration.customer_login
+    expires_at = None if login is None else login.expires_at
+    if expires_at is None:
+        return now + MAX_RECOVERY_SECONDS
+    if not now < expires_at <= now + MAX_RECOVERY_SECONDS:
+        name = "after_expiration[customer_login][expires_at]"
+        days = MAX_RECOVERY_SECONDS // 86400
+        message = f"Invalid {name}: must be in the future and at most {days} days from now."
+        raise InvalidRequestError(message, code="parameter_invalid", param=name)
+    return expires_at
 
 
 def _check_flow_allowed(flow_type: str, configuration: dict[str, Any]) -> None:
@@ -156,9 +180,9 @@ def _find_configuration(
 
 
 def create_configuration(
-    params: CreateConfigurationParams, caller: Caller, configurations: ConfigurationStore, *, now: int
+    params: CreateConfigurationParams, caller: Caller, configurations: ConfigurationStore, *, now: int, login_url: str
 ) -> dict[str, Any]:
-    configuration = new_configuration(params, new_object_id("bpc"), caller.livemode, now)
+    configuration = new_configuration(params, new_object_id("bpc"), caller.livemode, now, login_url)
     configurations.put_new(configuration)
     return configuration
 
@@ -178,12 +202,13 @@ def update_configuration(
     configurations: ConfigurationStore,
     *,
     now: int,
+    login_url: str,
 ) -> dict[str, Any]:
     for _attempt in range(5):  # optimistic: re-read and re-apply if another update landed in between
         stored = _find_configuration(configurations, configuration_id, caller, now=now, param=None, http_status=404)
         if params.active is False and stored.configuration["is_default"]:
             raise InvalidRequestError("The default configuration cannot be deactivated.", param="active")
-        updated = updated_configuration(stored.configuration, params, now)
+        updated = updated_configuration(stored.configuration, params, now, login_url)
         try:
             configurations.replace(updated, stored.version)
         except ConditionFailedError:
@@ -214,7 +239,13 @@ def list_configurations(
     return {"object": "list", "data": data, "has_more": has_more, "url": LIST_URL}
 
 
-def visit_session(token: str, store: SessionStore, *, now: int, session_ttl_seconds: int) -> PortalSession:
+@dataclass(frozen=True)
+class SessionVisit:
+    session: PortalSession
+    recovery: bool = False  # expired, but after_expiration lets the customer log in to get it back
+
+
+def visit_session(token: str, store: SessionStore, *, now: int, session_ttl_seconds: int) -> SessionVisit:
     """A GET of the session URL: the first visit starts the session's usable lifetime."""
     if not is_well_formed_url_token(token):
         raise SessionNotFoundError
@@ -222,8 +253,10 @@ def visit_session(token: str, store: SessionStore, *, now: int, session_ttl_seco
     if result.session is None:
         raise SessionNotFoundError
     if result.expired:
+        if result.session.can_be_recovered(now):
+            return SessionVisit(result.session, recovery=True)
         raise SessionExpiredError(result.session.return_url)
-    return result.session
+    return SessionVisit(result.session)
 
 
 def check_session(token: str, store: SessionStore, *, now: int) -> PortalSession:
@@ -233,7 +266,7 @@ def check_session(token: str, store: SessionStore, *, now: int) -> PortalSession
     session = store.find(url_token_hash(token))
     if session is None:
         raise SessionNotFoundError
-    if session.is_expired(now):
+    if session.is_expired(now) and not session.can_be_recovered(now):
         raise SessionExpiredError(session.return_url)
     return session
 

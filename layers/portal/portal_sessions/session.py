@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .params import AfterCompletionParams, FlowDataParams
+from .api_version import RECOVERY_AND_NEW_FLOWS, has_recovery_and_new_flows
+from .params import AfterCompletionParams, AfterExpirationParams, FlowDataParams
 
 
 @dataclass(frozen=True)
@@ -22,14 +23,21 @@ class PortalSession:
     created: int
     expires_at: int
     visited_at: int | None = None
+    after_expiration: dict[str, Any] | None = None
+    recovery_until: int | None = None  # when after_expiration allows recovery, until when (always set then)
 
     def is_expired(self, now: int) -> bool:
         # TTL deletion lags, so every read decides expiry itself.
         return now >= self.expires_at
 
-    def to_api_object(self, url: str, configuration: dict[str, Any] | str | None = None) -> dict[str, Any]:
-        """Stripe's field set and order; `configuration` is the expanded object when asked for."""
-        return {
+    def can_be_recovered(self, now: int) -> bool:
+        return self.recovery_until is not None and now < self.recovery_until
+
+    def to_api_object(
+        self, url: str, configuration: dict[str, Any] | str | None = None, *, api_version: str = RECOVERY_AND_NEW_FLOWS
+    ) -> dict[str, Any]:
+        """Stripe's field set and order for the API version; `configuration` is the expanded object when asked for."""
+        shown: dict[str, Any] = {
             "id": self.id,
             "object": "billing_portal.session",
             "configuration": configuration if configuration is not None else self.configuration,
@@ -43,6 +51,19 @@ class PortalSession:
             "return_url": self.return_url,
             "url": url,
         }
+        if not has_recovery_and_new_flows(api_version):
+            if self.flow is not None:
+                shown["flow"] = {k: v for k, v in self.flow.items() if k not in _FLOW_FIELDS_FROM_2026_10_28}
+            return shown
+        return {**shown, "after_expiration": self.after_expiration}
+
+
+_FLOW_FIELDS_FROM_2026_10_28 = ("customer_update", "subscription_pause")
+
+
+def after_expiration_object(params: AfterExpirationParams) -> dict[str, Any]:
+    login = params.customer_login
+    return {"customer_login": {"expires_at": login.expires_at if login else None}, "type": params.type}
 
 
 def flow_object(flow_data: FlowDataParams) -> dict[str, Any]:
@@ -50,8 +71,10 @@ def flow_object(flow_data: FlowDataParams) -> dict[str, Any]:
     cancel = flow_data.subscription_cancel
     update = flow_data.subscription_update
     confirm = flow_data.subscription_update_confirm
+    pause = flow_data.subscription_pause
     return {
         "after_completion": _after_completion_object(flow_data.after_completion),
+        "customer_update": {} if flow_data.type == "customer_update" else None,
         "subscription_cancel": None
         if cancel is None
         else {
@@ -60,6 +83,7 @@ def flow_object(flow_data: FlowDataParams) -> dict[str, Any]:
             else {"coupon_offer": {"coupon": cancel.retention.coupon_offer.coupon}, "type": cancel.retention.type},
             "subscription": cancel.subscription,
         },
+        "subscription_pause": None if pause is None else {"subscription": pause.subscription},
         "subscription_update": None if update is None else {"subscription": update.subscription},
         "subscription_update_confirm": None
         if confirm is None

@@ -28,11 +28,17 @@ class ApiSettings(_Settings):
 
 class CreateSessionSettings(ApiSettings):
     link_ttl_seconds: int = Field(default=300, ge=10, le=86400)
+    session_ttl_seconds: int = Field(default=3600, ge=60, le=7 * 86400)
     public_base_url: str = ""  # empty: the URL the request came in on
+
+
+class ConfigurationSettings(ApiSettings):
+    portal_login_url: str = Field(pattern=r"^https?://[^\s]+$")
 
 
 class RedirectSettings(_Settings):
     portal_url: str = Field(pattern=r"^https?://[^\s]+$")
+    portal_login_url: str = Field(pattern=r"^https?://[^\s]+$")
     handoff_secret_id: str = Field(min_length=1)
     session_ttl_seconds: int = Field(default=3600, ge=60, le=7 * 86400)
     handoff_ttl_seconds: int = Field(default=60, ge=5, le=60)
@@ -57,8 +63,8 @@ def create_session_settings() -> CreateSessionSettings:
 
 
 @cache
-def api_settings() -> ApiSettings:
-    return _from_environment(ApiSettings)
+def configuration_settings() -> ConfigurationSettings:
+    return _from_environment(ConfigurationSettings)
 
 
 @cache
@@ -72,5 +78,5 @@ def cleanup_settings() -> CleanupSettings:
 
 
 def clear_settings_cache() -> None:
-    for cached in (create_session_settings, api_settings, redirect_settings, cleanup_settings):
+    for cached in (create_session_settings, configuration_settings, redirect_settings, cleanup_settings):
         cached.cache_clear()

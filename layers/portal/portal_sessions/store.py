@@ -91,9 +91,13 @@ class _Table:
 
 
 class SessionStore(_Table):
-    def put_new(self, session: PortalSession, token_hash: str) -> None:
-        """Store a new session; ConditionFailedError if the key exists (never overwrite)."""
-        self._call("put_item", Item=_session_item(session, token_hash), ConditionExpression="attribute_not_exists(pk)")
+    def put_new(self, session: PortalSession, token_hash: str, purge_hold: int | None = None) -> None:
+        """Store a new session; ConditionFailedError if the key exists (never overwrite).
+
+        `purge_hold` keeps the item (for recovery after expiry) until then, whatever visits do to its expiry.
+        """
+        item = _session_item(session, token_hash, purge_hold)
+        self._call("put_item", Item=item, ConditionExpression="attribute_not_exists(pk)")
 
     def find(self, token_hash: str) -> PortalSession | None:
         response = self._call("get_item", Key={"pk": {"S": _TOKEN_PREFIX + token_hash}}, ConsistentRead=True)
@@ -111,7 +115,10 @@ class SessionStore(_Table):
             response = self._call(
                 "update_item",
                 Key={"pk": {"S": _TOKEN_PREFIX + token_hash}},
-                UpdateExpression="SET visited_at = :now, expires_at = :exp, purge_at = :exp, purge_bucket = :bucket",
+                UpdateExpression=(
+                    "SET visited_at = :now, expires_at = :exp, purge_at = if_not_exists(purge_hold, :exp),"
+                    " purge_bucket = if_not_exists(purge_hold_bucket, :bucket)"
+                ),
                 ConditionExpression="attribute_exists(pk) AND attribute_not_exists(visited_at) AND expires_at > :now",
                 ExpressionAttributeValues={
                     ":now": {"N": str(now)},
@@ -289,7 +296,8 @@ def _configuration_from_item(item: dict[str, Any]) -> StoredConfiguration:
     )
 
 
-def _session_item(session: PortalSession, token_hash: str) -> dict[str, Any]:
+def _session_item(session: PortalSession, token_hash: str, purge_hold: int | None) -> dict[str, Any]:
+    purge_at = session.expires_at if purge_hold is None else max(purge_hold, session.expires_at)
     item: dict[str, Any] = {
         "pk": {"S": _TOKEN_PREFIX + token_hash},
         "session_id": {"S": session.id},
@@ -297,9 +305,14 @@ def _session_item(session: PortalSession, token_hash: str) -> dict[str, Any]:
         "configuration": {"S": session.configuration},
         "created": {"N": str(session.created)},
         "expires_at": {"N": str(session.expires_at)},
-        "purge_at": {"N": str(session.expires_at)},
-        "purge_bucket": {"N": str(purge_bucket(session.expires_at))},
+        "purge_at": {"N": str(purge_at)},
+        "purge_bucket": {"N": str(purge_bucket(purge_at))},
     }
+    if purge_hold is not None:
+        item["purge_hold"] = {"N": str(purge_at)}
+        item["purge_hold_bucket"] = {"N": str(purge_bucket(purge_at))}
+    if session.recovery_until is not None:
+        item["recovery_until"] = {"N": str(session.recovery_until)}
     optional = {
         "customer": session.customer,
         "customer_account": session.customer_account,
@@ -307,6 +320,9 @@ def _session_item(session: PortalSession, token_hash: str) -> dict[str, Any]:
         "on_behalf_of": session.on_behalf_of,
         "return_url": session.return_url,
         "flow": None if session.flow is None else json.dumps(session.flow, separators=(",", ":")),
+        "after_expiration": None
+        if session.after_expiration is None
+        else json.dumps(session.after_expiration, separators=(",", ":")),
     }
     item.update({name: {"S": value} for name, value in optional.items() if value is not None})
     if session.visited_at is not None:
@@ -318,7 +334,7 @@ def _session_from_item(item: dict[str, Any]) -> PortalSession:
     def text(name: str) -> str | None:
         return item[name]["S"] if name in item else None
 
-    flow = text("flow")
+    flow, after_expiration = text("flow"), text("after_expiration")
     return PortalSession(
         id=item["session_id"]["S"],
         livemode=item["livemode"]["BOOL"],
@@ -332,4 +348,6 @@ def _session_from_item(item: dict[str, Any]) -> PortalSession:
         created=int(item["created"]["N"]),
         expires_at=int(item["expires_at"]["N"]),
         visited_at=int(item["visited_at"]["N"]) if "visited_at" in item else None,
+        after_expiration=None if after_expiration is None else json.loads(after_expiration),
+        recovery_until=int(item["recovery_until"]["N"]) if "recovery_until" in item else None,
     )

@@ -1,0 +1,194 @@
+"""API version 2026-10-28 (what the SDK 16.x sends): new flow types and after_expiration recovery; older versions."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import create_session_handler
+import jwt
+import pytest
+import redirect_handler
+
+from portal_sessions import clock
+from portal_sessions.handoff import AUDIENCE, RECOVERY_AUDIENCE, verify_handoff_token
+from tests.conftest import HANDOFF_SIGNING_KEY, PORTAL_LOGIN_URL, TEST_KEY, FakeContext, http_event, json_body
+from tests.contract import schema_errors
+from tests.integration.helpers import item_for_token
+
+T0 = 1_800_000_000
+OLD_VERSION = "2026-07-29.dahlia"
+BASE = {"customer": "cus_1", "return_url": "https://example.com/account"}
+
+
+@pytest.fixture
+def now(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    current = [T0]
+    monkeypatch.setattr(clock, "now", lambda: current[0])
+    return current
+
+
+def create(params: dict[str, Any], version: str | None = None) -> dict[str, Any]:
+    headers = {"content-type": "application/x-www-form-urlencoded", "authorization": f"Bearer {TEST_KEY}"}
+    if version is not None:
+        headers["stripe-version"] = version
+    event = http_event("POST", "/v1/billing_portal/sessions", headers=headers, body=urlencode(params))
+    return create_session_handler.lambda_handler(event, FakeContext())
+
+
+def visit(url: str, method: str = "GET") -> dict[str, Any]:
+    path = urlsplit(url).path
+    return redirect_handler.lambda_handler(http_event(method, path), FakeContext())
+
+
+def test_without_a_version_the_latest_shows_after_expiration(service_env: dict, now: list[int]) -> None:
+    session = json_body(create(BASE))
+
+    assert session["after_expiration"] is None
+    assert schema_errors("billing_portal.session", session) == []
+
+
+def test_an_older_version_gets_the_reference_spec_exactly(service_env: dict, now: list[int]) -> None:
+    # Given a request pinned to the reference spec's version
+    params = {**BASE, "flow_data[type]": "payment_method_update"}
+
+    # When
+    session = json_body(create(params, version=OLD_VERSION))
+
+    # Then neither after_expiration nor the newer flow fields appear
+    assert "after_expiration" not in session
+    assert set(session["flow"]) == {
+        "after_completion", "subscription_cancel", "subscription_update", "subscription_update_confirm", "type",
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("params", "param", "code"),
+    [
+        ({"after_expiration[type]": "customer_login"}, "after_expiration", "parameter_unknown"),
+        ({"flow_data[type]": "customer_update"}, "flow_data[type]", "parameter_invalid"),
+        ({"flow_data[type]": "subscription_pause", "flow_data[subscription_pause][subscription]": "sub_1"},
+         "flow_data[subscription_pause]", "parameter_unknown"),
+    ],
+)  # fmt: skip
+def test_an_older_version_does_not_know_the_newer_parameters(
+    service_env: dict, now: list[int], params: dict[str, str], param: str, code: str
+) -> None:
+    response = create({**BASE, **params}, version=OLD_VERSION)
+
+    assert response["statusCode"] == 400
+    error = json_body(response)["error"]
+    assert (error["param"], error["code"]) == (param, code)
+
+
+def test_a_malformed_version_is_refused(service_env: dict, now: list[int]) -> None:
+    response = create(BASE, version="yesterday")
+
+    assert response["statusCode"] == 400
+    assert json_body(response)["error"]["param"] == "Stripe-Version"
+
+
+def test_customer_update_flow(service_env: dict, now: list[int]) -> None:
+    session = json_body(create({**BASE, "flow_data[type]": "customer_update"}))
+
+    assert session["flow"]["type"] == "customer_update"
+    assert session["flow"]["customer_update"] == {}
+    assert session["flow"]["subscription_pause"] is None
+
+
+def test_subscription_pause_flow_needs_its_subscription(service_env: dict, now: list[int]) -> None:
+    # When the sub-hash is missing
+    missing = create({**BASE, "flow_data[type]": "subscription_pause"})
+
+    # Then
+    assert json_body(missing)["error"]["param"] == "flow_data[subscription_pause]"
+
+    # And with it the flow carries it
+    params = {**BASE, "flow_data[type]": "subscription_pause", "flow_data[subscription_pause][subscription]": "sub_9"}
+    session = json_body(create(params))
+    assert session["flow"]["subscription_pause"] == {"subscription": "sub_9"}
+
+
+def recoverable(expires_at: int | None = None) -> dict[str, Any]:
+    params = {**BASE, "after_expiration[type]": "customer_login"}
+    if expires_at is not None:
+        params["after_expiration[customer_login][expires_at]"] = str(expires_at)
+    response = create(params)
+    assert response["statusCode"] == 200, response["body"]
+    return json_body(response)
+
+
+def test_after_expiration_is_returned_as_given(service_env: dict, now: list[int]) -> None:
+    assert recoverable(T0 + 7200)["after_expiration"] == {
+        "type": "customer_login",
+        "customer_login": {"expires_at": T0 + 7200},
+    }
+    assert recoverable()["after_expiration"] == {"type": "customer_login", "customer_login": {"expires_at": None}}
+
+
+@pytest.mark.parametrize("expires_at", [T0, T0 - 1, T0 + 31 * 86400])
+def test_a_recovery_deadline_must_be_ahead_and_within_30_days(
+    service_env: dict, now: list[int], expires_at: int
+) -> None:
+    params = {**BASE, "after_expiration[type]": "customer_login"}
+    params["after_expiration[customer_login][expires_at]"] = str(expires_at)
+
+    response = create(params)
+
+    assert response["statusCode"] == 400
+    assert json_body(response)["error"]["param"] == "after_expiration[customer_login][expires_at]"
+
+
+def test_an_expired_recoverable_link_goes_to_the_login_page_until_the_deadline(
+    service_env: dict, now: list[int]
+) -> None:
+    # Given a session recoverable for two hours, never visited
+    session = recoverable(T0 + 7200)
+
+    # When its link is opened after the link TTL but before the deadline
+    now[0] = T0 + 600
+    response = visit(session["url"])
+
+    # Then the customer is sent to the login page with a recovery hand-off (not a portal hand-off)
+    assert response["statusCode"] == 302
+    location = response["headers"]["Location"]
+    assert location.startswith(PORTAL_LOGIN_URL + "?recovery=")
+    recovery = parse_qs(urlsplit(location).query)["recovery"][0]
+    claims = verify_handoff_token(
+        recovery, signing_key=HANDOFF_SIGNING_KEY, audience=RECOVERY_AUDIENCE, leeway_seconds=10**9
+    )
+    assert claims["sid"] == session["id"]
+    with pytest.raises(jwt.InvalidAudienceError):
+        verify_handoff_token(recovery, signing_key=HANDOFF_SIGNING_KEY, audience=AUDIENCE, leeway_seconds=10**9)
+
+    # And HEAD says the link is still good for something
+    assert visit(session["url"], method="HEAD")["statusCode"] == 200
+
+    # And after the deadline it is simply expired
+    now[0] = T0 + 7200
+    assert visit(session["url"])["statusCode"] == 410
+
+
+def test_a_live_recoverable_session_still_goes_to_the_portal(service_env: dict, now: list[int]) -> None:
+    session = recoverable(T0 + 7200)
+
+    response = visit(session["url"])
+
+    assert response["headers"]["Location"].startswith("https://portal.example.com/session?handoff=")
+
+
+def test_a_recoverable_session_is_kept_until_its_deadline_even_after_a_visit(service_env: dict, now: list[int]) -> None:
+    # Given a recoverable session (the default 30 days), visited once
+    session = recoverable()
+    token = session["url"].rsplit("/", 1)[1]
+    now[0] = T0 + 10
+    assert visit(session["url"])["statusCode"] == 302
+
+    # When its item is read
+    item = item_for_token(service_env["TABLE_NAME"], token)
+
+    # Then the visit extended its expiry, but cleanup will keep it until the recovery deadline
+    assert item is not None
+    assert int(item["expires_at"]["N"]) == T0 + 10 + 3600
+    assert int(item["purge_at"]["N"]) == T0 + 30 * 86400
+    assert int(item["recovery_until"]["N"]) == T0 + 30 * 86400
