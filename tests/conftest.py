@@ -32,6 +32,7 @@ from local_gateway.template import http_routes, load_template, table_definition 
 from portal_sessions.auth import key_hash  # noqa: E402
 from portal_sessions.settings import clear_settings_cache  # noqa: E402
 from portal_sessions.store import dynamodb_client  # noqa: E402
+from tests.contract import schema_errors  # noqa: E402
 
 TABLE_NAME = "portal-sessions-test"
 API_KEYS_PARAMETER = "/portal-sessions/test/api-key-hashes"
@@ -114,4 +115,28 @@ def http_event(
 
 
 def json_body(response: dict[str, Any]) -> Any:
-    return json.loads(response["body"])
+    """The response's JSON, checked against Stripe's schema first: every object a test reads is a contract check."""
+    body = json.loads(response["body"])
+    problems = contract_problems(body)
+    assert problems == [], f"response does not match Stripe's schema: {problems}"
+    return body
+
+
+_COMPONENTS = {"billing_portal.session", "billing_portal.configuration"}
+
+
+def contract_problems(body: Any) -> list[str]:
+    if not isinstance(body, dict):
+        return ["not a JSON object"]
+    if "error" in body:
+        return schema_errors("error", body)
+    if body.get("object") == "list":
+        problems = [] if isinstance(body.get("has_more"), bool) and isinstance(body.get("url"), str) else ["list"]
+        return problems + [problem for item in body.get("data", []) for problem in contract_problems(item)]
+    if body.get("object") in _COMPONENTS:
+        problems = schema_errors(body["object"], body)
+        if body.get("customer") is None and body.get("customer_account") is not None:
+            # Documented deviation: with only customer_account there is no customer id to show.
+            problems = [problem for problem in problems if not problem.startswith("customer: None")]
+        return problems
+    return [f"unknown object {body.get('object')!r}"]

@@ -32,11 +32,37 @@ def _convert(node: Any, known: set[str]) -> Any:
     return converted
 
 
+def _add_2026_10_28(raw: dict[str, Any]) -> None:
+    """What API version 2026-10-28 (the SDK's) adds, as tests/reference/README.md describes it."""
+    flow = raw["portal_flows_flow"]
+    flow["properties"]["type"]["enum"] += ["customer_update", "subscription_pause"]
+    flow["properties"]["customer_update"] = {"type": "object", "nullable": True, "additionalProperties": False}
+    flow["properties"]["subscription_pause"] = {
+        "type": "object",
+        "nullable": True,
+        "required": ["subscription"],
+        "properties": {"subscription": {"type": "string", "maxLength": 5000}},
+    }
+    raw["billing_portal.session"]["properties"]["after_expiration"] = {
+        "type": "object",
+        "nullable": True,
+        "required": ["type", "customer_login"],
+        "properties": {
+            "type": {"type": "string", "enum": ["customer_login"]},
+            "customer_login": {
+                "type": "object",
+                "properties": {"expires_at": {"type": "integer", "nullable": True}},
+            },
+        },
+    }
+
+
 @cache
 def _definitions() -> dict[str, Any]:
     raw: dict[str, Any] = {}
     for name in _SCHEMA_FILES:
         raw.update(json.loads((REFERENCE / name).read_text()))
+    _add_2026_10_28(raw)
     known = set(raw)
     return {name: _convert(schema, known) for name, schema in raw.items()}
 

@@ -70,6 +70,7 @@ def list_configurations_route() -> Response[str]:
     caller = authenticated_caller(app.current_event, settings.api_keys_parameter)
     params = parse_list_configurations_params(query_params(app.current_event))
     page = list_configurations(params, caller, ConfigurationStore(settings.table_name), now=clock.now())
+    metrics.add_metric(name="ConfigurationsListed", unit=MetricUnit.Count, value=1)
     return json_response(200, page)
 
 
@@ -79,7 +80,9 @@ def retrieve_configuration_route(configuration_id: str) -> Response[str]:
     caller = authenticated_caller(app.current_event, settings.api_keys_parameter)
     check_expand(validate_params(RetrieveConfigurationParams, query_params(app.current_event)).expand)
     store = ConfigurationStore(settings.table_name)
-    return json_response(200, retrieve_configuration(configuration_id, caller, store, now=clock.now()))
+    configuration = retrieve_configuration(configuration_id, caller, store, now=clock.now())
+    metrics.add_metric(name="ConfigurationsRetrieved", unit=MetricUnit.Count, value=1)
+    return json_response(200, configuration)
 
 
 @app.post(COLLECTION + "/<configuration_id>")

@@ -215,7 +215,12 @@ def parse_list_configurations_params(raw: dict[str, Any]) -> ListConfigurationsP
             code="parameters_exclusive",
             param="ending_before",
         )
-    check_expand([item.removeprefix("data.") for item in params.expand or []])
+    for field in params.expand or []:  # a list expands its items' fields: `data.features`
+        if not field.startswith("data."):
+            raise InvalidRequestError(
+                f"This property cannot be expanded ({field}).", code="parameter_invalid", param="expand"
+            )
+    check_expand([field.removeprefix("data.") for field in params.expand or []])
     return params
 
 
@@ -276,9 +281,13 @@ def _configuration_object(configuration_id: str, livemode: bool, now: int, *, is
     }
 
 
+DEFAULT_CREATED = 1767225600  # 2026-01-01: the default stands for the account's own, older than any created one
+
+
 def default_configuration(livemode: bool, now: int) -> dict[str, Any]:
     """The configuration each mode gets on first need: the portal's everyday features switched on."""
     configuration = _configuration_object(DEFAULT_CONFIGURATION_IDS[livemode], livemode, now, is_default=True)
+    configuration["created"] = min(DEFAULT_CREATED, now)
     configuration["features"] = _features(
         customer_update=True,
         allowed_updates=["email", "address"],

@@ -205,7 +205,7 @@ def update_configuration(
     login_url: str,
 ) -> dict[str, Any]:
     for _attempt in range(5):  # optimistic: re-read and re-apply if another update landed in between
-        stored = _find_configuration(configurations, configuration_id, caller, now=now, param=None, http_status=404)
+        stored = _find_configuration(configurations, configuration_id, caller, now=now, param="id", http_status=404)
         if params.active is False and stored.configuration["is_default"]:
             raise InvalidRequestError("The default configuration cannot be deactivated.", param="active")
         updated = updated_configuration(stored.configuration, params, now, login_url)

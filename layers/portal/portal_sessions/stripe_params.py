@@ -85,8 +85,9 @@ def validate_params(model: type[ModelT], raw: dict[str, Any]) -> ModelT:
 
 
 def param_name(loc: tuple[int | str, ...]) -> str:
-    """('flow_data', 'items', 0, 'id') → 'flow_data[items][0][id]'."""
-    head, *rest = (str(part) for part in loc)
+    """('flow_data', 'items', 0, 'id') → 'flow_data[items][0][id]'; pydantic's '[key]' marker (a bad hash key) is
+    dropped, since the key itself is already the last part."""
+    head, *rest = (str(part) for part in loc if part != "[key]")
     return head + "".join(f"[{part}]" for part in rest)
 
 
@@ -120,7 +121,7 @@ def stripe_error(exc: ValidationError) -> InvalidRequestError:
     if kind == "literal_error":
         expected = first.get("ctx", {}).get("expected", "")
         return InvalidRequestError(f"Invalid {name}: must be one of {expected}", code="parameter_invalid", param=name)
-    if kind == "string_too_long":
+    if kind == "string_too_long" or (kind == "too_long" and isinstance(value, str)):
         limit = first.get("ctx", {}).get("max_length")
         message = f"Invalid {name}: must be at most {limit} characters"
         return InvalidRequestError(message, code="parameter_invalid", param=name)
