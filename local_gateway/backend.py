@@ -94,3 +94,16 @@ def store_handoff_secret() -> str:
 
 def new_test_api_key() -> str:
     return new_object_id("sk_test")
+
+
+EVENT_BUS_NAME = "portal-sessions-local"
+
+
+def ensure_event_bus() -> str:
+    client = boto3.client("events")
+    try:
+        client.create_event_bus(Name=EVENT_BUS_NAME)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "ResourceAlreadyExistsException":
+            raise
+    return EVENT_BUS_NAME

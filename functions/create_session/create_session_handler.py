@@ -11,6 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from portal_sessions import clock
 from portal_sessions.api_version import requested_version
+from portal_sessions.eventbus import SESSION_CREATED, announce
 from portal_sessions.idempotency import run_idempotently
 from portal_sessions.observability import logger, metrics
 from portal_sessions.params import parse_create_params
@@ -20,6 +21,7 @@ from portal_sessions.store import ConfigurationStore, SessionStore
 from portal_sessions.web import (
     authenticated_caller,
     body_params,
+    current_request_id,
     idempotent_json_response,
     new_resolver,
     public_base_url,
@@ -38,13 +40,16 @@ def create_session_route() -> Response[str]:
     raw_params = body_params(event)
     params = parse_create_params(raw_params, api_version)
 
+    idempotency_key = event.headers.get("idempotency-key")
+
     def create() -> dict[str, Any]:
+        now = clock.now()
         created = create_session(
             params,
             caller,
             SessionStore(settings.table_name),
             ConfigurationStore(settings.table_name),
-            now=clock.now(),
+            now=now,
             link_ttl_seconds=settings.link_ttl_seconds,
             session_ttl_seconds=settings.session_ttl_seconds,
             base_url=public_base_url(event.raw_event, settings.public_base_url),
@@ -52,9 +57,12 @@ def create_session_route() -> Response[str]:
         )
         logger.info("session created", extra={"session_id": created.session.id})
         metrics.add_metric(name="SessionsCreated", unit=MetricUnit.Count, value=1)
+        announce(
+            settings.event_bus_name, SESSION_CREATED, created.api_object, now=now,
+            request_id=current_request_id(), idempotency_key=idempotency_key,
+        )  # fmt: skip
         return created.api_object
 
-    idempotency_key = event.headers.get("idempotency-key")
     result = run_idempotently(
         idempotency_key,
         caller=caller,

@@ -12,13 +12,14 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from portal_sessions import clock
 from portal_sessions.errors import SessionExpiredError, SessionNotFoundError, StripeError
+from portal_sessions.eventbus import SESSION_VISITED, announce
 from portal_sessions.handoff import AUDIENCE, RECOVERY_AUDIENCE, issue_handoff_token, load_signing_key
 from portal_sessions.observability import logger, metrics
 from portal_sessions.pages import HTML_HEADERS, expired_page, not_found_page, unavailable_page
 from portal_sessions.service import check_session, visit_session
 from portal_sessions.settings import redirect_settings
 from portal_sessions.store import SessionStore
-from portal_sessions.web import new_resolver, resolve
+from portal_sessions.web import current_request_id, new_resolver, resolve
 
 HANDOFF_PARAMETER = "handoff"
 
@@ -61,6 +62,9 @@ def visit_session_route(token: str) -> Response[str]:
         visit.session, now=now, ttl_seconds=settings.handoff_ttl_seconds, signing_key=signing_key, audience=audience
     )
     logger.info("session visited", extra={"session_id": visit.session.id, "recovery": visit.recovery})
+    if visit.first:
+        shown = visit.session.to_api_object(None, now=now)
+        announce(settings.event_bus_name, SESSION_VISITED, shown, now=now, request_id=current_request_id())
     metrics.add_metric(name=metric, unit=MetricUnit.Count, value=1)
     headers = {key: HTML_HEADERS[key] for key in ("Cache-Control", "Referrer-Policy")}
     headers["Location"] = _with_query_parameter(target, parameter, handoff)

@@ -76,6 +76,8 @@ def session(**changes: Any) -> PortalSession:
 
 
 URL = "https://billing.example.com/p/session/" + "A" * 43
+NOW = 1_767_225_700  # after created, before expires_at
+EXTENSIONS = {"expires_at", "status", "visited_at"}  # this service's additions, as checkout.session has them
 
 
 # --- flow_object -------------------------------------------------------------------------------------------------
@@ -190,11 +192,11 @@ def test_update_confirm_keeps_quantity_price_and_discount() -> None:
 def test_api_object_has_exactly_the_schemas_properties() -> None:
     # Given a session
     # When it is shown as an API object for the reference spec's version, and for the SDK's newer one
-    reference = session().to_api_object(URL, api_version="2026-07-29")
-    newer = session().to_api_object(URL, api_version="2026-10-28")
-    # Then its keys are exactly the schema's properties, plus after_expiration from 2026-10-28
-    assert set(reference) == set(schema("billing_portal.session")["properties"])
-    assert set(newer) == set(schema("billing_portal.session")["properties"]) | {"after_expiration"}
+    reference = session().to_api_object(URL, now=NOW, api_version="2026-07-29")
+    newer = session().to_api_object(URL, now=NOW, api_version="2026-10-28")
+    # Then its keys are exactly the schema's properties, plus after_expiration from 2026-10-28, plus our extensions
+    assert set(reference) == set(schema("billing_portal.session")["properties"]) | EXTENSIONS
+    assert set(newer) == set(schema("billing_portal.session")["properties"]) | {"after_expiration"} | EXTENSIONS
 
 
 @pytest.mark.parametrize("name", [None, *sorted(FLOWS)])
@@ -202,7 +204,7 @@ def test_api_object_validates_against_the_session_schema(name: str | None) -> No
     # Given a session with or without each kind of flow, a locale and on_behalf_of
     shown = session(flow=None if name is None else flow(name), locale="de", on_behalf_of="acct_1")
     # When it is shown as an API object
-    rendered = shown.to_api_object(URL)
+    rendered = shown.to_api_object(URL, now=NOW)
     # Then Stripe's billing_portal.session schema accepts it
     assert schema_errors("billing_portal.session", rendered) == []
 
@@ -211,7 +213,7 @@ def test_api_object_shows_the_stored_fields() -> None:
     # Given a live session
     stored = session(livemode=True, configuration=DEFAULT_CONFIGURATION_IDS[True], locale="ja")
     # When it is shown
-    shown = stored.to_api_object(URL)
+    shown = stored.to_api_object(URL, now=NOW)
     # Then the object carries its id, object name, configuration id, mode and URL
     assert shown["id"] == stored.id
     assert shown["object"] == "billing_portal.session"
@@ -228,7 +230,7 @@ def test_api_object_with_expanded_configuration_validates(livemode: bool) -> Non
     configuration_id = DEFAULT_CONFIGURATION_IDS[livemode]
     expanded = default_configuration(livemode, 1_767_225_600)
     # When the session is shown with the configuration expanded
-    rendered = session(livemode=livemode, configuration=configuration_id).to_api_object(URL, expanded)
+    rendered = session(livemode=livemode, configuration=configuration_id).to_api_object(URL, expanded, now=NOW)
     # Then the configuration is the object itself, and the schema accepts the whole
     assert rendered["configuration"] == expanded
     assert schema_errors("billing_portal.session", rendered) == []

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import StringConstraints
+from pydantic import Field, StringConstraints
 
 from .api_version import RECOVERY_AND_NEW_FLOWS, has_recovery_and_new_flows
 from .errors import InvalidRequestError
@@ -178,3 +178,34 @@ def _check_after_completion(completion: AfterCompletionParams) -> None:
         if given and completion.type != kind:
             message = f"You can only pass {name} when flow_data[after_completion][type] is {kind}."
             raise InvalidRequestError(message, code="parameter_unknown", param=name)
+
+
+class ListSessionsParams(StripeParams):
+    """Listing sessions (an extension: Stripe has no such call), by customer like Stripe's other lists."""
+
+    customer: Text | None = None
+    customer_account: Text | None = None
+    ending_before: Text | None = None
+    limit: Annotated[FormInteger, Field(ge=1, le=100)] = 10
+    starting_after: Text | None = None
+
+
+class RetrieveSessionParams(StripeParams):
+    expand: list[Text] | None = None
+
+
+def parse_list_sessions_params(raw: dict[str, Any]) -> ListSessionsParams:
+    params = validate_params(ListSessionsParams, raw)
+    if (params.customer is None) == (params.customer_account is None):
+        raise InvalidRequestError(
+            "Pass exactly one of customer and customer_account to list sessions.",
+            code="parameter_missing",
+            param="customer",
+        )
+    if params.starting_after is not None and params.ending_before is not None:
+        raise InvalidRequestError(
+            "You may only specify one of these parameters: ending_before, starting_after.",
+            code="parameters_exclusive",
+            param="ending_before",
+        )
+    return params

@@ -18,9 +18,16 @@ from .configuration import (
     updated_configuration,
 )
 from .errors import InvalidRequestError, ResourceMissingError, SessionExpiredError, SessionNotFoundError
-from .params import AfterExpirationParams, CreateSessionParams
+from .params import AfterExpirationParams, CreateSessionParams, ListSessionsParams
 from .session import PortalSession, after_expiration_object, flow_object
-from .store import ConditionFailedError, ConfigurationStore, SessionStore, StoredConfiguration, purge_bucket
+from .store import (
+    ConditionFailedError,
+    ConfigurationStore,
+    SessionStore,
+    StoredConfiguration,
+    StoredSession,
+    purge_bucket,
+)
 from .tokens import is_well_formed_url_token, new_object_id, new_url_token, url_token_hash
 
 SESSION_URL_PATH = "/p/session/"
@@ -109,7 +116,7 @@ def create_session(
         raise RuntimeError("could not store the session under a fresh token")
     url = base_url.rstrip("/") + SESSION_URL_PATH + token
     shown_configuration = configuration if "configuration" in expand else None
-    api_object = session.to_api_object(url, shown_configuration, api_version=api_version)
+    api_object = session.to_api_object(url, shown_configuration, now=now, api_version=api_version)
     return CreatedSession(session=session, api_object=api_object)
 
 
@@ -239,10 +246,55 @@ def list_configurations(
     return {"object": "list", "data": data, "has_more": has_more, "url": LIST_URL}
 
 
+# Session lifecycle (extensions: Stripe cannot retrieve, list or expire portal sessions)
+
+SESSIONS_LIST_URL = "/v1/billing_portal/sessions"
+
+
+def _find_session(store: SessionStore, session_id: str, caller: Caller, *, param: str | None = "id") -> StoredSession:
+    stored = store.get_by_id(session_id) if len(session_id) <= 5000 else None
+    if stored is None or stored.session.livemode != caller.livemode:
+        raise ResourceMissingError(f"No such billing_portal.session: '{session_id}'", param=param, http_status=404)
+    return stored
+
+
+def retrieve_session(session_id: str, caller: Caller, store: SessionStore, *, now: int) -> dict[str, Any]:
+    """The session as created, but with `url` null: only its hash is kept, so it cannot be shown again."""
+    return _find_session(store, session_id, caller).session.to_api_object(None, now=now)
+
+
+def list_sessions(params: ListSessionsParams, caller: Caller, store: SessionStore, *, now: int) -> dict[str, Any]:
+    cursors: dict[str, str | None] = {"after": None, "before": None}
+    for name, session_id in (("after", params.starting_after), ("before", params.ending_before)):
+        if session_id is not None:
+            param = "starting_after" if name == "after" else "ending_before"
+            cursors[name] = _find_session(store, session_id, caller, param=param).list_sort
+    owner = params.customer or params.customer_account
+    assert owner is not None  # the parameters require one
+    sessions, has_more = store.list_for_customer(
+        caller.livemode, owner, limit=params.limit, after=cursors["after"], before=cursors["before"]
+    )
+    data = [session.to_api_object(None, now=now) for session in sessions]
+    return {"object": "list", "data": data, "has_more": has_more, "url": SESSIONS_LIST_URL}
+
+
+def expire_session(session_id: str, caller: Caller, store: SessionStore, *, now: int) -> dict[str, Any]:
+    """End a session now: its URL answers 410 from then on, and it cannot be recovered by logging in."""
+    stored = _find_session(store, session_id, caller)
+    try:
+        expired = store.expire(stored, now)
+    except ConditionFailedError:
+        raise InvalidRequestError(
+            f"This session has already expired: {session_id}. Only sessions that are open or visited can be expired."
+        ) from None
+    return expired.to_api_object(None, now=now)
+
+
 @dataclass(frozen=True)
 class SessionVisit:
     session: PortalSession
     recovery: bool = False  # expired, but after_expiration lets the customer log in to get it back
+    first: bool = False  # this visit started the session
 
 
 def visit_session(token: str, store: SessionStore, *, now: int, session_ttl_seconds: int) -> SessionVisit:
@@ -256,7 +308,7 @@ def visit_session(token: str, store: SessionStore, *, now: int, session_ttl_seco
         if result.session.can_be_recovered(now):
             return SessionVisit(result.session, recovery=True)
         raise SessionExpiredError(result.session.return_url)
-    return SessionVisit(result.session)
+    return SessionVisit(result.session, first=result.first_visit)
 
 
 def check_session(token: str, store: SessionStore, *, now: int) -> PortalSession:

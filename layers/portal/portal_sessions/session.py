@@ -33,10 +33,22 @@ class PortalSession:
     def can_be_recovered(self, now: int) -> bool:
         return self.recovery_until is not None and now < self.recovery_until
 
+    def status(self, now: int) -> str:
+        """`open` until the first visit, then `visited`; `expired` once past `expires_at` (or expired on request)."""
+        if self.is_expired(now):
+            return "expired"
+        return "open" if self.visited_at is None else "visited"
+
     def to_api_object(
-        self, url: str, configuration: dict[str, Any] | str | None = None, *, api_version: str = RECOVERY_AND_NEW_FLOWS
+        self,
+        url: str | None,
+        configuration: dict[str, Any] | str | None = None,
+        *,
+        now: int,
+        api_version: str = RECOVERY_AND_NEW_FLOWS,
     ) -> dict[str, Any]:
-        """Stripe's field set and order for the API version; `configuration` is the expanded object when asked for."""
+        """Stripe's field set and order for the API version, then this service's extensions (`expires_at`, `status`,
+        `visited_at`, as checkout.session has them). `url` is None once created: only its hash is kept."""
         shown: dict[str, Any] = {
             "id": self.id,
             "object": "billing_portal.session",
@@ -51,11 +63,12 @@ class PortalSession:
             "return_url": self.return_url,
             "url": url,
         }
-        if not has_recovery_and_new_flows(api_version):
-            if self.flow is not None:
-                shown["flow"] = {k: v for k, v in self.flow.items() if k not in _FLOW_FIELDS_FROM_2026_10_28}
-            return shown
-        return {**shown, "after_expiration": self.after_expiration}
+        if has_recovery_and_new_flows(api_version):
+            shown["after_expiration"] = self.after_expiration
+        elif self.flow is not None:
+            shown["flow"] = {k: v for k, v in self.flow.items() if k not in _FLOW_FIELDS_FROM_2026_10_28}
+        extensions = {"expires_at": self.expires_at, "status": self.status(now), "visited_at": self.visited_at}
+        return shown | extensions
 
 
 _FLOW_FIELDS_FROM_2026_10_28 = ("customer_update", "subscription_pause")

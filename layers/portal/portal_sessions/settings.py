@@ -24,6 +24,7 @@ class ApiSettings(_Settings):
     """Settings of a function that serves Stripe's API (and so checks API keys)."""
 
     api_keys_parameter: str = Field(min_length=1)
+    event_bus_name: str = ""  # empty: no events
 
 
 class CreateSessionSettings(ApiSettings):
@@ -37,6 +38,7 @@ class ConfigurationSettings(ApiSettings):
 
 
 class RedirectSettings(_Settings):
+    event_bus_name: str = ""
     portal_url: str = Field(pattern=r"^https?://[^\s]+$")
     portal_login_url: str = Field(pattern=r"^https?://[^\s]+$")
     handoff_secret_id: str = Field(min_length=1)
@@ -63,6 +65,11 @@ def create_session_settings() -> CreateSessionSettings:
 
 
 @cache
+def api_settings() -> ApiSettings:
+    return _from_environment(ApiSettings)
+
+
+@cache
 def configuration_settings() -> ConfigurationSettings:
     return _from_environment(ConfigurationSettings)
 
@@ -78,5 +85,5 @@ def cleanup_settings() -> CleanupSettings:
 
 
 def clear_settings_cache() -> None:
-    for cached in (create_session_settings, configuration_settings, redirect_settings, cleanup_settings):
+    for cached in (create_session_settings, api_settings, configuration_settings, redirect_settings, cleanup_settings):
         cached.cache_clear()

@@ -28,6 +28,7 @@ else:
 
 PURGE_INDEX = "ByPurgeBucket"
 LIST_INDEX = "ByList"
+ID_INDEX = "BySessionId"
 BUCKET_SECONDS = 3600
 BATCH_LIMIT = 25  # BatchWriteItem's maximum
 _TOKEN_PREFIX = "token#"
@@ -89,6 +90,52 @@ class _Table:
         except BotoCoreError:
             raise ServiceUnavailableError("The session store is unavailable right now. Please retry shortly.") from None
 
+    def _list_page(
+        self, list_key: str, *, limit: int, after: str | None, before: str | None, **equals: bool | None
+    ) -> tuple[list[dict[str, Any]], bool]:
+        """Items of one list of the ByList index, newest first, after or before a cursor; and whether more exist."""
+        values: dict[str, Any] = {":list": {"S": list_key}}
+        condition = "list_key = :list"
+        if after is not None:
+            condition += " AND list_sort < :cursor"
+            values[":cursor"] = {"S": after}
+        elif before is not None:
+            condition += " AND list_sort > :cursor"
+            values[":cursor"] = {"S": before}
+        filters = []
+        for name, wanted in equals.items():
+            if wanted is not None:
+                filters.append(f"{name} = :{name}")
+                values[f":{name}"] = {"BOOL": wanted}
+        query: dict[str, Any] = {
+            "IndexName": LIST_INDEX,
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeValues": values,
+            "ScanIndexForward": before is not None,  # towards the cursor's far side
+        }
+        if filters:
+            query["FilterExpression"] = " AND ".join(filters)
+        found: list[dict[str, Any]] = []
+        while len(found) <= limit:  # filters apply after DynamoDB's page limit, so read on until one spare
+            query["Limit"] = limit + 1 - len(found)
+            response = self._call("query", **query)
+            found.extend(response.get("Items", []))
+            if "LastEvaluatedKey" not in response:
+                break
+            query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        page = found[:limit]
+        return (page[::-1] if before is not None else page), len(found) > limit
+
+
+@dataclass(frozen=True)
+class StoredSession:
+    session: PortalSession
+    key: dict[str, Any]  # the item's key (the token's hash), to act on a session found by id
+
+    @property
+    def list_sort(self) -> str:
+        return _list_sort(self.session.created, self.session.id)
+
 
 class SessionStore(_Table):
     def put_new(self, session: PortalSession, token_hash: str, purge_hold: int | None = None) -> None:
@@ -134,6 +181,42 @@ class SessionStore(_Table):
             session = _session_from_item(failed.item)
             return VisitResult(session=session, expired=session.is_expired(now))
         return VisitResult(session=_session_from_item(response["Attributes"]), first_visit=True)
+
+    def get_by_id(self, session_id: str) -> StoredSession | None:
+        response = self._call(
+            "query",
+            IndexName=ID_INDEX,
+            KeyConditionExpression="session_id = :id",
+            ExpressionAttributeValues={":id": {"S": session_id}},
+        )
+        items = response.get("Items", [])
+        return StoredSession(_session_from_item(items[0]), {"pk": items[0]["pk"]}) if items else None
+
+    def list_for_customer(
+        self, livemode: bool, customer: str, *, limit: int, after: str | None = None, before: str | None = None
+    ) -> tuple[list[PortalSession], bool]:
+        items, has_more = self._list_page(
+            _session_list_key(livemode, customer), limit=limit, after=after, before=before
+        )
+        return [_session_from_item(item) for item in items], has_more
+
+    def expire(self, stored: StoredSession, now: int) -> PortalSession:
+        """End a session now (its URL answers 410 from then on); ConditionFailedError if it already ended."""
+        response = self._call(
+            "update_item",
+            Key=stored.key,
+            UpdateExpression=(
+                "SET expires_at = :now, purge_at = :now, purge_bucket = :bucket"
+                " REMOVE recovery_until, purge_hold, purge_hold_bucket"
+            ),
+            ConditionExpression="expires_at > :now",
+            ExpressionAttributeValues={
+                ":now": {"N": str(now)},
+                ":bucket": {"N": str(purge_bucket(now))},
+            },
+            ReturnValues="ALL_NEW",
+        )
+        return _session_from_item(response["Attributes"])
 
     # Cleanup
 
@@ -235,46 +318,30 @@ class ConfigurationStore(_Table):
         is_default: bool | None = None,
     ) -> tuple[list[dict[str, Any]], bool]:
         """Newest first: `limit` configurations older than `after` or newer than `before`, and whether more exist."""
-        values: dict[str, Any] = {":list": {"S": _list_key(livemode)}}
-        condition = "list_key = :list"
-        if after is not None:
-            condition += " AND list_sort < :cursor"
-            values[":cursor"] = {"S": after}
-        elif before is not None:
-            condition += " AND list_sort > :cursor"
-            values[":cursor"] = {"S": before}
-        filters = []
-        for name, wanted in (("active", active), ("is_default", is_default)):
-            if wanted is not None:
-                filters.append(f"{name} = :{name}")
-                values[f":{name}"] = {"BOOL": wanted}
-        query: dict[str, Any] = {
-            "IndexName": LIST_INDEX,
-            "KeyConditionExpression": condition,
-            "ExpressionAttributeValues": values,
-            "ScanIndexForward": before is not None,  # towards the cursor's far side
-        }
-        if filters:
-            query["FilterExpression"] = " AND ".join(filters)
-        found: list[dict[str, Any]] = []
-        while len(found) <= limit:  # filters apply after DynamoDB's page limit, so read on until one spare
-            query["Limit"] = limit + 1 - len(found)
-            response = self._call("query", **query)
-            found.extend(json.loads(item["body"]["S"]) for item in response.get("Items", []))
-            if "LastEvaluatedKey" not in response:
-                break
-            query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-        has_more = len(found) > limit
-        page = found[:limit]
-        return (page[::-1] if before is not None else page), has_more
+        items, has_more = self._list_page(
+            _list_key(livemode), limit=limit, after=after, before=before, active=active, is_default=is_default
+        )
+        return [json.loads(item["body"]["S"]) for item in items], has_more
+
+
+def _mode(livemode: bool) -> str:
+    return "live" if livemode else "test"
 
 
 def _list_key(livemode: bool) -> str:
-    return "configurations#" + ("live" if livemode else "test")
+    return "configurations#" + _mode(livemode)
+
+
+def _session_list_key(livemode: bool, customer: str) -> str:
+    return f"sessions#{_mode(livemode)}#{customer}"
+
+
+def _list_sort(created: int, object_id: str) -> str:
+    return f"{created:012d}#{object_id}"
 
 
 def list_sort_key(configuration: dict[str, Any]) -> str:
-    return f"{configuration['created']:012d}#{configuration['id']}"
+    return _list_sort(configuration["created"], configuration["id"])
 
 
 def _configuration_item(configuration: dict[str, Any], version: int) -> dict[str, Any]:
@@ -308,6 +375,10 @@ def _session_item(session: PortalSession, token_hash: str, purge_hold: int | Non
         "purge_at": {"N": str(purge_at)},
         "purge_bucket": {"N": str(purge_bucket(purge_at))},
     }
+    owner = session.customer or session.customer_account
+    if owner is not None:  # listed per customer, newest first
+        item["list_key"] = {"S": _session_list_key(session.livemode, owner)}
+        item["list_sort"] = {"S": _list_sort(session.created, session.id)}
     if purge_hold is not None:
         item["purge_hold"] = {"N": str(purge_at)}
         item["purge_hold_bucket"] = {"N": str(purge_bucket(purge_at))}

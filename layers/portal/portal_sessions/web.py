@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from contextvars import ContextVar
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
@@ -76,9 +77,17 @@ def new_resolver() -> APIGatewayHttpResolver:
     return app
 
 
+_request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+
+def current_request_id() -> str | None:
+    return _request_id.get()
+
+
 def resolve(app: APIGatewayHttpResolver, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Route the event and stamp the response with a `Request-Id`, as Stripe does on every response."""
     request_id = new_request_id()
+    _request_id.set(request_id)
     logger.append_keys(stripe_request_id=request_id)
     response = app.resolve(event, context)
     response.setdefault("headers", {})["Request-Id"] = request_id

@@ -1,0 +1,92 @@
+"""Session lifecycle (extensions; Stripe has none): retrieve, list by customer, and expire portal sessions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from portal_sessions import clock
+from portal_sessions.eventbus import SESSION_EXPIRED, announce
+from portal_sessions.idempotency import run_idempotently
+from portal_sessions.observability import logger, metrics
+from portal_sessions.params import RetrieveSessionParams, parse_list_sessions_params
+from portal_sessions.service import expire_session, list_sessions, retrieve_session
+from portal_sessions.settings import api_settings
+from portal_sessions.store import SessionStore
+from portal_sessions.stripe_params import validate_params
+from portal_sessions.web import (
+    authenticated_caller,
+    body_params,
+    current_request_id,
+    idempotent_json_response,
+    json_response,
+    new_resolver,
+    query_params,
+    resolve,
+)
+
+COLLECTION = "/v1/billing_portal/sessions"
+
+app = new_resolver()
+
+
+@app.get(COLLECTION + "/<session_id>")
+def retrieve_session_route(session_id: str) -> Response[str]:
+    settings = api_settings()
+    caller = authenticated_caller(app.current_event, settings.api_keys_parameter)
+    validate_params(RetrieveSessionParams, query_params(app.current_event))
+    session = retrieve_session(session_id, caller, SessionStore(settings.table_name), now=clock.now())
+    metrics.add_metric(name="SessionsRetrieved", unit=MetricUnit.Count, value=1)
+    return json_response(200, session)
+
+
+@app.get(COLLECTION)
+def list_sessions_route() -> Response[str]:
+    settings = api_settings()
+    caller = authenticated_caller(app.current_event, settings.api_keys_parameter)
+    params = parse_list_sessions_params(query_params(app.current_event))
+    page = list_sessions(params, caller, SessionStore(settings.table_name), now=clock.now())
+    metrics.add_metric(name="SessionsListed", unit=MetricUnit.Count, value=1)
+    return json_response(200, page)
+
+
+@app.post(COLLECTION + "/<session_id>/expire")
+def expire_session_route(session_id: str) -> Response[str]:
+    event = app.current_event
+    settings = api_settings()
+    caller = authenticated_caller(event, settings.api_keys_parameter)
+    raw_params = body_params(event)
+    validate_params(RetrieveSessionParams, raw_params)  # like Stripe's expire calls: only expand
+    idempotency_key = event.headers.get("idempotency-key")
+
+    def expire() -> dict[str, Any]:
+        now = clock.now()
+        session = expire_session(session_id, caller, SessionStore(settings.table_name), now=now)
+        logger.info("session expired on request", extra={"session_id": session_id})
+        metrics.add_metric(name="SessionsExpiredOnRequest", unit=MetricUnit.Count, value=1)
+        announce(
+            settings.event_bus_name, SESSION_EXPIRED, session, now=now,
+            request_id=current_request_id(), idempotency_key=idempotency_key,
+        )  # fmt: skip
+        return session
+
+    result = run_idempotently(
+        idempotency_key,
+        caller=caller,
+        operation=f"POST {event.raw_path}",
+        params=raw_params,
+        table_name=settings.table_name,
+        lambda_context=app.lambda_context,
+        run=expire,
+    )
+    return idempotent_json_response(result, idempotency_key)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return resolve(app, event, context)
