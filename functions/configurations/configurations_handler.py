@@ -48,7 +48,7 @@ app = new_resolver()
 @app.post(COLLECTION)
 def create_configuration_route() -> Response[str]:
     settings = configuration_settings()
-    caller = authenticated_caller(app.current_event, settings.api_keys_parameter)
+    caller = authenticated_caller(app.current_event, settings)
     raw_params = body_params(app.current_event)
     params = parse_create_configuration_params(raw_params)
 
@@ -67,7 +67,7 @@ def create_configuration_route() -> Response[str]:
 @app.get(COLLECTION)
 def list_configurations_route() -> Response[str]:
     settings = configuration_settings()
-    caller = authenticated_caller(app.current_event, settings.api_keys_parameter)
+    caller = authenticated_caller(app.current_event, settings)
     params = parse_list_configurations_params(query_params(app.current_event))
     page = list_configurations(params, caller, ConfigurationStore(settings.table_name), now=clock.now())
     metrics.add_metric(name="ConfigurationsListed", unit=MetricUnit.Count, value=1)
@@ -77,7 +77,7 @@ def list_configurations_route() -> Response[str]:
 @app.get(COLLECTION + "/<configuration_id>")
 def retrieve_configuration_route(configuration_id: str) -> Response[str]:
     settings = configuration_settings()
-    caller = authenticated_caller(app.current_event, settings.api_keys_parameter)
+    caller = authenticated_caller(app.current_event, settings)
     check_expand(validate_params(RetrieveConfigurationParams, query_params(app.current_event)).expand)
     store = ConfigurationStore(settings.table_name)
     configuration = retrieve_configuration(configuration_id, caller, store, now=clock.now())
@@ -88,7 +88,7 @@ def retrieve_configuration_route(configuration_id: str) -> Response[str]:
 @app.post(COLLECTION + "/<configuration_id>")
 def update_configuration_route(configuration_id: str) -> Response[str]:
     settings = configuration_settings()
-    caller = authenticated_caller(app.current_event, settings.api_keys_parameter)
+    caller = authenticated_caller(app.current_event, settings)
     raw_params = body_params(app.current_event)
     params = parse_update_configuration_params(raw_params)
 

@@ -35,7 +35,7 @@ app = new_resolver()
 def create_session_route() -> Response[str]:
     event = app.current_event
     settings = create_session_settings()
-    caller = authenticated_caller(event, settings.api_keys_parameter)
+    caller = authenticated_caller(event, settings, restricted_keys_allowed=True)
     api_version = requested_version(event.headers.get("stripe-version"))
     raw_params = body_params(event)
     params = parse_create_params(raw_params, api_version)

@@ -37,7 +37,7 @@ app = new_resolver()
 @app.get(COLLECTION + "/<session_id>")
 def retrieve_session_route(session_id: str) -> Response[str]:
     settings = api_settings()
-    caller = authenticated_caller(app.current_event, settings.api_keys_parameter)
+    caller = authenticated_caller(app.current_event, settings)
     validate_params(RetrieveSessionParams, query_params(app.current_event))
     session = retrieve_session(session_id, caller, SessionStore(settings.table_name), now=clock.now())
     metrics.add_metric(name="SessionsRetrieved", unit=MetricUnit.Count, value=1)
@@ -47,7 +47,7 @@ def retrieve_session_route(session_id: str) -> Response[str]:
 @app.get(COLLECTION)
 def list_sessions_route() -> Response[str]:
     settings = api_settings()
-    caller = authenticated_caller(app.current_event, settings.api_keys_parameter)
+    caller = authenticated_caller(app.current_event, settings)
     params = parse_list_sessions_params(query_params(app.current_event))
     page = list_sessions(params, caller, SessionStore(settings.table_name), now=clock.now())
     metrics.add_metric(name="SessionsListed", unit=MetricUnit.Count, value=1)
@@ -58,7 +58,7 @@ def list_sessions_route() -> Response[str]:
 def expire_session_route(session_id: str) -> Response[str]:
     event = app.current_event
     settings = api_settings()
-    caller = authenticated_caller(event, settings.api_keys_parameter)
+    caller = authenticated_caller(event, settings)
     raw_params = body_params(event)
     validate_params(RetrieveSessionParams, raw_params)  # like Stripe's expire calls: only expand
     idempotency_key = event.headers.get("idempotency-key")

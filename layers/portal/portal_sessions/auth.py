@@ -5,7 +5,8 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-from collections.abc import Iterable
+import secrets
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from aws_lambda_powertools.utilities import parameters
@@ -13,7 +14,8 @@ from aws_lambda_powertools.utilities import parameters
 from .errors import AuthenticationError, ServiceUnavailableError
 from .sealing import derive_key
 
-_MODES = {"sk_test_": False, "sk_live_": True}
+_MODES = {"sk_test_": False, "sk_live_": True, "rk_test_": False, "rk_live_": True}
+RESTRICTED_PREFIXES = ("rk_test_", "rk_live_")
 KEY_HASHES_MAX_AGE_SECONDS = 60  # a key added to or removed from the parameter takes effect within a minute
 _NO_KEY_MESSAGE = (
     "You did not provide an API key. You need to provide your API key in the Authorization header, "
@@ -28,6 +30,26 @@ class Caller:
     livemode: bool
     key_fingerprint: str
     sealing_key: bytes = field(default=b"", repr=False)  # derived from the API key; seals stored responses
+    restricted: bool = False  # an rk_ key: may only create sessions
+    masked_key: str = ""
+
+
+@dataclass(frozen=True)
+class ManagedKey:
+    """A key made with the admin command: kept as its digest, with what an operator needs to recognise it."""
+
+    key_id: str
+    name: str
+    livemode: bool
+    restricted: bool
+    created: int
+    masked: str
+    revoked_at: int | None = None
+
+
+def new_api_key(*, livemode: bool, restricted: bool) -> str:
+    prefix = ("rk_" if restricted else "sk_") + ("live_" if livemode else "test_")
+    return prefix + secrets.token_urlsafe(36).replace("-", "").replace("_", "")[:48]
 
 
 def key_hash(api_key: str) -> str:
@@ -70,20 +92,34 @@ def api_key_from_authorization(authorization: str | None) -> str:
     )
 
 
-def authenticate(authorization: str | None, known_hashes: Iterable[str]) -> Caller:
+def authenticate(
+    authorization: str | None,
+    known_hashes: Iterable[str],
+    find_managed_key: Callable[[str], ManagedKey | None] | None = None,
+) -> Caller:
+    """The caller, if the key is one of the operator's digests (full access) or a managed key not revoked."""
     api_key = api_key_from_authorization(authorization)
     livemode = next((mode for prefix, mode in _MODES.items() if api_key.startswith(prefix)), None)
     digest = key_hash(api_key)
-    if livemode is None or digest not in known_hashes:
+    restricted = api_key.startswith(RESTRICTED_PREFIXES)
+    known = livemode is not None and digest in known_hashes and not restricted
+    if livemode is not None and not known and find_managed_key is not None:
+        managed = find_managed_key(digest)  # read on every request, so a revocation applies at once
+        known = managed is not None and managed.revoked_at is None and managed.livemode == livemode
+    if not known or livemode is None:
         raise AuthenticationError(f"Invalid API Key provided: {mask_key(api_key)}")
     return Caller(
-        livemode=livemode, key_fingerprint=digest[:12], sealing_key=derive_key(api_key, "idempotent-responses")
+        livemode=livemode,
+        key_fingerprint=digest[:12],
+        sealing_key=derive_key(api_key, "idempotent-responses"),
+        restricted=restricted,
+        masked_key=mask_key(api_key),
     )
 
 
 def mask_key(api_key: str) -> str:
     """Stripe's masking: the key's prefix, asterisks, and its last four characters."""
-    prefix = next((p for p in (*_MODES, "rk_test_", "rk_live_", "pk_test_", "pk_live_") if api_key.startswith(p)), "")
+    prefix = next((p for p in (*_MODES, "pk_test_", "pk_live_") if api_key.startswith(p)), "")
     hidden = len(api_key) - len(prefix) - 4
     if hidden < 8:  # too short to show any of it safely
         return prefix + "*" * 8

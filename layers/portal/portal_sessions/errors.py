@@ -66,6 +66,12 @@ class AuthenticationError(InvalidRequestError):
     http_status = 401
 
 
+class PermissionDeniedError(InvalidRequestError):
+    """A restricted key used beyond what it may do (the SDK raises stripe.PermissionError)."""
+
+    http_status = 403
+
+
 class RateLimitError(StripeError):
     http_status = 429
     error_type = "invalid_request_error"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from .api_version import RECOVERY_AND_NEW_FLOWS
 from .auth import Caller
@@ -84,6 +85,11 @@ def create_session(
     return_url = params.return_url or configuration["default_return_url"]
     if return_url is None:
         raise InvalidRequestError(_MISSING_RETURN_URL, param="return_url")
+    _check_return_url(return_url, caller.livemode, "return_url")
+    completion = None if params.flow_data is None else params.flow_data.after_completion
+    if completion is not None and completion.redirect is not None:
+        name = "flow_data[after_completion][redirect][return_url]"
+        _check_return_url(completion.redirect.return_url, caller.livemode, name)
     if params.flow_data is not None:
         _check_flow_allowed(params.flow_data.type, configuration)
     recovery_until = None if params.after_expiration is None else _recovery_deadline(params.after_expiration, now)
@@ -132,6 +138,21 @@ def _recovery_deadline(after_expiration: AfterExpirationParams, now: int) -> int
         message = f"Invalid {name}: must be in the future and at most {days} days from now."
         raise InvalidRequestError(message, code="parameter_invalid", param=name)
     return expires_at
+
+
+_LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+
+
+def _check_return_url(url: str, livemode: bool, param: str) -> None:
+    """Customers are only ever sent on over https; plain http is for a developer's own machine, in test mode."""
+    parts = urlsplit(url)
+    if parts.scheme == "https" or (parts.scheme == "http" and not livemode and parts.hostname in _LOOPBACK_HOSTS):
+        return
+    raise InvalidRequestError(
+        f"Not a valid URL: {param} must use https (http only for localhost, in test mode).",
+        code="url_invalid",
+        param=param,
+    )
 
 
 def _check_flow_allowed(flow_type: str, configuration: dict[str, Any]) -> None:

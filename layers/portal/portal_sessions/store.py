@@ -11,13 +11,14 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from .auth import ManagedKey
 from .errors import RateLimitError, ServiceUnavailableError
 from .session import PortalSession
 
@@ -322,6 +323,52 @@ class ConfigurationStore(_Table):
             _list_key(livemode), limit=limit, after=after, before=before, active=active, is_default=is_default
         )
         return [json.loads(item["body"]["S"]) for item in items], has_more
+
+
+_API_KEY_PREFIX = "apikey#"
+_API_KEYS_LIST = "apikeys"
+
+
+class ApiKeyStore(_Table):
+    """Keys made with the admin command, by the SHA-256 of the key: the table never holds a key itself."""
+
+    def find(self, digest: str) -> ManagedKey | None:
+        response = self._call("get_item", Key={"pk": {"S": _API_KEY_PREFIX + digest}}, ConsistentRead=True)
+        item = response.get("Item")
+        return _managed_key_from_item(item) if item else None
+
+    def put_new(self, key: ManagedKey, digest: str) -> None:
+        item = {
+            "pk": {"S": _API_KEY_PREFIX + digest},
+            "list_key": {"S": _API_KEYS_LIST},
+            "list_sort": {"S": _list_sort(key.created, key.key_id)},
+            "body": {"S": json.dumps(asdict(key))},
+        }
+        self._call("put_item", Item=item, ConditionExpression="attribute_not_exists(pk)")
+
+    def all(self) -> list[tuple[str, ManagedKey]]:
+        """Every managed key with its digest, newest first."""
+        keys: list[tuple[str, ManagedKey]] = []
+        after = None
+        while True:
+            items, has_more = self._list_page(_API_KEYS_LIST, limit=100, after=after, before=None)
+            keys.extend((item["pk"]["S"].removeprefix(_API_KEY_PREFIX), _managed_key_from_item(item)) for item in items)
+            if not has_more:
+                return keys
+            after = items[-1]["list_sort"]["S"]
+
+    def revoke(self, digest: str, key: ManagedKey, now: int) -> None:
+        revoked = replace(key, revoked_at=now)
+        self._call(
+            "update_item",
+            Key={"pk": {"S": _API_KEY_PREFIX + digest}},
+            UpdateExpression="SET body = :body",
+            ExpressionAttributeValues={":body": {"S": json.dumps(asdict(revoked))}},
+        )
+
+
+def _managed_key_from_item(item: dict[str, Any]) -> ManagedKey:
+    return ManagedKey(**json.loads(item["body"]["S"]))
 
 
 def _mode(livemode: bool) -> str:

@@ -17,9 +17,11 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from .auth import Caller, authenticate, load_key_hashes
-from .errors import InvalidRequestError, RequestTooLargeError, StripeError
+from .errors import InvalidRequestError, PermissionDeniedError, RequestTooLargeError, StripeError
 from .idempotency import IdempotentResult
 from .observability import logger, metrics
+from .settings import ApiSettings
+from .store import ApiKeyStore
 from .tokens import new_request_id
 from .wire import MAX_BODY_BYTES, decode_body, decode_form
 
@@ -94,10 +96,18 @@ def resolve(app: APIGatewayHttpResolver, event: dict[str, Any], context: LambdaC
     return response
 
 
-def authenticated_caller(event: APIGatewayProxyEventV2, api_keys_parameter: str) -> Caller:
+def authenticated_caller(
+    event: APIGatewayProxyEventV2, settings: ApiSettings, *, restricted_keys_allowed: bool = False
+) -> Caller:
     """Who is calling, from the Authorization header, as Stripe checks it."""
-    caller = authenticate(event.headers.get("authorization"), load_key_hashes(api_keys_parameter))
+    keys = ApiKeyStore(settings.table_name)
+    caller = authenticate(event.headers.get("authorization"), load_key_hashes(settings.api_keys_parameter), keys.find)
     logger.append_keys(livemode=caller.livemode, key_fingerprint=caller.key_fingerprint)
+    if caller.restricted and not restricted_keys_allowed:
+        raise PermissionDeniedError(
+            f"The provided key '{caller.masked_key}' does not have the required permissions for this endpoint. "
+            "Restricted keys may only create portal sessions."
+        )
     if event.headers.get("stripe-account"):
         raise InvalidRequestError("The Stripe-Account header is not supported by this service.")
     return caller

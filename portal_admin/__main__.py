@@ -1,0 +1,81 @@
+"""Manage API keys: `python -m portal_admin keys create|list|revoke`.
+
+Keys are stored as SHA-256 digests in the sessions table (`--table`, or TABLE_NAME); the secret is printed once,
+at creation, and never again. A revoked key gets 401 on its next request. Restricted keys (`rk_…`) may only create
+portal sessions. AWS credentials, region and endpoint come from the usual AWS settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+from portal_sessions.auth import ManagedKey, key_hash, mask_key, new_api_key
+from portal_sessions.store import ApiKeyStore
+from portal_sessions.tokens import new_object_id
+
+
+def create(store: ApiKeyStore, *, mode: str, name: str, restricted: bool) -> int:
+    api_key = new_api_key(livemode=mode == "live", restricted=restricted)
+    key = ManagedKey(
+        key_id=new_object_id("key"),
+        name=name,
+        livemode=mode == "live",
+        restricted=restricted,
+        created=int(time.time()),
+        masked=mask_key(api_key),
+    )
+    store.put_new(key, key_hash(api_key))
+    print(f"{key.key_id}  {name}  ({'restricted, ' if restricted else ''}{mode} mode)")
+    print(api_key)
+    print("Store this key now: it is not kept and cannot be shown again.", file=sys.stderr)
+    return 0
+
+
+def list_keys(store: ApiKeyStore) -> int:
+    for _digest, key in store.all():
+        state = "revoked" if key.revoked_at else "active"
+        kind = "restricted" if key.restricted else "secret"
+        mode = "live" if key.livemode else "test"
+        print(f"{key.key_id}\t{key.masked}\t{mode}\t{kind}\t{state}\t{key.name}")
+    return 0
+
+
+def revoke(store: ApiKeyStore, key_id: str) -> int:
+    for digest, key in store.all():
+        if key.key_id == key_id:
+            if key.revoked_at is None:
+                store.revoke(digest, key, int(time.time()))
+            print(f"{key_id} revoked")
+            return 0
+    print(f"no key {key_id}", file=sys.stderr)
+    return 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m portal_admin", description=__doc__)
+    parser.add_argument("--table", default=os.environ.get("TABLE_NAME"), help="the sessions table (or TABLE_NAME)")
+    groups = parser.add_subparsers(dest="group", required=True)
+    keys = groups.add_parser("keys", help="API keys").add_subparsers(dest="command", required=True)
+    creating = keys.add_parser("create", help="make a key and print it once")
+    creating.add_argument("--mode", choices=("test", "live"), required=True)
+    creating.add_argument("--name", required=True)
+    creating.add_argument("--restricted", action="store_true", help="an rk_ key that may only create sessions")
+    keys.add_parser("list", help="every key, masked")
+    revoking = keys.add_parser("revoke", help="revoke a key by its id (key_…)")
+    revoking.add_argument("key_id")
+    args = parser.parse_args(argv)
+    if not args.table:
+        parser.error("the table is needed: --table NAME or TABLE_NAME")
+    store = ApiKeyStore(args.table)
+    if args.command == "create":
+        return create(store, mode=args.mode, name=args.name, restricted=args.restricted)
+    if args.command == "list":
+        return list_keys(store)
+    return revoke(store, args.key_id)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,123 @@
+"""Managed API keys (the admin command), revocation, restricted keys, and the https rule for return URLs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import configurations_handler
+import create_session_handler
+import pytest
+
+from portal_admin.__main__ import main as admin
+from tests.conftest import LIVE_KEY, TEST_KEY, FakeContext, http_event, json_body
+from tests.integration.helpers import all_items
+
+BODY = "customer=cus_1&return_url=https://example.com"
+
+
+def create_session(key: str, body: str = BODY) -> dict[str, Any]:
+    headers = {"authorization": f"Bearer {key}", "content-type": "application/x-www-form-urlencoded"}
+    event = http_event("POST", "/v1/billing_portal/sessions", headers=headers, body=body)
+    return create_session_handler.lambda_handler(event, FakeContext())
+
+
+def list_configurations(key: str) -> dict[str, Any]:
+    event = http_event("GET", "/v1/billing_portal/configurations", headers={"authorization": f"Bearer {key}"})
+    return configurations_handler.lambda_handler(event, FakeContext())
+
+
+def make_key(capsys: pytest.CaptureFixture[str], table: str, *args: str) -> tuple[str, str]:
+    """Run `python -m portal_admin keys create …`; returns (key id, secret) as it prints them."""
+    capsys.readouterr()
+    assert admin(["--table", table, "keys", "create", *args]) == 0
+    first, secret = capsys.readouterr().out.splitlines()[:2]
+    return first.split()[0], secret
+
+
+def test_a_created_key_works_and_is_stored_only_as_a_digest(
+    service_env: dict, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a key made with the admin command
+    key_id, secret = make_key(capsys, service_env["TABLE_NAME"], "--mode", "test", "--name", "billing backend")
+
+    # When it is used
+    response = create_session(secret)
+
+    # Then it works, and the table holds no copy of it
+    assert key_id.startswith("key_") and secret.startswith("sk_test_")
+    assert response["statusCode"] == 200
+    assert secret not in str(all_items(service_env["TABLE_NAME"]))
+
+
+def test_listing_shows_keys_masked(service_env: dict, capsys: pytest.CaptureFixture[str]) -> None:
+    key_id, secret = make_key(capsys, service_env["TABLE_NAME"], "--mode", "live", "--name", "ops")
+
+    assert admin(["--table", service_env["TABLE_NAME"], "keys", "list"]) == 0
+    listing = capsys.readouterr().out
+
+    assert key_id in listing and "live" in listing and "active" in listing
+    assert secret not in listing and secret[-4:] in listing
+
+
+def test_a_revoked_key_is_refused_at_once(service_env: dict, capsys: pytest.CaptureFixture[str]) -> None:
+    # Given a key in use
+    key_id, secret = make_key(capsys, service_env["TABLE_NAME"], "--mode", "test", "--name", "leaked")
+    assert create_session(secret)["statusCode"] == 200
+
+    # When it is revoked
+    assert admin(["--table", service_env["TABLE_NAME"], "keys", "revoke", key_id]) == 0
+
+    # Then the very next request gets 401
+    response = create_session(secret)
+    assert response["statusCode"] == 401
+    assert json_body(response)["error"]["message"].startswith("Invalid API Key provided: sk_test_")
+
+
+def test_revoking_an_unknown_key_fails(service_env: dict) -> None:
+    assert admin(["--table", service_env["TABLE_NAME"], "keys", "revoke", "key_nope"]) == 1
+
+
+def test_a_restricted_key_may_only_create_sessions(service_env: dict, capsys: pytest.CaptureFixture[str]) -> None:
+    # Given a restricted key
+    _, secret = make_key(capsys, service_env["TABLE_NAME"], "--mode", "test", "--name", "web", "--restricted")
+
+    # When it creates a session, and when it lists configurations
+    created = create_session(secret)
+    listed = list_configurations(secret)
+
+    # Then the first works and the second is Stripe's 403
+    assert secret.startswith("rk_test_")
+    assert created["statusCode"] == 200
+    assert listed["statusCode"] == 403
+    assert json_body(listed)["error"]["type"] == "invalid_request_error"
+    assert secret not in listed["body"]
+
+
+def test_a_restricted_key_in_the_operator_digests_is_not_trusted_as_a_secret_key(service_env: dict) -> None:
+    # Given an rk_ key nobody made with the admin command
+    response = create_session("rk_test_NeverIssuedKey00000000000001")
+
+    assert response["statusCode"] == 401
+
+
+@pytest.mark.parametrize(
+    ("key", "url", "status"),
+    [
+        (TEST_KEY, "https://example.com/account", 200),
+        (TEST_KEY, "http://localhost:8080/account", 200),
+        (TEST_KEY, "http://127.0.0.1/account", 200),
+        (TEST_KEY, "http://example.com/account", 400),
+        (LIVE_KEY, "http://localhost:8080/account", 400),
+        (TEST_KEY, "data:text/html,hi", 400),
+        (TEST_KEY, "javascript:alert(1)", 400),
+        (TEST_KEY, "https://user:pass@example.com/", 400),
+    ],
+)
+def test_return_urls_are_https_with_http_only_for_localhost_in_test_mode(
+    service_env: dict, key: str, url: str, status: int
+) -> None:
+    response = create_session(key, f"customer=cus_1&return_url={url}")
+
+    assert response["statusCode"] == status
+    if status == 400:
+        assert json_body(response)["error"]["code"] == "url_invalid"
