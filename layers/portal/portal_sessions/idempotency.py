@@ -2,7 +2,8 @@
 
 The same key with the same parameters returns the stored response (marked replayed) and runs nothing; the same key
 with other parameters, or on another endpoint, is an `idempotency_error`; a concurrent request with the key gets 409
-and the SDK's retry then finds the stored response. Keys are scoped to the mode and kept 24 hours (the table's TTL).
+and the SDK's retry then finds the stored response. Keys are scoped to the API key (so to its mode) and kept 24 hours
+(the table's TTL).
 Requests that fail validation never get here, so they are not stored; nor are requests whose operation fails.
 """
 
@@ -109,8 +110,10 @@ def run_idempotently(
     def execute(record: dict[str, Any]) -> dict[str, Any]:
         return run()
 
+    # Scoped to the API key (and so to its mode): the stored response is sealed under that key.
     mode = "live" if caller.livemode else "test"
-    record = {"scope": f"{mode}:{idempotency_key}", "request": {"operation": operation, "params": params}}
+    scope = f"{mode}:{caller.key_fingerprint}:{idempotency_key}"
+    record = {"scope": scope, "request": {"operation": operation, "params": params}}
     try:
         result = execute(record=record)
     except IdempotencyValidationError:

@@ -219,7 +219,7 @@ def retrieve_configuration(
     configuration_id: str, caller: Caller, configurations: ConfigurationStore, *, now: int
 ) -> dict[str, Any]:
     return _find_configuration(
-        configurations, configuration_id, caller, now=now, param=None, http_status=404
+        configurations, configuration_id, caller, now=now, param="id", http_status=404
     ).configuration
 
 

@@ -16,6 +16,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from .api_version import requested_version
 from .auth import Caller, authenticate, load_key_hashes
 from .errors import InvalidRequestError, PermissionDeniedError, RequestTooLargeError, StripeError
 from .idempotency import IdempotentResult
@@ -99,7 +100,8 @@ def resolve(app: APIGatewayHttpResolver, event: dict[str, Any], context: LambdaC
 def authenticated_caller(
     event: APIGatewayProxyEventV2, settings: ApiSettings, *, restricted_keys_allowed: bool = False
 ) -> Caller:
-    """Who is calling, from the Authorization header, as Stripe checks it."""
+    """Who is calling, from the Authorization header, as Stripe checks it (with the Stripe-Version header)."""
+    requested_version(event.headers.get("stripe-version"))
     keys = ApiKeyStore(settings.table_name)
     caller = authenticate(event.headers.get("authorization"), load_key_hashes(settings.api_keys_parameter), keys.find)
     logger.append_keys(livemode=caller.livemode, key_fingerprint=caller.key_fingerprint)
