@@ -1,7 +1,6 @@
-"""Validators for Stripe's published schemas (copied into tests/reference from Stripe's OpenAPI spec).
-
-OpenAPI 3.0's `nullable` is rewritten as `anyOf: [{type: null}, …]`, and references the extract does
-not carry (payment_intent, card, … inside `error`) accept anything.
+"""Validators for Stripe's published schemas: the extract of Stripe's OpenAPI spec that the layer carries
+(portal_sessions/reference, with API version 2026-10-28's additions), and Stripe's example objects and
+request schemas in tests/reference.
 """
 
 from __future__ import annotations
@@ -13,64 +12,26 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
+import portal_sessions
+from portal_sessions.schemas import stripe_schemas
+
 REFERENCE = Path(__file__).parent / "reference"
-_SCHEMA_FILES = ("billing_portal_session.schema.json", "billing_portal_configuration.schema.json", "error.schema.json")
-_REF_PREFIX = "#/components/schemas/"
+PUBLISHED_SCHEMAS = Path(portal_sessions.__file__).parent / "reference"  # Stripe's extract, shipped in the layer
 
 
-def _convert(node: Any, known: set[str]) -> Any:
-    if isinstance(node, list):
-        return [_convert(item, known) for item in node]
-    if not isinstance(node, dict):
-        return node
-    if "$ref" in node:
-        name = node["$ref"].removeprefix(_REF_PREFIX)
-        return {"$ref": f"#/$defs/{name}"} if name in known else {}
-    converted = {key: _convert(value, known) for key, value in node.items() if not key.startswith("x-")}
-    if converted.pop("nullable", False):
-        return {"anyOf": [{"type": "null"}, converted]}
-    return converted
-
-
-def _add_2026_10_28(raw: dict[str, Any]) -> None:
-    """What API version 2026-10-28 (the SDK's) adds, as tests/reference/README.md describes it."""
-    flow = raw["portal_flows_flow"]
-    flow["properties"]["type"]["enum"] += ["customer_update", "subscription_pause"]
-    flow["properties"]["customer_update"] = {"type": "object", "nullable": True, "additionalProperties": False}
-    flow["properties"]["subscription_pause"] = {
-        "type": "object",
-        "nullable": True,
-        "required": ["subscription"],
-        "properties": {"subscription": {"type": "string", "maxLength": 5000}},
-    }
-    raw["billing_portal.session"]["properties"]["after_expiration"] = {
-        "type": "object",
-        "nullable": True,
-        "required": ["type", "customer_login"],
-        "properties": {
-            "type": {"type": "string", "enum": ["customer_login"]},
-            "customer_login": {
-                "type": "object",
-                "properties": {"expires_at": {"type": "integer", "nullable": True}},
-            },
-        },
-    }
-
-
-@cache
-def _definitions() -> dict[str, Any]:
-    raw: dict[str, Any] = {}
-    for name in _SCHEMA_FILES:
-        raw.update(json.loads((REFERENCE / name).read_text()))
-    _add_2026_10_28(raw)
-    known = set(raw)
-    return {name: _convert(schema, known) for name, schema in raw.items()}
+def published_component(name: str) -> dict[str, Any]:
+    """One component exactly as Stripe publishes it (OpenAPI 3.0, without 2026-10-28's additions)."""
+    for path in sorted(PUBLISHED_SCHEMAS.glob("*.schema.json")):
+        components = json.loads(path.read_text())
+        if name in components:
+            return components[name]  # type: ignore[no-any-return]
+    raise KeyError(name)
 
 
 @cache
 def validator(component: str) -> Draft202012Validator:
     """A validator for one component, e.g. 'billing_portal.session' or 'error'."""
-    return Draft202012Validator({"$ref": f"#/$defs/{component}", "$defs": _definitions()})
+    return Draft202012Validator({"$ref": f"#/$defs/{component}", "$defs": stripe_schemas("#/$defs/")})
 
 
 def schema_errors(component: str, instance: Any) -> list[str]:

@@ -13,6 +13,7 @@ from portal_sessions import clock
 from portal_sessions.eventbus import SESSION_EXPIRED, announce
 from portal_sessions.idempotency import run_idempotently
 from portal_sessions.observability import logger, metrics
+from portal_sessions.openapi import openapi_document
 from portal_sessions.params import RetrieveSessionParams, parse_list_sessions_params
 from portal_sessions.service import expire_session, list_sessions, retrieve_session
 from portal_sessions.settings import api_settings
@@ -25,6 +26,7 @@ from portal_sessions.web import (
     idempotent_json_response,
     json_response,
     new_resolver,
+    public_base_url,
     query_params,
     resolve,
 )
@@ -32,6 +34,14 @@ from portal_sessions.web import (
 COLLECTION = "/v1/billing_portal/sessions"
 
 app = new_resolver()
+
+
+@app.get("/v1/openapi.json")
+def openapi_route() -> Response[str]:
+    """The API's OpenAPI document (public: it describes the API, it grants nothing)."""
+    server = public_base_url(app.current_event.raw_event, api_settings().public_base_url)
+    metrics.add_metric(name="OpenApiDocumentsServed", unit=MetricUnit.Count, value=1)
+    return json_response(200, openapi_document(server))
 
 
 @app.get(COLLECTION + "/<session_id>")

@@ -26,7 +26,7 @@ import pytest
 import requests
 import stripe
 
-from tests.contract import schema_errors
+from tests.contract import published_component, schema_errors
 
 from .conftest import LocalService
 
@@ -56,8 +56,7 @@ def header(obj: stripe.StripeObject, name: str) -> str | None:
 
 def session_properties() -> set[str]:
     """The fields of Stripe's session object in the reference spec (2026-07-29)."""
-    reference = Path(__file__).resolve().parents[1] / "reference" / "billing_portal_session.schema.json"
-    return set(json.loads(reference.read_text())["billing_portal.session"]["properties"])
+    return set(published_component("billing_portal.session")["properties"])
 
 
 def assert_configuration_list(body: dict[str, Any], *, has_more: bool) -> list[str]:

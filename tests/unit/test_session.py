@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import json
 from typing import Any
 
 import pytest
@@ -11,7 +10,7 @@ import pytest
 from portal_sessions.configuration import DEFAULT_CONFIGURATION_IDS, default_configuration
 from portal_sessions.params import FlowDataParams
 from portal_sessions.session import PortalSession, flow_object
-from tests.contract import REFERENCE, fixture, schema_errors
+from tests.contract import fixture, published_component, schema_errors
 
 REDIRECT = {"type": "redirect", "redirect": {"return_url": "https://example.com/after"}}
 HOSTED = {"type": "hosted_confirmation", "hosted_confirmation": {"custom_message": "All done."}}
@@ -51,7 +50,7 @@ FLOWS = {
 
 
 def schema(component: str) -> dict[str, Any]:
-    return json.loads((REFERENCE / "billing_portal_session.schema.json").read_text())[component]
+    return published_component(component)
 
 
 def flow(name: str) -> dict[str, Any]:

@@ -25,12 +25,12 @@ class ApiSettings(_Settings):
 
     api_keys_parameter: str = Field(min_length=1)
     event_bus_name: str = ""  # empty: no events
+    public_base_url: str = ""  # empty: the URL the request came in on
 
 
 class CreateSessionSettings(ApiSettings):
     link_ttl_seconds: int = Field(default=300, ge=10, le=86400)
     session_ttl_seconds: int = Field(default=3600, ge=60, le=7 * 86400)
-    public_base_url: str = ""  # empty: the URL the request came in on
 
 
 class ConfigurationSettings(ApiSettings):
