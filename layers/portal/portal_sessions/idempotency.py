@@ -62,11 +62,9 @@ class _SealedSerializer(BaseIdempotencySerializer):
 
 
 @cache
-def _persistence_layer(table_name: str) -> DynamoDBPersistenceLayer:
+def _persistence_layer(table_name: str, client: Any) -> DynamoDBPersistenceLayer:
     # The sessions table: records are keyed `idempotency#<hash>` and expire through its TTL attribute.
-    return DynamoDBPersistenceLayer(
-        table_name=table_name, key_attr="pk", expiry_attr="purge_at", boto3_client=dynamodb_client()
-    )
+    return DynamoDBPersistenceLayer(table_name=table_name, key_attr="pk", expiry_attr="purge_at", boto3_client=client)
 
 
 def _mark_replayed(response: Any, idempotent_data: DataRecord) -> Any:
@@ -102,7 +100,7 @@ def run_idempotently(
 
     @idempotent_function(
         data_keyword_argument="record",
-        persistence_store=_persistence_layer(table_name),
+        persistence_store=_persistence_layer(table_name, dynamodb_client()),
         config=config,
         output_serializer=_SealedSerializer(caller.sealing_key),
         key_prefix="idempotency",

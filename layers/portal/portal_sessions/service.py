@@ -23,6 +23,8 @@ from .params import AfterExpirationParams, CreateSessionParams, ListSessionsPara
 from .session import PortalSession, after_expiration_object, flow_object
 from .store import (
     ConditionFailedError,
+    ConfigurationCheckFailedError,
+    ConfigurationRequirement,
     ConfigurationStore,
     SessionStore,
     StoredConfiguration,
@@ -65,12 +67,76 @@ def create_session(
     base_url: str,
     api_version: str = RECOVERY_AND_NEW_FLOWS,
 ) -> CreatedSession:
+    """Check and store a new session.
+
+    When the request needs nothing from the configuration but its say-so (a return_url is given, nothing expanded),
+    one transactional write both checks the configuration (exists, active, the flow's feature on) and stores the
+    session. Otherwise, or when that check fails, the configuration is read, which also words the precise error.
+    """
     expand = params.expand or []
     for field in expand:
         if field not in EXPANDABLE:
             raise InvalidRequestError(
                 f"This property cannot be expanded ({field}).", code="parameter_invalid", param="expand"
             )
+    completion = None if params.flow_data is None else params.flow_data.after_completion
+    if completion is not None and completion.redirect is not None:
+        name = "flow_data[after_completion][redirect][return_url]"
+        _check_return_url(completion.redirect.return_url, caller.livemode, name)
+    recovery_until = None if params.after_expiration is None else _recovery_deadline(params.after_expiration, now)
+    # A recoverable session is kept until its recovery deadline, and at least as long as it can be used.
+    purge_hold = None if recovery_until is None else max(recovery_until, now + link_ttl_seconds + session_ttl_seconds)
+
+    def session_with(configuration_id: str, return_url: str) -> PortalSession:
+        return PortalSession(
+            id=new_object_id("bps"),
+            livemode=caller.livemode,
+            customer=params.customer,
+            customer_account=params.customer_account,
+            configuration=configuration_id,
+            flow=None if params.flow_data is None else flow_object(params.flow_data),
+            locale=params.locale,
+            on_behalf_of=params.on_behalf_of,
+            return_url=return_url,
+            created=now,
+            expires_at=now + link_ttl_seconds,
+            after_expiration=None
+            if params.after_expiration is None
+            else after_expiration_object(params.after_expiration),
+            recovery_until=recovery_until,
+        )
+
+    configuration: dict[str, Any] | None = None
+    stored_token: str | None = None
+    if params.return_url is not None and "configuration" not in expand:
+        _check_return_url(params.return_url, caller.livemode, "return_url")
+        requirement = ConfigurationRequirement(
+            configuration_id=params.configuration or DEFAULT_CONFIGURATION_IDS[caller.livemode],
+            livemode=caller.livemode,
+            feature=None if params.flow_data is None else _FLOW_FEATURES.get(params.flow_data.type),
+        )
+        session = session_with(requirement.configuration_id, params.return_url)
+        try:
+            stored_token = _store_under_fresh_token(store, session, purge_hold, requirement)
+        except ConfigurationCheckFailedError:
+            stored_token = None  # read it below: to word the error, or to create the default first
+    if stored_token is None:
+        configuration = _usable_configuration(params, caller, configurations, now=now)
+        return_url = params.return_url or configuration["default_return_url"]
+        if return_url is None:
+            raise InvalidRequestError(_MISSING_RETURN_URL, param="return_url")
+        _check_return_url(return_url, caller.livemode, "return_url")
+        session = session_with(configuration["id"], return_url)
+        stored_token = _store_under_fresh_token(store, session, purge_hold, None)
+    url = base_url.rstrip("/") + SESSION_URL_PATH + stored_token
+    shown_configuration = configuration if "configuration" in expand else None
+    api_object = session.to_api_object(url, shown_configuration, now=now, api_version=api_version)
+    return CreatedSession(session=session, api_object=api_object)
+
+
+def _usable_configuration(
+    params: CreateSessionParams, caller: Caller, configurations: ConfigurationStore, *, now: int
+) -> dict[str, Any]:
     if params.configuration is None:
         configuration = ensure_default_configuration(configurations, caller.livemode, now=now).configuration
     else:
@@ -82,48 +148,22 @@ def create_session(
                 f"The configuration {configuration['id']} is not active. Activate it or use another configuration.",
                 param="configuration",
             )
-    return_url = params.return_url or configuration["default_return_url"]
-    if return_url is None:
-        raise InvalidRequestError(_MISSING_RETURN_URL, param="return_url")
-    _check_return_url(return_url, caller.livemode, "return_url")
-    completion = None if params.flow_data is None else params.flow_data.after_completion
-    if completion is not None and completion.redirect is not None:
-        name = "flow_data[after_completion][redirect][return_url]"
-        _check_return_url(completion.redirect.return_url, caller.livemode, name)
     if params.flow_data is not None:
         _check_flow_allowed(params.flow_data.type, configuration)
-    recovery_until = None if params.after_expiration is None else _recovery_deadline(params.after_expiration, now)
+    return configuration
 
-    session = PortalSession(
-        id=new_object_id("bps"),
-        livemode=caller.livemode,
-        customer=params.customer,
-        customer_account=params.customer_account,
-        configuration=configuration["id"],
-        flow=None if params.flow_data is None else flow_object(params.flow_data),
-        locale=params.locale,
-        on_behalf_of=params.on_behalf_of,
-        return_url=return_url,
-        created=now,
-        expires_at=now + link_ttl_seconds,
-        after_expiration=None if params.after_expiration is None else after_expiration_object(params.after_expiration),
-        recovery_until=recovery_until,
-    )
-    # A recoverable session is kept until its recovery deadline, and at least as long as it can be used.
-    purge_hold = None if recovery_until is None else max(recovery_until, now + link_ttl_seconds + session_ttl_seconds)
+
+def _store_under_fresh_token(
+    store: SessionStore, session: PortalSession, purge_hold: int | None, requirement: ConfigurationRequirement | None
+) -> str:
     for _attempt in range(3):  # a 256-bit token never collides in practice; never overwrite if it does
         token = new_url_token()
         try:
-            store.put_new(session, url_token_hash(token), purge_hold)
-            break
+            store.put_new(session, url_token_hash(token), purge_hold, requirement)
+            return token
         except ConditionFailedError:
             continue
-    else:
-        raise RuntimeError("could not store the session under a fresh token")
-    url = base_url.rstrip("/") + SESSION_URL_PATH + token
-    shown_configuration = configuration if "configuration" in expand else None
-    api_object = session.to_api_object(url, shown_configuration, now=now, api_version=api_version)
-    return CreatedSession(session=session, api_object=api_object)
+    raise RuntimeError("could not store the session under a fresh token")
 
 
 def _recovery_deadline(after_expiration: AfterExpirationParams, now: int) -> int:

@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, replace
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
@@ -44,6 +44,19 @@ class ConditionFailedError(Exception):
     def __init__(self, item: dict[str, Any] | None) -> None:
         super().__init__("condition failed")
         self.item = item
+
+
+class ConfigurationCheckFailedError(Exception):
+    """The configuration a session names is missing, inactive, of the other mode, or has the flow's feature off."""
+
+
+@dataclass(frozen=True)
+class ConfigurationRequirement:
+    """What a new session needs of its configuration, checked in the same transaction that stores it."""
+
+    configuration_id: str
+    livemode: bool
+    feature: str | None  # a feature the session's flow needs enabled
 
 
 @dataclass(frozen=True)
@@ -80,16 +93,26 @@ class _Table:
         try:
             return getattr(self.client, operation)(TableName=self.table_name, **arguments)
         except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
-            if code == "ConditionalCheckFailedException":
-                raise ConditionFailedError(exc.response.get("Item")) from None  # type: ignore[arg-type]
-            if code in _THROTTLED:
-                raise RateLimitError(
-                    "Too many requests hit the API too quickly. Please retry with exponential backoff."
-                ) from None
-            raise ServiceUnavailableError("The session store is unavailable right now. Please retry shortly.") from None
+            self._raise_domain_error(exc)
         except BotoCoreError:
             raise ServiceUnavailableError("The session store is unavailable right now. Please retry shortly.") from None
+
+    @staticmethod
+    def _raise_domain_error(exc: ClientError) -> NoReturn:
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code == "ConditionalCheckFailedException":
+            raise ConditionFailedError(exc.response.get("Item")) from None  # type: ignore[arg-type]
+        if code == "TransactionCanceledException":
+            reasons = [reason.get("Code") for reason in exc.response.get("CancellationReasons", [])]
+            if reasons and reasons[0] == "ConditionalCheckFailed":
+                raise ConfigurationCheckFailedError from None
+            if "ConditionalCheckFailed" in reasons:
+                raise ConditionFailedError(None) from None
+        if code in _THROTTLED:
+            raise RateLimitError(
+                "Too many requests hit the API too quickly. Please retry with exponential backoff."
+            ) from None
+        raise ServiceUnavailableError("The session store is unavailable right now. Please retry shortly.") from None
 
     def _list_page(
         self, list_key: str, *, limit: int, after: str | None, before: str | None, **equals: bool | None
@@ -139,13 +162,47 @@ class StoredSession:
 
 
 class SessionStore(_Table):
-    def put_new(self, session: PortalSession, token_hash: str, purge_hold: int | None = None) -> None:
+    def _call_transaction(self, items: list[Any]) -> None:
+        try:
+            self.client.transact_write_items(TransactItems=items)
+        except ClientError as exc:
+            self._raise_domain_error(exc)
+        except BotoCoreError:
+            raise ServiceUnavailableError("The session store is unavailable right now. Please retry shortly.") from None
+
+    def put_new(
+        self,
+        session: PortalSession,
+        token_hash: str,
+        purge_hold: int | None = None,
+        requirement: ConfigurationRequirement | None = None,
+    ) -> None:
         """Store a new session; ConditionFailedError if the key exists (never overwrite).
 
         `purge_hold` keeps the item (for recovery after expiry) until then, whatever visits do to its expiry.
+        With a `requirement`, one transaction also checks the configuration (ConfigurationCheckFailedError).
         """
-        item = _session_item(session, token_hash, purge_hold)
-        self._call("put_item", Item=item, ConditionExpression="attribute_not_exists(pk)")
+        put = {
+            "TableName": self.table_name,
+            "Item": _session_item(session, token_hash, purge_hold),
+            "ConditionExpression": "attribute_not_exists(pk)",
+        }
+        if requirement is None:
+            self._call("put_item", **{key: value for key, value in put.items() if key != "TableName"})
+            return
+        condition = "attribute_exists(pk) AND active = :true AND livemode = :livemode"
+        values: dict[str, Any] = {":true": {"BOOL": True}, ":livemode": {"BOOL": requirement.livemode}}
+        if requirement.feature is not None:
+            condition += " AND #feature = :true"
+        check: dict[str, Any] = {
+            "TableName": self.table_name,
+            "Key": {"pk": {"S": _CONFIGURATION_PREFIX + requirement.configuration_id}},
+            "ConditionExpression": condition,
+            "ExpressionAttributeValues": values,
+        }
+        if requirement.feature is not None:
+            check["ExpressionAttributeNames"] = {"#feature": f"feature_{requirement.feature}"}
+        self._call_transaction([{"ConditionCheck": check}, {"Put": put}])
 
     def find(self, token_hash: str) -> PortalSession | None:
         response = self._call("get_item", Key={"pk": {"S": _TOKEN_PREFIX + token_hash}}, ConsistentRead=True)
@@ -398,6 +455,9 @@ def _configuration_item(configuration: dict[str, Any], version: int) -> dict[str
         "list_sort": {"S": list_sort_key(configuration)},
         "active": {"BOOL": configuration["active"]},
         "is_default": {"BOOL": configuration["is_default"]},
+        "livemode": {"BOOL": configuration["livemode"]},
+        # what a new session's transaction checks, without reading the configuration
+        **{f"feature_{name}": {"BOOL": feature["enabled"]} for name, feature in configuration["features"].items()},
         "version": {"N": str(version)},
         "body": {"S": json.dumps(configuration, separators=(",", ":"))},
     }

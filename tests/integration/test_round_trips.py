@@ -1,0 +1,99 @@
+"""DynamoDB calls per request, counted with botocore's event hooks: exact numbers, so they are asserted."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlsplit
+
+import configurations_handler
+import create_session_handler
+import pytest
+import redirect_handler
+import sessions_handler
+
+from portal_sessions.store import dynamodb_client
+from tests.conftest import TEST_KEY, FakeContext, http_event, json_body
+
+FORM = {"content-type": "application/x-www-form-urlencoded", "authorization": f"Bearer {TEST_KEY}"}
+BODY = "customer=cus_1&return_url=https://example.com"
+
+
+@pytest.fixture
+def calls(service_env: dict) -> Iterator[Counter[str]]:
+    counted: Counter[str] = Counter()
+
+    def count(model: Any, **_: Any) -> None:
+        counted[model.name] += 1
+
+    dynamodb_client().meta.events.register("before-call.dynamodb.*", count)
+    yield counted
+    dynamodb_client().meta.events.unregister("before-call.dynamodb.*", count)
+
+
+def create(**headers: str) -> dict[str, Any]:
+    event = http_event("POST", "/v1/billing_portal/sessions", headers={**FORM, **headers}, body=BODY)
+    return json_body(create_session_handler.lambda_handler(event, FakeContext()))
+
+
+def test_create_is_one_transactional_write(calls: Counter[str]) -> None:
+    # Given the mode's default configuration exists (it is made on first need)
+    create()
+    calls.clear()
+
+    # When a session is created
+    create()
+
+    # Then one call both checked the configuration and stored the session
+    assert calls == Counter({"TransactWriteItems": 1})
+
+
+def test_create_with_an_idempotency_key_adds_powertools_two_record_writes(calls: Counter[str]) -> None:
+    create()
+    calls.clear()
+
+    create(**{"idempotency-key": "round-trips"})
+
+    # The in-progress record (conditional PutItem) and its completion (UpdateItem)
+    assert calls == Counter({"TransactWriteItems": 1, "PutItem": 1, "UpdateItem": 1})
+
+
+def test_a_replay_is_one_call(calls: Counter[str]) -> None:
+    create(**{"idempotency-key": "replayed"})
+    calls.clear()
+
+    create(**{"idempotency-key": "replayed"})
+
+    # The conditional PutItem fails and returns the stored record with it
+    assert calls == Counter({"PutItem": 1})
+
+
+def test_a_visit_is_one_update(calls: Counter[str]) -> None:
+    url = create()["url"]
+    calls.clear()
+
+    response = redirect_handler.lambda_handler(http_event("GET", urlsplit(url).path), FakeContext())
+
+    assert response["statusCode"] == 302
+    assert calls == Counter({"UpdateItem": 1})
+
+
+def test_retrieving_a_session_is_one_query(calls: Counter[str]) -> None:
+    session_id = create()["id"]
+    calls.clear()
+
+    event = http_event("GET", f"/v1/billing_portal/sessions/{session_id}", headers=FORM)
+    assert sessions_handler.lambda_handler(event, FakeContext())["statusCode"] == 200
+
+    assert calls == Counter({"Query": 1})
+
+
+def test_retrieving_a_configuration_is_one_read(calls: Counter[str]) -> None:
+    create()
+    calls.clear()
+
+    event = http_event("GET", "/v1/billing_portal/configurations/bpc_DefaultTestConfiguration", headers=FORM)
+    assert configurations_handler.lambda_handler(event, FakeContext())["statusCode"] == 200
+
+    assert calls == Counter({"GetItem": 1})
