@@ -15,7 +15,7 @@ from portal_sessions.store import SessionStore
 
 
 @logger.inject_lambda_context
-@metrics.log_metrics
+@metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = cleanup_settings()
     deleted = cleanup_expired_sessions(

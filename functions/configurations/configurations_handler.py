@@ -57,7 +57,7 @@ def create_configuration_route() -> Response[str]:
         configuration = create_configuration(
             params, caller, store, now=clock.now(), login_url=settings.portal_login_url
         )
-        logger.info("configuration created", extra={"configuration_id": configuration["id"]})
+        logger.append_keys(configuration_id=configuration["id"])
         metrics.add_metric(name="ConfigurationsCreated", unit=MetricUnit.Count, value=1)
         return configuration
 
@@ -97,7 +97,7 @@ def update_configuration_route(configuration_id: str) -> Response[str]:
         configuration = update_configuration(
             configuration_id, params, caller, store, now=clock.now(), login_url=settings.portal_login_url
         )
-        logger.info("configuration updated", extra={"configuration_id": configuration_id})
+        logger.append_keys(configuration_id=configuration_id)
         metrics.add_metric(name="ConfigurationsUpdated", unit=MetricUnit.Count, value=1)
         return configuration
 
@@ -122,6 +122,6 @@ def _idempotent(
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
-@metrics.log_metrics
+@metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return resolve(app, event, context)

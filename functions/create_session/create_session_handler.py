@@ -55,7 +55,7 @@ def create_session_route() -> Response[str]:
             base_url=public_base_url(event.raw_event, settings.public_base_url),
             api_version=api_version,
         )
-        logger.info("session created", extra={"session_id": created.session.id})
+        logger.append_keys(session_id=created.session.id)
         metrics.add_metric(name="SessionsCreated", unit=MetricUnit.Count, value=1)
         announce(
             settings.event_bus_name, SESSION_CREATED, created.api_object, now=now,
@@ -76,6 +76,6 @@ def create_session_route() -> Response[str]:
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
-@metrics.log_metrics
+@metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return resolve(app, event, context)

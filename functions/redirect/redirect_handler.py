@@ -41,7 +41,7 @@ def _expired_session(error: SessionExpiredError) -> Response[str]:
 @app.exception_handler(StripeError)
 def _store_unavailable(error: StripeError) -> Response[str]:
     # A customer's browser gets a page, not API JSON; the link stays valid for a retry.
-    logger.warning("session link not resolved", extra={"status": error.http_status, "code": error.code})
+    logger.append_keys(error_code=error.code)
     metrics.add_metric(name="SessionLinksUnavailable", unit=MetricUnit.Count, value=1)
     headers = dict(HTML_HEADERS) | {"Retry-After": "2"}
     return Response(status_code=503, headers=headers, body=unavailable_page())
@@ -61,7 +61,7 @@ def visit_session_route(token: str) -> Response[str]:
     handoff = issue_handoff_token(
         visit.session, now=now, ttl_seconds=settings.handoff_ttl_seconds, signing_key=signing_key, audience=audience
     )
-    logger.info("session visited", extra={"session_id": visit.session.id, "recovery": visit.recovery})
+    logger.append_keys(session_id=visit.session.id, recovery=visit.recovery, first_visit=visit.first)
     if visit.first:
         shown = visit.session.to_api_object(None, now=now)
         announce(settings.event_bus_name, SESSION_VISITED, shown, now=now, request_id=current_request_id())
@@ -86,6 +86,6 @@ def _with_query_parameter(url: str, name: str, value: str) -> str:
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
-@metrics.log_metrics
+@metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return resolve(app, event, context)

@@ -76,7 +76,7 @@ def expire_session_route(session_id: str) -> Response[str]:
     def expire() -> dict[str, Any]:
         now = clock.now()
         session = expire_session(session_id, caller, SessionStore(settings.table_name), now=now)
-        logger.info("session expired on request", extra={"session_id": session_id})
+        logger.append_keys(session_id=session_id)
         metrics.add_metric(name="SessionsExpiredOnRequest", unit=MetricUnit.Count, value=1)
         announce(
             settings.event_bus_name, SESSION_EXPIRED, session, now=now,
@@ -97,6 +97,6 @@ def expire_session_route(session_id: str) -> Response[str]:
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
-@metrics.log_metrics
+@metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return resolve(app, event, context)

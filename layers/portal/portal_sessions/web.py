@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import time
 from contextvars import ContextVar
 from typing import Any
 
@@ -45,10 +46,7 @@ def idempotent_json_response(result: IdempotentResult, idempotency_key: str | No
 
 
 def stripe_error_response(error: StripeError) -> Response[str]:
-    logger.info(
-        "request rejected",
-        extra={"status": error.http_status, "error_type": error.error_type, "code": error.code, "param": error.param},
-    )
+    logger.append_keys(error_type=error.error_type, error_code=error.code, error_param=error.param)
     metrics.add_dimension(name="reason", value=error.code or error.error_type)  # flushed with this request only
     metrics.add_metric(name="RequestsRejected", unit=MetricUnit.Count, value=1)
     return json_response(error.http_status, error.to_dict())
@@ -88,13 +86,38 @@ def current_request_id() -> str | None:
 
 
 def resolve(app: APIGatewayHttpResolver, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """Route the event and stamp the response with a `Request-Id`, as Stripe does on every response."""
+    """Route the event, stamp the response with a `Request-Id` as Stripe does, and log one line for the request.
+
+    The line names the route (its template, e.g. `GET /p/session/{token}`), never the path: a session URL's path is
+    its secret token.
+    """
+    started = time.perf_counter()
     request_id = new_request_id()
     _request_id.set(request_id)
     logger.append_keys(stripe_request_id=request_id)
     response = app.resolve(event, context)
     response.setdefault("headers", {})["Request-Id"] = request_id
+    logger.info(
+        "request",
+        extra={
+            "route": event.get("routeKey"),
+            "status": response.get("statusCode"),
+            "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+        },
+    )
+    _clear_request_keys()
     return response
+
+
+_REQUEST_KEYS = (
+    "stripe_request_id", "livemode", "key_fingerprint", "session_id", "configuration_id", "recovery", "first_visit",
+    "error_type", "error_code", "error_param",
+)  # fmt: skip
+
+
+def _clear_request_keys() -> None:
+    # The logger outlives the request in a warm Lambda: drop what described this one.
+    logger.remove_keys(list(_REQUEST_KEYS))
 
 
 def authenticated_caller(
