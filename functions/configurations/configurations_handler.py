@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
@@ -11,7 +10,6 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from portal_sessions import clock
-from portal_sessions.auth import Caller
 from portal_sessions.configuration import (
     RetrieveConfigurationParams,
     check_expand,
@@ -19,7 +17,6 @@ from portal_sessions.configuration import (
     parse_list_configurations_params,
     parse_update_configuration_params,
 )
-from portal_sessions.idempotency import run_idempotently
 from portal_sessions.observability import logger, metrics
 from portal_sessions.service import (
     create_configuration,
@@ -33,11 +30,11 @@ from portal_sessions.stripe_params import validate_params
 from portal_sessions.web import (
     authenticated_caller,
     body_params,
-    idempotent_json_response,
     json_response,
     new_resolver,
     query_params,
     resolve,
+    respond_idempotently,
 )
 
 COLLECTION = "/v1/billing_portal/configurations"
@@ -61,7 +58,7 @@ def create_configuration_route() -> Response[str]:
         metrics.add_metric(name="ConfigurationsCreated", unit=MetricUnit.Count, value=1)
         return configuration
 
-    return _idempotent(caller, raw_params, settings.table_name, create)
+    return respond_idempotently(app, caller, raw_params, settings.table_name, create)
 
 
 @app.get(COLLECTION)
@@ -101,24 +98,7 @@ def update_configuration_route(configuration_id: str) -> Response[str]:
         metrics.add_metric(name="ConfigurationsUpdated", unit=MetricUnit.Count, value=1)
         return configuration
 
-    return _idempotent(caller, raw_params, settings.table_name, update)
-
-
-def _idempotent(
-    caller: Caller, raw_params: dict[str, Any], table_name: str, run: Callable[[], dict[str, Any]]
-) -> Response[str]:
-    event = app.current_event
-    idempotency_key = event.headers.get("idempotency-key")
-    result = run_idempotently(
-        idempotency_key,
-        caller=caller,
-        operation=f"POST {event.raw_path}",
-        params=raw_params,
-        table_name=table_name,
-        lambda_context=app.lambda_context,
-        run=run,
-    )
-    return idempotent_json_response(result, idempotency_key)
+    return respond_idempotently(app, caller, raw_params, settings.table_name, update)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

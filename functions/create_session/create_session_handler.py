@@ -12,7 +12,6 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from portal_sessions import clock
 from portal_sessions.api_version import requested_version
 from portal_sessions.eventbus import SESSION_CREATED, announce
-from portal_sessions.idempotency import run_idempotently
 from portal_sessions.observability import logger, metrics
 from portal_sessions.params import parse_create_params
 from portal_sessions.service import create_session
@@ -22,10 +21,10 @@ from portal_sessions.web import (
     authenticated_caller,
     body_params,
     current_request_id,
-    idempotent_json_response,
     new_resolver,
     public_base_url,
     resolve,
+    respond_idempotently,
 )
 
 app = new_resolver()
@@ -63,16 +62,7 @@ def create_session_route() -> Response[str]:
         )  # fmt: skip
         return created.api_object
 
-    result = run_idempotently(
-        idempotency_key,
-        caller=caller,
-        operation="POST /v1/billing_portal/sessions",
-        params=raw_params,
-        table_name=settings.table_name,
-        lambda_context=app.lambda_context,
-        run=create,
-    )
-    return idempotent_json_response(result, idempotency_key)
+    return respond_idempotently(app, caller, raw_params, settings.table_name, create)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

@@ -11,7 +11,6 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from portal_sessions import clock
 from portal_sessions.eventbus import SESSION_EXPIRED, announce
-from portal_sessions.idempotency import run_idempotently
 from portal_sessions.observability import logger, metrics
 from portal_sessions.openapi import openapi_document
 from portal_sessions.params import RetrieveSessionParams, parse_list_sessions_params
@@ -23,12 +22,12 @@ from portal_sessions.web import (
     authenticated_caller,
     body_params,
     current_request_id,
-    idempotent_json_response,
     json_response,
     new_resolver,
     public_base_url,
     query_params,
     resolve,
+    respond_idempotently,
 )
 
 COLLECTION = "/v1/billing_portal/sessions"
@@ -84,16 +83,7 @@ def expire_session_route(session_id: str) -> Response[str]:
         )  # fmt: skip
         return session
 
-    result = run_idempotently(
-        idempotency_key,
-        caller=caller,
-        operation=f"POST {event.raw_path}",
-        params=raw_params,
-        table_name=settings.table_name,
-        lambda_context=app.lambda_context,
-        run=expire,
-    )
-    return idempotent_json_response(result, idempotency_key)
+    return respond_idempotently(app, caller, raw_params, settings.table_name, expire)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
