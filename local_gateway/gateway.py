@@ -99,6 +99,7 @@ class GatewayServer(ThreadingHTTPServer):
 
     runtime: FunctionRuntime
     daemon_threads = True
+    request_queue_size = 128  # the default of 5 resets connections when many clients arrive at once
 
 
 def make_server(host: str, port: int, routes: list[Route], local_pages: dict[str, LocalPage]) -> GatewayServer:

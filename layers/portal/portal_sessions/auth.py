@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import secrets
 from collections.abc import Callable, Iterable
@@ -81,7 +80,7 @@ def api_key_from_authorization(authorization: str | None) -> str:
     if scheme.lower() == "basic" and credentials:
         try:
             user, _, _password = base64.b64decode(credentials, validate=True).decode("utf-8").partition(":")
-        except (binascii.Error, UnicodeDecodeError):
+        except ValueError:  # not base64 (binascii.Error), not ASCII, or not UTF-8 inside
             user = ""
         if user:
             return user

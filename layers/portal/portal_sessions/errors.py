@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+MAX_MESSAGE = 40000
+MAX_PARAM = 5000
+
 
 class StripeError(Exception):
     """An error the API reports as `{"error": {...}}` with an HTTP status."""
@@ -13,9 +16,10 @@ class StripeError(Exception):
 
     def __init__(self, message: str, *, code: str | None = None, param: str | None = None) -> None:
         super().__init__(message)
-        self.message = message
+        # Within Stripe's error schema even when a hostile request names a huge parameter.
+        self.message = message if len(message) <= MAX_MESSAGE else message[: MAX_MESSAGE - 1] + "…"
         self.code = code
-        self.param = param
+        self.param = param if param is None or len(param) <= MAX_PARAM else param[: MAX_PARAM - 1] + "…"
 
     def to_dict(self) -> dict[str, Any]:
         error: dict[str, Any] = {"type": self.error_type, "message": self.message}

@@ -27,11 +27,19 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
 from aws_lambda_powertools.utilities.idempotency.serialization.base import BaseIdempotencySerializer
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import ClientError
 
 from .auth import Caller
-from .errors import IdempotencyError, IdempotencyKeyInUseError, InvalidRequestError, ServiceUnavailableError
+from .errors import (
+    IdempotencyError,
+    IdempotencyKeyInUseError,
+    InvalidRequestError,
+    RateLimitError,
+    ServiceUnavailableError,
+)
+from .observability import logger
 from .sealing import seal, unseal
-from .store import dynamodb_client
+from .store import THROTTLING_CODES, dynamodb_client
 
 MAX_KEY_LENGTH = 255
 RETENTION_SECONDS = 24 * 3600
@@ -71,6 +79,19 @@ def _mark_replayed(response: Any, idempotent_data: DataRecord) -> Any:
     return _Replayed(response)
 
 
+def _throttled(exc: BaseException) -> bool:
+    """Whether DynamoDB throttling is what Powertools wrapped (its errors carry the cause in args or __cause__)."""
+    seen: list[BaseException] = [exc]
+    while seen:
+        current = seen.pop()
+        if isinstance(current, ClientError):
+            return current.response.get("Error", {}).get("Code") in THROTTLING_CODES
+        seen.extend(arg for arg in current.args if isinstance(arg, BaseException))
+        if current.__cause__ is not None:
+            seen.append(current.__cause__)
+    return False
+
+
 def run_idempotently(
     idempotency_key: str | None,
     *,
@@ -97,6 +118,7 @@ def run_idempotently(
     )
     if lambda_context is not None:
         config.register_lambda_context(lambda_context)
+    produced: list[dict[str, Any]] = []  # what the operation returned, if it ran
 
     @idempotent_function(
         data_keyword_argument="record",
@@ -106,7 +128,8 @@ def run_idempotently(
         key_prefix="idempotency",
     )
     def execute(record: dict[str, Any]) -> dict[str, Any]:
-        return run()
+        produced.append(run())
+        return produced[-1]
 
     # Scoped to the API key (and so to its mode): the stored response is sealed under that key.
     mode = "live" if caller.livemode else "test"
@@ -125,12 +148,21 @@ def run_idempotently(
             f"submitted twice, and the other request is still going through): {idempotency_key}. "
             "Please try again later."
         ) from None
-    except (ServiceUnavailableError, InvalidRequestError):
+    except (ServiceUnavailableError, InvalidRequestError, RateLimitError):
         raise
     except Exception as exc:
-        if type(exc).__module__.startswith("aws_lambda_powertools.utilities.idempotency"):
-            raise ServiceUnavailableError("Idempotency records are unavailable right now. Please retry.") from None
-        raise
+        if not type(exc).__module__.startswith("aws_lambda_powertools.utilities.idempotency"):
+            raise
+        if produced:
+            # The operation ran and wrote; only marking its record complete failed. Answering 503 would invite a
+            # retry that runs it again once the record's in-progress window ends, so answer with what it made.
+            logger.warning("idempotency record not completed", extra={"error": type(exc).__name__})
+            return IdempotentResult(produced[-1], replayed=False)
+        if _throttled(exc):
+            raise RateLimitError(
+                "Too many requests hit the API too quickly. Please retry with exponential backoff."
+            ) from None
+        raise ServiceUnavailableError("Idempotency records are unavailable right now. Please retry.") from None
     if isinstance(result, _Replayed):
         return IdempotentResult(result.body, replayed=True)
     return IdempotentResult(result, replayed=False)

@@ -8,6 +8,7 @@ Configurations: one item per configuration keyed by its id, listed newest first 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Iterator
@@ -35,7 +36,7 @@ BATCH_LIMIT = 25  # BatchWriteItem's maximum
 _TOKEN_PREFIX = "token#"
 _CONFIGURATION_PREFIX = "configuration#"
 _WATERMARK_KEY = "meta#cleanup-watermark"
-_THROTTLED = {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"}
+THROTTLING_CODES = frozenset({"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"})
 
 
 class ConditionFailedError(Exception):
@@ -71,7 +72,8 @@ def dynamodb_client() -> DynamoDBClient:
     """One client per execution environment; endpoint and region come from the standard AWS settings."""
     import boto3  # deferred: the cleanup and redirect paths import this module before they need a client
 
-    config = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=2, read_timeout=5)
+    # At most 3 attempts of at most 3 s each: a failing DynamoDB is reported before the function's 15 s timeout.
+    config = Config(retries={"mode": "standard", "total_max_attempts": 3}, connect_timeout=1, read_timeout=2)
     return boto3.client("dynamodb", config=config)
 
 
@@ -108,7 +110,7 @@ class _Table:
                 raise ConfigurationCheckFailedError from None
             if "ConditionalCheckFailed" in reasons:
                 raise ConditionFailedError(None) from None
-        if code in _THROTTLED:
+        if code in THROTTLING_CODES:
             raise RateLimitError(
                 "Too many requests hit the API too quickly. Please retry with exponential backoff."
             ) from None
@@ -437,7 +439,8 @@ def _list_key(livemode: bool) -> str:
 
 
 def _session_list_key(livemode: bool, customer: str) -> str:
-    return f"sessions#{_mode(livemode)}#{customer}"
+    # A digest, not the id: customer ids may be 5000 characters, index keys at most 2048 bytes.
+    return f"sessions#{_mode(livemode)}#" + hashlib.sha256(customer.encode("utf-8")).hexdigest()
 
 
 def _list_sort(created: int, object_id: str) -> str:

@@ -6,7 +6,6 @@ This is the one module of the package that knows HTTP API events; handlers use i
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 import time
 from collections.abc import Callable
@@ -172,10 +171,13 @@ def request_body(event: dict[str, Any]) -> bytes:
             raise _too_large()
         try:
             raw = base64.b64decode(body, validate=True)
-        except binascii.Error:
-            raw = b"\xff"  # undecodable: reported as a body that is not UTF-8
+        except ValueError:  # not base64, or not even ASCII
+            raise InvalidRequestError("Invalid request body: it is not valid base64.") from None
     else:
-        raw = body.encode("utf-8", errors="surrogateescape")
+        try:
+            raw = body.encode("utf-8", errors="surrogateescape")
+        except UnicodeEncodeError:  # a lone surrogate: no UTF-8 text has one
+            raise InvalidRequestError("Invalid request body: it must be UTF-8 encoded.") from None
     if len(raw) > MAX_BODY_BYTES:
         raise _too_large()
     return raw
