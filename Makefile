@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck validate build invoke clean
+.PHONY: run test lint typecheck validate build invoke clean bench
 
 $(STAMP): requirements-dev.txt layers/portal/requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,9 @@ build: $(STAMP) ## sam build: functions and the layer, without a container
 
 invoke: $(STAMP) ## e.g. make invoke FUNCTION=CreateSessionFunction EVENT=events/create_session_form.json
 	$(BIN)/python -m local_gateway invoke $(FUNCTION) -e $(EVENT)
+
+bench: $(STAMP) ## benchmarks (cold start, warm invocation, round trips, cleanup, local server, size) -> benchmarks/RESULTS.md
+	$(BIN)/python -m benchmarks.run
 
 clean:
 	rm -rf $(VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,150 @@
+"""Deployment size: each function's code and the layer as `sam build` makes them, unzipped and zipped (deflate, as
+`sam deploy` uploads them). Built into a temporary directory (`--build-dir`, `--cache-dir`, `--no-cached`), so the
+project's own .aws-sam is left alone. Also: what compiling the layer's .pyc ahead of time would add.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from .common import PYTHON, ROOT, fmt, fmt_int, section_main, table
+
+BUILD_TIMEOUT_SECONDS = 600
+LAMBDA_UNZIPPED_LIMIT = 250 * 1024 * 1024  # function plus all its layers
+LAMBDA_ZIPPED_UPLOAD_LIMIT = 50 * 1024 * 1024
+
+
+def _files(directory: Path) -> list[Path]:
+    return sorted(path for path in directory.rglob("*") if path.is_file())
+
+
+def _sizes(directory: Path) -> dict[str, Any]:
+    files = _files(directory)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for path in files:
+            archive.write(path, path.relative_to(directory).as_posix())
+    return {
+        "files": len(files),
+        "unzipped": sum(path.stat().st_size for path in files),
+        "zipped": len(buffer.getvalue()),
+        "py": sum(path.suffix == ".py" for path in files),
+        "pyc": sum(path.suffix == ".pyc" for path in files),
+    }
+
+
+def measure(quick: bool) -> dict[str, Any]:
+    sam = Path(PYTHON).parent / "sam"
+    env = {**os.environ, "SAM_CLI_TELEMETRY": "0"}
+    with tempfile.TemporaryDirectory(prefix="portal-bench-size-") as temporary:
+        build = Path(temporary) / "build"
+        started = time.perf_counter()
+        completed = subprocess.run(
+            [
+                str(sam),
+                "build",
+                "--build-dir",
+                str(build),
+                "--cache-dir",
+                str(Path(temporary) / "cache"),
+                "--no-cached",
+            ],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=BUILD_TIMEOUT_SECONDS,
+            check=False,
+        )
+        build_seconds = time.perf_counter() - started
+        if completed.returncode != 0:
+            raise RuntimeError(f"sam build failed:\n{completed.stdout[-2000:]}\n{completed.stderr[-2000:]}")
+        artifacts = {path.name: _sizes(path) for path in sorted(build.iterdir()) if path.is_dir()}
+        layer_root = build / "PortalLayer" / "python"
+        packages = sorted(
+            ((path.name, sum(f.stat().st_size for f in ([path] if path.is_file() else _files(path))))
+             for path in layer_root.iterdir()),
+            key=lambda item: -item[1],
+        )  # fmt: skip
+        compiled = Path(temporary) / "layer-with-pyc"
+        shutil.copytree(build / "PortalLayer", compiled)
+        subprocess.run(
+            [PYTHON, "-m", "compileall", "-q", "--invalidation-mode", "unchecked-hash", str(compiled)],
+            check=True,
+            timeout=300,
+            capture_output=True,
+        )
+        with_pyc = _sizes(compiled)
+    return {
+        "build_seconds": build_seconds,
+        "artifacts": artifacts,
+        "layer_packages": packages[:8],
+        "layer_with_pyc": with_pyc,
+    }
+
+
+def _mb(size: float) -> str:
+    return fmt(size / 1024 / 1024, 2)
+
+
+def render(result: dict[str, Any]) -> str:
+    artifacts: dict[str, dict[str, Any]] = result["artifacts"]
+    layer = artifacts.get("PortalLayer", {"unzipped": 0, "zipped": 0})
+    rows = [
+        [name, entry["files"], f"{fmt_int(entry['unzipped'] / 1024)} KiB", f"{fmt_int(entry['zipped'] / 1024)} KiB",
+         entry["pyc"]]
+        for name, entry in artifacts.items()
+    ]  # fmt: skip
+    with_pyc = result["layer_with_pyc"]
+    rows.append(
+        [
+            "PortalLayer with .pyc (compileall, unchecked-hash)",
+            with_pyc["files"],
+            f"{fmt_int(with_pyc['unzipped'] / 1024)} KiB",
+            f"{fmt_int(with_pyc['zipped'] / 1024)} KiB",
+            with_pyc["pyc"],
+        ]
+    )
+    largest_function = max((entry["unzipped"] for name, entry in artifacts.items() if name != "PortalLayer"), default=0)
+    total = largest_function + layer["unzipped"]
+    packages = ", ".join(f"{name} {_mb(size)} MB" for name, size in result["layer_packages"])
+    return "\n".join(
+        [
+            f"`.venv/bin/sam build` (arm64, into a temporary build directory, {fmt(result['build_seconds'], 0)} s), "
+            "each artifact zipped with deflate in memory.",
+            "",
+            table(["artifact", "files", "unzipped", "zipped", ".pyc files"], rows),
+            "",
+            f"Largest function plus the layer: {_mb(total)} MB unzipped, against Lambda's 250 MB limit "
+            f"({100 * total / LAMBDA_UNZIPPED_LIMIT:.1f}%); the layer zipped is {_mb(layer['zipped'])} MB (direct "
+            f"upload limit 50 MB). Layer by package, unzipped: {packages}. The built layer carries no `.pyc`, and "
+            "Lambda cannot write `__pycache__` (read-only file system): see the cold-start section for what that "
+            "costs at every cold start.",
+        ]
+    )
+
+
+def goals(result: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]:
+    layer = result["artifacts"].get("PortalLayer", {"unzipped": 0, "zipped": 0})
+    functions = [entry["zipped"] for name, entry in result["artifacts"].items() if name != "PortalLayer"]
+    largest = fmt_int(max(functions, default=0) / 1024)
+    return [
+        (
+            "Deployment size, layer unzipped / zipped; functions zipped",
+            f"{_mb(layer['unzipped'])} MB / {_mb(layer['zipped'])} MB; ≤ {largest} KiB each",
+            "–",
+            None,
+        )
+    ]
+
+
+if __name__ == "__main__":
+    section_main(measure)
