@@ -8,8 +8,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from portal_sessions import clock
+from portal_sessions.cleanup import cleanup_expired_sessions
 from portal_sessions.observability import logger, metrics
-from portal_sessions.service import cleanup_expired_sessions
 from portal_sessions.settings import cleanup_settings
 from portal_sessions.store import SessionStore
 

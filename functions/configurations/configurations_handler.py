@@ -17,6 +17,7 @@ from portal_sessions.configuration import (
     parse_list_configurations_params,
     parse_update_configuration_params,
 )
+from portal_sessions.idempotency import respond_idempotently
 from portal_sessions.observability import logger, metrics
 from portal_sessions.service import (
     create_configuration,
@@ -34,7 +35,6 @@ from portal_sessions.web import (
     new_resolver,
     query_params,
     resolve,
-    respond_idempotently,
 )
 
 COLLECTION = "/v1/billing_portal/configurations"

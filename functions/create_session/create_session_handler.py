@@ -12,6 +12,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from portal_sessions import clock
 from portal_sessions.api_version import requested_version
 from portal_sessions.eventbus import SESSION_CREATED, announce
+from portal_sessions.idempotency import respond_idempotently
 from portal_sessions.observability import logger, metrics
 from portal_sessions.params import parse_create_params
 from portal_sessions.service import create_session
@@ -24,7 +25,6 @@ from portal_sessions.web import (
     new_resolver,
     public_base_url,
     resolve,
-    respond_idempotently,
 )
 
 app = new_resolver()

@@ -14,9 +14,9 @@ from portal_sessions import clock
 from portal_sessions.errors import SessionExpiredError, SessionNotFoundError, StripeError
 from portal_sessions.eventbus import SESSION_VISITED, announce
 from portal_sessions.handoff import AUDIENCE, RECOVERY_AUDIENCE, issue_handoff_token, load_signing_key
+from portal_sessions.links import check_session, visit_session
 from portal_sessions.observability import logger, metrics
 from portal_sessions.pages import HTML_HEADERS, expired_page, not_found_page, unavailable_page
-from portal_sessions.service import check_session, visit_session
 from portal_sessions.settings import redirect_settings
 from portal_sessions.store import SessionStore
 from portal_sessions.web import current_request_id, new_resolver, resolve

@@ -11,6 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from portal_sessions import clock
 from portal_sessions.eventbus import SESSION_EXPIRED, announce
+from portal_sessions.idempotency import respond_idempotently
 from portal_sessions.observability import logger, metrics
 from portal_sessions.openapi import openapi_document
 from portal_sessions.params import RetrieveSessionParams, parse_list_sessions_params
@@ -27,7 +28,6 @@ from portal_sessions.web import (
     public_base_url,
     query_params,
     resolve,
-    respond_idempotently,
 )
 
 COLLECTION = "/v1/billing_portal/sessions"

@@ -11,8 +11,8 @@ import pytest
 from botocore.stub import Stubber
 
 from portal_sessions import clock
+from portal_sessions.cleanup import cleanup_expired_sessions
 from portal_sessions.errors import ServiceUnavailableError
-from portal_sessions.service import cleanup_expired_sessions
 from portal_sessions.store import BUCKET_SECONDS, SessionStore, dynamodb_client
 from tests.conftest import FakeContext
 from tests.integration.helpers import insert_session, session_items
@@ -104,7 +104,7 @@ def test_a_visit_moves_a_session_out_of_reach_of_cleanup(service_env: dict) -> N
     # Given a session due to expire soon, then visited (its lifetime extended)
     table = service_env["TABLE_NAME"]
     token, session = insert_session(table, created=NOW - 100, expires_at=NOW + 200)
-    from portal_sessions.service import visit_session
+    from portal_sessions.links import visit_session
 
     visit_session(token, SessionStore(table), now=NOW, session_ttl_seconds=3600)
 

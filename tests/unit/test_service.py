@@ -8,8 +8,9 @@ import pytest
 
 from portal_sessions.auth import Caller
 from portal_sessions.errors import InvalidRequestError, SessionNotFoundError
+from portal_sessions.links import check_session, visit_session
 from portal_sessions.params import parse_create_params
-from portal_sessions.service import check_session, create_session, visit_session
+from portal_sessions.service import create_session
 from portal_sessions.tokens import new_url_token
 
 NOW = 1_767_225_600

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.idempotency import (
     DynamoDBPersistenceLayer,
     IdempotencyConfig,
@@ -37,9 +39,10 @@ from .errors import (
     RateLimitError,
     ServiceUnavailableError,
 )
-from .observability import logger
+from .observability import logger, metrics
 from .sealing import seal, unseal
 from .store import THROTTLING_CODES, dynamodb_client
+from .web import json_response
 
 MAX_KEY_LENGTH = 255
 RETENTION_SECONDS = 24 * 3600
@@ -166,3 +169,31 @@ def run_idempotently(
     if isinstance(result, _Replayed):
         return IdempotentResult(result.body, replayed=True)
     return IdempotentResult(result, replayed=False)
+
+
+def respond_idempotently(
+    app: APIGatewayHttpResolver,
+    caller: Caller,
+    raw_params: dict[str, Any],
+    table_name: str,
+    run: Callable[[], dict[str, Any]],
+) -> Response[str]:
+    """Run a POST's operation under its Idempotency-Key, and answer with its object (a replay marked as Stripe does)."""
+    event = app.current_event
+    idempotency_key = event.headers.get("idempotency-key")
+    result = run_idempotently(
+        idempotency_key,
+        caller=caller,
+        operation=f"POST {event.raw_path}",
+        params=raw_params,
+        table_name=table_name,
+        lambda_context=app.lambda_context,
+        run=run,
+    )
+    response = json_response(200, result.body)
+    if idempotency_key is not None:
+        response.headers["Idempotency-Key"] = idempotency_key
+    if result.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+        metrics.add_metric(name="IdempotentReplays", unit=MetricUnit.Count, value=1)
+    return response

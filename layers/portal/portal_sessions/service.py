@@ -1,4 +1,4 @@
-"""Use cases: create a session, visit its URL, clean up expired sessions."""
+"""Use cases of the API: create sessions, manage configurations, the session lifecycle extensions."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from .configuration import (
     new_configuration,
     updated_configuration,
 )
-from .errors import InvalidRequestError, ResourceMissingError, SessionExpiredError, SessionNotFoundError
+from .errors import InvalidRequestError, ResourceMissingError
 from .params import AfterExpirationParams, CreateSessionParams, ListSessionsParams
 from .session import PortalSession, after_expiration_object, flow_object
 from .store import (
@@ -29,9 +29,8 @@ from .store import (
     SessionStore,
     StoredConfiguration,
     StoredSession,
-    purge_bucket,
 )
-from .tokens import is_well_formed_url_token, new_object_id, new_url_token, url_token_hash
+from .tokens import new_object_id, new_url_token, url_token_hash
 
 SESSION_URL_PATH = "/p/session/"
 MAX_RECOVERY_SECONDS = 30 * 86400  # after_expiration without expires_at: recoverable this long
@@ -349,55 +348,3 @@ def expire_session(session_id: str, caller: Caller, store: SessionStore, *, now:
             f"This session has already expired: {session_id}. Only sessions that are open or visited can be expired."
         ) from None
     return expired.to_api_object(None, now=now)
-
-
-@dataclass(frozen=True)
-class SessionVisit:
-    session: PortalSession
-    recovery: bool = False  # expired, but after_expiration lets the customer log in to get it back
-    first: bool = False  # this visit started the session
-
-
-def visit_session(token: str, store: SessionStore, *, now: int, session_ttl_seconds: int) -> SessionVisit:
-    """A GET of the session URL: the first visit starts the session's usable lifetime."""
-    if not is_well_formed_url_token(token):
-        raise SessionNotFoundError
-    result = store.record_visit(url_token_hash(token), now, session_ttl_seconds)
-    if result.session is None:
-        raise SessionNotFoundError
-    if result.expired:
-        if result.session.can_be_recovered(now):
-            return SessionVisit(result.session, recovery=True)
-        raise SessionExpiredError(result.session.return_url)
-    return SessionVisit(result.session, first=result.first_visit)
-
-
-def check_session(token: str, store: SessionStore, *, now: int) -> PortalSession:
-    """A HEAD of the session URL (link previews, scanners): answers like a visit but records nothing."""
-    if not is_well_formed_url_token(token):
-        raise SessionNotFoundError
-    session = store.find(url_token_hash(token))
-    if session is None:
-        raise SessionNotFoundError
-    if session.is_expired(now) and not session.can_be_recovered(now):
-        raise SessionExpiredError(session.return_url)
-    return session
-
-
-def cleanup_expired_sessions(store: SessionStore, *, now: int, lookback_hours: int) -> int:
-    """Delete sessions whose purge time has passed, bucket by bucket; returns the deletions sent.
-
-    Buckets before the current hour can only hold expired items (a visit moves an item to a later bucket),
-    so once they are emptied the watermark moves past them and later runs never read them again.
-    """
-    current = purge_bucket(now)
-    start = store.cleanup_watermark()
-    if start is None:
-        start = current - lookback_hours
-    deleted = 0
-    for bucket in range(start, current + 1):
-        for keys in store.expired_keys(bucket, now):
-            deleted += store.delete_keys(keys)
-    if current > start:
-        store.advance_cleanup_watermark(current)
-    return deleted

@@ -16,8 +16,13 @@ _URL_TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{43}")
 
 
 def new_object_id(prefix: str) -> str:
-    """`bps_…`-style id: a prefix and 24 random base62 characters."""
-    return f"{prefix}_" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(_ID_LENGTH))
+    """`bps_…`-style id: a prefix and 24 random base62 characters (about 143 bits)."""
+    number = int.from_bytes(secrets.token_bytes(24), "big")  # one draw, not 24 (ids are made on every request)
+    characters = []
+    for _ in range(_ID_LENGTH):
+        number, digit = divmod(number, 62)
+        characters.append(_ID_ALPHABET[digit])
+    return f"{prefix}_" + "".join(characters)
 
 
 def new_request_id() -> str:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import base64
 import json
 import time
-from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
 
@@ -20,7 +19,6 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from .api_version import requested_version
 from .auth import Caller, authenticate, load_key_hashes
 from .errors import InvalidRequestError, PermissionDeniedError, RequestTooLargeError, StripeError
-from .idempotency import run_idempotently
 from .observability import logger, metrics
 from .settings import ApiSettings
 from .store import ApiKeyStore
@@ -32,34 +30,6 @@ JSON_HEADERS = {"Content-Type": "application/json", "Cache-Control": "no-store"}
 
 def json_response(status: int, body: dict[str, Any]) -> Response[str]:
     return Response(status_code=status, headers=dict(JSON_HEADERS), body=json.dumps(body))
-
-
-def respond_idempotently(
-    app: APIGatewayHttpResolver,
-    caller: Caller,
-    raw_params: dict[str, Any],
-    table_name: str,
-    run: Callable[[], dict[str, Any]],
-) -> Response[str]:
-    """Run a POST's operation under its Idempotency-Key, and answer with its object (a replay marked as Stripe does)."""
-    event = app.current_event
-    idempotency_key = event.headers.get("idempotency-key")
-    result = run_idempotently(
-        idempotency_key,
-        caller=caller,
-        operation=f"POST {event.raw_path}",
-        params=raw_params,
-        table_name=table_name,
-        lambda_context=app.lambda_context,
-        run=run,
-    )
-    response = json_response(200, result.body)
-    if idempotency_key is not None:
-        response.headers["Idempotency-Key"] = idempotency_key
-    if result.replayed:
-        response.headers["Idempotent-Replayed"] = "true"
-        metrics.add_metric(name="IdempotentReplays", unit=MetricUnit.Count, value=1)
-    return response
 
 
 def stripe_error_response(error: StripeError) -> Response[str]:
