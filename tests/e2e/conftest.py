@@ -89,13 +89,13 @@ def child_environment(**extra: str) -> dict[str, str]:
     return env
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
 
 
-def _port_answers(port: int) -> bool:
+def port_answers(port: int) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.5):
             return True
@@ -103,7 +103,7 @@ def _port_answers(port: int) -> bool:
         return False
 
 
-def _stop(process: subprocess.Popen[str]) -> None:
+def stop_process(process: subprocess.Popen[Any]) -> None:
     """Ctrl-C first, so the runner closes its server and stops moto; kill only if it does not exit."""
     if process.poll() is not None:
         return
@@ -134,7 +134,7 @@ def _start(logs: Path) -> tuple[subprocess.Popen[str], int, str]:
     """Start the runner on a free port and wait, bounded, until it serves; retry if the port was taken."""
     failures = []
     for attempt in range(_START_ATTEMPTS):
-        port = _free_port()
+        port = free_port()
         stdout_path, stderr_path = logs / f"run{attempt}.stdout", logs / f"run{attempt}.stderr"
         # Files, not pipes: the request logs on stderr would fill a pipe nobody reads and block the server.
         with stdout_path.open("w") as stdout, stderr_path.open("w") as stderr:
@@ -150,10 +150,10 @@ def _start(logs: Path) -> tuple[subprocess.Popen[str], int, str]:
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
         while time.monotonic() < deadline and process.poll() is None:
             banner = stdout_path.read_text()
-            if _BANNER_END in banner and _port_answers(port):
+            if _BANNER_END in banner and port_answers(port):
                 return process, port, banner
             time.sleep(0.1)  # bounded polling for the server start
-        _stop(process)
+        stop_process(process)
         failures.append(
             f"port {port}: exit code {process.returncode}\n--- stdout ---\n{stdout_path.read_text()}\n"
             f"--- stderr (end) ---\n{stderr_path.read_text()[-4000:]}"
@@ -170,4 +170,4 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalService]:
     try:
         yield _parse_banner(banner, port)
     finally:
-        _stop(process)
+        stop_process(process)

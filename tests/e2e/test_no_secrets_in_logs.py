@@ -17,8 +17,6 @@ from __future__ import annotations
 import base64
 import re
 import secrets
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -35,8 +33,9 @@ from local_gateway.backend import HANDOFF_SECRET_NAME
 from portal_sessions.auth import ManagedKey, key_hash, mask_key
 from portal_sessions.store import ApiKeyStore
 from portal_sessions.tokens import url_token_hash
+from tests.e2e.conftest import free_port, port_answers, stop_process
 
-from .conftest import ROOT, START_TIMEOUT_SECONDS, STOP_TIMEOUT_SECONDS, child_environment
+from .conftest import ROOT, START_TIMEOUT_SECONDS, child_environment
 
 TIMEOUT_SECONDS = 30
 BANNER_END = "Ctrl-C stops."
@@ -80,37 +79,12 @@ class Run:
 # The server
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _answers(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
-    process.send_signal(signal.SIGINT)
-    try:
-        process.wait(timeout=STOP_TIMEOUT_SECONDS)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=STOP_TIMEOUT_SECONDS)
-
-
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     """Start a server with a fresh key, drive it through everything, stop it; its whole output is `run.log`."""
     log_path = tmp_path_factory.mktemp("no_secrets") / "local_gateway.log"
     record = Run(api_key="sk_test_" + secrets.token_urlsafe(24).replace("-", "x").replace("_", "y"))
-    port = _free_port()
+    port = free_port()
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "local_gateway", "run", "--port", str(port)],
@@ -122,7 +96,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
         )
     try:
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        while BANNER_END not in log_path.read_text(errors="replace") or not _answers(port):
+        while BANNER_END not in log_path.read_text(errors="replace") or not port_answers(port):
             if process.poll() is not None or time.monotonic() > deadline:
                 pytest.fail(f"the server did not start:\n{log_path.read_text(errors='replace')[-4000:]}")
             time.sleep(0.1)  # bounded by the deadline
@@ -131,7 +105,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
         record.base_url, record.endpoint, record.table = f"http://127.0.0.1:{port}", found["endpoint"], found["table"]
         drive(record)
     finally:
-        _stop(process)
+        stop_process(process)
     record.log = log_path.read_text(errors="replace")
     yield record
 
