@@ -15,10 +15,10 @@ from portal_sessions.idempotency import respond_idempotently
 from portal_sessions.observability import logger, metrics
 from portal_sessions.openapi import openapi_document
 from portal_sessions.params import RetrieveSessionParams, parse_list_sessions_params
-from portal_sessions.service import expire_session, list_sessions, retrieve_session
+from portal_sessions.service import EXPANDABLE, expire_session, list_sessions, retrieve_session
 from portal_sessions.settings import api_settings
 from portal_sessions.store import SessionStore
-from portal_sessions.stripe_params import validate_params
+from portal_sessions.stripe_params import check_expand, validate_params
 from portal_sessions.web import (
     authenticated_caller,
     body_params,
@@ -47,7 +47,7 @@ def openapi_route() -> Response[str]:
 def retrieve_session_route(session_id: str) -> Response[str]:
     settings = api_settings()
     caller = authenticated_caller(app.current_event, settings)
-    validate_params(RetrieveSessionParams, query_params(app.current_event))
+    check_expand(validate_params(RetrieveSessionParams, query_params(app.current_event)).expand, EXPANDABLE)
     session = retrieve_session(session_id, caller, SessionStore(settings.table_name), now=clock.now())
     metrics.add_metric(name="SessionsRetrieved", unit=MetricUnit.Count, value=1)
     return json_response(200, session)
@@ -69,7 +69,7 @@ def expire_session_route(session_id: str) -> Response[str]:
     settings = api_settings()
     caller = authenticated_caller(event, settings)
     raw_params = body_params(event)
-    validate_params(RetrieveSessionParams, raw_params)  # like Stripe's expire calls: only expand
+    check_expand(validate_params(RetrieveSessionParams, raw_params).expand, EXPANDABLE)  # like Stripe's expire calls
     idempotency_key = event.headers.get("idempotency-key")
 
     def expire() -> dict[str, Any]:

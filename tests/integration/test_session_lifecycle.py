@@ -184,3 +184,12 @@ def test_publish_reports_failure_instead_of_raising(service_env: dict) -> None:
 
     assert publish("no-such-bus", event) is False
     assert event["data"]["object"]["url"] is None
+
+
+def test_retrieve_refuses_to_expand_what_cannot_be(service_env: dict, now: list[int]) -> None:
+    created = create()
+
+    response = api("GET", f"/v1/billing_portal/sessions/{created['id']}", query="expand[]=customer")
+
+    assert response["statusCode"] == 400
+    assert json_body(response)["error"]["param"] == "expand"

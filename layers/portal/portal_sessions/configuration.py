@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints
 
+from . import stripe_params
 from .errors import InvalidRequestError
 from .stripe_params import (
     FormBoolean,
@@ -215,21 +216,12 @@ def parse_list_configurations_params(raw: dict[str, Any]) -> ListConfigurationsP
             code="parameters_exclusive",
             param="ending_before",
         )
-    for field in params.expand or []:  # a list expands its items' fields: `data.features`
-        if not field.startswith("data."):
-            raise InvalidRequestError(
-                f"This property cannot be expanded ({field}).", code="parameter_invalid", param="expand"
-            )
-    check_expand([field.removeprefix("data.") for field in params.expand or []])
+    stripe_params.check_expand(params.expand, tuple("data." + field for field in EXPANDABLE))  # items' fields
     return params
 
 
 def check_expand(expand: list[str] | None) -> None:
-    for field in expand or []:
-        if field not in EXPANDABLE:
-            raise InvalidRequestError(
-                f"This property cannot be expanded ({field}).", code="parameter_invalid", param="expand"
-            )
+    stripe_params.check_expand(expand, EXPANDABLE)
 
 
 def _features(

@@ -30,6 +30,7 @@ from .store import (
     StoredConfiguration,
     StoredSession,
 )
+from .stripe_params import check_expand
 from .tokens import new_object_id, new_url_token, url_token_hash
 
 SESSION_URL_PATH = "/p/session/"
@@ -73,11 +74,7 @@ def create_session(
     session. Otherwise, or when that check fails, the configuration is read, which also words the precise error.
     """
     expand = params.expand or []
-    for field in expand:
-        if field not in EXPANDABLE:
-            raise InvalidRequestError(
-                f"This property cannot be expanded ({field}).", code="parameter_invalid", param="expand"
-            )
+    check_expand(expand, EXPANDABLE)
     completion = None if params.flow_data is None else params.flow_data.after_completion
     if completion is not None and completion.redirect is not None:
         name = "flow_data[after_completion][redirect][return_url]"

@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, replace
 from functools import cache
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
@@ -91,30 +91,30 @@ class _Table:
         return self._client if self._client is not None else dynamodb_client()
 
     def _call(self, operation: str, **arguments: Any) -> Any:
+        """One DynamoDB call on this table (see _request)."""
+        return self._request(operation, TableName=self.table_name, **arguments)
+
+    def _request(self, operation: str, **arguments: Any) -> Any:
         """One DynamoDB call, its failures turned into domain errors (after botocore's own retries)."""
         try:
-            return getattr(self.client, operation)(TableName=self.table_name, **arguments)
-        except ClientError as exc:
-            self._raise_domain_error(exc)
+            return getattr(self.client, operation)(**arguments)
         except BotoCoreError:
             raise ServiceUnavailableError("The session store is unavailable right now. Please retry shortly.") from None
-
-    @staticmethod
-    def _raise_domain_error(exc: ClientError) -> NoReturn:
-        code = exc.response.get("Error", {}).get("Code", "")
-        if code == "ConditionalCheckFailedException":
-            raise ConditionFailedError(exc.response.get("Item")) from None  # type: ignore[arg-type]
-        if code == "TransactionCanceledException":
-            reasons = [reason.get("Code") for reason in exc.response.get("CancellationReasons", [])]
-            if reasons and reasons[0] == "ConditionalCheckFailed":
-                raise ConfigurationCheckFailedError from None
-            if "ConditionalCheckFailed" in reasons:
-                raise ConditionFailedError(None) from None
-        if code in THROTTLING_CODES:
-            raise RateLimitError(
-                "Too many requests hit the API too quickly. Please retry with exponential backoff."
-            ) from None
-        raise ServiceUnavailableError("The session store is unavailable right now. Please retry shortly.") from None
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code == "ConditionalCheckFailedException":
+                raise ConditionFailedError(exc.response.get("Item")) from None  # type: ignore[arg-type]
+            if code == "TransactionCanceledException":
+                reasons = [reason.get("Code") for reason in exc.response.get("CancellationReasons", [])]
+                if reasons and reasons[0] == "ConditionalCheckFailed":
+                    raise ConfigurationCheckFailedError from None
+                if "ConditionalCheckFailed" in reasons:
+                    raise ConditionFailedError(None) from None
+            if code in THROTTLING_CODES:
+                raise RateLimitError(
+                    "Too many requests hit the API too quickly. Please retry with exponential backoff."
+                ) from None
+            raise ServiceUnavailableError("The session store is unavailable right now. Please retry shortly.") from None
 
     def _list_page(
         self, list_key: str, *, limit: int, after: str | None, before: str | None, **equals: bool | None
@@ -164,14 +164,6 @@ class StoredSession:
 
 
 class SessionStore(_Table):
-    def _call_transaction(self, items: list[Any]) -> None:
-        try:
-            self.client.transact_write_items(TransactItems=items)
-        except ClientError as exc:
-            self._raise_domain_error(exc)
-        except BotoCoreError:
-            raise ServiceUnavailableError("The session store is unavailable right now. Please retry shortly.") from None
-
     def put_new(
         self,
         session: PortalSession,
@@ -185,12 +177,11 @@ class SessionStore(_Table):
         With a `requirement`, one transaction also checks the configuration (ConfigurationCheckFailedError).
         """
         put = {
-            "TableName": self.table_name,
             "Item": _session_item(session, token_hash, purge_hold),
             "ConditionExpression": "attribute_not_exists(pk)",
         }
         if requirement is None:
-            self._call("put_item", **{key: value for key, value in put.items() if key != "TableName"})
+            self._call("put_item", **put)
             return
         condition = "attribute_exists(pk) AND active = :true AND livemode = :livemode"
         values: dict[str, Any] = {":true": {"BOOL": True}, ":livemode": {"BOOL": requirement.livemode}}
@@ -204,7 +195,8 @@ class SessionStore(_Table):
         }
         if requirement.feature is not None:
             check["ExpressionAttributeNames"] = {"#feature": f"feature_{requirement.feature}"}
-        self._call_transaction([{"ConditionCheck": check}, {"Put": put}])
+        put["TableName"] = self.table_name
+        self._request("transact_write_items", TransactItems=[{"ConditionCheck": check}, {"Put": put}])
 
     def find(self, token_hash: str) -> PortalSession | None:
         response = self._call("get_item", Key={"pk": {"S": _TOKEN_PREFIX + token_hash}}, ConsistentRead=True)
@@ -300,10 +292,7 @@ class SessionStore(_Table):
         for start in range(0, len(keys), BATCH_LIMIT):
             requests: list[Any] = [{"DeleteRequest": {"Key": key}} for key in keys[start : start + BATCH_LIMIT]]
             for attempt in range(max_attempts):
-                try:
-                    response = self.client.batch_write_item(RequestItems={self.table_name: requests})
-                except (ClientError, BotoCoreError):
-                    raise ServiceUnavailableError("The session store is unavailable right now.") from None
+                response = self._request("batch_write_item", RequestItems={self.table_name: requests})
                 requests = response.get("UnprocessedItems", {}).get(self.table_name, [])
                 if not requests:
                     break

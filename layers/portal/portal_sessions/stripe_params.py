@@ -77,6 +77,14 @@ FormBoolean = Annotated[bool, BeforeValidator(_form_boolean)]
 Unsettable = BeforeValidator(_empty_is_none)  # Annotated[X | None, Unsettable]: "" given → None
 
 
+def check_expand(expand: list[str] | None, expandable: tuple[str, ...]) -> None:
+    for field in expand or []:
+        if field not in expandable:
+            raise InvalidRequestError(
+                f"This property cannot be expanded ({field}).", code="parameter_invalid", param="expand"
+            )
+
+
 def validate_params(model: type[ModelT], raw: dict[str, Any]) -> ModelT:
     try:
         return model.model_validate(raw)
