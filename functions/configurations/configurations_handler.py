@@ -11,7 +11,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from portal_sessions import clock
 from portal_sessions.configuration import (
+    CreateConfigurationParams,
+    ListConfigurationsParams,
     RetrieveConfigurationParams,
+    UpdateConfigurationParams,
     check_expand,
     parse_create_configuration_params,
     parse_list_configurations_params,
@@ -27,7 +30,7 @@ from portal_sessions.service import (
 )
 from portal_sessions.settings import configuration_settings
 from portal_sessions.store import ConfigurationStore
-from portal_sessions.stripe_params import validate_params
+from portal_sessions.stripe_params import build_validators, validate_params
 from portal_sessions.web import (
     authenticated_caller,
     body_params,
@@ -40,6 +43,9 @@ from portal_sessions.web import (
 COLLECTION = "/v1/billing_portal/configurations"
 
 app = new_resolver()
+build_validators(
+    CreateConfigurationParams, UpdateConfigurationParams, ListConfigurationsParams, RetrieveConfigurationParams
+)
 
 
 @app.post(COLLECTION)

@@ -14,10 +14,11 @@ from portal_sessions.api_version import requested_version
 from portal_sessions.eventbus import SESSION_CREATED, announce
 from portal_sessions.idempotency import respond_idempotently
 from portal_sessions.observability import logger, metrics
-from portal_sessions.params import parse_create_params
+from portal_sessions.params import CreateSessionParams, parse_create_params
 from portal_sessions.service import create_session
 from portal_sessions.settings import create_session_settings
 from portal_sessions.store import ConfigurationStore, SessionStore
+from portal_sessions.stripe_params import build_validators
 from portal_sessions.web import (
     authenticated_caller,
     body_params,
@@ -28,6 +29,7 @@ from portal_sessions.web import (
 )
 
 app = new_resolver()
+build_validators(CreateSessionParams)
 
 
 @app.post("/v1/billing_portal/sessions")

@@ -14,11 +14,11 @@ from portal_sessions.eventbus import SESSION_EXPIRED, announce
 from portal_sessions.idempotency import respond_idempotently
 from portal_sessions.observability import logger, metrics
 from portal_sessions.openapi import openapi_document
-from portal_sessions.params import RetrieveSessionParams, parse_list_sessions_params
+from portal_sessions.params import ListSessionsParams, RetrieveSessionParams, parse_list_sessions_params
 from portal_sessions.service import EXPANDABLE, expire_session, list_sessions, retrieve_session
 from portal_sessions.settings import api_settings
 from portal_sessions.store import SessionStore
-from portal_sessions.stripe_params import check_expand, validate_params
+from portal_sessions.stripe_params import build_validators, check_expand, validate_params
 from portal_sessions.web import (
     authenticated_caller,
     body_params,
@@ -33,6 +33,7 @@ from portal_sessions.web import (
 COLLECTION = "/v1/billing_portal/sessions"
 
 app = new_resolver()
+build_validators(ListSessionsParams, RetrieveSessionParams)
 
 
 @app.get("/v1/openapi.json")

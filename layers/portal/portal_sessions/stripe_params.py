@@ -21,7 +21,15 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 class StripeParams(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Validators are built on demand (defer_build) so a function builds only the models it checks: each handler
+    # builds its own at init with `build_validators`, the others are never built in it.
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+
+
+def build_validators(*models: type[StripeParams]) -> None:
+    """Build these models' validators now, during the function's init, rather than in its first request."""
+    for model in models:
+        model.model_rebuild(force=True)
 
 
 def _not_empty(value: Any) -> Any:

@@ -1,0 +1,58 @@
+"""Function settings: read from the environment, and a bad deploy named clearly instead of failing later."""
+
+from __future__ import annotations
+
+import pytest
+
+from portal_sessions.errors import ConfigurationError
+from portal_sessions.settings import CreateSessionSettings, RedirectSettings, settings_from
+
+REDIRECT_ENV = {
+    "TABLE_NAME": "portal-sessions",
+    "PORTAL_URL": "https://portal.example.com/session",
+    "PORTAL_LOGIN_URL": "https://portal.example.com/login",
+    "HANDOFF_SECRET_ID": "portal/handoff",
+}
+
+
+def test_values_and_defaults_come_from_upper_case_variables() -> None:
+    settings = settings_from(RedirectSettings, {**REDIRECT_ENV, "SESSION_TTL_SECONDS": "600", "UNRELATED": "x"})
+
+    assert settings.table_name == "portal-sessions"
+    assert settings.portal_url == "https://portal.example.com/session"
+    assert settings.session_ttl_seconds == 600
+    assert settings.handoff_ttl_seconds == 60  # the default
+    assert settings.event_bus_name == ""
+
+
+@pytest.mark.parametrize(
+    ("changes", "problem"),
+    [
+        ({"TABLE_NAME": "ab"}, "TABLE_NAME: must be at least 3 characters"),
+        ({"PORTAL_URL": "portal.example.com"}, "PORTAL_URL: must be an http(s) URL"),
+        ({"SESSION_TTL_SECONDS": "59"}, "SESSION_TTL_SECONDS: must be between 60 and 604800"),
+        ({"HANDOFF_TTL_SECONDS": "1e3"}, "HANDOFF_TTL_SECONDS: must be an integer"),
+    ],
+)
+def test_a_bad_value_is_named(changes: dict[str, str], problem: str) -> None:
+    with pytest.raises(ConfigurationError) as raised:
+        settings_from(RedirectSettings, {**REDIRECT_ENV, **changes})
+
+    assert str(raised.value) == f"invalid function settings: {problem}"
+
+
+def test_every_missing_required_variable_is_named_at_once() -> None:
+    with pytest.raises(ConfigurationError) as raised:
+        settings_from(CreateSessionSettings, {"LINK_TTL_SECONDS": "5"})
+
+    assert str(raised.value) == (
+        "invalid function settings: TABLE_NAME: required; API_KEYS_PARAMETER: required; "
+        "LINK_TTL_SECONDS: must be between 10 and 86400"
+    )
+
+
+def test_settings_cannot_change_once_read() -> None:
+    settings = settings_from(RedirectSettings, REDIRECT_ENV)
+
+    with pytest.raises(AttributeError):
+        settings.portal_url = "https://elsewhere.example.com"  # type: ignore[misc]
