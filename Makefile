@@ -30,8 +30,9 @@ typecheck: $(STAMP)
 validate: $(STAMP) ## sam validate --lint, offline
 	$(BIN)/sam validate --lint
 
-build: $(STAMP) ## sam build: functions and the layer, without a container
+build: $(STAMP) ## sam build: functions and the layer (arm64, .pyc), without a container; then checks the built layer
 	$(BIN)/sam build
+	$(BIN)/python -m pytest tests/build
 
 invoke: $(STAMP) ## e.g. make invoke FUNCTION=CreateSessionFunction EVENT=events/create_session_form.json
 	$(BIN)/python -m local_gateway invoke $(FUNCTION) -e $(EVENT)

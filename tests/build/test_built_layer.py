@@ -1,0 +1,93 @@
+"""The layer as `sam build` leaves it (layers/portal/Makefile): run by `make build`, not by `make test`.
+
+Every module ships with a .pyc that Lambda uses without checking the source, the wheels are the arm64 ones, and the
+boto3 closure is left to the runtime.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from importlib.metadata import distributions
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+LAYER = ROOT / ".aws-sam" / "build" / "PortalLayer" / "python"
+SOURCE = ROOT / "layers" / "portal"
+RUNTIME_ONLY = ("botocore", "boto3", "s3transfer", "urllib3", "dateutil")
+UNCHECKED_HASH = 0b01  # PEP 552 flags: hash-based, check_source off
+EM_AARCH64 = 183
+
+
+def built_layer() -> Path:
+    if not (LAYER / "portal_sessions").is_dir():
+        pytest.fail(f"{LAYER.relative_to(ROOT)} is not built: run `make build` (sam build)")
+    return LAYER
+
+
+def normalized(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def test_every_module_has_an_unchecked_hash_pyc() -> None:
+    layer = built_layer()
+    sources = sorted(layer.rglob("*.py"))
+    assert len(sources) > 100
+    problems = []
+    for source in sources:
+        pyc = Path(importlib.util.cache_from_source(str(source)))
+        if not pyc.is_file():
+            problems.append(f"{source.relative_to(layer)}: no {pyc.name}")
+            continue
+        header = pyc.read_bytes()[:16]
+        if header[:4] != importlib.util.MAGIC_NUMBER:
+            problems.append(f"{pyc.relative_to(layer)}: not Python 3.11 bytecode")
+        elif int.from_bytes(header[4:8], "little") != UNCHECKED_HASH:
+            problems.append(f"{pyc.relative_to(layer)}: flags {header[4:8].hex()}, not unchecked-hash")
+        elif header[8:16] != importlib.util.source_hash(source.read_bytes()):
+            problems.append(f"{pyc.relative_to(layer)}: compiled from another source")
+    compiled = {Path(importlib.util.cache_from_source(str(source))) for source in sources}
+    problems += [f"{pyc.relative_to(layer)}: no source" for pyc in layer.rglob("*.pyc") if pyc not in compiled]
+    assert problems == []
+
+
+def test_no_boto3_closure_in_the_layer() -> None:
+    layer = built_layer()
+    assert [name for name in RUNTIME_ONLY if (layer / name).exists()] == []
+    shipped = {normalized(dist.metadata["Name"]) for dist in distributions(path=[str(layer)])}
+    assert shipped.isdisjoint({"botocore", "boto3", "s3transfer", "urllib3", "python-dateutil", "six"})
+
+
+def test_the_layer_holds_exactly_the_pinned_distributions() -> None:
+    layer = built_layer()
+    pins = {}
+    for line in (SOURCE / "requirements.txt").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, version = line.split("==")
+            pins[normalized(name)] = version.strip()
+    shipped = {normalized(dist.metadata["Name"]): dist.version for dist in distributions(path=[str(layer)])}
+    assert shipped == pins
+
+
+def test_extensions_are_built_for_arm64_lambda() -> None:
+    layer = built_layer()
+    extensions = sorted(layer.rglob("*.so"))
+    assert [path.name for path in extensions if path.parent.name == "pydantic_core"] == [
+        "_pydantic_core.cpython-311-aarch64-linux-gnu.so"
+    ]
+    for extension in extensions:
+        header = extension.read_bytes()[:20]
+        assert "aarch64" in extension.name, extension
+        assert header[:4] == b"\x7fELF" and int.from_bytes(header[18:20], "little") == EM_AARCH64, extension
+
+
+def test_tracer_and_domain_packages_are_present() -> None:
+    layer = built_layer()
+    for package in ("aws_xray_sdk", "wrapt", "portal_sessions", "aws_lambda_powertools", "pydantic", "jwt"):
+        assert (layer / package / "__init__.py").is_file(), package
+    domain = SOURCE / "portal_sessions"
+    expected = {path.relative_to(domain) for path in domain.rglob("*") if path.is_file() and path.suffix != ".pyc"}
+    shipped = {path.relative_to(layer / "portal_sessions") for path in (layer / "portal_sessions").rglob("*")}
+    assert expected <= shipped
