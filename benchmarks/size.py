@@ -1,13 +1,12 @@
 """Deployment size: each function's code and the layer as `sam build` makes them, unzipped and zipped (deflate, as
 `sam deploy` uploads them). Built into a temporary directory (`--build-dir`, `--cache-dir`, `--no-cached`), so the
-project's own .aws-sam is left alone. Also: what compiling the layer's .pyc ahead of time would add.
+project's own .aws-sam is left alone.
 """
 
 from __future__ import annotations
 
 import io
 import os
-import shutil
 import subprocess
 import tempfile
 import time
@@ -74,20 +73,10 @@ def measure(quick: bool) -> dict[str, Any]:
              for path in layer_root.iterdir()),
             key=lambda item: -item[1],
         )  # fmt: skip
-        compiled = Path(temporary) / "layer-with-pyc"
-        shutil.copytree(build / "PortalLayer", compiled)
-        subprocess.run(
-            [PYTHON, "-m", "compileall", "-q", "--invalidation-mode", "unchecked-hash", str(compiled)],
-            check=True,
-            timeout=300,
-            capture_output=True,
-        )
-        with_pyc = _sizes(compiled)
     return {
         "build_seconds": build_seconds,
         "artifacts": artifacts,
         "layer_packages": packages[:8],
-        "layer_with_pyc": with_pyc,
     }
 
 
@@ -103,16 +92,6 @@ def render(result: dict[str, Any]) -> str:
          entry["pyc"]]
         for name, entry in artifacts.items()
     ]  # fmt: skip
-    with_pyc = result["layer_with_pyc"]
-    rows.append(
-        [
-            "PortalLayer with .pyc (compileall, unchecked-hash)",
-            with_pyc["files"],
-            f"{fmt_int(with_pyc['unzipped'] / 1024)} KiB",
-            f"{fmt_int(with_pyc['zipped'] / 1024)} KiB",
-            with_pyc["pyc"],
-        ]
-    )
     largest_function = max((entry["unzipped"] for name, entry in artifacts.items() if name != "PortalLayer"), default=0)
     total = largest_function + layer["unzipped"]
     packages = ", ".join(f"{name} {_mb(size)} MB" for name, size in result["layer_packages"])
@@ -125,9 +104,10 @@ def render(result: dict[str, Any]) -> str:
             "",
             f"Largest function plus the layer: {_mb(total)} MB unzipped, against Lambda's 250 MB limit "
             f"({100 * total / LAMBDA_UNZIPPED_LIMIT:.1f}%); the layer zipped is {_mb(layer['zipped'])} MB (direct "
-            f"upload limit 50 MB). Layer by package, unzipped: {packages}. The built layer carries no `.pyc`, and "
-            "Lambda cannot write `__pycache__` (read-only file system): see the cold-start section for what that "
-            "costs at every cold start.",
+            f"upload limit 50 MB). Layer by package, unzipped: {packages}. The layer ships a `.pyc` for every "
+            "module (layers/portal/Makefile), since Lambda cannot write `__pycache__` (read-only file system): the "
+            "cold-start section's secondary rows show what a layer without them costs at every cold start. The "
+            "functions' own code, one small module each, ships as source.",
         ]
     )
 

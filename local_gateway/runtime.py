@@ -50,6 +50,7 @@ class FunctionRuntime:
     def _apply_environment(self, refs: dict[str, str]) -> None:
         # Every function's environment goes into this one process, so a name must mean one value;
         # a variable already set in the shell overrides the template (e.g. LINK_TTL_SECONDS=60).
+        os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")  # no X-Ray daemon here, unless asked for
         merged: dict[str, str] = {}
         for spec in self.specs.values():
             for name, raw in spec.environment.items():
@@ -58,7 +59,6 @@ class FunctionRuntime:
                     raise ValueError(f"{name} differs between functions; the local gateway runs them in one process")
         for name, value in merged.items():
             os.environ.setdefault(name, value)
-        os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
 
     def handler(self, name: str) -> Callable[[dict[str, Any], Any], Any]:
         if name not in self._handlers:

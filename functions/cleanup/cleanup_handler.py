@@ -9,11 +9,12 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from portal_sessions import clock
 from portal_sessions.cleanup import cleanup_expired_sessions
-from portal_sessions.observability import logger, metrics
+from portal_sessions.observability import logger, metrics, traced
 from portal_sessions.settings import cleanup_settings
 from portal_sessions.store import SessionStore
 
 
+@traced
 @logger.inject_lambda_context
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from portal_sessions.configuration import (
     parse_update_configuration_params,
 )
 from portal_sessions.idempotency import respond_idempotently
-from portal_sessions.observability import logger, metrics
+from portal_sessions.observability import logger, metrics, traced
 from portal_sessions.service import (
     create_configuration,
     list_configurations,
@@ -107,6 +107,7 @@ def update_configuration_route(configuration_id: str) -> Response[str]:
     return respond_idempotently(app, caller, raw_params, settings.table_name, update)
 
 
+@traced
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

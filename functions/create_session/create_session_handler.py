@@ -13,8 +13,9 @@ from portal_sessions import clock
 from portal_sessions.api_version import requested_version
 from portal_sessions.eventbus import SESSION_CREATED, announce
 from portal_sessions.idempotency import respond_idempotently
-from portal_sessions.observability import logger, metrics
+from portal_sessions.observability import logger, metrics, traced
 from portal_sessions.params import CreateSessionParams, parse_create_params
+from portal_sessions.request_log import current_request_id
 from portal_sessions.service import create_session
 from portal_sessions.settings import create_session_settings
 from portal_sessions.store import ConfigurationStore, SessionStore
@@ -22,7 +23,6 @@ from portal_sessions.stripe_params import build_validators
 from portal_sessions.web import (
     authenticated_caller,
     body_params,
-    current_request_id,
     new_resolver,
     public_base_url,
     resolve,
@@ -67,6 +67,7 @@ def create_session_route() -> Response[str]:
     return respond_idempotently(app, caller, raw_params, settings.table_name, create)
 
 
+@traced
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

@@ -12,9 +12,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from portal_sessions import clock
 from portal_sessions.eventbus import SESSION_EXPIRED, announce
 from portal_sessions.idempotency import respond_idempotently
-from portal_sessions.observability import logger, metrics
+from portal_sessions.observability import logger, metrics, traced
 from portal_sessions.openapi import openapi_document
 from portal_sessions.params import ListSessionsParams, RetrieveSessionParams, parse_list_sessions_params
+from portal_sessions.request_log import current_request_id
 from portal_sessions.service import EXPANDABLE, expire_session, list_sessions, retrieve_session
 from portal_sessions.settings import api_settings
 from portal_sessions.store import SessionStore
@@ -22,7 +23,6 @@ from portal_sessions.stripe_params import build_validators, check_expand, valida
 from portal_sessions.web import (
     authenticated_caller,
     body_params,
-    current_request_id,
     json_response,
     new_resolver,
     public_base_url,
@@ -87,6 +87,7 @@ def expire_session_route(session_id: str) -> Response[str]:
     return respond_idempotently(app, caller, raw_params, settings.table_name, expire)
 
 
+@traced
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import base64
 import json
-import time
-from contextvars import ContextVar
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
@@ -20,9 +18,9 @@ from .api_version import requested_version
 from .auth import Caller, authenticate, load_key_hashes
 from .errors import InvalidRequestError, PermissionDeniedError, RequestTooLargeError, StripeError
 from .observability import logger, metrics
+from .request_log import logged_request
 from .settings import ApiSettings
 from .store import ApiKeyStore
-from .tokens import new_request_id
 from .wire import MAX_BODY_BYTES, decode_body, decode_form
 
 JSON_HEADERS = {"Content-Type": "application/json", "Cache-Control": "no-store"}
@@ -65,46 +63,9 @@ def new_resolver() -> APIGatewayHttpResolver:
     return app
 
 
-_request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
-
-
-def current_request_id() -> str | None:
-    return _request_id.get()
-
-
 def resolve(app: APIGatewayHttpResolver, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """Route the event, stamp the response with a `Request-Id` as Stripe does, and log one line for the request.
-
-    The line names the route (its template, e.g. `GET /p/session/{token}`), never the path: a session URL's path is
-    its secret token.
-    """
-    started = time.perf_counter()
-    request_id = new_request_id()
-    _request_id.set(request_id)
-    logger.append_keys(stripe_request_id=request_id)
-    response = app.resolve(event, context)
-    response.setdefault("headers", {})["Request-Id"] = request_id
-    logger.info(
-        "request",
-        extra={
-            "route": event.get("routeKey"),
-            "status": response.get("statusCode"),
-            "duration_ms": round((time.perf_counter() - started) * 1000, 1),
-        },
-    )
-    _clear_request_keys()
-    return response
-
-
-_REQUEST_KEYS = (
-    "stripe_request_id", "livemode", "key_fingerprint", "session_id", "configuration_id", "recovery", "first_visit",
-    "error_type", "error_code", "error_param",
-)  # fmt: skip
-
-
-def _clear_request_keys() -> None:
-    # The logger outlives the request in a warm Lambda: drop what described this one.
-    logger.remove_keys(list(_REQUEST_KEYS))
+    """Route the event through the resolver, as one logged request."""
+    return logged_request(event, lambda: app.resolve(event, context))
 
 
 def authenticated_caller(

@@ -1,0 +1,50 @@
+"""One structured log line per request, and the `Request-Id` Stripe stamps on every response.
+
+Shared by the API functions (behind Powertools' resolver) and the redirect (which has one route and no resolver).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from contextvars import ContextVar
+from typing import Any
+
+from .observability import logger
+from .tokens import new_request_id
+
+_request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+_REQUEST_KEYS = (
+    "stripe_request_id", "livemode", "key_fingerprint", "session_id", "configuration_id", "recovery", "first_visit",
+    "error_type", "error_code", "error_param",
+)  # fmt: skip
+
+
+def current_request_id() -> str | None:
+    return _request_id.get()
+
+
+def logged_request(event: dict[str, Any], respond: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """Answer the request with `respond`, stamp the response with a `Request-Id`, and log one line for it.
+
+    The line names the route (its template, e.g. `GET /p/session/{token}`), never the path: a session URL's path is
+    its secret token.
+    """
+    started = time.perf_counter()
+    request_id = new_request_id()
+    _request_id.set(request_id)
+    logger.append_keys(stripe_request_id=request_id)
+    response = respond()
+    response.setdefault("headers", {})["Request-Id"] = request_id
+    logger.info(
+        "request",
+        extra={
+            "route": event.get("routeKey"),
+            "status": response.get("statusCode"),
+            "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+        },
+    )
+    # The logger outlives the request in a warm Lambda: drop what described this one.
+    logger.remove_keys(list(_REQUEST_KEYS))
+    return response

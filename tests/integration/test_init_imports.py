@@ -1,0 +1,79 @@
+"""What each function imports at init, in a fresh process as in a cold Lambda: only what its requests need.
+
+The redirect (a link a customer waits on) and the cleanup import neither pydantic nor Powertools' event handler; with
+tracing off nothing imports the X-Ray SDK; an API function builds the validators of its own requests at init and
+leaves every other request model unbuilt.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PROBE = """
+import importlib, json, sys
+importlib.import_module(sys.argv[1])
+modules = sorted(sys.modules)
+request_models = [
+    sys.modules[name] for name in ("portal_sessions.params", "portal_sessions.configuration") if name in modules
+]
+built = sorted(
+    name for module in request_models for name, value in vars(module).items()
+    if name.endswith("Params") and isinstance(value, type) and value.__pydantic_complete__
+)
+print(json.dumps({"modules": modules, "built": built}))
+"""
+
+
+def init_of(module: str, **environment: str) -> dict[str, list[str]]:
+    path = [str(ROOT / "layers" / "portal"), *(str(folder) for folder in (ROOT / "functions").iterdir())]
+    env = {name: value for name, value in os.environ.items() if name != "LAMBDA_TASK_ROOT"}
+    env.update({"PYTHONPATH": os.pathsep.join(path), "POWERTOOLS_TRACE_DISABLED": "true", **environment})
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, module], env=env, capture_output=True, text=True, timeout=60, check=True
+    )
+    result: dict[str, list[str]] = json.loads(done.stdout)
+    return result
+
+
+def imported(modules: list[str], package: str) -> bool:
+    return any(name == package or name.startswith(package + ".") for name in modules)
+
+
+@pytest.mark.parametrize("module", ["redirect_handler", "cleanup_handler"])
+def test_links_and_cleanup_need_no_pydantic_and_no_router(module: str) -> None:
+    modules = init_of(module)["modules"]
+
+    assert imported(modules, "portal_sessions.store")  # the probe saw the function's own imports
+    assert not imported(modules, "pydantic")
+    assert not imported(modules, "aws_lambda_powertools.event_handler")
+    assert not imported(modules, "aws_xray_sdk")
+
+
+def test_create_builds_its_own_request_models_only() -> None:
+    init = init_of("create_session_handler")
+
+    assert "CreateSessionParams" in init["built"]
+    assert "CreateConfigurationParams" not in init["built"]
+    assert "ListSessionsParams" not in init["built"]
+    assert not imported(init["modules"], "aws_xray_sdk")
+
+
+def test_configurations_build_the_configuration_models() -> None:
+    built = init_of("configurations_handler")["built"]
+
+    assert {"CreateConfigurationParams", "UpdateConfigurationParams", "ListConfigurationsParams"} <= set(built)
+    assert "CreateSessionParams" not in built
+
+
+def test_with_tracing_on_in_lambda_the_tracer_patches_botocore() -> None:
+    modules = init_of("redirect_handler", LAMBDA_TASK_ROOT=str(ROOT), POWERTOOLS_TRACE_DISABLED="false")["modules"]
+
+    assert imported(modules, "aws_xray_sdk")
+    assert "aws_xray_sdk.ext.botocore.patch" in modules
