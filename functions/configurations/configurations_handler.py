@@ -20,7 +20,7 @@ from portal_sessions.configuration import (
     parse_list_configurations_params,
     parse_update_configuration_params,
 )
-from portal_sessions.idempotency import respond_idempotently
+from portal_sessions.idempotency import CompletionWrites, respond_idempotently
 from portal_sessions.observability import logger, metrics, traced
 from portal_sessions.service import (
     create_configuration,
@@ -55,7 +55,7 @@ def create_configuration_route() -> Response[str]:
     raw_params = body_params(app.current_event)
     params = parse_create_configuration_params(raw_params)
 
-    def create() -> dict[str, Any]:
+    def create(_completion: CompletionWrites | None) -> dict[str, Any]:  # completed by Powertools
         store = ConfigurationStore(settings.table_name)
         configuration = create_configuration(
             params, caller, store, now=clock.now(), login_url=settings.portal_login_url
@@ -95,7 +95,7 @@ def update_configuration_route(configuration_id: str) -> Response[str]:
     raw_params = body_params(app.current_event)
     params = parse_update_configuration_params(raw_params)
 
-    def update() -> dict[str, Any]:
+    def update(_completion: CompletionWrites | None) -> dict[str, Any]:  # completed by Powertools
         store = ConfigurationStore(settings.table_name)
         configuration = update_configuration(
             configuration_id, params, caller, store, now=clock.now(), login_url=settings.portal_login_url

@@ -12,7 +12,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from portal_sessions import clock
 from portal_sessions.api_version import requested_version
 from portal_sessions.eventbus import SESSION_CREATED, announce
-from portal_sessions.idempotency import respond_idempotently
+from portal_sessions.idempotency import CompletionWrites, respond_idempotently
 from portal_sessions.observability import logger, metrics, traced
 from portal_sessions.params import CreateSessionParams, parse_create_params
 from portal_sessions.request_log import current_request_id
@@ -43,7 +43,7 @@ def create_session_route() -> Response[str]:
 
     idempotency_key = event.headers.get("idempotency-key")
 
-    def create() -> dict[str, Any]:
+    def create(completion: CompletionWrites | None) -> dict[str, Any]:
         now = clock.now()
         created = create_session(
             params,
@@ -55,6 +55,7 @@ def create_session_route() -> Response[str]:
             session_ttl_seconds=settings.session_ttl_seconds,
             base_url=public_base_url(event.raw_event, settings.public_base_url),
             api_version=api_version,
+            also_write=completion,  # the idempotency record completes in the session's transaction
         )
         logger.append_keys(session_id=created.session.id)
         metrics.add_metric(name="SessionsCreated", unit=MetricUnit.Count, value=1)

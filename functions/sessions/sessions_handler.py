@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from portal_sessions import clock
 from portal_sessions.eventbus import SESSION_EXPIRED, announce
-from portal_sessions.idempotency import respond_idempotently
+from portal_sessions.idempotency import CompletionWrites, respond_idempotently
 from portal_sessions.observability import logger, metrics, traced
 from portal_sessions.openapi import openapi_document
 from portal_sessions.params import ListSessionsParams, RetrieveSessionParams, parse_list_sessions_params
@@ -73,7 +73,7 @@ def expire_session_route(session_id: str) -> Response[str]:
     check_expand(validate_params(RetrieveSessionParams, raw_params).expand, EXPANDABLE)  # like Stripe's expire calls
     idempotency_key = event.headers.get("idempotency-key")
 
-    def expire() -> dict[str, Any]:
+    def expire(_completion: CompletionWrites | None) -> dict[str, Any]:  # completed by Powertools
         now = clock.now()
         session = expire_session(session_id, caller, SessionStore(settings.table_name), now=now)
         logger.append_keys(session_id=session_id)

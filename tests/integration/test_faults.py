@@ -22,6 +22,7 @@ import botocore.endpoint
 import create_session_handler
 import pytest
 import redirect_handler
+import sessions_handler
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ReadTimeoutError
 
@@ -103,7 +104,8 @@ def _pk_of(body: Any) -> str | None:
         payload = json.loads(body if isinstance(body, (str, bytes)) else b"{}")
     except ValueError:
         return None
-    key = payload.get("Item") or payload.get("Key") or {}
+    puts = [item["Put"] for item in payload.get("TransactItems", []) if "Put" in item]  # a transaction: its Put
+    key = payload.get("Item") or payload.get("Key") or (puts[0]["Item"] if puts else {})
     return key.get("pk", {}).get("S")
 
 
@@ -147,6 +149,12 @@ def create(body: str = BODY, **headers: str) -> dict[str, Any]:
     return create_session_handler.lambda_handler(
         http_event("POST", PATH, headers=all_headers, body=body), FakeContext()
     )
+
+
+def expire(session_id: str, **headers: str) -> dict[str, Any]:
+    path = f"/v1/billing_portal/sessions/{session_id}/expire"
+    all_headers = {"content-type": FORM, "authorization": f"Bearer {TEST_KEY}", **headers}
+    return sessions_handler.lambda_handler(http_event("POST", path, headers=all_headers, body=""), FakeContext())
 
 
 def visit(token: str, method: str = "GET") -> dict[str, Any]:
@@ -335,16 +343,16 @@ def test_the_service_works_again_once_dynamodb_recovers(faults: DynamoDBFaults, 
     assert len(session_items(service_env["TABLE_NAME"])) == 1
 
 
-# Create with an Idempotency-Key
+# Create with an Idempotency-Key (the session is stored in one transaction with the record's completion)
 
 
 @pytest.mark.parametrize(
     ("fault", "status"),
     [
-        (Fault("PutItem", "token#", "ProvisionedThroughputExceededException"), 429),
-        (Fault("PutItem", "token#", "InternalServerError", status=500), 503),
+        (Fault("TransactWriteItems", "token#", "ProvisionedThroughputExceededException"), 429),
+        (Fault("TransactWriteItems", "token#", "InternalServerError", status=500), 503),
         (Fault("GetItem", "configuration#", "ThrottlingException"), 429),
-        (Fault("PutItem", "token#", "ReadTimeout"), 503),
+        (Fault("TransactWriteItems", "token#", "ReadTimeout"), 503),
     ],
     ids=["session-write-throttled", "session-write-5xx", "configuration-read-throttled", "session-write-timeout"],
 )
@@ -410,26 +418,43 @@ def test_a_failed_idempotency_record_write_is_a_503_and_runs_nothing(faults: Dyn
     assert all_items(service_env["TABLE_NAME"]) == []
 
 
-def test_a_create_whose_record_could_not_be_completed_still_answers_with_its_session(
+def test_an_idempotent_create_completes_its_record_in_the_sessions_own_transaction(
     faults: DynamoDBFaults, service_env: dict
 ) -> None:
-    # Given the session is written but marking the idempotency record COMPLETED fails every attempt
+    # Given the separate completion of an idempotency record would fail
     faults.add(Fault("UpdateItem", "idempotency#", "InternalServerError", status=500))
 
     # When
-    response = create(**{"idempotency-key": "half-done"})
+    response = create(**{"idempotency-key": "one-transaction"})
 
-    # Then the caller gets the session that was made (a 503 would invite a retry that makes a second one)
+    # Then it was never needed: the record completed with the session, and a retry is its replay
     assert response["statusCode"] == 200, response["body"]
-    session_id = json.loads(response["body"])["id"]
-    table = service_env["TABLE_NAME"]
-    assert [item["session_id"]["S"] for item in session_items(table)] == [session_id]
+    assert faults.count("UpdateItem", "idempotency#") == 0
+    [record] = idempotency_items(service_env["TABLE_NAME"])
+    assert record["status"]["S"] == "COMPLETED"
+    replay = create(**{"idempotency-key": "one-transaction"})
+    assert replay["headers"].get("Idempotent-Replayed") == "true"
+    assert json.loads(replay["body"])["id"] == json.loads(response["body"])["id"]
+
+
+def test_an_expiry_whose_record_could_not_be_completed_still_answers_with_the_session(
+    faults: DynamoDBFaults, service_env: dict
+) -> None:
+    # Given the session is expired but marking the idempotency record COMPLETED fails every attempt
+    session_id = json.loads(create()["body"])["id"]
+    faults.add(Fault("UpdateItem", "idempotency#", "InternalServerError", status=500))
+
+    # When
+    response = expire(session_id, **{"idempotency-key": "half-done"})
+
+    # Then the caller gets the expired session (a 503 would invite a retry that acts again)
+    assert response["statusCode"] == 200, response["body"]
+    assert json.loads(response["body"])["status"] == "expired"
 
     # And while the record is in progress, the same key is "in use" (409) rather than run again
     faults.clear()
-    in_use = create(**{"idempotency-key": "half-done"})
+    in_use = expire(session_id, **{"idempotency-key": "half-done"})
     assert stripe_error(in_use, 409)["code"] == "idempotency_key_in_use"
-    assert [item["session_id"]["S"] for item in session_items(table)] == [session_id]
 
 
 def test_when_removing_the_record_also_fails_it_expires_with_the_invocation_and_the_key_works_again(
@@ -437,7 +462,7 @@ def test_when_removing_the_record_also_fails_it_expires_with_the_invocation_and_
 ) -> None:
     # Given the session write fails and so does the removal of the idempotency record
     faults.add(
-        Fault("PutItem", "token#", "InternalServerError", status=500),
+        Fault("TransactWriteItems", "token#", "InternalServerError", status=500),
         Fault("DeleteItem", "idempotency#", "InternalServerError", status=500),
     )
     before_ms = int(time.time() * 1000)

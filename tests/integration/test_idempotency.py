@@ -124,7 +124,7 @@ def test_a_concurrent_request_with_the_key_gets_409_and_one_operation_runs(servi
     started, release = threading.Event(), threading.Event()
     runs: list[int] = []
 
-    def slow_operation() -> dict[str, Any]:
+    def slow_operation(_completion: Any) -> dict[str, Any]:
         runs.append(1)
         started.set()
         release.wait(timeout=10)

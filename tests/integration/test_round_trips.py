@@ -32,8 +32,8 @@ def calls(service_env: dict) -> Iterator[Counter[str]]:
     dynamodb_client().meta.events.unregister("before-call.dynamodb.*", count)
 
 
-def create(**headers: str) -> dict[str, Any]:
-    event = http_event("POST", "/v1/billing_portal/sessions", headers={**FORM, **headers}, body=BODY)
+def create(body_extra: str = "", **headers: str) -> dict[str, Any]:
+    event = http_event("POST", "/v1/billing_portal/sessions", headers={**FORM, **headers}, body=BODY + body_extra)
     return json_body(create_session_handler.lambda_handler(event, FakeContext()))
 
 
@@ -49,14 +49,42 @@ def test_create_is_one_transactional_write(calls: Counter[str]) -> None:
     assert calls == Counter({"TransactWriteItems": 1})
 
 
-def test_create_with_an_idempotency_key_adds_powertools_two_record_writes(calls: Counter[str]) -> None:
+def test_create_with_an_idempotency_key_is_two_calls(calls: Counter[str]) -> None:
     create()
     calls.clear()
 
-    create(**{"idempotency-key": "round-trips"})
+    created = create(**{"idempotency-key": "round-trips"})
 
-    # The in-progress record (conditional PutItem) and its completion (UpdateItem)
-    assert calls == Counter({"TransactWriteItems": 1, "PutItem": 1, "UpdateItem": 1})
+    # Powertools' in-progress record (a conditional PutItem), then one transaction that checks the configuration,
+    # stores the session and completes the record
+    assert calls == Counter({"PutItem": 1, "TransactWriteItems": 1})
+    calls.clear()
+    assert create(**{"idempotency-key": "round-trips"}) == created  # the record was completed with the response
+    assert calls == Counter({"PutItem": 1})
+
+
+def test_create_with_an_idempotency_key_and_an_expanded_configuration_is_three_calls(calls: Counter[str]) -> None:
+    create()
+    calls.clear()
+
+    create(**{"idempotency-key": "expanded"}, body_extra="&expand[]=configuration")
+
+    # The configuration is read to be shown; the session and the record's completion are still one transaction
+    assert calls == Counter({"PutItem": 1, "GetItem": 1, "TransactWriteItems": 1})
+
+
+def test_an_expiry_with_an_idempotency_key_is_completed_by_powertools(calls: Counter[str]) -> None:
+    session = create()
+    calls.clear()
+
+    event = http_event(
+        "POST", f"/v1/billing_portal/sessions/{session['id']}/expire",
+        headers={**FORM, "idempotency-key": "expire-once"}, body="",
+    )  # fmt: skip
+    assert sessions_handler.lambda_handler(event, FakeContext())["statusCode"] == 200
+
+    # The in-progress record, the session found by id and expired, and the record's completion (UpdateItem)
+    assert calls["PutItem"] == 1 and calls["UpdateItem"] == 2
 
 
 def test_a_replay_is_one_call(calls: Counter[str]) -> None:

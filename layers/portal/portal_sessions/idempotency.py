@@ -5,6 +5,9 @@ with other parameters, or on another endpoint, is an `idempotency_error`; a conc
 and the SDK's retry then finds the stored response. Keys are scoped to the API key (so to its mode) and kept 24 hours
 (the table's TTL).
 Requests that fail validation never get here, so they are not stored; nor are requests whose operation fails.
+
+An operation may write the record's completion in its own transaction (create does, with the session): then the
+utility's separate UpdateItem is skipped, and an idempotent create costs two DynamoDB calls, not three.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.shared.json_encoder import Encoder
 from aws_lambda_powertools.utilities.idempotency import (
     DynamoDBPersistenceLayer,
     IdempotencyConfig,
@@ -26,7 +30,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyAlreadyInProgressError,
     IdempotencyValidationError,
 )
-from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
+from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import STATUS_CONSTANTS, DataRecord
 from aws_lambda_powertools.utilities.idempotency.serialization.base import BaseIdempotencySerializer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
@@ -46,6 +50,11 @@ from .web import json_response
 
 MAX_KEY_LENGTH = 255
 RETENTION_SECONDS = 24 * 3600
+
+# Given the response an operation is about to return, the writes that complete its idempotency record.
+CompletionWrites = Callable[[dict[str, Any]], list[dict[str, Any]]]
+# An operation run under a key: given CompletionWrites (None without an Idempotency-Key), its response.
+Operation = Callable[[CompletionWrites | None], dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -72,10 +81,54 @@ class _SealedSerializer(BaseIdempotencySerializer):
         return json.loads(unseal(data["sealed"], self._key))
 
 
+class _TransactionalPersistenceLayer(DynamoDBPersistenceLayer):
+    """Powertools' DynamoDB layer, whose completion an operation may write in its own transaction."""
+
+    def __init__(self, table_name: str, client: Any) -> None:
+        # The sessions table: records are keyed `idempotency#<hash>` and expire through its TTL attribute.
+        super().__init__(table_name=table_name, key_attr="pk", expiry_attr="purge_at", boto3_client=client)
+        self._completed_in_transaction: set[str] = set()
+
+    def completion_update(self, data: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
+        """The TransactWriteItems `Update` that save_success would make (the same attributes, as _update_record)."""
+        key = self._get_hashed_idempotency_key(data=data)
+        assert key is not None  # the scope is always present
+        values: dict[str, Any] = {
+            ":expiry": {"N": str(self._get_expiry_timestamp())},
+            ":response_data": {"S": json.dumps(result, cls=Encoder, sort_keys=True)},
+            ":status": {"S": STATUS_CONSTANTS["COMPLETED"]},
+        }
+        names = {"#expiry": self.expiry_attr, "#response_data": self.data_attr, "#status": self.status_attr}
+        expression = "SET #response_data = :response_data, #expiry = :expiry, #status = :status"
+        if self.payload_validation_enabled:
+            expression += ", #validation_key = :validation_key"
+            values[":validation_key"] = {"S": self._get_hashed_payload(data=data)}
+            names["#validation_key"] = self.validation_key_attr
+        update = {
+            "TableName": self.table_name,
+            "Key": self._get_key(key),
+            "UpdateExpression": expression,
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+        }
+        return {"Update": update}
+
+    def completed_in_transaction(self, data: dict[str, Any]) -> None:
+        """The operation's transaction, with the completion in it, succeeded: skip the utility's own update."""
+        key = self._get_hashed_idempotency_key(data=data)
+        if key is not None:
+            self._completed_in_transaction.add(key)
+
+    def _update_record(self, data_record: DataRecord) -> None:
+        if data_record.idempotency_key in self._completed_in_transaction:
+            self._completed_in_transaction.discard(data_record.idempotency_key)
+            return
+        super()._update_record(data_record)
+
+
 @cache
-def _persistence_layer(table_name: str, client: Any) -> DynamoDBPersistenceLayer:
-    # The sessions table: records are keyed `idempotency#<hash>` and expire through its TTL attribute.
-    return DynamoDBPersistenceLayer(table_name=table_name, key_attr="pk", expiry_attr="purge_at", boto3_client=client)
+def _persistence_layer(table_name: str, client: Any) -> _TransactionalPersistenceLayer:
+    return _TransactionalPersistenceLayer(table_name, client)
 
 
 def _mark_replayed(response: Any, idempotent_data: DataRecord) -> Any:
@@ -103,11 +156,11 @@ def run_idempotently(
     params: dict[str, Any],
     table_name: str,
     lambda_context: LambdaContext | None,
-    run: Callable[[], dict[str, Any]],
+    run: Operation,
 ) -> IdempotentResult:
     """Run `run` once per (mode, key); without a key, just run it."""
     if idempotency_key is None:
-        return IdempotentResult(run(), replayed=False)
+        return IdempotentResult(run(None), replayed=False)
     if not idempotency_key or len(idempotency_key) > MAX_KEY_LENGTH:
         raise InvalidRequestError(
             f"Invalid Idempotency-Key: it must be 1 to {MAX_KEY_LENGTH} characters long.", param="Idempotency-Key"
@@ -122,16 +175,26 @@ def run_idempotently(
     if lambda_context is not None:
         config.register_lambda_context(lambda_context)
     produced: list[dict[str, Any]] = []  # what the operation returned, if it ran
+    persistence = _persistence_layer(table_name, dynamodb_client())
+    serializer = _SealedSerializer(caller.sealing_key)
 
     @idempotent_function(
         data_keyword_argument="record",
-        persistence_store=_persistence_layer(table_name, dynamodb_client()),
+        persistence_store=persistence,
         config=config,
-        output_serializer=_SealedSerializer(caller.sealing_key),
+        output_serializer=serializer,
         key_prefix="idempotency",
     )
     def execute(record: dict[str, Any]) -> dict[str, Any]:
-        produced.append(run())
+        completions: list[dict[str, Any]] = []
+
+        def completion_writes(response: dict[str, Any]) -> list[dict[str, Any]]:
+            completions.append(persistence.completion_update(record, serializer.to_dict(response)))
+            return completions[-1:]
+
+        produced.append(run(completion_writes))
+        if completions:  # the operation returned, so its transaction (with the completion) went through
+            persistence.completed_in_transaction(record)
         return produced[-1]
 
     # Scoped to the API key (and so to its mode): the stored response is sealed under that key.
@@ -176,7 +239,7 @@ def respond_idempotently(
     caller: Caller,
     raw_params: dict[str, Any],
     table_name: str,
-    run: Callable[[], dict[str, Any]],
+    run: Operation,
 ) -> Response[str]:
     """Run a POST's operation under its Idempotency-Key, and answer with its object (a replay marked as Stripe does)."""
     event = app.current_event

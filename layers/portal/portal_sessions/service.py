@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -66,12 +67,15 @@ def create_session(
     session_ttl_seconds: int,
     base_url: str,
     api_version: str = RECOVERY_AND_NEW_FLOWS,
+    also_write: Callable[[dict[str, Any]], list[dict[str, Any]]] | None = None,
 ) -> CreatedSession:
     """Check and store a new session.
 
     When the request needs nothing from the configuration but its say-so (a return_url is given, nothing expanded),
     one transactional write both checks the configuration (exists, active, the flow's feature on) and stores the
     session. Otherwise, or when that check fails, the configuration is read, which also words the precise error.
+    `also_write`, given the session's API object, returns more writes to make in the session's own transaction
+    (the idempotency record's completion).
     """
     expand = params.expand or []
     check_expand(expand, EXPANDABLE)
@@ -102,8 +106,13 @@ def create_session(
             recovery_until=recovery_until,
         )
 
+    def api_object(session: PortalSession, configuration: dict[str, Any] | None, token: str) -> dict[str, Any]:
+        url = base_url.rstrip("/") + SESSION_URL_PATH + token
+        shown_configuration = configuration if "configuration" in expand else None
+        return session.to_api_object(url, shown_configuration, now=now, api_version=api_version)
+
     configuration: dict[str, Any] | None = None
-    stored_token: str | None = None
+    shown: dict[str, Any] | None = None
     if params.return_url is not None and "configuration" not in expand:
         _check_return_url(params.return_url, caller.livemode, "return_url")
         requirement = ConfigurationRequirement(
@@ -113,21 +122,23 @@ def create_session(
         )
         session = session_with(requirement.configuration_id, params.return_url)
         try:
-            stored_token = _store_under_fresh_token(store, session, purge_hold, requirement)
+            shown = _store_under_fresh_token(
+                store, session, purge_hold, requirement, lambda token: api_object(session, None, token), also_write
+            )
         except ConfigurationCheckFailedError:
-            stored_token = None  # read it below: to word the error, or to create the default first
-    if stored_token is None:
+            shown = None  # read it below: to word the error, or to create the default first
+    if shown is None:
         configuration = _usable_configuration(params, caller, configurations, now=now)
         return_url = params.return_url or configuration["default_return_url"]
         if return_url is None:
             raise InvalidRequestError(_MISSING_RETURN_URL, param="return_url")
         _check_return_url(return_url, caller.livemode, "return_url")
         session = session_with(configuration["id"], return_url)
-        stored_token = _store_under_fresh_token(store, session, purge_hold, None)
-    url = base_url.rstrip("/") + SESSION_URL_PATH + stored_token
-    shown_configuration = configuration if "configuration" in expand else None
-    api_object = session.to_api_object(url, shown_configuration, now=now, api_version=api_version)
-    return CreatedSession(session=session, api_object=api_object)
+        usable = configuration
+        shown = _store_under_fresh_token(
+            store, session, purge_hold, None, lambda token: api_object(session, usable, token), also_write
+        )
+    return CreatedSession(session=session, api_object=shown)
 
 
 def _usable_configuration(
@@ -150,13 +161,21 @@ def _usable_configuration(
 
 
 def _store_under_fresh_token(
-    store: SessionStore, session: PortalSession, purge_hold: int | None, requirement: ConfigurationRequirement | None
-) -> str:
+    store: SessionStore,
+    session: PortalSession,
+    purge_hold: int | None,
+    requirement: ConfigurationRequirement | None,
+    api_object: Callable[[str], dict[str, Any]],
+    also_write: Callable[[dict[str, Any]], list[dict[str, Any]]] | None,
+) -> dict[str, Any]:
+    """Store the session under a new URL token; its API object (which shows the token in its URL)."""
     for _attempt in range(3):  # a 256-bit token never collides in practice; never overwrite if it does
         token = new_url_token()
+        shown = api_object(token)
+        also = None if also_write is None else also_write(shown)
         try:
-            store.put_new(session, url_token_hash(token), purge_hold, requirement)
-            return token
+            store.put_new(session, url_token_hash(token), purge_hold, requirement, also)
+            return shown
         except ConditionFailedError:
             continue
     raise RuntimeError("could not store the session under a fresh token")

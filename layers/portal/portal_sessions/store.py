@@ -177,19 +177,33 @@ class SessionStore(_Table):
         token_hash: str,
         purge_hold: int | None = None,
         requirement: ConfigurationRequirement | None = None,
+        also: list[dict[str, Any]] | None = None,
     ) -> None:
         """Store a new session; ConditionFailedError if the key exists (never overwrite).
 
         `purge_hold` keeps the item (for recovery after expiry) until then, whatever visits do to its expiry.
-        With a `requirement`, one transaction also checks the configuration (ConfigurationCheckFailedError).
+        With a `requirement`, one transaction also checks the configuration (ConfigurationCheckFailedError); `also`
+        are more writes (TransactWriteItems items) made in that same transaction.
         """
         put = {
+            "TableName": self.table_name,
             "Item": _session_item(session, token_hash, purge_hold),
             "ConditionExpression": "attribute_not_exists(pk)",
         }
-        if requirement is None:
-            self._call("put_item", **put)
+        if requirement is None and not also:
+            self._request("put_item", **put)
             return
+        items: list[dict[str, Any]] = [{"Put": put}, *(also or [])]
+        if requirement is not None:
+            items.insert(0, {"ConditionCheck": self._configuration_check(requirement)})
+        try:
+            self._request("transact_write_items", TransactItems=items)
+        except ConfigurationCheckFailedError:
+            if requirement is None:  # the first item was the session's own put: its key exists
+                raise ConditionFailedError(None) from None
+            raise
+
+    def _configuration_check(self, requirement: ConfigurationRequirement) -> dict[str, Any]:
         condition = "attribute_exists(pk) AND active = :true AND livemode = :livemode"
         values: dict[str, Any] = {":true": {"BOOL": True}, ":livemode": {"BOOL": requirement.livemode}}
         if requirement.feature is not None:
@@ -202,8 +216,7 @@ class SessionStore(_Table):
         }
         if requirement.feature is not None:
             check["ExpressionAttributeNames"] = {"#feature": f"feature_{requirement.feature}"}
-        put["TableName"] = self.table_name
-        self._request("transact_write_items", TransactItems=[{"ConditionCheck": check}, {"Put": put}])
+        return check
 
     def find(self, token_hash: str) -> PortalSession | None:
         response = self._call("get_item", Key={"pk": {"S": _TOKEN_PREFIX + token_hash}}, ConsistentRead=True)
