@@ -151,7 +151,6 @@ def _measure(iterations: int, warmup: int, profiled: int) -> dict[str, Any]:
     from local_gateway.runtime import LambdaContext
     from portal_sessions import eventbus
     from portal_sessions.auth import key_hash
-    from portal_sessions.settings import clear_settings_cache, create_session_settings, redirect_settings
     from portal_sessions.store import dynamodb_client
     from portal_sessions.tokens import new_url_token
 
@@ -182,27 +181,12 @@ def _measure(iterations: int, warmup: int, profiled: int) -> dict[str, Any]:
     }
 
     sequences: dict[str, str] = {}
-    bus_name = os.environ["EVENT_BUS_NAME"]
-    bus_state = {"on": True}
-
-    def use_event_bus(on: bool) -> None:
-        """Switch the functions' EVENT_BUS_NAME (empty: no events) and re-read their settings, outside the timing."""
-        if bus_state["on"] != on:
-            os.environ["EVENT_BUS_NAME"] = bus_name if on else ""
-            clear_settings_cache()
-            create_session_settings()
-            redirect_settings()
-            bus_state["on"] = on
 
     def replayer(
-        name: str, scenario: str, event: dict[str, Any], fresh_key: bool = False, event_bus: bool = True
+        name: str, scenario: str, event: dict[str, Any], fresh_key: bool = False
     ) -> Callable[[], dict[str, Any]]:
         """Queue what the code called against moto for this request, in order, then hand out the event."""
-        calls = [
-            call
-            for call in recorded[scenario]["calls"]
-            if call["service"] in stubs and (event_bus or call["service"] != "events")
-        ]
+        calls = [call for call in recorded[scenario]["calls"] if call["service"] in stubs]
         for call in calls:
             if call.get("status", 200) >= 300:
                 raise ValueError(f"{scenario}: recorded a failed {call['operation']}; only successes are replayed")
@@ -210,7 +194,6 @@ def _measure(iterations: int, warmup: int, profiled: int) -> dict[str, Any]:
         sequences[name] = " + ".join(call["operation"] for call in calls)
 
         def prepare() -> dict[str, Any]:
-            use_event_bus(event_bus)
             for stub, method, response in queued:
                 stub.add_response(method, response)
             if not fresh_key:
@@ -324,12 +307,6 @@ def _measure(iterations: int, warmup: int, profiled: int) -> dict[str, Any]:
     redirect = redirect_handler.lambda_handler
     cases = [
         Case("create", create, replayer("create", "create", create_event), 200),
-        Case(
-            "create, no event bus",
-            create,
-            replayer("create, no event bus", "create", create_event, event_bus=False),
-            200,
-        ),
         Case("create, minimal handler", minimal_create, prepare_put, 200),
         Case(
             "create with Idempotency-Key",
@@ -343,17 +320,11 @@ def _measure(iterations: int, warmup: int, profiled: int) -> dict[str, Any]:
             replayer("redirect (first visit)", "redirect (first visit)", redirect_event),
             302,
         ),
-        Case(
-            "redirect, no event bus",
-            redirect,
-            replayer("redirect, no event bus", "redirect (first visit)", redirect_event, event_bus=False),
-            302,
-        ),
         Case("redirect, minimal handler", minimal_redirect, prepare_update, 302),
         Case("one stubbed PutItem", stubbed_put, prepare_put, 200),
         Case("one stubbed UpdateItem", stubbed_update, prepare_update, 200),
     ]
-    profiled_cases = [cases[0], cases[4]]
+    profiled_cases = [case for case in cases if case.name in ("create", "redirect (first visit)")]
     context = LambdaContext(function_name="benchmark", aws_request_id=str(uuid.uuid4()))
 
     def invoke(case: Case) -> float:
@@ -451,9 +422,8 @@ def render(result: dict[str, Any]) -> str:
         "logger, metrics and event handler as deployed. The create event is the form post "
         f"`{CREATE_BODY}` with a Bearer key; redirect is `GET /p/session/{{token}}`. The minimal handlers "
         "(benchmarks/warm.py) parse the same event and make the one DynamoDB call through the same stubbed client "
-        "(create: key digest check, form parse, PutItem, JSON; redirect: UpdateItem, stdlib HS256, 302). Rows "
-        "*no event bus* run the same handler with `EVENT_BUS_NAME` empty (the functions then publish nothing): the "
-        "difference is what the synchronous EventBridge publish costs in CPU, before its network round trip.",
+        "(create: key digest check, form parse, PutItem, JSON; redirect: UpdateItem, stdlib HS256, 302). No request "
+        "publishes an event: the sessions table's stream feeds the events function, outside the request path.",
         "",
         table(
             ["case", "AWS calls (stubbed)", "median ms", "p90 ms", "p99 ms", "ratio (median)", "ratio (p99)"],

@@ -49,7 +49,8 @@ def run(host: str, port: int) -> int:
     from .demo_portal import PATH as PORTAL_PATH
     from .gateway import make_server
     from .runtime import FunctionRuntime
-    from .template import http_routes
+    from .streams import StreamPoller, StreamReader
+    from .template import http_routes, stream_functions
 
     routes = http_routes(load_template())
     local_pages: dict[str, Any] = {}
@@ -62,8 +63,15 @@ def run(host: str, port: int) -> int:
     local_pages[PORTAL_PATH] = PortalPage(signing_key)
     local_pages[LOGIN_PATH] = PortalPage(signing_key, login=True)
     server.runtime = FunctionRuntime(template, refs)
-    for name in server.runtime.specs:  # import every handler now, as Lambda's init would, so errors show at start
-        server.runtime.handler(name)
+    runtime = server.runtime
+    for name in runtime.specs:  # import every handler now, as Lambda's init would, so errors show at start
+        runtime.handler(name)
+    pollers = [
+        StreamPoller(StreamReader(backend.table_name), lambda event, name=name: runtime.invoke(name, event))
+        for name in stream_functions(template)
+    ]  # the table's stream, as Lambda's event source mapping reads it
+    for poller in pollers:
+        poller.start()
     dynamodb = os.environ.get("AWS_ENDPOINT_URL_DYNAMODB") or f"embedded ({backend.endpoint_url})"
     print(
         f"Portal session service on {base_url}\n"
@@ -82,6 +90,8 @@ def run(host: str, port: int) -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        for poller in pollers:
+            poller.stop()
         server.server_close()
         backend.stop()
     return 0

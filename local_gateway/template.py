@@ -96,6 +96,16 @@ def http_routes(template: dict[str, Any]) -> list[Route]:
     return routes
 
 
+def stream_functions(template: dict[str, Any]) -> list[str]:
+    """The functions subscribed to a DynamoDB stream."""
+    return [
+        name
+        for name, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::Serverless::Function"
+        and any(event["Type"] == "DynamoDB" for event in resource["Properties"].get("Events", {}).values())
+    ]
+
+
 def layer_dirs(template: dict[str, Any]) -> list[Path]:
     return [
         ROOT / resource["Properties"]["ContentUri"]
@@ -112,6 +122,8 @@ def table_definition(template: dict[str, Any], logical_id: str = "SessionsTable"
         for key in ("AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes", "BillingMode")
         if key in properties
     }
+    if "StreamSpecification" in properties:  # CloudFormation's spelling of it lacks the API's StreamEnabled
+        create["StreamSpecification"] = {"StreamEnabled": True, **properties["StreamSpecification"]}
     return {"create_table": create, "time_to_live": properties.get("TimeToLiveSpecification")}
 
 

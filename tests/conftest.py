@@ -93,8 +93,25 @@ def service_env(sessions_table: str, monkeypatch: pytest.MonkeyPatch) -> Iterato
 
 
 @pytest.fixture
-def published_events(service_env: dict[str, str]) -> Any:
-    """What the functions publish to the bus, read back through a rule that forwards to an SQS queue."""
+def session_events(service_env: dict[str, str]) -> Any:
+    """Hands the table's new stream records to the events function, as Lambda's event source mapping would; returns
+    the function's response (its batch item failures)."""
+    import session_events_handler
+
+    from local_gateway.streams import StreamReader
+
+    reader = StreamReader(service_env["TABLE_NAME"], from_start=True)
+
+    def deliver() -> dict[str, Any]:
+        response: dict[str, Any] = session_events_handler.lambda_handler({"Records": reader.read()}, FakeContext())
+        return response
+
+    return deliver
+
+
+@pytest.fixture
+def published_events(session_events: Any) -> Any:
+    """The events the table's changes made, read back from the bus through a rule that forwards to an SQS queue."""
     sqs, events = boto3.client("sqs"), boto3.client("events")
     queue_url = sqs.create_queue(QueueName="published-events")["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
@@ -102,6 +119,7 @@ def published_events(service_env: dict[str, str]) -> Any:
     events.put_targets(Rule="all", EventBusName=EVENT_BUS_NAME, Targets=[{"Id": "queue", "Arn": queue_arn}])
 
     def read() -> list[dict[str, Any]]:
+        assert session_events()["batchItemFailures"] == []
         received: list[dict[str, Any]] = []
         while True:
             messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])

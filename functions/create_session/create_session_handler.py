@@ -11,12 +11,12 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from portal_sessions import clock
 from portal_sessions.api_version import requested_version
-from portal_sessions.eventbus import SESSION_CREATED, announce
 from portal_sessions.idempotency import CompletionWrites, respond_idempotently
 from portal_sessions.observability import logger, metrics, traced
 from portal_sessions.params import CreateSessionParams, parse_create_params
 from portal_sessions.request_log import current_request_id
 from portal_sessions.service import create_session
+from portal_sessions.session import RequestRef
 from portal_sessions.settings import create_session_settings
 from portal_sessions.store import ConfigurationStore, SessionStore
 from portal_sessions.stripe_params import build_validators
@@ -56,13 +56,10 @@ def create_session_route() -> Response[str]:
             base_url=public_base_url(event.raw_event, settings.public_base_url),
             api_version=api_version,
             also_write=completion,  # the idempotency record completes in the session's transaction
+            request=RequestRef(current_request_id(), idempotency_key),
         )
         logger.append_keys(session_id=created.session.id)
         metrics.add_metric(name="SessionsCreated", unit=MetricUnit.Count, value=1)
-        announce(
-            settings.event_bus_name, SESSION_CREATED, created.api_object, now=now,
-            request_id=current_request_id(), idempotency_key=idempotency_key,
-        )  # fmt: skip
         return created.api_object
 
     return respond_idempotently(app, caller, raw_params, settings.table_name, create)

@@ -11,12 +11,12 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from portal_sessions import clock
 from portal_sessions.errors import SessionExpiredError, SessionNotFoundError, StripeError
-from portal_sessions.eventbus import SESSION_VISITED, announce
 from portal_sessions.handoff import AUDIENCE, RECOVERY_AUDIENCE, issue_handoff_token, load_signing_key
 from portal_sessions.links import check_session, visit_session
 from portal_sessions.observability import logger, metrics, traced
 from portal_sessions.pages import HTML_HEADERS, expired_page, not_found_page, unavailable_page
 from portal_sessions.request_log import current_request_id, logged_request
+from portal_sessions.session import RequestRef
 from portal_sessions.settings import redirect_settings
 from portal_sessions.store import SessionStore
 
@@ -30,7 +30,8 @@ def visit_session_route(token: str) -> dict[str, Any]:
     signing_key = load_signing_key(settings.handoff_secret_id)  # first, so a failure records no visit
     now = clock.now()
     store = SessionStore(settings.table_name)
-    visit = visit_session(token, store, now=now, session_ttl_seconds=settings.session_ttl_seconds)
+    request = RequestRef(current_request_id())
+    visit = visit_session(token, store, now=now, session_ttl_seconds=settings.session_ttl_seconds, request=request)
     if visit.recovery:  # expired, but after_expiration lets the customer log in to get it back
         audience, target, parameter, metric = RECOVERY_AUDIENCE, settings.portal_login_url, "recovery", "Recoveries"
     else:
@@ -39,9 +40,6 @@ def visit_session_route(token: str) -> dict[str, Any]:
         visit.session, now=now, ttl_seconds=settings.handoff_ttl_seconds, signing_key=signing_key, audience=audience
     )
     logger.append_keys(session_id=visit.session.id, recovery=visit.recovery, first_visit=visit.first)
-    if visit.first:
-        shown = visit.session.to_api_object(None, now=now)
-        announce(settings.event_bus_name, SESSION_VISITED, shown, now=now, request_id=current_request_id())
     metrics.add_metric(name=metric, unit=MetricUnit.Count, value=1)
     headers = {key: HTML_HEADERS[key] for key in ("Cache-Control", "Referrer-Policy")}
     headers["Location"] = _with_query_parameter(target, parameter, handoff)

@@ -10,13 +10,13 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from portal_sessions import clock
-from portal_sessions.eventbus import SESSION_EXPIRED, announce
 from portal_sessions.idempotency import CompletionWrites, respond_idempotently
 from portal_sessions.observability import logger, metrics, traced
 from portal_sessions.openapi import openapi_document
 from portal_sessions.params import ListSessionsParams, RetrieveSessionParams, parse_list_sessions_params
 from portal_sessions.request_log import current_request_id
 from portal_sessions.service import EXPANDABLE, expire_session, list_sessions, retrieve_session
+from portal_sessions.session import RequestRef
 from portal_sessions.settings import api_settings
 from portal_sessions.store import SessionStore
 from portal_sessions.stripe_params import build_validators, check_expand, validate_params
@@ -75,13 +75,10 @@ def expire_session_route(session_id: str) -> Response[str]:
 
     def expire(_completion: CompletionWrites | None) -> dict[str, Any]:  # completed by Powertools
         now = clock.now()
-        session = expire_session(session_id, caller, SessionStore(settings.table_name), now=now)
+        request = RequestRef(current_request_id(), idempotency_key)
+        session = expire_session(session_id, caller, SessionStore(settings.table_name), now=now, request=request)
         logger.append_keys(session_id=session_id)
         metrics.add_metric(name="SessionsExpiredOnRequest", unit=MetricUnit.Count, value=1)
-        announce(
-            settings.event_bus_name, SESSION_EXPIRED, session, now=now,
-            request_id=current_request_id(), idempotency_key=idempotency_key,
-        )  # fmt: skip
         return session
 
     return respond_idempotently(app, caller, raw_params, settings.table_name, expire)

@@ -21,6 +21,7 @@ RUNS = {
     "rejected": ("CreateSessionFunction", "create_session_bad_parameter.json"),
     "visit": ("RedirectFunction", "redirect_live.json"),
     "cleanup": ("CleanupFunction", "cleanup_scheduled.json"),
+    "events": ("SessionEventsFunction", "session_events_stream.json"),
 }
 
 
@@ -110,3 +111,15 @@ def test_cleanup_counts_its_deletions(logs: dict) -> None:
 
     assert metrics_of(lines)["ExpiredSessionsDeleted"] == [float(result["deleted"])]
     assert any(line.get("message") == "expired sessions deleted" for line in lines)
+
+
+def test_published_events_are_counted_and_logged_by_type(logs: dict) -> None:
+    lines, result = logs["events"]
+
+    found = metrics_of(lines)
+
+    assert result == {"batchItemFailures": []}
+    assert found["StreamRecordsRead"] == [2.0]
+    assert found["EventsPublished"] == [1.0, 1.0]
+    published = [line["event_type"] for line in lines if line.get("message") == "event published"]
+    assert published == ["billing_portal.session.created", "billing_portal.session.visited"]

@@ -123,6 +123,12 @@ def check_cleanup(result: dict[str, Any]) -> None:
     assert type(result["deleted"]) is int and result["deleted"] >= 0, result
 
 
+def check_session_events(result: dict[str, Any]) -> None:
+    # Both records (a session created, then visited) became events on the bus: a record that could not be published
+    # would be listed here, and a batch whose every record failed would have failed the invoke
+    assert result == {"batchItemFailures": []}, result
+
+
 EXPECTATIONS: dict[str, Expectation] = {
     "create_session_form.json": Expectation("CreateSessionFunction", check_create_form),
     "create_session_json.json": Expectation("CreateSessionFunction", check_create_json),
@@ -131,6 +137,7 @@ EXPECTATIONS: dict[str, Expectation] = {
     "redirect_live.json": Expectation("RedirectFunction", check_redirect_live),
     "redirect_unknown_token.json": Expectation("RedirectFunction", check_redirect_unknown),
     "cleanup_scheduled.json": Expectation("CleanupFunction", check_cleanup),
+    "session_events_stream.json": Expectation("SessionEventsFunction", check_session_events),
 }
 
 

@@ -10,10 +10,12 @@ import boto3
 import create_session_handler
 import pytest
 import redirect_handler
+import session_events_handler
 import sessions_handler
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
+from local_gateway.streams import StreamReader
 from portal_sessions import clock
-from portal_sessions.eventbus import publish, stripe_event
 from tests.conftest import LIVE_KEY, TEST_KEY, FakeContext, http_event, json_body
 
 T0 = 1_800_000_000
@@ -163,27 +165,31 @@ def test_events_are_published_once_each_as_stripe_events(
     assert created["url"].rsplit("/", 1)[1] not in json.dumps(delivered)
 
 
-def test_a_failing_bus_never_fails_the_request(
-    service_env: dict, now: list[int], monkeypatch: pytest.MonkeyPatch
+def test_a_failing_bus_never_fails_the_request_and_the_stream_retries_its_event(
+    service_env: dict, now: list[int]
 ) -> None:
     # Given the bus is gone
-    boto3.client("events").delete_event_bus(Name=service_env["EVENT_BUS_NAME"])
+    reader = StreamReader(service_env["TABLE_NAME"], from_start=True)
+    events = boto3.client("events")
+    events.delete_event_bus(Name=service_env["EVENT_BUS_NAME"])
 
     # When a session is created
     session = create()
 
-    # Then it was created anyway, once
+    # Then it was created anyway, once: a request writes only DynamoDB
     assert session["status"] == "open"
     listed = json_body(api("GET", "/v1/billing_portal/sessions", query="customer=cus_1"))
     assert [s["id"] for s in listed["data"]] == [session["id"]]
 
+    # And the events function fails the batch (every record in it failed), so Lambda hands it over again
+    records = [record for record in reader.read() if record["dynamodb"]["Keys"]["pk"]["S"].startswith("token#")]
+    assert len(records) == 1
+    with pytest.raises(BatchProcessingError):
+        session_events_handler.lambda_handler({"Records": records}, FakeContext())
 
-def test_publish_reports_failure_instead_of_raising(service_env: dict) -> None:
-    event = stripe_event("billing_portal.session.created", {"livemode": False, "url": "x"}, now=1, request_id=None,
-                         idempotency_key=None)  # fmt: skip
-
-    assert publish("no-such-bus", event) is False
-    assert event["data"]["object"]["url"] is None
+    # When the bus is back, the retried record is published
+    events.create_event_bus(Name=service_env["EVENT_BUS_NAME"])
+    assert session_events_handler.lambda_handler({"Records": records}, FakeContext())["batchItemFailures"] == []
 
 
 def test_retrieve_refuses_to_expand_what_cannot_be(service_env: dict, now: list[int]) -> None:

@@ -22,7 +22,6 @@ def test_values_and_defaults_come_from_upper_case_variables() -> None:
     assert settings.portal_url == "https://portal.example.com/session"
     assert settings.session_ttl_seconds == 600
     assert settings.handoff_ttl_seconds == 60  # the default
-    assert settings.event_bus_name == ""
 
 
 @pytest.mark.parametrize(

@@ -1,79 +1,98 @@
-"""Stripe-shaped `event` objects about sessions, published to EventBridge.
+"""Stripe-shaped `event` objects about sessions, made from the sessions table's stream and published to EventBridge.
 
-Publishing never fails or repeats the write it reports: a failure is logged and counted, and the request goes on.
+The request path writes only DynamoDB; the table's stream then carries each change to the events function (a
+transactional outbox): no event is lost when EventBridge fails (the stream retries), and no API request waits for it.
+A stream record becomes at most one event, whose id is derived from the record's, so a retried batch publishes the
+same ids again and consumers can drop the repeats.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from functools import cache
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit
 from botocore.config import Config
 
 from .api_version import LATEST
-from .observability import logger, metrics
-from .tokens import new_object_id
+from .session import RequestRef
+from .store import is_session_item, request_from_item, session_from_item
 
 SOURCE = "portal-sessions"
 SESSION_CREATED = "billing_portal.session.created"
 SESSION_VISITED = "billing_portal.session.visited"
 SESSION_EXPIRED = "billing_portal.session.expired"
+MAX_ENTRIES_PER_CALL = 10  # PutEvents' limit
+
+
+class PublishError(Exception):
+    """EventBridge did not take every event (the stream batch is retried)."""
 
 
 @cache
 def _events_client() -> Any:
     import boto3
 
-    config = Config(retries={"mode": "standard", "max_attempts": 2}, read_timeout=3, parameter_validation=False)
-    return boto3.client("events", config=config)  # requests built here, not from input: see store.dynamodb_client
+    # Requests built here, not from input: no client-side validation (see store.dynamodb_client).
+    config = Config(retries={"mode": "standard", "max_attempts": 3}, read_timeout=3, parameter_validation=False)
+    return boto3.client("events", config=config)
 
 
 def stripe_event(
-    event_type: str, api_object: dict[str, Any], *, now: int, request_id: str | None, idempotency_key: str | None
+    event_type: str, api_object: dict[str, Any], *, event_id: str, created: int, request: RequestRef
 ) -> dict[str, Any]:
-    # The object as the API shows it after creation: never its URL, which holds the secret token.
-    shown = {**api_object, "url": None} if "url" in api_object else api_object
     return {
-        "id": new_object_id("evt"),
+        "id": event_id,
         "object": "event",
         "api_version": LATEST,
-        "created": now,
-        "data": {"object": shown},
+        "created": created,
+        "data": {"object": api_object},
         "livemode": api_object["livemode"],
         "pending_webhooks": 0,
-        "request": {"id": request_id, "idempotency_key": idempotency_key},
+        "request": {"id": request.id, "idempotency_key": request.idempotency_key},
         "type": event_type,
     }
 
 
-def publish(bus_name: str, event: dict[str, Any]) -> bool:
-    """Put one event on the bus; False (logged, counted) if it could not be published."""
-    entry = {"Source": SOURCE, "DetailType": event["type"], "Detail": json.dumps(event), "EventBusName": bus_name}
-    try:
-        response = _events_client().put_events(Entries=[entry])
-        published = bool(response.get("FailedEntryCount", 0) == 0)
-    except Exception:  # noqa: BLE001 - whatever went wrong, the session write stands
-        published = False
-    if published:
-        metrics.add_metric(name="EventsPublished", unit=MetricUnit.Count, value=1)
+def event_from_stream_record(record: dict[str, Any]) -> dict[str, Any] | None:
+    """The event a change to the table means, if any: a session created, visited for the first time, or expired on
+    request. Anything else (idempotency records, configurations, later visits, deletions) means none."""
+    change = record.get("dynamodb", {})
+    new, old = change.get("NewImage"), change.get("OldImage") or {}
+    if new is None or not is_session_item(new):
+        return None
+    if record.get("eventName") == "INSERT":
+        event_type = SESSION_CREATED
+    elif "visited_at" in new and "visited_at" not in old:
+        event_type = SESSION_VISITED
+    elif "ended_at" in new and "ended_at" not in old:
+        event_type = SESSION_EXPIRED
     else:
-        logger.warning("event not published", extra={"event_type": event["type"], "event_id": event["id"]})
-        metrics.add_metric(name="EventsNotPublished", unit=MetricUnit.Count, value=1)
-    return published
+        return None
+    session = session_from_item(new)
+    if event_type == SESSION_CREATED:
+        happened = session.created
+    elif event_type == SESSION_VISITED:
+        happened = int(new["visited_at"]["N"])
+    else:
+        happened = int(new["ended_at"]["N"])
+    # The object as the API showed it then; its URL is never stored, only the token's hash.
+    shown = session.to_api_object(None, now=happened, api_version=LATEST)
+    digest = hashlib.sha256(f"{record['eventID']}:{event_type}".encode()).hexdigest()
+    return stripe_event(
+        event_type, shown, event_id="evt_" + digest[:24], created=happened, request=request_from_item(new)
+    )
 
 
-def announce(
-    bus_name: str,
-    event_type: str,
-    api_object: dict[str, Any],
-    *,
-    now: int,
-    request_id: str | None,
-    idempotency_key: str | None = None,
-) -> None:
-    """Publish what happened to a session, if the function has a bus."""
-    if bus_name:
-        event = stripe_event(event_type, api_object, now=now, request_id=request_id, idempotency_key=idempotency_key)
-        publish(bus_name, event)
+def publish(bus_name: str, events: list[dict[str, Any]]) -> None:
+    """Put the events on the bus, up to ten per call; PublishError if any was refused."""
+    for start in range(0, len(events), MAX_ENTRIES_PER_CALL):
+        entries = [
+            {"Source": SOURCE, "DetailType": event["type"], "Detail": json.dumps(event), "EventBusName": bus_name}
+            for event in events[start : start + MAX_ENTRIES_PER_CALL]
+        ]
+        response = _events_client().put_events(Entries=entries)
+        if response.get("FailedEntryCount", 0):
+            codes = sorted({entry.get("ErrorCode", "") for entry in response["Entries"] if "ErrorCode" in entry})
+            raise PublishError(f"EventBridge refused {response['FailedEntryCount']} event(s): {', '.join(codes)}")

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .errors import SessionExpiredError, SessionNotFoundError
-from .session import PortalSession
+from .session import PortalSession, RequestRef
 from .store import SessionStore
 from .tokens import is_well_formed_url_token, url_token_hash
 
@@ -20,11 +20,13 @@ class SessionVisit:
     first: bool = False  # this visit started the session
 
 
-def visit_session(token: str, store: SessionStore, *, now: int, session_ttl_seconds: int) -> SessionVisit:
+def visit_session(
+    token: str, store: SessionStore, *, now: int, session_ttl_seconds: int, request: RequestRef | None = None
+) -> SessionVisit:
     """A GET of the session URL: the first visit starts the session's usable lifetime."""
     if not is_well_formed_url_token(token):
         raise SessionNotFoundError
-    result = store.record_visit(url_token_hash(token), now, session_ttl_seconds)
+    result = store.record_visit(url_token_hash(token), now, session_ttl_seconds, request)
     if result.session is None:
         raise SessionNotFoundError
     if result.expired:

@@ -21,7 +21,7 @@ from .configuration import (
 )
 from .errors import InvalidRequestError, ResourceMissingError
 from .params import AfterExpirationParams, CreateSessionParams, ListSessionsParams
-from .session import PortalSession, after_expiration_object, flow_object
+from .session import PortalSession, RequestRef, after_expiration_object, flow_object
 from .store import (
     ConditionFailedError,
     ConfigurationCheckFailedError,
@@ -68,6 +68,7 @@ def create_session(
     base_url: str,
     api_version: str = RECOVERY_AND_NEW_FLOWS,
     also_write: Callable[[dict[str, Any]], list[dict[str, Any]]] | None = None,
+    request: RequestRef | None = None,
 ) -> CreatedSession:
     """Check and store a new session.
 
@@ -75,7 +76,7 @@ def create_session(
     one transactional write both checks the configuration (exists, active, the flow's feature on) and stores the
     session. Otherwise, or when that check fails, the configuration is read, which also words the precise error.
     `also_write`, given the session's API object, returns more writes to make in the session's own transaction
-    (the idempotency record's completion).
+    (the idempotency record's completion). `request` is kept with the session for its `created` event.
     """
     expand = params.expand or []
     check_expand(expand, EXPANDABLE)
@@ -123,8 +124,9 @@ def create_session(
         session = session_with(requirement.configuration_id, params.return_url)
         try:
             shown = _store_under_fresh_token(
-                store, session, purge_hold, requirement, lambda token: api_object(session, None, token), also_write
-            )
+                store, session, purge_hold, requirement, lambda token: api_object(session, None, token), also_write,
+                request,
+            )  # fmt: skip
         except ConfigurationCheckFailedError:
             shown = None  # read it below: to word the error, or to create the default first
     if shown is None:
@@ -136,7 +138,7 @@ def create_session(
         session = session_with(configuration["id"], return_url)
         usable = configuration
         shown = _store_under_fresh_token(
-            store, session, purge_hold, None, lambda token: api_object(session, usable, token), also_write
+            store, session, purge_hold, None, lambda token: api_object(session, usable, token), also_write, request
         )
     return CreatedSession(session=session, api_object=shown)
 
@@ -167,6 +169,7 @@ def _store_under_fresh_token(
     requirement: ConfigurationRequirement | None,
     api_object: Callable[[str], dict[str, Any]],
     also_write: Callable[[dict[str, Any]], list[dict[str, Any]]] | None,
+    request: RequestRef | None,
 ) -> dict[str, Any]:
     """Store the session under a new URL token; its API object (which shows the token in its URL)."""
     for _attempt in range(3):  # a 256-bit token never collides in practice; never overwrite if it does
@@ -174,7 +177,7 @@ def _store_under_fresh_token(
         shown = api_object(token)
         also = None if also_write is None else also_write(shown)
         try:
-            store.put_new(session, url_token_hash(token), purge_hold, requirement, also)
+            store.put_new(session, url_token_hash(token), purge_hold, requirement, also, request)
             return shown
         except ConditionFailedError:
             continue
@@ -354,11 +357,13 @@ def list_sessions(params: ListSessionsParams, caller: Caller, store: SessionStor
     return {"object": "list", "data": data, "has_more": has_more, "url": SESSIONS_LIST_URL}
 
 
-def expire_session(session_id: str, caller: Caller, store: SessionStore, *, now: int) -> dict[str, Any]:
+def expire_session(
+    session_id: str, caller: Caller, store: SessionStore, *, now: int, request: RequestRef | None = None
+) -> dict[str, Any]:
     """End a session now: its URL answers 410 from then on, and it cannot be recovered by logging in."""
     stored = _find_session(store, session_id, caller)
     try:
-        expired = store.expire(stored, now)
+        expired = store.expire(stored, now, request)
     except ConditionFailedError:
         raise InvalidRequestError(
             f"This session has already expired: {session_id}. Only sessions that are open or visited can be expired."

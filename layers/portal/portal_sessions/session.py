@@ -12,6 +12,14 @@ if TYPE_CHECKING:  # the request models are only needed to create sessions, not 
 
 
 @dataclass(frozen=True)
+class RequestRef:
+    """The API request that made a change, as Stripe's events name it (`request.id`, `request.idempotency_key`)."""
+
+    id: str | None
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True)
 class PortalSession:
     id: str
     livemode: bool

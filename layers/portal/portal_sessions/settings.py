@@ -40,7 +40,6 @@ class ApiSettings(_Settings):
     """Settings of a function that serves Stripe's API (and so checks API keys)."""
 
     api_keys_parameter: str = _text(min_length=1)
-    event_bus_name: str = _text(default="")  # empty: no events
     public_base_url: str = _text(default="")  # empty: the URL the request came in on
 
 
@@ -57,12 +56,16 @@ class ConfigurationSettings(ApiSettings):
 
 @dataclass(frozen=True, kw_only=True)
 class RedirectSettings(_Settings):
-    event_bus_name: str = _text(default="")
     portal_url: str = _text(pattern=_HTTP_URL)
     portal_login_url: str = _text(pattern=_HTTP_URL)
     handoff_secret_id: str = _text(min_length=1)
     session_ttl_seconds: int = _number(default=3600, ge=60, le=7 * _DAY)
     handoff_ttl_seconds: int = _number(default=60, ge=5, le=60)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SessionEventsSettings(_Settings):
+    event_bus_name: str = _text(min_length=1)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -132,6 +135,14 @@ def cleanup_settings() -> CleanupSettings:
     return settings_from(CleanupSettings, dict(os.environ))
 
 
+@cache
+def session_events_settings() -> SessionEventsSettings:
+    return settings_from(SessionEventsSettings, dict(os.environ))
+
+
 def clear_settings_cache() -> None:
-    for cached in (create_session_settings, api_settings, configuration_settings, redirect_settings, cleanup_settings):
+    for cached in (
+        create_session_settings, api_settings, configuration_settings, redirect_settings, cleanup_settings,
+        session_events_settings,
+    ):  # fmt: skip
         cached.cache_clear()

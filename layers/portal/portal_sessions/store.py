@@ -21,7 +21,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from .auth import ManagedKey
 from .errors import RateLimitError, ServiceUnavailableError
-from .session import PortalSession
+from .session import PortalSession, RequestRef
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -178,16 +178,18 @@ class SessionStore(_Table):
         purge_hold: int | None = None,
         requirement: ConfigurationRequirement | None = None,
         also: list[dict[str, Any]] | None = None,
+        request: RequestRef | None = None,
     ) -> None:
         """Store a new session; ConditionFailedError if the key exists (never overwrite).
 
         `purge_hold` keeps the item (for recovery after expiry) until then, whatever visits do to its expiry.
         With a `requirement`, one transaction also checks the configuration (ConfigurationCheckFailedError); `also`
-        are more writes (TransactWriteItems items) made in that same transaction.
+        are more writes (TransactWriteItems items) made in that same transaction. `request` is kept on the item for
+        the `created` event its stream record becomes.
         """
         put = {
             "TableName": self.table_name,
-            "Item": _session_item(session, token_hash, purge_hold),
+            "Item": _session_item(session, token_hash, purge_hold) | _request_attributes(request),
             "ConditionExpression": "attribute_not_exists(pk)",
         }
         if requirement is None and not also:
@@ -221,9 +223,11 @@ class SessionStore(_Table):
     def find(self, token_hash: str) -> PortalSession | None:
         response = self._call("get_item", Key={"pk": {"S": _TOKEN_PREFIX + token_hash}}, ConsistentRead=True)
         item = response.get("Item")
-        return _session_from_item(item) if item else None
+        return session_from_item(item) if item else None
 
-    def record_visit(self, token_hash: str, now: int, session_ttl_seconds: int) -> VisitResult:
+    def record_visit(
+        self, token_hash: str, now: int, session_ttl_seconds: int, request: RequestRef | None = None
+    ) -> VisitResult:
         """Mark the first visit and extend the lifetime, in one conditional UpdateItem.
 
         When the condition fails DynamoDB returns the old item, which tells a revisit, an expired session
@@ -236,13 +240,15 @@ class SessionStore(_Table):
                 Key={"pk": {"S": _TOKEN_PREFIX + token_hash}},
                 UpdateExpression=(
                     "SET visited_at = :now, expires_at = :exp, purge_at = if_not_exists(purge_hold, :exp),"
-                    " purge_bucket = if_not_exists(purge_hold_bucket, :bucket)"
+                    " purge_bucket = if_not_exists(purge_hold_bucket, :bucket), request_id = :request"
+                    " REMOVE idempotency_key"
                 ),
                 ConditionExpression="attribute_exists(pk) AND attribute_not_exists(visited_at) AND expires_at > :now",
                 ExpressionAttributeValues={
                     ":now": {"N": str(now)},
                     ":exp": {"N": str(expires_at)},
                     ":bucket": {"N": str(purge_bucket(expires_at))},
+                    ":request": _request_id_value(request),
                 },
                 ReturnValues="ALL_NEW",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
@@ -250,9 +256,9 @@ class SessionStore(_Table):
         except ConditionFailedError as failed:
             if not failed.item:
                 return VisitResult(session=None)
-            session = _session_from_item(failed.item)
+            session = session_from_item(failed.item)
             return VisitResult(session=session, expired=session.is_expired(now))
-        return VisitResult(session=_session_from_item(response["Attributes"]), first_visit=True)
+        return VisitResult(session=session_from_item(response["Attributes"]), first_visit=True)
 
     def get_by_id(self, session_id: str) -> StoredSession | None:
         response = self._call(
@@ -262,7 +268,7 @@ class SessionStore(_Table):
             ExpressionAttributeValues={":id": {"S": session_id}},
         )
         items = response.get("Items", [])
-        return StoredSession(_session_from_item(items[0]), {"pk": items[0]["pk"]}) if items else None
+        return StoredSession(session_from_item(items[0]), {"pk": items[0]["pk"]}) if items else None
 
     def list_for_customer(
         self, livemode: bool, customer: str, *, limit: int, after: str | None = None, before: str | None = None
@@ -270,25 +276,35 @@ class SessionStore(_Table):
         items, has_more = self._list_page(
             _session_list_key(livemode, customer), limit=limit, after=after, before=before
         )
-        return [_session_from_item(item) for item in items], has_more
+        return [session_from_item(item) for item in items], has_more
 
-    def expire(self, stored: StoredSession, now: int) -> PortalSession:
-        """End a session now (its URL answers 410 from then on); ConditionFailedError if it already ended."""
+    def expire(self, stored: StoredSession, now: int, request: RequestRef | None = None) -> PortalSession:
+        """End a session now (its URL answers 410 from then on); ConditionFailedError if it already ended.
+
+        `ended_at` marks the end as requested (not a lapse), which its stream record makes an `expired` event of.
+        """
+        values = {
+            ":now": {"N": str(now)},
+            ":bucket": {"N": str(purge_bucket(now))},
+            ":request": _request_id_value(request),
+        }
+        update = "SET expires_at = :now, purge_at = :now, purge_bucket = :bucket, ended_at = :now"
+        update += ", request_id = :request"
+        removed = "recovery_until, purge_hold, purge_hold_bucket"
+        if request is not None and request.idempotency_key is not None:
+            update += ", idempotency_key = :key"
+            values[":key"] = {"S": request.idempotency_key}
+        else:
+            removed += ", idempotency_key"
         response = self._call(
             "update_item",
             Key=stored.key,
-            UpdateExpression=(
-                "SET expires_at = :now, purge_at = :now, purge_bucket = :bucket"
-                " REMOVE recovery_until, purge_hold, purge_hold_bucket"
-            ),
+            UpdateExpression=f"{update} REMOVE {removed}",
             ConditionExpression="expires_at > :now",
-            ExpressionAttributeValues={
-                ":now": {"N": str(now)},
-                ":bucket": {"N": str(purge_bucket(now))},
-            },
+            ExpressionAttributeValues=values,
             ReturnValues="ALL_NEW",
         )
-        return _session_from_item(response["Attributes"])
+        return session_from_item(response["Attributes"])
 
     # Cleanup
 
@@ -520,7 +536,30 @@ def _session_item(session: PortalSession, token_hash: str, purge_hold: int | Non
     return item
 
 
-def _session_from_item(item: dict[str, Any]) -> PortalSession:
+def _request_attributes(request: RequestRef | None) -> dict[str, Any]:
+    attributes: dict[str, Any] = {}
+    if request is not None and request.id is not None:
+        attributes["request_id"] = {"S": request.id}
+    if request is not None and request.idempotency_key is not None:
+        attributes["idempotency_key"] = {"S": request.idempotency_key}
+    return attributes
+
+
+def _request_id_value(request: RequestRef | None) -> dict[str, Any]:
+    return {"NULL": True} if request is None or request.id is None else {"S": request.id}
+
+
+def request_from_item(item: dict[str, Any]) -> RequestRef:
+    """The request that last changed a session, from its item (or stream image)."""
+    request_id = item.get("request_id", {}).get("S")
+    return RequestRef(request_id, item.get("idempotency_key", {}).get("S"))
+
+
+def is_session_item(item: dict[str, Any]) -> bool:
+    return item.get("pk", {}).get("S", "").startswith(_TOKEN_PREFIX) and "session_id" in item
+
+
+def session_from_item(item: dict[str, Any]) -> PortalSession:
     def text(name: str) -> str | None:
         return item[name]["S"] if name in item else None
 

@@ -1,0 +1,44 @@
+"""The sessions table's stream: Stripe-shaped `billing_portal.session.*` events, published to EventBridge.
+
+Records come in order per session; a record that cannot be published is reported back (partial batch response), so
+Lambda retries from it and nothing after it is lost (a batch whose every record failed raises, and is retried whole).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from portal_sessions.eventbus import event_from_stream_record, publish
+from portal_sessions.observability import logger, metrics, traced
+from portal_sessions.settings import session_events_settings
+
+processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+
+
+def publish_record(record: DynamoDBRecord) -> None:
+    event = event_from_stream_record(record.raw_event)
+    if event is None:
+        return
+    publish(session_events_settings().event_bus_name, [event])
+    logger.info("event published", extra={"event_type": event["type"], "event_id": event["id"]})
+    metrics.add_metric(name="EventsPublished", unit=MetricUnit.Count, value=1)
+
+
+@traced
+@logger.inject_lambda_context
+@metrics.log_metrics(capture_cold_start_metric=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    metrics.add_metric(name="StreamRecordsRead", unit=MetricUnit.Count, value=len(event.get("Records", [])))
+    response = process_partial_response(
+        event=event, record_handler=publish_record, processor=processor, context=context
+    )
+    failed = len(response.get("batchItemFailures", []))
+    if failed:
+        logger.warning("events not published", extra={"records": failed})
+        metrics.add_metric(name="EventsNotPublished", unit=MetricUnit.Count, value=failed)
+    return dict(response)
