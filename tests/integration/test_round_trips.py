@@ -37,7 +37,7 @@ def create(body_extra: str = "", **headers: str) -> dict[str, Any]:
     return json_body(create_session_handler.lambda_handler(event, FakeContext()))
 
 
-def test_create_is_one_transactional_write(calls: Counter[str]) -> None:
+def test_create_is_one_write(calls: Counter[str]) -> None:
     # Given the mode's default configuration exists (it is made on first need)
     create()
     calls.clear()
@@ -45,8 +45,26 @@ def test_create_is_one_transactional_write(calls: Counter[str]) -> None:
     # When a session is created
     create()
 
-    # Then one call both checked the configuration and stored the session
-    assert calls == Counter({"TransactWriteItems": 1})
+    # Then one call stored it: a default configuration, once seen, is known to stay (it cannot be deactivated)
+    assert calls == Counter({"PutItem": 1})
+
+
+def test_create_with_a_configuration_or_a_flow_is_one_transactional_write(calls: Counter[str]) -> None:
+    create()
+    configuration = json_body(
+        configurations_handler.lambda_handler(
+            http_event("POST", "/v1/billing_portal/configurations", headers=FORM,
+                       body="features[payment_method_update][enabled]=true"),
+            FakeContext(),
+        )
+    )  # fmt: skip
+    calls.clear()
+
+    create(body_extra=f"&configuration={configuration['id']}")
+    create(body_extra="&flow_data[type]=payment_method_update")
+
+    # Then each call both checked the configuration (active, the flow's feature on) and stored the session
+    assert calls == Counter({"TransactWriteItems": 2})
 
 
 def test_create_with_an_idempotency_key_is_two_calls(calls: Counter[str]) -> None:

@@ -50,6 +50,17 @@ _FLOW_FEATURES = {
 }
 
 
+# (table, livemode) of the default configurations seen to exist by this execution environment. That can be trusted
+# for good: a default configuration is never deleted or deactivated (update refuses `active=false` for it). A create
+# that needs nothing else from it then stores the session without checking it: a PutItem, not a transaction.
+_DEFAULT_CONFIGURATIONS_SEEN: set[tuple[str, bool]] = set()
+
+
+def forget_default_configurations() -> None:
+    """For a table made anew under the same name (tests): its default configurations exist no more."""
+    _DEFAULT_CONFIGURATIONS_SEEN.clear()
+
+
 @dataclass(frozen=True)
 class CreatedSession:
     session: PortalSession
@@ -122,11 +133,15 @@ def create_session(
             feature=None if params.flow_data is None else _FLOW_FEATURES.get(params.flow_data.type),
         )
         session = session_with(requirement.configuration_id, params.return_url)
+        default_seen = (configurations.table_name, caller.livemode) in _DEFAULT_CONFIGURATIONS_SEEN
+        checked = None if params.configuration is None and requirement.feature is None and default_seen else requirement
         try:
             shown = _store_under_fresh_token(
-                store, session, purge_hold, requirement, lambda token: api_object(session, None, token), also_write,
+                store, session, purge_hold, checked, lambda token: api_object(session, None, token), also_write,
                 request,
             )  # fmt: skip
+            if params.configuration is None:
+                _DEFAULT_CONFIGURATIONS_SEEN.add((configurations.table_name, caller.livemode))
         except ConfigurationCheckFailedError:
             shown = None  # read it below: to word the error, or to create the default first
     if shown is None:
@@ -232,12 +247,14 @@ def ensure_default_configuration(
     """The mode's default configuration, created the first time anything needs it."""
     stored = configurations.get(DEFAULT_CONFIGURATION_IDS[livemode])
     if stored is not None:
+        _DEFAULT_CONFIGURATIONS_SEEN.add((configurations.table_name, livemode))
         return stored
     configuration = default_configuration(livemode, now)
     try:
         configurations.put_new(configuration)
     except ConditionFailedError:  # created concurrently: use that one
         return ensure_default_configuration(configurations, livemode, now=now)
+    _DEFAULT_CONFIGURATIONS_SEEN.add((configurations.table_name, livemode))
     return StoredConfiguration(configuration, version=1)
 
 
