@@ -151,7 +151,9 @@ def _measure(iterations: int, warmup: int, profiled: int) -> dict[str, Any]:
     from local_gateway.runtime import LambdaContext
     from portal_sessions import eventbus
     from portal_sessions.auth import key_hash
-    from portal_sessions.store import dynamodb_client
+    from portal_sessions.configuration import default_configuration
+    from portal_sessions.service import ensure_default_configuration
+    from portal_sessions.store import ConfigurationStore, _configuration_item, dynamodb_client
     from portal_sessions.tokens import new_url_token
 
     table_name = os.environ["TABLE_NAME"]
@@ -171,6 +173,11 @@ def _measure(iterations: int, warmup: int, profiled: int) -> dict[str, Any]:
     DEFAULT_PROVIDERS["secrets"] = SecretsProvider(boto3_client=secrets_manager)
     for stub in (dynamodb_stub, events_stub, ssm_stub, secrets_stub):
         stub.activate()
+
+    # As in a warm function: the mode's default configuration has been seen (the recorded creates come after one).
+    default = default_configuration(livemode=False, now=int(time.time()))
+    dynamodb_stub.add_response("get_item", {"Item": _configuration_item(default, version=1)})
+    ensure_default_configuration(ConfigurationStore(table_name), livemode=False, now=int(time.time()))
 
     recorded = _recorded_scenarios()
     stubs = {"dynamodb": dynamodb_stub, "events": events_stub}
