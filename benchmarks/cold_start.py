@@ -290,7 +290,7 @@ def _importtime(variants: dict[str, dict[str, Any]], runs: int) -> dict[str, Any
 
 
 def measure(quick: bool) -> dict[str, Any]:
-    rounds, secondary_rounds, importtime_runs = (5, 3, 2) if quick else (15, 5, IMPORTTIME_RUNS)
+    rounds, secondary_rounds, importtime_runs = (5, 3, 2) if quick else (25, 5, IMPORTTIME_RUNS)
     with tempfile.TemporaryDirectory(prefix="portal-bench-cold-") as temporary:
         sandbox = build_sandbox(Path(temporary))
         variants = _variants(sandbox)
@@ -311,12 +311,20 @@ def measure(quick: bool) -> dict[str, Any]:
     }
 
 
+def paired_ratio(samples: dict[str, list[float]], name: str, floor: str) -> float:
+    """The median, over rounds, of this variant's time over the floor's in the same round.
+
+    This machine's speed drifts by tens of percent within minutes; a round's runs are seconds apart, so a ratio
+    within a round cancels most of the drift that a ratio of two overall medians keeps."""
+    return median([variant / base for variant, base in zip(samples[name], samples[floor], strict=True)])
+
+
 def _ratio_rows(samples: dict[str, list[float]], names: list[str], floor: str, bare: float | None) -> list[list[str]]:
     floor_ms = median(samples[floor]) * 1000
     rows = []
     for name in names:
         ms = median(samples[name]) * 1000
-        ratio = ms / floor_ms
+        ratio = paired_ratio(samples, name, floor)
         net = "" if bare is None else fmt((ms - bare) / (floor_ms - bare))
         goal = ""
         if name in GOAL_FUNCTIONS or name.removesuffix(", tracer on") in GOAL_FUNCTIONS:
@@ -340,7 +348,9 @@ def render(result: dict[str, Any]) -> str:
     ]
     parts = [
         f"Wall time of a fresh `python -S -c …` process, median of {result['rounds']} interleaved runs each "
-        f"(shuffled order every round). *floor* = `{FLOOR_CODE}`; a handler row = `import <handler>` + "
+        "(shuffled order every round); *ratio to floor* is the median over rounds of the row's time over the floor's "
+        "in the same round, which cancels most of this shared machine's drift in speed. "
+        f"*floor* = `{FLOOR_CODE}`; a handler row = `import <handler>` + "
         "`portal_sessions.store.dynamodb_client()`. `sys.path` is Lambda's: function code, then the layer "
         f"({', '.join(result['layer_packages'])}), then the runtime's boto3 closure "
         f"({', '.join(result['runtime_packages'])}), all with their `.pyc`. *bare* = `python -S -c pass` "
@@ -418,7 +428,7 @@ def goals(result: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]:
     floor = median(samples["floor"])
     rows: list[tuple[str, str, str, bool | None]] = []
     for name in [*GOAL_FUNCTIONS, *(f"{logical_id}, tracer on" for logical_id in GOAL_FUNCTIONS)]:
-        ratio = median(samples[name]) / floor
+        ratio = paired_ratio(samples, name, "floor")
         rows.append(
             (
                 f"Cold start, {name} ÷ floor",
