@@ -49,7 +49,7 @@ def run(host: str, port: int) -> int:
     from .demo_portal import PATH as PORTAL_PATH
     from .gateway import make_server
     from .runtime import FunctionRuntime
-    from .streams import StreamPoller, StreamReader
+    from .streams import NoStreamError, StreamPoller, StreamReader
     from .template import http_routes, stream_functions
 
     routes = http_routes(load_template())
@@ -66,10 +66,14 @@ def run(host: str, port: int) -> int:
     runtime = server.runtime
     for name in runtime.specs:  # import every handler now, as Lambda's init would, so errors show at start
         runtime.handler(name)
-    pollers = [
-        StreamPoller(StreamReader(backend.table_name), lambda event, name=name: runtime.invoke(name, event))
-        for name in stream_functions(template)
-    ]  # the table's stream, as Lambda's event source mapping reads it
+    pollers = []  # the table's stream, as Lambda's event source mapping reads it
+    for name in stream_functions(template):
+        try:
+            reader = StreamReader(backend.table_name)
+        except NoStreamError as exc:
+            print(f"No session events: {exc}", flush=True)
+            continue
+        pollers.append(StreamPoller(reader, lambda event, name=name: runtime.invoke(name, event)))
     for poller in pollers:
         poller.start()
     dynamodb = os.environ.get("AWS_ENDPOINT_URL_DYNAMODB") or f"embedded ({backend.endpoint_url})"

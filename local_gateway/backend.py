@@ -51,6 +51,8 @@ def start_backend() -> LocalBackend:
     server.start()
     endpoint = f"http://127.0.0.1:{port}"
     os.environ["AWS_ENDPOINT_URL"] = endpoint  # service-specific AWS_ENDPOINT_URL_* settings still win
+    if "AWS_ENDPOINT_URL_DYNAMODB" in os.environ:  # another DynamoDB serves its own streams too
+        os.environ.setdefault("AWS_ENDPOINT_URL_DYNAMODB_STREAMS", os.environ["AWS_ENDPOINT_URL_DYNAMODB"])
     os.environ.setdefault("AWS_DEFAULT_REGION", LOCAL_REGION)
     if "AWS_ACCESS_KEY_ID" not in os.environ and "AWS_PROFILE" not in os.environ:
         os.environ["AWS_ACCESS_KEY_ID"] = os.environ["AWS_SECRET_ACCESS_KEY"] = "local"  # moto accepts any

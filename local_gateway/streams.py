@@ -27,6 +27,10 @@ def lambda_record(record: dict[str, Any], stream_arn: str) -> dict[str, Any]:
     return {**record, "dynamodb": change, "eventSourceARN": stream_arn}
 
 
+class NoStreamError(Exception):
+    """The table has no stream (made before the template gave it one)."""
+
+
 class StreamReader:
     """Reads a table's stream from where it was when the reader was made (or from its start, `from_start`).
 
@@ -37,6 +41,8 @@ class StreamReader:
 
     def __init__(self, table_name: str, *, from_start: bool = False) -> None:
         table = boto3.client("dynamodb").describe_table(TableName=table_name)["Table"]
+        if "LatestStreamArn" not in table:
+            raise NoStreamError(f"table {table_name} has no stream: create it from template.yaml to get events")
         self.stream_arn: str = table["LatestStreamArn"]
         self._streams = boto3.client("dynamodbstreams")
         self._last_seen: dict[str, str] = {}  # shard id: the last sequence number read from it

@@ -1,7 +1,8 @@
 """The sessions table's stream: Stripe-shaped `billing_portal.session.*` events, published to EventBridge.
 
-Records come in order per session; a record that cannot be published is reported back (partial batch response), so
-Lambda retries from it and nothing after it is lost (a batch whose every record failed raises, and is retried whole).
+Records come in order per session. Once one cannot be published, the rest of the batch is not tried: Lambda resumes
+from the first record reported (partial batch response), so events stay in order and nothing after it is skipped (a
+batch whose every record failed raises, and is retried whole).
 """
 
 from __future__ import annotations
@@ -20,13 +21,34 @@ from portal_sessions.settings import session_events_settings
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
 
-def publish_record(record: DynamoDBRecord) -> None:
-    event = event_from_stream_record(record.raw_event)
-    if event is None:
-        return
-    publish(session_events_settings().event_bus_name, [event])
-    logger.info("event published", extra={"event_type": event["type"], "event_id": event["id"]})
-    metrics.add_metric(name="EventsPublished", unit=MetricUnit.Count, value=1)
+class EarlierRecordFailedError(Exception):
+    """Not tried: a record before it in the batch failed, and Lambda resumes from that one."""
+
+
+def _publisher() -> Any:
+    failed = False
+
+    def publish_record(record: DynamoDBRecord) -> None:
+        nonlocal failed
+        if failed:
+            raise EarlierRecordFailedError(record.dynamodb.sequence_number if record.dynamodb else None)
+        try:
+            event = event_from_stream_record(record.raw_event)
+        except Exception:  # a record no retry can fix: say so, and do not hold the stream up behind it
+            logger.exception("stream record not understood", extra={"event_id": record.event_id})
+            metrics.add_metric(name="StreamRecordsNotUnderstood", unit=MetricUnit.Count, value=1)
+            return
+        if event is None:
+            return
+        try:
+            publish(session_events_settings().event_bus_name, [event])
+        except Exception:
+            failed = True
+            raise
+        logger.info("event published", extra={"event_type": event["type"], "event_id": event["id"]})
+        metrics.add_metric(name="EventsPublished", unit=MetricUnit.Count, value=1)
+
+    return publish_record
 
 
 @traced
@@ -34,9 +56,7 @@ def publish_record(record: DynamoDBRecord) -> None:
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     metrics.add_metric(name="StreamRecordsRead", unit=MetricUnit.Count, value=len(event.get("Records", [])))
-    response = process_partial_response(
-        event=event, record_handler=publish_record, processor=processor, context=context
-    )
+    response = process_partial_response(event=event, record_handler=_publisher(), processor=processor, context=context)
     failed = len(response.get("batchItemFailures", []))
     if failed:
         logger.warning("events not published", extra={"records": failed})

@@ -25,6 +25,7 @@ import redirect_handler
 import sessions_handler
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ReadTimeoutError
+from moto.core.models import botocore_stubber
 
 from portal_sessions import idempotency
 from portal_sessions.store import dynamodb_client
@@ -416,6 +417,37 @@ def test_a_failed_idempotency_record_write_is_a_503_and_runs_nothing(faults: Dyn
     assert stripe_error(response, 503)["type"] == "api_error"
     assert faults.count("PutItem", "token#") == 0
     assert all_items(service_env["TABLE_NAME"]) == []
+
+
+def test_a_session_put_whose_answer_was_lost_is_stored_once(faults: DynamoDBFaults, service_env: dict) -> None:
+    # Given the default configuration was seen (a create is then one PutItem), and the answer to the next session
+    # write is lost after DynamoDB applied it (moto, the handler before this one, has stored the item)
+    create()
+    faults.attempts.clear()
+    lost = [1]
+
+    def lose_the_answer(request: Any, event_name: str, **_kwargs: Any) -> None:
+        if lost and event_name.endswith(".PutItem") and (_pk_of(request.body) or "").startswith("token#"):
+            lost.pop()
+            botocore_stubber(event_name=event_name, request=request)  # moto applies the write...
+            raise ReadTimeoutError(endpoint_url=request.url)  # ...and its answer never arrives
+
+    client = dynamodb_client()
+    client.meta.events.register_first("before-send.dynamodb", lose_the_answer, unique_id="lose-the-answer")
+    try:
+        # When a session is created: botocore retries, and the retry finds the item already there
+        response = create()
+    finally:
+        client.meta.events.unregister("before-send.dynamodb", unique_id="lose-the-answer")
+
+    # Then the retry recognised its own session: one item for it, under the token its URL holds
+    assert response["statusCode"] == 200, response["body"]
+    assert lost == [] and faults.count("PutItem", "token#") == 2
+    session = json.loads(response["body"])
+    table = service_env["TABLE_NAME"]
+    assert [item["session_id"]["S"] for item in session_items(table)].count(session["id"]) == 1
+    stored = item_for_token(table, session["url"].rsplit("/", 1)[1])
+    assert stored is not None and stored["session_id"]["S"] == session["id"]
 
 
 def test_an_idempotent_create_completes_its_record_in_the_sessions_own_transaction(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -18,6 +19,7 @@ from local_gateway.streams import StreamReader
 from portal_sessions import clock
 from tests.conftest import LIVE_KEY, TEST_KEY, FakeContext, http_event, json_body
 
+ROOT = Path(__file__).resolve().parents[2]
 T0 = 1_800_000_000
 
 
@@ -199,3 +201,22 @@ def test_retrieve_refuses_to_expand_what_cannot_be(service_env: dict, now: list[
 
     assert response["statusCode"] == 400
     assert json_body(response)["error"]["param"] == "expand"
+
+
+def test_after_a_record_fails_the_rest_of_its_batch_waits(service_env: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a batch where a session is created, then visited, and the `created` event cannot be published
+    sample = json.loads((ROOT / "events" / "session_events_stream.json").read_text())
+    tried: list[str] = []
+
+    def flaky_publish(_bus: str, events: list[dict[str, Any]]) -> None:
+        tried.append(events[0]["type"])
+        raise RuntimeError("EventBridge is failing")
+
+    monkeypatch.setattr(session_events_handler, "publish", flaky_publish)
+
+    # When the batch comes in, every record fails and the batch is retried whole...
+    with pytest.raises(BatchProcessingError):
+        session_events_handler.lambda_handler(sample, FakeContext())
+
+    # ...and `visited` was not even tried, so it can never be published before `created`
+    assert tried == ["billing_portal.session.created"]

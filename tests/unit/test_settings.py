@@ -29,6 +29,7 @@ def test_values_and_defaults_come_from_upper_case_variables() -> None:
     [
         ({"TABLE_NAME": "ab"}, "TABLE_NAME: must be at least 3 characters"),
         ({"PORTAL_URL": "portal.example.com"}, "PORTAL_URL: must be an http(s) URL"),
+        ({"PORTAL_URL": "https://portal.example.com\n"}, "PORTAL_URL: must be an http(s) URL"),
         ({"SESSION_TTL_SECONDS": "59"}, "SESSION_TTL_SECONDS: must be between 60 and 604800"),
         ({"HANDOFF_TTL_SECONDS": "1e3"}, "HANDOFF_TTL_SECONDS: must be an integer"),
     ],

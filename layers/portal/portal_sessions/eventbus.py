@@ -1,7 +1,8 @@
 """Stripe-shaped `event` objects about sessions, made from the sessions table's stream and published to EventBridge.
 
 The request path writes only DynamoDB; the table's stream then carries each change to the events function (a
-transactional outbox): no event is lost when EventBridge fails (the stream retries), and no API request waits for it.
+transactional outbox): no API request waits for EventBridge, and while it fails the stream retries, for as long as
+the stream keeps the record (24 hours).
 A stream record becomes at most one event, whose id is derived from the record's, so a retried batch publishes the
 same ids again and consumers can drop the repeats.
 """
@@ -35,7 +36,9 @@ def _events_client() -> Any:
     import boto3
 
     # Requests built here, not from input: no client-side validation (see store.dynamodb_client).
-    config = Config(retries={"mode": "standard", "max_attempts": 3}, read_timeout=3, parameter_validation=False)
+    config = Config(
+        retries={"mode": "standard", "max_attempts": 3}, connect_timeout=2, read_timeout=3, parameter_validation=False
+    )
     return boto3.client("events", config=config)
 
 

@@ -194,7 +194,9 @@ def _store_under_fresh_token(
         try:
             store.put_new(session, url_token_hash(token), purge_hold, requirement, also, request)
             return shown
-        except ConditionFailedError:
+        except ConditionFailedError as taken:
+            if taken.item is not None and taken.item.get("session_id", {}).get("S") == session.id:
+                return shown  # botocore retried a put whose first attempt landed (its answer was lost): ours
             continue
     raise RuntimeError("could not store the session under a fresh token")
 

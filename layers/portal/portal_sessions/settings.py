@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from .errors import ConfigurationError
 
-_HTTP_URL = re.compile(r"^https?://[^\s]+$")
+_HTTP_URL = re.compile(r"https?://[^\s]+")  # the whole value (fullmatch): no trailing newline either
 _DAY = 86400
 
 
@@ -84,7 +84,7 @@ def _problem(rules: Any, value: str) -> str | None:
         return None
     if len(value) < rules["min_length"]:
         return f"must be at least {rules['min_length']} characters"
-    if rules["pattern"] is not None and not rules["pattern"].match(value):
+    if rules["pattern"] is not None and not rules["pattern"].fullmatch(value):
         return "must be an http(s) URL"
     return None
 

@@ -193,7 +193,8 @@ class SessionStore(_Table):
             "ConditionExpression": "attribute_not_exists(pk)",
         }
         if requirement is None and not also:
-            self._request("put_item", **put)
+            # The existing item comes back with the failure: a retry of a put that landed finds its own session.
+            self._request("put_item", **put, ReturnValuesOnConditionCheckFailure="ALL_OLD")
             return
         items: list[dict[str, Any]] = [{"Put": put}, *(also or [])]
         if requirement is not None:
