@@ -41,7 +41,7 @@ def _publisher() -> Any:
         if event is None:
             return
         try:
-            publish(session_events_settings().event_bus_name, [event])
+            publish(session_events_settings().event_bus_name, event)
         except Exception:
             failed = True
             raise

@@ -208,8 +208,8 @@ def test_after_a_record_fails_the_rest_of_its_batch_waits(service_env: dict, mon
     sample = json.loads((ROOT / "events" / "session_events_stream.json").read_text())
     tried: list[str] = []
 
-    def flaky_publish(_bus: str, events: list[dict[str, Any]]) -> None:
-        tried.append(events[0]["type"])
+    def flaky_publish(_bus: str, event: dict[str, Any]) -> None:
+        tried.append(event["type"])
         raise RuntimeError("EventBridge is failing")
 
     monkeypatch.setattr(session_events_handler, "publish", flaky_publish)

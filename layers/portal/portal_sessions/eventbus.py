@@ -24,7 +24,6 @@ SOURCE = "portal-sessions"
 SESSION_CREATED = "billing_portal.session.created"
 SESSION_VISITED = "billing_portal.session.visited"
 SESSION_EXPIRED = "billing_portal.session.expired"
-MAX_ENTRIES_PER_CALL = 10  # PutEvents' limit
 
 
 class PublishError(Exception):
@@ -88,14 +87,9 @@ def event_from_stream_record(record: dict[str, Any]) -> dict[str, Any] | None:
     )
 
 
-def publish(bus_name: str, events: list[dict[str, Any]]) -> None:
-    """Put the events on the bus, up to ten per call; PublishError if any was refused."""
-    for start in range(0, len(events), MAX_ENTRIES_PER_CALL):
-        entries = [
-            {"Source": SOURCE, "DetailType": event["type"], "Detail": json.dumps(event), "EventBusName": bus_name}
-            for event in events[start : start + MAX_ENTRIES_PER_CALL]
-        ]
-        response = _events_client().put_events(Entries=entries)
-        if response.get("FailedEntryCount", 0):
-            codes = sorted({entry.get("ErrorCode", "") for entry in response["Entries"] if "ErrorCode" in entry})
-            raise PublishError(f"EventBridge refused {response['FailedEntryCount']} event(s): {', '.join(codes)}")
+def publish(bus_name: str, event: dict[str, Any]) -> None:
+    """Put the event on the bus; PublishError if EventBridge refused it."""
+    entry = {"Source": SOURCE, "DetailType": event["type"], "Detail": json.dumps(event), "EventBusName": bus_name}
+    response = _events_client().put_events(Entries=[entry])
+    if response.get("FailedEntryCount", 0):
+        raise PublishError(f"EventBridge refused the event: {response['Entries'][0].get('ErrorCode', 'unknown')}")
