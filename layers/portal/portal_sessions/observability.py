@@ -22,15 +22,15 @@ logger = Logger()
 metrics = Metrics()
 
 
-def tracing_enabled(environment: dict[str, str] | os._Environ[str] = os.environ) -> bool:
+def _tracing_enabled() -> bool:
     """As Powertools decides: on in Lambda, unless POWERTOOLS_TRACE_DISABLED says otherwise or SAM runs it locally."""
-    disabled = environment.get("POWERTOOLS_TRACE_DISABLED", "false").strip().lower() in ("1", "true", "yes", "on")
-    in_lambda = bool(environment.get("LAMBDA_TASK_ROOT")) and not environment.get("AWS_SAM_LOCAL")
+    disabled = os.environ.get("POWERTOOLS_TRACE_DISABLED", "false").strip().lower() in ("1", "true", "yes", "on")
+    in_lambda = bool(os.environ.get("LAMBDA_TASK_ROOT")) and not os.environ.get("AWS_SAM_LOCAL")
     return in_lambda and not disabled
 
 
 def _new_tracer() -> Tracer | None:
-    if not tracing_enabled():
+    if not _tracing_enabled():
         return None
     from aws_lambda_powertools import Tracer
 
