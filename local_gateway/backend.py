@@ -8,6 +8,7 @@ import os
 import secrets
 import socket
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -16,7 +17,9 @@ from botocore.exceptions import ClientError
 from portal_sessions.auth import key_hash
 from portal_sessions.tokens import new_object_id
 
-from .template import table_definition
+from . import dynamodb_local
+from .dynamodb_local import DynamoDBLocal
+from .template import ROOT, table_definition
 
 LOCAL_REGION = "us-east-1"
 API_KEYS_PARAMETER = "/portal-sessions/local/api-key-hashes"
@@ -24,15 +27,32 @@ HANDOFF_SECRET_NAME = "portal-sessions/local/handoff-signing-key"
 DEFAULT_TABLE_NAME = "portal-sessions-local"
 
 
+# `--dynamodb local` keeps its tables here across restarts (PORTAL_DYNAMODB_DATA names another folder).
+DEFAULT_DYNAMODB_LOCAL_DATA = ROOT / ".dynamodb-local"
+
+
 @dataclass
 class LocalBackend:
     endpoint_url: str | None
     table_name: str
     server: Any = None
+    dynamodb_local: DynamoDBLocal | None = None
+
+    @property
+    def dynamodb_description(self) -> str:
+        if self.dynamodb_local is not None:
+            return f"DynamoDB Local ({self.dynamodb_local.endpoint_url}, data in {dynamodb_local_data()})"
+        return os.environ.get("AWS_ENDPOINT_URL_DYNAMODB") or f"embedded ({self.endpoint_url})"
 
     def stop(self) -> None:
         if self.server is not None:
             self.server.stop()
+        if self.dynamodb_local is not None:
+            self.dynamodb_local.stop()
+
+
+def dynamodb_local_data() -> Path:
+    return Path(os.environ.get("PORTAL_DYNAMODB_DATA") or DEFAULT_DYNAMODB_LOCAL_DATA)
 
 
 def free_port() -> int:
@@ -41,9 +61,16 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def start_backend() -> LocalBackend:
-    """Start moto on loopback and point the AWS SDK at it; `AWS_ENDPOINT_URL_DYNAMODB` keeps another DynamoDB."""
+def start_backend(dynamodb: str = "embedded") -> LocalBackend:
+    """Start moto on loopback and point the AWS SDK at it; `AWS_ENDPOINT_URL_DYNAMODB` keeps another DynamoDB, and
+    `dynamodb="local"` starts Amazon's DynamoDB Local with its data on disk."""
     from moto.server import ThreadedMotoServer
+
+    running_local = None
+    if dynamodb == "local":
+        data = dynamodb_local_data()
+        running_local = dynamodb_local.start(db_path=data, log_path=data / "server.log")
+        os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = running_local.endpoint_url
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request lines
     port = free_port()
@@ -57,7 +84,7 @@ def start_backend() -> LocalBackend:
     if "AWS_ACCESS_KEY_ID" not in os.environ and "AWS_PROFILE" not in os.environ:
         os.environ["AWS_ACCESS_KEY_ID"] = os.environ["AWS_SECRET_ACCESS_KEY"] = "local"  # moto accepts any
     table_name = os.environ.get("PORTAL_TABLE_NAME", DEFAULT_TABLE_NAME)
-    return LocalBackend(endpoint_url=endpoint, table_name=table_name, server=server)
+    return LocalBackend(endpoint_url=endpoint, table_name=table_name, server=server, dynamodb_local=running_local)
 
 
 def ensure_table(template: dict[str, Any], table_name: str) -> None:

@@ -1,7 +1,9 @@
-"""Shared fixtures: a moto-backed AWS with the table built from template.yaml, keys, and HTTP events."""
+"""Shared fixtures: AWS on moto, with DynamoDB on moto or on Amazon's DynamoDB Local (every test that touches the
+table runs on both), the table built from template.yaml, keys, and HTTP events."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Iterator
@@ -27,6 +29,7 @@ for _name in [name for name in os.environ if name.startswith("AWS_ENDPOINT_URL")
 
 from aws_lambda_powertools.utilities import parameters  # noqa: E402
 
+from local_gateway import dynamodb_local  # noqa: E402
 from local_gateway.gateway import build_event  # noqa: E402
 from local_gateway.template import http_routes, load_template, table_definition  # noqa: E402
 from portal_sessions.auth import key_hash  # noqa: E402
@@ -46,10 +49,50 @@ LIVE_KEY = "sk_live_IntegrationTestKey000000001"
 EVENT_BUS_NAME = "portal-sessions-test"
 TEMPLATE = load_template()
 
+# The engines DynamoDB tests run on. Without Java or the pinned jar only moto runs, said once in the report header;
+# CI sets PORTAL_REQUIRE_ALL_ENGINES=1 so that a missing engine fails the run instead.
+DYNAMODB_LOCAL_MISSING = dynamodb_local.unavailable_reason()
+REQUIRE_ALL_ENGINES = os.environ.get("PORTAL_REQUIRE_ALL_ENGINES") == "1"
+ENGINES = ["moto"] if DYNAMODB_LOCAL_MISSING else ["moto", "dynamodb-local"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if DYNAMODB_LOCAL_MISSING and REQUIRE_ALL_ENGINES:
+        raise pytest.UsageError(f"PORTAL_REQUIRE_ALL_ENGINES=1 but DynamoDB Local cannot run: {DYNAMODB_LOCAL_MISSING}")
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    if DYNAMODB_LOCAL_MISSING:
+        return f"DynamoDB engines: moto only. DynamoDB Local SKIPPED: {DYNAMODB_LOCAL_MISSING}"
+    return "DynamoDB engines: moto and Amazon DynamoDB Local"
+
+
+@pytest.fixture(scope="session")
+def dynamodb_local_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One DynamoDB Local per test process (in memory), started the first time a test asks for it."""
+    running = dynamodb_local.start(log_path=tmp_path_factory.mktemp("dynamodb_local") / "dynamodb_local.log")
+    try:
+        yield running.endpoint_url
+    finally:
+        running.stop()
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request: pytest.FixtureRequest) -> str:
+    """The DynamoDB engine of this test run: "moto" or "dynamodb-local"."""
+    return str(request.param)
+
 
 @pytest.fixture
-def aws() -> Iterator[None]:
-    with mock_aws():
+def aws(engine: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every AWS service on moto; DynamoDB and its streams on the engine under test."""
+    config: dict[str, Any] = {}
+    if engine == "dynamodb-local":
+        endpoint = request.getfixturevalue("dynamodb_local_endpoint")
+        monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", endpoint)
+        monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB_STREAMS", endpoint)
+        config = {"core": {"passthrough": {"services": ["dynamodb", "dynamodbstreams"]}}}
+    with mock_aws(config=config):  # type: ignore[arg-type]
         dynamodb_client.cache_clear()
         parameters.clear_caches()
         yield
@@ -58,14 +101,17 @@ def aws() -> Iterator[None]:
 
 
 @pytest.fixture
-def sessions_table(aws: None) -> str:
+def sessions_table(aws: None, engine: str) -> Iterator[str]:
     """The sessions table, created from template.yaml's own definition so test and template cannot drift."""
     definition = table_definition(TEMPLATE)
     client = boto3.client("dynamodb")
     client.create_table(TableName=TABLE_NAME, **definition["create_table"])
     client.update_time_to_live(TableName=TABLE_NAME, TimeToLiveSpecification=definition["time_to_live"])
     forget_default_configurations()  # this process may have seen them in the previous test's table
-    return TABLE_NAME
+    yield TABLE_NAME
+    if engine == "dynamodb-local":  # one engine serves every test of this process: leave it empty
+        with contextlib.suppress(client.exceptions.ResourceNotFoundException):  # a test may have deleted it
+            client.delete_table(TableName=TABLE_NAME)
 
 
 @pytest.fixture

@@ -22,14 +22,18 @@ from typing import Any
 import boto3
 import pytest
 
+from tests.conftest import ENGINES
+
 ROOT = Path(__file__).resolve().parents[2]
 E2E_API_KEY = "sk_test_EndToEndSuiteKey00000000001"
-START_TIMEOUT_SECONDS = 30.0
-STOP_TIMEOUT_SECONDS = 10.0
+START_TIMEOUT_SECONDS = 150.0  # seconds on an idle machine; the JVMs of DynamoDB Local start slowly on a busy one
+STOP_TIMEOUT_SECONDS = 30.0
 _START_ATTEMPTS = 3  # a free port can be taken between probing it and the server binding it
 
 _BANNER_END = "Ctrl-C stops."  # printed once the server socket is bound, right before serving
-_DYNAMODB_LINE = re.compile(r"DynamoDB: embedded \((?P<endpoint>http://[^)\s]+)\), table (?P<table>\S+)")
+_DYNAMODB_LINE = re.compile(
+    r"DynamoDB: (?:embedded \(|DynamoDB Local \()?(?P<endpoint>http://[^),;\s]+).*?, table (?P<table>\S+)"
+)
 _PORTAL_LINE = re.compile(r"Portal: (?P<url>\S+)")
 _KEY_LINE = re.compile(r"API key \(test mode\): (?P<key>\S+)")
 
@@ -46,6 +50,8 @@ _INHERITED_SETTINGS = (
     "LINK_TTL_SECONDS",
     "SESSION_TTL_SECONDS",
     "PUBLIC_BASE_URL",
+    "PORTAL_DYNAMODB",
+    "PORTAL_DYNAMODB_DATA",
 )
 
 
@@ -115,7 +121,7 @@ def stop_process(process: subprocess.Popen[Any]) -> None:
         process.wait(timeout=STOP_TIMEOUT_SECONDS)
 
 
-def _parse_banner(stdout: str, port: int) -> LocalService:
+def parse_banner(stdout: str, port: int) -> LocalService:
     dynamodb = _DYNAMODB_LINE.search(stdout)
     portal = _PORTAL_LINE.search(stdout)
     key = _KEY_LINE.search(stdout)
@@ -130,7 +136,7 @@ def _parse_banner(stdout: str, port: int) -> LocalService:
     )
 
 
-def _start(logs: Path) -> tuple[subprocess.Popen[str], int, str]:
+def start_runner(logs: Path, **settings: str) -> tuple[subprocess.Popen[str], int, str]:
     """Start the runner on a free port and wait, bounded, until it serves; retry if the port was taken."""
     failures = []
     for attempt in range(_START_ATTEMPTS):
@@ -141,7 +147,7 @@ def _start(logs: Path) -> tuple[subprocess.Popen[str], int, str]:
             process = subprocess.Popen(
                 [sys.executable, "-m", "local_gateway", "run", "--port", str(port)],
                 cwd=ROOT,
-                env=child_environment(PORTAL_API_KEY=E2E_API_KEY),
+                env=child_environment(PORTAL_API_KEY=E2E_API_KEY, **settings),
                 stdin=subprocess.DEVNULL,
                 stdout=stdout,
                 stderr=stderr,
@@ -163,11 +169,15 @@ def _start(logs: Path) -> tuple[subprocess.Popen[str], int, str]:
     pytest.fail("`python -m local_gateway run` did not start:\n" + "\n".join(failures), pytrace=False)
 
 
-@pytest.fixture(scope="session")
-def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalService]:
-    """The running service; its output stays in pytest's temporary directory (local_gateway*/run*.std*)."""
-    process, port, banner = _start(tmp_path_factory.mktemp("local_gateway"))
+@pytest.fixture(scope="session", params=ENGINES)
+def service(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalService]:
+    """The running service, on each DynamoDB engine; its output stays in pytest's temporary directory
+    (local_gateway*/run*.std*)."""
+    settings = {}
+    if request.param == "dynamodb-local":
+        settings["AWS_ENDPOINT_URL_DYNAMODB"] = request.getfixturevalue("dynamodb_local_endpoint")
+    process, port, banner = start_runner(tmp_path_factory.mktemp("local_gateway"), **settings)
     try:
-        yield _parse_banner(banner, port)
+        yield parse_banner(banner, port)
     finally:
         stop_process(process)

@@ -13,16 +13,19 @@ import io
 import json
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import boto3
 import botocore.endpoint
+import configurations_handler
 import create_session_handler
 import pytest
 import redirect_handler
 import sessions_handler
+import urllib3
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ReadTimeoutError
 from moto.core.models import botocore_stubber
@@ -419,26 +422,41 @@ def test_a_failed_idempotency_record_write_is_a_503_and_runs_nothing(faults: Dyn
     assert all_items(service_env["TABLE_NAME"]) == []
 
 
-def test_a_session_put_whose_answer_was_lost_is_stored_once(faults: DynamoDBFaults, service_env: dict) -> None:
-    # Given the default configuration was seen (a create is then one PutItem), and the answer to the next session
-    # write is lost after DynamoDB applied it (moto, the handler before this one, has stored the item)
-    create()
-    faults.attempts.clear()
+@contextmanager
+def answer_lost(engine: str, operation: str, key_prefix: str) -> Iterator[list[int]]:
+    """The next `operation` on an item under `key_prefix` reaches the engine and is applied, but its answer never
+    arrives (a timeout after DynamoDB wrote): botocore retries it. Yields a list emptied once that happened."""
     lost = [1]
+    http = urllib3.PoolManager()
 
     def lose_the_answer(request: Any, event_name: str, **_kwargs: Any) -> None:
-        if lost and event_name.endswith(".PutItem") and (_pk_of(request.body) or "").startswith("token#"):
+        if lost and event_name.endswith("." + operation) and (_pk_of(request.body) or "").startswith(key_prefix):
             lost.pop()
-            botocore_stubber(event_name=event_name, request=request)  # moto applies the write...
+            if engine == "moto":
+                botocore_stubber(event_name=event_name, request=request)  # moto applies the write...
+            else:
+                http.request(request.method, request.url, body=request.body, headers=dict(request.headers))
             raise ReadTimeoutError(endpoint_url=request.url)  # ...and its answer never arrives
 
     client = dynamodb_client()
     client.meta.events.register_first("before-send.dynamodb", lose_the_answer, unique_id="lose-the-answer")
     try:
-        # When a session is created: botocore retries, and the retry finds the item already there
-        response = create()
+        yield lost
     finally:
         client.meta.events.unregister("before-send.dynamodb", unique_id="lose-the-answer")
+
+
+def test_a_session_put_whose_answer_was_lost_is_stored_once(
+    faults: DynamoDBFaults, service_env: dict, engine: str
+) -> None:
+    # Given the default configuration was seen (a create is then one PutItem), and the answer to the next session
+    # write is lost after DynamoDB applied it
+    create()
+    faults.attempts.clear()
+
+    # When a session is created: botocore retries, and the retry finds the item already there
+    with answer_lost(engine, "PutItem", "token#") as lost:
+        response = create()
 
     # Then the retry recognised its own session: one item for it, under the token its URL holds
     assert response["statusCode"] == 200, response["body"]
@@ -448,6 +466,26 @@ def test_a_session_put_whose_answer_was_lost_is_stored_once(faults: DynamoDBFaul
     assert [item["session_id"]["S"] for item in session_items(table)].count(session["id"]) == 1
     stored = item_for_token(table, session["url"].rsplit("/", 1)[1])
     assert stored is not None and stored["session_id"]["S"] == session["id"]
+
+
+def test_a_configuration_put_whose_answer_was_lost_is_created_once(
+    faults: DynamoDBFaults, service_env: dict, engine: str
+) -> None:
+    # Given the answer to a new configuration's write is lost after DynamoDB applied it
+    body = "features[invoice_history][enabled]=true&metadata[order]=1"
+    headers = {"content-type": FORM, "authorization": f"Bearer {TEST_KEY}"}
+    event = http_event("POST", "/v1/billing_portal/configurations", headers=headers, body=body)
+
+    # When it is created: botocore retries, and the retry finds the item already there
+    with answer_lost(engine, "PutItem", "configuration#") as lost:
+        response = configurations_handler.lambda_handler(event, FakeContext())
+
+    # Then the retry recognised its own configuration: created, once
+    assert lost == [] and faults.count("PutItem", "configuration#") == 2
+    assert response["statusCode"] == 200, response["body"]
+    created = json.loads(response["body"])
+    stored = [item for item in all_items(service_env["TABLE_NAME"]) if item["pk"]["S"].endswith(created["id"])]
+    assert len(stored) == 1 and json.loads(stored[0]["body"]["S"])["metadata"] == {"order": "1"}
 
 
 def test_an_idempotent_create_completes_its_record_in_the_sessions_own_transaction(

@@ -382,7 +382,17 @@ class ConfigurationStore(_Table):
     def put_new(self, configuration: dict[str, Any]) -> None:
         """Store a new configuration; ConditionFailedError if its id exists."""
         item = _configuration_item(configuration, version=1)
-        self._call("put_item", Item=item, ConditionExpression="attribute_not_exists(pk)")
+        try:
+            self._call(
+                "put_item",
+                Item=item,
+                ConditionExpression="attribute_not_exists(pk)",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ConditionFailedError as taken:
+            if taken.item != item:
+                raise
+            # botocore retried a put whose first attempt landed (its answer was lost): the item is this one
 
     def replace(self, configuration: dict[str, Any], expected_version: int) -> None:
         """Write an updated configuration if nobody else did since it was read (else ConditionFailedError)."""
