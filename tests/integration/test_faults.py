@@ -450,6 +450,52 @@ def test_a_session_put_whose_answer_was_lost_is_stored_once(faults: DynamoDBFaul
     assert stored is not None and stored["session_id"]["S"] == session["id"]
 
 
+@pytest.mark.parametrize(
+    ("headers", "body"),
+    [
+        ({"idempotency-key": "lost-answer"}, BODY),  # the session's put and the idempotency record's completion
+        ({}, BODY + "&configuration=bpc_DefaultTestConfiguration"),  # the configuration's check and the put
+    ],
+    ids=["with-idempotency-key", "with-configuration"],
+)
+def test_a_session_transaction_whose_answer_was_lost_is_stored_once(
+    faults: DynamoDBFaults, service_env: dict, headers: dict[str, str], body: str
+) -> None:
+    # Given the default configuration exists, and the answer to the next session transaction is lost after DynamoDB
+    # applied it (moto, the handler before this one, has applied it; moto ignores the ClientRequestToken that makes
+    # AWS answer such a retry with success)
+    create()
+    lost = [1]
+
+    def lose_the_answer(request: Any, event_name: str, **_kwargs: Any) -> None:
+        if lost and event_name.endswith(".TransactWriteItems"):
+            lost.pop()
+            botocore_stubber(event_name=event_name, request=request)  # moto applies the transaction...
+            raise ReadTimeoutError(endpoint_url=request.url)  # ...and its answer never arrives
+
+    client = dynamodb_client()
+    client.meta.events.register_first("before-send.dynamodb", lose_the_answer, unique_id="lose-the-answer")
+    try:
+        # When a session is created: botocore retries the transaction, which finds the session already there
+        response = create(body, **headers)
+    finally:
+        client.meta.events.unregister("before-send.dynamodb", unique_id="lose-the-answer")
+
+    # Then the retry recognised its own session: one item for it, under the token its URL holds, and no other
+    assert response["statusCode"] == 200, response["body"]
+    assert lost == []
+    session = json.loads(response["body"])
+    table = service_env["TABLE_NAME"]
+    assert [item["session_id"]["S"] for item in session_items(table)].count(session["id"]) == 1
+    assert len(session_items(table)) == 2  # the first create's, and this one
+    stored = item_for_token(table, session["url"].rsplit("/", 1)[1])
+    assert stored is not None and stored["session_id"]["S"] == session["id"]
+    if headers:  # and the key replays that same session
+        replay = create(body, **headers)
+        assert replay["headers"].get("Idempotent-Replayed") == "true"
+        assert json.loads(replay["body"])["url"] == session["url"]
+
+
 def test_an_idempotent_create_completes_its_record_in_the_sessions_own_transaction(
     faults: DynamoDBFaults, service_env: dict
 ) -> None:
