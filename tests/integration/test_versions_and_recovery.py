@@ -9,6 +9,7 @@ import create_session_handler
 import jwt
 import pytest
 import redirect_handler
+import sessions_handler
 
 from portal_sessions import clock
 from portal_sessions.handoff import AUDIENCE, RECOVERY_AUDIENCE, verify_handoff_token
@@ -79,6 +80,37 @@ def test_an_older_version_does_not_know_the_newer_parameters(
     assert response["statusCode"] == 400
     error = json_body(response)["error"]
     assert (error["param"], error["code"]) == (param, code)
+
+
+def session_call(method: str, path: str, version: str | None = None, query: str = "") -> dict[str, Any]:
+    headers = {"content-type": "application/x-www-form-urlencoded", "authorization": f"Bearer {TEST_KEY}"}
+    if version is not None:
+        headers["stripe-version"] = version
+    event = http_event(method, path, headers=headers, body="")
+    event["rawQueryString"] = query
+    return sessions_handler.lambda_handler(event, FakeContext())
+
+
+def test_retrieve_list_and_expire_answer_in_the_requested_version(service_env: dict, now: list[int]) -> None:
+    # Given a session made at the latest version, with a flow type only it has
+    created = json_body(create({**BASE, "customer": "cus_versions", "flow_data[type]": "customer_update"}))
+    path = f"/v1/billing_portal/sessions/{created['id']}"
+
+    # When it is read, listed and expired pinned to the older version, and read again at the latest
+    older = [
+        json_body(session_call("GET", path, OLD_VERSION)),
+        json_body(session_call("GET", "/v1/billing_portal/sessions", OLD_VERSION, "customer=cus_versions"))["data"][0],
+        json_body(session_call("POST", path + "/expire", OLD_VERSION)),
+    ]
+    latest = json_body(session_call("GET", path))
+
+    # Then each older answer has the older shape, as create's does, and the latest still has the newer fields
+    for shown in older:
+        assert shown["id"] == created["id"]
+        assert "after_expiration" not in shown
+        assert "customer_update" not in shown["flow"] and "subscription_pause" not in shown["flow"]
+    assert latest["after_expiration"] is None
+    assert latest["flow"]["customer_update"] == {}
 
 
 def test_a_malformed_version_is_refused(service_env: dict, now: list[int]) -> None:
