@@ -57,7 +57,7 @@ def _node() -> str:
     return node
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)  # its output is shown where it matters, not its repr
 class NodeRun:
     output: str
     returncode: int

@@ -136,6 +136,7 @@ describe('the SDK and its API version', () => {
     assert.equal(requests[0].api_version, SDK_API_VERSION);
     assert.match(requests[0].idempotency_key, /^stripe-node-retry-/);
     assert.equal(session.lastResponse.idempotencyKey, requests[0].idempotency_key);
+    assert.equal(session.lastResponse.apiVersion, SDK_API_VERSION, 'the answer names its version');
     assert.ok('after_expiration' in session, 'the SDK version shows after_expiration');
   });
 });
@@ -559,6 +560,8 @@ describe('apiVersion override', () => {
     const newFlow = await rejection(createSession({ flow_data: { type: 'customer_update' } }, {}, older));
 
     assert.deepEqual(requests, [OLDER_API_VERSION, OLDER_API_VERSION, OLDER_API_VERSION]);
+    assert.equal(session.lastResponse.apiVersion, OLDER_API_VERSION);
+    assert.equal(recovery.headers['stripe-version'], OLDER_API_VERSION);
     assert.equal('after_expiration' in session, false);
     assert.deepEqual(Object.keys(session.flow).sort(), [
       'after_completion', 'subscription_cancel', 'subscription_update', 'subscription_update_confirm', 'type',
@@ -572,6 +575,8 @@ describe('apiVersion override', () => {
     const latest = await createSession({ flow_data: { type: 'customer_update' } });
 
     assert.equal('after_expiration' in pinned, false);
+    assert.equal(pinned.lastResponse.apiVersion, OLDER_API_VERSION);
+    assert.equal(latest.lastResponse.apiVersion, SDK_API_VERSION);
     assert.equal(latest.after_expiration, null);
     assert.equal(latest.flow.type, 'customer_update');
     assert.deepEqual(latest.flow.customer_update, {});
