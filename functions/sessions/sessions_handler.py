@@ -10,6 +10,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from portal_sessions import clock
+from portal_sessions.api_version import requested_version
 from portal_sessions.idempotency import CompletionWrites, respond_idempotently
 from portal_sessions.observability import logger, metrics, traced
 from portal_sessions.openapi import openapi_document
@@ -49,7 +50,9 @@ def retrieve_session_route(session_id: str) -> Response[str]:
     settings = api_settings()
     caller = authenticated_caller(app.current_event, settings)
     check_expand(validate_params(RetrieveSessionParams, query_params(app.current_event)).expand, EXPANDABLE)
-    session = retrieve_session(session_id, caller, SessionStore(settings.table_name), now=clock.now())
+    api_version = requested_version(app.current_event.headers.get("stripe-version"))
+    store = SessionStore(settings.table_name)
+    session = retrieve_session(session_id, caller, store, now=clock.now(), api_version=api_version)
     metrics.add_metric(name="SessionsRetrieved", unit=MetricUnit.Count, value=1)
     return json_response(200, session)
 
@@ -59,7 +62,8 @@ def list_sessions_route() -> Response[str]:
     settings = api_settings()
     caller = authenticated_caller(app.current_event, settings)
     params = parse_list_sessions_params(query_params(app.current_event))
-    page = list_sessions(params, caller, SessionStore(settings.table_name), now=clock.now())
+    api_version = requested_version(app.current_event.headers.get("stripe-version"))
+    page = list_sessions(params, caller, SessionStore(settings.table_name), now=clock.now(), api_version=api_version)
     metrics.add_metric(name="SessionsListed", unit=MetricUnit.Count, value=1)
     return json_response(200, page)
 
@@ -72,11 +76,13 @@ def expire_session_route(session_id: str) -> Response[str]:
     raw_params = body_params(event)
     check_expand(validate_params(RetrieveSessionParams, raw_params).expand, EXPANDABLE)  # like Stripe's expire calls
     idempotency_key = event.headers.get("idempotency-key")
+    api_version = requested_version(event.headers.get("stripe-version"))
 
     def expire(_completion: CompletionWrites | None) -> dict[str, Any]:  # completed by Powertools
         now = clock.now()
         request = RequestRef(current_request_id(), idempotency_key)
-        session = expire_session(session_id, caller, SessionStore(settings.table_name), now=now, request=request)
+        store = SessionStore(settings.table_name)
+        session = expire_session(session_id, caller, store, now=now, request=request, api_version=api_version)
         logger.append_keys(session_id=session_id)
         metrics.add_metric(name="SessionsExpiredOnRequest", unit=MetricUnit.Count, value=1)
         return session

@@ -488,6 +488,41 @@ def test_a_configuration_put_whose_answer_was_lost_is_created_once(
     assert len(stored) == 1 and json.loads(stored[0]["body"]["S"])["metadata"] == {"order": "1"}
 
 
+@pytest.mark.parametrize(
+    ("headers", "body"),
+    [
+        ({"idempotency-key": "lost-answer"}, BODY),  # the session's put and the idempotency record's completion
+        ({}, BODY + "&configuration=bpc_DefaultTestConfiguration"),  # the configuration's check and the put
+    ],
+    ids=["with-idempotency-key", "with-configuration"],
+)
+def test_a_session_transaction_whose_answer_was_lost_is_stored_once(
+    faults: DynamoDBFaults, service_env: dict, headers: dict[str, str], body: str, engine: str
+) -> None:
+    # Given the default configuration exists, and the answer to the next session transaction is lost after DynamoDB
+    # applied it (moto ignores the ClientRequestToken that makes AWS answer such a retry with success; DynamoDB Local
+    # may honour it: either way one session)
+    create()
+
+    # When a session is created: botocore retries the transaction, which finds the session already there
+    with answer_lost(engine, "TransactWriteItems", "") as lost:
+        response = create(body, **headers)
+
+    # Then the retry recognised its own session: one item for it, under the token its URL holds, and no other
+    assert response["statusCode"] == 200, response["body"]
+    assert lost == []
+    session = json.loads(response["body"])
+    table = service_env["TABLE_NAME"]
+    assert [item["session_id"]["S"] for item in session_items(table)].count(session["id"]) == 1
+    assert len(session_items(table)) == 2  # the first create's, and this one
+    stored = item_for_token(table, session["url"].rsplit("/", 1)[1])
+    assert stored is not None and stored["session_id"]["S"] == session["id"]
+    if headers:  # and the key replays that same session
+        replay = create(body, **headers)
+        assert replay["headers"].get("Idempotent-Replayed") == "true"
+        assert json.loads(replay["body"])["url"] == session["url"]
+
+
 def test_an_idempotent_create_completes_its_record_in_the_sessions_own_transaction(
     faults: DynamoDBFaults, service_env: dict
 ) -> None:

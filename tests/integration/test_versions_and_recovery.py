@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+import configurations_handler
 import create_session_handler
 import jwt
 import pytest
 import redirect_handler
+import sessions_handler
 
 from portal_sessions import clock
 from portal_sessions.handoff import AUDIENCE, RECOVERY_AUDIENCE, verify_handoff_token
@@ -79,6 +81,63 @@ def test_an_older_version_does_not_know_the_newer_parameters(
     assert response["statusCode"] == 400
     error = json_body(response)["error"]
     assert (error["param"], error["code"]) == (param, code)
+
+
+def session_call(method: str, path: str, version: str | None = None, query: str = "") -> dict[str, Any]:
+    headers = {"content-type": "application/x-www-form-urlencoded", "authorization": f"Bearer {TEST_KEY}"}
+    if version is not None:
+        headers["stripe-version"] = version
+    event = http_event(method, path, headers=headers, body="")
+    event["rawQueryString"] = query
+    return sessions_handler.lambda_handler(event, FakeContext())
+
+
+def test_retrieve_list_and_expire_answer_in_the_requested_version(service_env: dict, now: list[int]) -> None:
+    # Given a session made at the latest version, with a flow type only it has
+    created = json_body(create({**BASE, "customer": "cus_versions", "flow_data[type]": "customer_update"}))
+    path = f"/v1/billing_portal/sessions/{created['id']}"
+
+    # When it is read, listed and expired pinned to the older version, and read again at the latest
+    older = [
+        json_body(session_call("GET", path, OLD_VERSION)),
+        json_body(session_call("GET", "/v1/billing_portal/sessions", OLD_VERSION, "customer=cus_versions"))["data"][0],
+        json_body(session_call("POST", path + "/expire", OLD_VERSION)),
+    ]
+    latest = json_body(session_call("GET", path))
+
+    # Then each older answer has the older shape, as create's does, and the latest still has the newer fields
+    for shown in older:
+        assert shown["id"] == created["id"]
+        assert "after_expiration" not in shown
+        assert "customer_update" not in shown["flow"] and "subscription_pause" not in shown["flow"]
+    assert latest["after_expiration"] is None
+    assert latest["flow"]["customer_update"] == {}
+
+
+@pytest.mark.parametrize("version", [None, OLD_VERSION, "2026-10-28.endive"], ids=["default", "older", "latest"])
+def test_every_api_answer_names_the_version_it_was_made_in(
+    service_env: dict, now: list[int], version: str | None
+) -> None:
+    # Given calls on each API function, with or without a Stripe-Version (stripe-node reads the answer's header into
+    # lastResponse.apiVersion, as Stripe sends it)
+    created = create(BASE, version=version)
+    session_id = json_body(created)["id"]
+    retrieved = session_call("GET", f"/v1/billing_portal/sessions/{session_id}", version)
+    headers = {"authorization": f"Bearer {TEST_KEY}"} | ({} if version is None else {"stripe-version": version})
+    event = http_event("GET", "/v1/billing_portal/configurations", headers=headers)
+    listed = configurations_handler.lambda_handler(event, FakeContext())
+    refused = create({"customer": "cus_1", "colour": "blue"}, version=version)
+
+    # Then each names the version asked for, or the default one
+    for response in (created, retrieved, listed, refused):
+        assert response["headers"]["Stripe-Version"] == (version or "2026-10-28.endive"), response
+
+
+def test_a_malformed_version_is_not_echoed(service_env: dict, now: list[int]) -> None:
+    response = create(BASE, version="yesterday")
+
+    assert response["statusCode"] == 400
+    assert "Stripe-Version" not in response["headers"]
 
 
 def test_a_malformed_version_is_refused(service_env: dict, now: list[int]) -> None:

@@ -25,5 +25,12 @@ def requested_version(header: str | None) -> str:
     return match.group(1)
 
 
+def answered_version(header: str | None) -> str | None:
+    """What an answer's `Stripe-Version` header says, as Stripe's do: the version asked for, else the default;
+    None for a malformed one (refused)."""
+    value = (header or LATEST).strip()
+    return value if _VERSION.fullmatch(value) else None
+
+
 def has_recovery_and_new_flows(version: str) -> bool:
     return version >= RECOVERY_AND_NEW_FLOWS

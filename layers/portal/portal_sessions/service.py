@@ -356,12 +356,21 @@ def _find_session(store: SessionStore, session_id: str, caller: Caller, *, param
     return stored
 
 
-def retrieve_session(session_id: str, caller: Caller, store: SessionStore, *, now: int) -> dict[str, Any]:
+def retrieve_session(
+    session_id: str, caller: Caller, store: SessionStore, *, now: int, api_version: str = RECOVERY_AND_NEW_FLOWS
+) -> dict[str, Any]:
     """The session as created, but with `url` null: only its hash is kept, so it cannot be shown again."""
-    return _find_session(store, session_id, caller).session.to_api_object(None, now=now)
+    return _find_session(store, session_id, caller).session.to_api_object(None, now=now, api_version=api_version)
 
 
-def list_sessions(params: ListSessionsParams, caller: Caller, store: SessionStore, *, now: int) -> dict[str, Any]:
+def list_sessions(
+    params: ListSessionsParams,
+    caller: Caller,
+    store: SessionStore,
+    *,
+    now: int,
+    api_version: str = RECOVERY_AND_NEW_FLOWS,
+) -> dict[str, Any]:
     cursors: dict[str, str | None] = {"after": None, "before": None}
     for name, session_id in (("after", params.starting_after), ("before", params.ending_before)):
         if session_id is not None:
@@ -372,12 +381,18 @@ def list_sessions(params: ListSessionsParams, caller: Caller, store: SessionStor
     sessions, has_more = store.list_for_customer(
         caller.livemode, owner, limit=params.limit, after=cursors["after"], before=cursors["before"]
     )
-    data = [session.to_api_object(None, now=now) for session in sessions]
+    data = [session.to_api_object(None, now=now, api_version=api_version) for session in sessions]
     return {"object": "list", "data": data, "has_more": has_more, "url": SESSIONS_LIST_URL}
 
 
 def expire_session(
-    session_id: str, caller: Caller, store: SessionStore, *, now: int, request: RequestRef | None = None
+    session_id: str,
+    caller: Caller,
+    store: SessionStore,
+    *,
+    now: int,
+    request: RequestRef | None = None,
+    api_version: str = RECOVERY_AND_NEW_FLOWS,
 ) -> dict[str, Any]:
     """End a session now: its URL answers 410 from then on, and it cannot be recovered by logging in."""
     stored = _find_session(store, session_id, caller)
@@ -387,4 +402,4 @@ def expire_session(
         raise InvalidRequestError(
             f"This session has already expired: {session_id}. Only sessions that are open or visited can be expired."
         ) from None
-    return expired.to_api_object(None, now=now)
+    return expired.to_api_object(None, now=now, api_version=api_version)

@@ -48,7 +48,13 @@ class ConditionFailedError(Exception):
 
 
 class ConfigurationCheckFailedError(Exception):
-    """The configuration a session names is missing, inactive, of the other mode, or has the flow's feature off."""
+    """The configuration a session names is missing, inactive, of the other mode, or has the flow's feature off.
+
+    (Raised for the first item of a cancelled transaction; `item` is that item as it was, if returned.)"""
+
+    def __init__(self, item: dict[str, Any] | None = None) -> None:
+        super().__init__("configuration check failed")
+        self.item = item
 
 
 @dataclass(frozen=True)
@@ -112,11 +118,12 @@ class _Table:
             if code == "ConditionalCheckFailedException":
                 raise ConditionFailedError(exc.response.get("Item")) from None  # type: ignore[arg-type]
             if code == "TransactionCanceledException":
-                reasons = [reason.get("Code") for reason in exc.response.get("CancellationReasons", [])]
-                if reasons and reasons[0] == "ConditionalCheckFailed":
-                    raise ConfigurationCheckFailedError from None
-                if "ConditionalCheckFailed" in reasons:
-                    raise ConditionFailedError(None) from None
+                reasons = exc.response.get("CancellationReasons", [])
+                failed = [i for i, reason in enumerate(reasons) if reason.get("Code") == "ConditionalCheckFailed"]
+                if failed and failed[0] == 0:
+                    raise ConfigurationCheckFailedError(reasons[0].get("Item")) from None  # type: ignore[arg-type]
+                if failed:
+                    raise ConditionFailedError(reasons[failed[0]].get("Item")) from None  # type: ignore[arg-type]
             if code in THROTTLING_CODES:
                 raise RateLimitError(
                     "Too many requests hit the API too quickly. Please retry with exponential backoff."
@@ -196,14 +203,16 @@ class SessionStore(_Table):
             # The existing item comes back with the failure: a retry of a put that landed finds its own session.
             self._request("put_item", **put, ReturnValuesOnConditionCheckFailure="ALL_OLD")
             return
-        items: list[dict[str, Any]] = [{"Put": put}, *(also or [])]
+        # As above: a retried transaction that had landed finds its own session (AWS would answer such a retry,
+        # under botocore's ClientRequestToken, with success; moto does not).
+        items: list[dict[str, Any]] = [{"Put": put | {"ReturnValuesOnConditionCheckFailure": "ALL_OLD"}}, *(also or [])]
         if requirement is not None:
             items.insert(0, {"ConditionCheck": self._configuration_check(requirement)})
         try:
             self._request("transact_write_items", TransactItems=items)
-        except ConfigurationCheckFailedError:
+        except ConfigurationCheckFailedError as failed:
             if requirement is None:  # the first item was the session's own put: its key exists
-                raise ConditionFailedError(None) from None
+                raise ConditionFailedError(failed.item) from None
             raise
 
     def _configuration_check(self, requirement: ConfigurationRequirement) -> dict[str, Any]:

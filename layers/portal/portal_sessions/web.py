@@ -14,7 +14,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from .api_version import requested_version
+from .api_version import answered_version, requested_version
 from .auth import Caller, authenticate, load_key_hashes
 from .errors import InvalidRequestError, PermissionDeniedError, RequestTooLargeError, StripeError
 from .observability import logger, metrics
@@ -64,8 +64,16 @@ def new_resolver() -> APIGatewayHttpResolver:
 
 
 def resolve(app: APIGatewayHttpResolver, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """Route the event through the resolver, as one logged request."""
-    return logged_request(event, lambda: app.resolve(event, context))
+    """Route the event through the resolver, as one logged request, its answer naming its API version."""
+
+    def respond() -> dict[str, Any]:
+        response = app.resolve(event, context)
+        version = answered_version((event.get("headers") or {}).get("stripe-version"))
+        if version is not None:
+            response.setdefault("headers", {})["Stripe-Version"] = version
+        return response
+
+    return logged_request(event, respond)
 
 
 def authenticated_caller(
