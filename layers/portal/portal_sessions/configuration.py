@@ -17,6 +17,7 @@ from .stripe_params import (
     FormBoolean,
     FormInteger,
     NotEmpty,
+    ObjectId,
     StripeParams,
     Text,
     Unsettable,
@@ -71,7 +72,7 @@ class InvoiceHistoryParams(StripeParams):
 
 class PaymentMethodUpdateParams(StripeParams):
     enabled: FormBoolean
-    payment_method_configuration: Annotated[Text | None, Unsettable] = None
+    payment_method_configuration: Annotated[ObjectId | None, Unsettable] = None
 
 
 class CancellationReasonCreateParams(StripeParams):
@@ -105,8 +106,8 @@ class AdjustableQuantityParams(StripeParams):
 
 
 class ProductParams(StripeParams):
-    prices: list[Text]
-    product: Text
+    prices: list[ObjectId]
+    product: ObjectId
     adjustable_quantity: AdjustableQuantityParams | None = None
 
 
@@ -185,11 +186,11 @@ class UpdateConfigurationParams(StripeParams):
 
 class ListConfigurationsParams(StripeParams):
     active: FormBoolean | None = None
-    ending_before: Text | None = None
+    ending_before: ObjectId | None = None
     expand: list[Text] | None = None
     is_default: FormBoolean | None = None
     limit: Annotated[FormInteger, Field(ge=1, le=100)] = 10
-    starting_after: Text | None = None
+    starting_after: ObjectId | None = None
 
 
 class RetrieveConfigurationParams(StripeParams):

@@ -11,7 +11,7 @@ from pydantic import Field, StringConstraints
 
 from .api_version import RECOVERY_AND_NEW_FLOWS, has_recovery_and_new_flows
 from .errors import InvalidRequestError
-from .stripe_params import FormInteger, NotEmpty, StripeParams, Text, Url, validate_params
+from .stripe_params import FormInteger, NotEmpty, ObjectId, StripeParams, Text, Url, validate_params
 
 Locale = Literal[
     "auto", "bg", "cs", "da", "de", "el", "en", "en-AU", "en-CA", "en-GB", "en-IE", "en-IN", "en-NZ", "en-SG",
@@ -30,7 +30,7 @@ MAX_CUSTOM_MESSAGE = 500
 
 
 class CouponOfferParams(StripeParams):
-    coupon: Text
+    coupon: ObjectId
 
 
 class RetentionParams(StripeParams):
@@ -39,27 +39,27 @@ class RetentionParams(StripeParams):
 
 
 class SubscriptionCancelParams(StripeParams):
-    subscription: Text
+    subscription: ObjectId
     retention: RetentionParams | None = None
 
 
 class SubscriptionUpdateParams(StripeParams):
-    subscription: Text
+    subscription: ObjectId
 
 
 class UpdateConfirmItemParams(StripeParams):
-    id: Text
-    price: Text | None = None
+    id: ObjectId
+    price: ObjectId | None = None
     quantity: FormInteger | None = None
 
 
 class UpdateConfirmDiscountParams(StripeParams):
-    coupon: Text | None = None
-    promotion_code: Text | None = None
+    coupon: ObjectId | None = None
+    promotion_code: ObjectId | None = None
 
 
 class SubscriptionUpdateConfirmParams(StripeParams):
-    subscription: Text
+    subscription: ObjectId
     items: list[UpdateConfirmItemParams]
     discounts: list[UpdateConfirmDiscountParams] | None = None
 
@@ -79,7 +79,7 @@ class AfterCompletionParams(StripeParams):
 
 
 class SubscriptionPauseParams(StripeParams):
-    subscription: Text
+    subscription: ObjectId
 
 
 class FlowDataParams(StripeParams):
@@ -101,12 +101,12 @@ class AfterExpirationParams(StripeParams):
 
 
 class CreateSessionParams(StripeParams):
-    customer: Text | None = None
-    customer_account: Text | None = None
-    configuration: Text | None = None
+    customer: ObjectId | None = None
+    customer_account: ObjectId | None = None
+    configuration: ObjectId | None = None
     return_url: Url | None = None
     locale: Locale | None = None
-    on_behalf_of: Text | None = None
+    on_behalf_of: ObjectId | None = None
     expand: list[Text] | None = None
     flow_data: FlowDataParams | None = None
     after_expiration: AfterExpirationParams | None = None  # from API version 2026-10-28
@@ -183,11 +183,11 @@ def _check_after_completion(completion: AfterCompletionParams) -> None:
 class ListSessionsParams(StripeParams):
     """Listing sessions (an extension: Stripe has no such call), by customer like Stripe's other lists."""
 
-    customer: Text | None = None
-    customer_account: Text | None = None
-    ending_before: Text | None = None
+    customer: ObjectId | None = None
+    customer_account: ObjectId | None = None
+    ending_before: ObjectId | None = None
     limit: Annotated[FormInteger, Field(ge=1, le=100)] = 10
-    starting_after: Text | None = None
+    starting_after: ObjectId | None = None
 
 
 class RetrieveSessionParams(StripeParams):

@@ -11,12 +11,28 @@ import re
 from typing import Annotated, Any, TypeVar
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, StringConstraints, ValidationError
-from pydantic_core import PydanticCustomError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+    StringConstraints,
+    ValidationError,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import PydanticCustomError, core_schema
 
 from .errors import InvalidRequestError
 
 MAX_STRING = 5000
+# Deviations from Stripe (which allows 5000 everywhere), stated in the README: an id is part of a DynamoDB key
+# (at most 1024 bytes in a sort key: 255 characters of up to 4 bytes each fit), and a URL a browser is sent to
+# stays within what every browser and proxy handles.
+MAX_ID = 255
+MAX_URL = 2048
+ID_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]+$"  # no control characters: ids end up in logs, headers and JWT claims
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
@@ -36,6 +52,23 @@ def _not_empty(value: Any) -> Any:
     if value == "":
         raise PydanticCustomError("parameter_invalid_empty", "empty string")
     return value
+
+
+class _EmptyStringUnsets:
+    """`Annotated[X | None, Unsettable]`: an empty string given means None (unset), as Stripe reads it; the JSON
+    schema says so the way Stripe's spec does, with an `enum: [""]` branch."""
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+        return core_schema.no_info_before_validator_function(_empty_is_none, handler(source))
+
+    def __get_pydantic_json_schema__(
+        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        described = handler(schema)
+        empty = {"type": "string", "enum": [""]}
+        if "anyOf" in described:
+            return {**described, "anyOf": [*described["anyOf"], empty]}
+        return {"anyOf": [described, empty]}
 
 
 def _empty_is_none(value: Any) -> Any:
@@ -78,11 +111,17 @@ def _check_url(value: str) -> str:
 
 
 NotEmpty = BeforeValidator(_not_empty)
-Text = Annotated[str, NotEmpty, StringConstraints(max_length=MAX_STRING)]
-Url = Annotated[str, NotEmpty, StringConstraints(max_length=MAX_STRING), AfterValidator(_check_url)]
+Text = Annotated[str, NotEmpty, StringConstraints(min_length=1, max_length=MAX_STRING)]
+ObjectId = Annotated[str, NotEmpty, StringConstraints(min_length=1, max_length=MAX_ID, pattern=ID_PATTERN)]
+Url = Annotated[str, NotEmpty, StringConstraints(min_length=1, max_length=MAX_URL), AfterValidator(_check_url)]
 FormInteger = Annotated[int, BeforeValidator(_form_integer)]
 FormBoolean = Annotated[bool, BeforeValidator(_form_boolean)]
-Unsettable = BeforeValidator(_empty_is_none)  # Annotated[X | None, Unsettable]: "" given → None
+Unsettable = _EmptyStringUnsets()  # Annotated[X | None, Unsettable]: "" given → None
+
+
+def is_object_id(value: str) -> bool:
+    """Whether a path's id could name an object at all (else it is missing, without asking the store)."""
+    return len(value) <= MAX_ID and re.fullmatch(ID_PATTERN, value) is not None
 
 
 def check_expand(expand: list[str] | None, expandable: tuple[str, ...]) -> None:
@@ -140,6 +179,9 @@ def stripe_error(exc: ValidationError) -> InvalidRequestError:
     if kind == "string_too_long" or (kind == "too_long" and isinstance(value, str)):
         limit = first.get("ctx", {}).get("max_length")
         message = f"Invalid {name}: must be at most {limit} characters"
+        return InvalidRequestError(message, code="parameter_invalid", param=name)
+    if kind == "string_pattern_mismatch":
+        message = f"Invalid {name}: an id cannot contain control characters"
         return InvalidRequestError(message, code="parameter_invalid", param=name)
     if kind == "int_parsing":
         message = f"Invalid integer: {_show(value)}"
