@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, StringConstraints
+from pydantic import ConfigDict, Field, StringConstraints
 
 from .api_version import RECOVERY_AND_NEW_FLOWS, has_recovery_and_new_flows
 from .errors import InvalidRequestError
@@ -100,7 +100,15 @@ class AfterExpirationParams(StripeParams):
     customer_login: CustomerLoginParams | None = None
 
 
+def _one_of_the_owners_required() -> dict[str, Any]:
+    # Enforced by _check_cross_field_rules; declared too, so that the OpenAPI document says what the wire takes.
+    return {"anyOf": [{"required": [name], "properties": {name: {"type": "string"}}}
+                      for name in ("customer", "customer_account")]}  # fmt: skip
+
+
 class CreateSessionParams(StripeParams):
+    model_config = ConfigDict(**StripeParams.model_config, json_schema_extra=_one_of_the_owners_required())
+
     customer: ObjectId | None = None
     customer_account: ObjectId | None = None
     configuration: ObjectId | None = None

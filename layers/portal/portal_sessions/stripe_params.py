@@ -112,7 +112,8 @@ def _check_url(value: str) -> str:
 
 NotEmpty = BeforeValidator(_not_empty)
 Text = Annotated[str, NotEmpty, StringConstraints(min_length=1, max_length=MAX_STRING)]
-ObjectId = Annotated[str, NotEmpty, StringConstraints(min_length=1, max_length=MAX_ID, pattern=ID_PATTERN)]
+# NotEmpty last, so that the JSON schema keeps the pattern (it still runs first: a before-validator)
+ObjectId = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID, pattern=ID_PATTERN), NotEmpty]
 Url = Annotated[str, NotEmpty, StringConstraints(min_length=1, max_length=MAX_URL), AfterValidator(_check_url)]
 FormInteger = Annotated[int, BeforeValidator(_form_integer)]
 FormBoolean = Annotated[bool, BeforeValidator(_form_boolean)]
