@@ -113,24 +113,53 @@ def _components() -> dict[str, Any]:
         "billing_portal.configuration", "/v1/billing_portal/configurations"
     )
     schemas.update(_params_schemas())
+    schemas.update({name + _FORM: _form_schema(schema) for name, schema in _params_schemas().items()})
     return schemas
+
+
+_FORM = "Form"  # suffix of a params model's schema as a form carries it
+
+
+def _form_schema(node: Any) -> Any:
+    """A params schema without null (JSON's way to leave a parameter out): a form has no null, only absent."""
+    if isinstance(node, list):
+        return [_form_schema(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if "$ref" in node:
+        return {"$ref": node["$ref"] + _FORM}
+    converted = _without_null({key: _form_schema(value) for key, value in node.items()})
+    # An empty hash or array has no form of its own (it would be sent as "", which unsets or is refused)
+    for branch in converted.get("anyOf", [converted]):
+        unsettable = {"type": "string", "enum": [""]} in converted.get("anyOf", [])
+        if branch.get("type") == "object" and "properties" in branch and not branch.get("required"):
+            branch.setdefault("minProperties", 1)
+        if branch.get("type") == "array" and not unsettable:
+            branch.setdefault("minItems", 1)
+    return converted
 
 
 @cache
 def _params_schemas() -> dict[str, Any]:
     models = dict.fromkeys(operation.params for operation in OPERATIONS if operation.params is not None)
     _, params = models_json_schema([(model, "validation") for model in models], ref_template=_REF + "{model}")
-    return params.get("$defs", {})  # type: ignore[no-any-return]
+    schemas: dict[str, Any] = params.get("$defs", {})
+    for schema in schemas.values():  # JSON's null leaves a parameter out: not a value for a required one
+        for name in schema.get("required", []):
+            branches = schema["properties"][name].get("anyOf")
+            if branches is not None:
+                schema["properties"][name]["anyOf"] = [branch for branch in branches if branch != {"type": "null"}]
+    return schemas
 
 
 def _without_null(schema: dict[str, Any]) -> dict[str, Any]:
     """A parameter's schema as a query string or form can carry it: absent rather than null, no pydantic titles."""
-    schema = {key: value for key, value in schema.items() if key not in ("title", "default")}
+    schema = {key: value for key, value in schema.items() if key not in ("title",) and value is not None}
     branches = [branch for branch in schema.get("anyOf", []) if branch != {"type": "null"}]
     if "anyOf" in schema:
         del schema["anyOf"]
         if len(branches) == 1:
-            return {**schema, **branches[0]}
+            return {**branches[0], **schema}  # the outer keywords (e.g. expand's enum of items) are the precise ones
         schema["anyOf"] = branches
     return schema
 
@@ -157,12 +186,13 @@ def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
 
 
 def _form_encoding(model: type[BaseModel]) -> dict[str, Any]:
-    """Stripe's encoding of form bodies: hashes and arrays in brackets (`deepObject`), as its spec declares."""
+    """Stripe's encoding of form bodies, as its spec declares it: `deepObject` (brackets) for each hash and array,
+    and for each parameter of several forms (such as a URL or "" to unset)."""
     schema = _params_schemas()[model.__name__]
     return {
         name: {"style": "deepObject", "explode": True}
         for name, field_schema in schema["properties"].items()
-        if _is_structured(_without_null(field_schema))
+        if _is_structured(_without_null(field_schema)) or "anyOf" in _without_null(field_schema)
     }
 
 
@@ -187,13 +217,12 @@ def _operation(operation: Operation) -> dict[str, Any]:
     if operation.params is not None and operation.method == "get":
         parameters.extend(_query_parameters(operation.params))
     elif operation.params is not None:
-        body = {"$ref": _REF + operation.params.__name__}
-        described["requestBody"] = {
-            "content": {
-                "application/x-www-form-urlencoded": {"schema": body, "encoding": _form_encoding(operation.params)},
-                "application/json": {"schema": body},
-            }
-        }
+        name = operation.params.__name__
+        form = {"schema": {"$ref": _REF + name + _FORM}, "encoding": _form_encoding(operation.params)}
+        json_body = {"schema": {"$ref": _REF + name}}
+        content = {"application/x-www-form-urlencoded": form, "application/json": json_body}
+        required = bool(_params_schemas()[name].get("required") or _params_schemas()[name].get("anyOf"))
+        described["requestBody"] = {"content": content, "required": required}
     if parameters:
         described["parameters"] = parameters
     if operation.response is not None:

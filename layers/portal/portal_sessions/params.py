@@ -7,11 +7,21 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, StringConstraints
+from pydantic import ConfigDict, StringConstraints
 
 from .api_version import RECOVERY_AND_NEW_FLOWS, has_recovery_and_new_flows
 from .errors import InvalidRequestError
-from .stripe_params import FormInteger, NotEmpty, ObjectId, StripeParams, Text, Url, validate_params
+from .stripe_params import (
+    FormInteger,
+    ListLimit,
+    NotEmpty,
+    ObjectId,
+    ReturnUrl,
+    StripeParams,
+    Text,
+    expandable,
+    validate_params,
+)
 
 Locale = Literal[
     "auto", "bg", "cs", "da", "de", "el", "en", "en-AU", "en-CA", "en-GB", "en-IE", "en-IN", "en-NZ", "en-SG",
@@ -27,6 +37,8 @@ FLOW_TYPES_BEFORE_2026_10_28 = ("payment_method_update", "subscription_cancel", 
 AfterCompletionType = Literal["hosted_confirmation", "portal_homepage", "redirect"]
 
 MAX_CUSTOM_MESSAGE = 500
+EXPANDABLE = ("configuration", "flow")
+Expand = Annotated[list[Text] | None, expandable(*EXPANDABLE)]
 
 
 class CouponOfferParams(StripeParams):
@@ -69,7 +81,7 @@ class HostedConfirmationParams(StripeParams):
 
 
 class RedirectParams(StripeParams):
-    return_url: Url
+    return_url: ReturnUrl
 
 
 class AfterCompletionParams(StripeParams):
@@ -112,10 +124,10 @@ class CreateSessionParams(StripeParams):
     customer: ObjectId | None = None
     customer_account: ObjectId | None = None
     configuration: ObjectId | None = None
-    return_url: Url | None = None
+    return_url: ReturnUrl | None = None
     locale: Locale | None = None
     on_behalf_of: ObjectId | None = None
-    expand: list[Text] | None = None
+    expand: Expand = None
     flow_data: FlowDataParams | None = None
     after_expiration: AfterExpirationParams | None = None  # from API version 2026-10-28
 
@@ -194,12 +206,12 @@ class ListSessionsParams(StripeParams):
     customer: ObjectId | None = None
     customer_account: ObjectId | None = None
     ending_before: ObjectId | None = None
-    limit: Annotated[FormInteger, Field(ge=1, le=100)] = 10
+    limit: ListLimit = 10
     starting_after: ObjectId | None = None
 
 
 class RetrieveSessionParams(StripeParams):
-    expand: list[Text] | None = None
+    expand: Expand = None
 
 
 def parse_list_sessions_params(raw: dict[str, Any]) -> ListSessionsParams:

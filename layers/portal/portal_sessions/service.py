@@ -20,7 +20,7 @@ from .configuration import (
     updated_configuration,
 )
 from .errors import InvalidRequestError, ResourceMissingError
-from .params import AfterExpirationParams, CreateSessionParams, ListSessionsParams
+from .params import EXPANDABLE, AfterExpirationParams, CreateSessionParams, ListSessionsParams
 from .session import PortalSession, RequestRef, after_expiration_object, flow_object
 from .store import (
     ConditionFailedError,
@@ -36,7 +36,6 @@ from .tokens import new_object_id, new_url_token, url_token_hash
 
 SESSION_URL_PATH = "/p/session/"
 MAX_RECOVERY_SECONDS = 30 * 86400  # after_expiration without expires_at: recoverable this long
-EXPANDABLE = ("configuration", "flow")
 _MISSING_RETURN_URL = (
     "Your PortalConfiguration does not have a `default_return_url`, and you did not provide a `return_url`."
 )
