@@ -90,3 +90,22 @@ def test_real_responses_conform_to_the_documented_schemas(document: dict[str, An
 def test_the_documented_schemas_can_reject(document: dict[str, Any]) -> None:
     # A schema that accepted anything would make the check above meaningless
     assert conforms(document, "billing_portal.session", {"id": 1, "object": "nope"}) != []
+
+
+def test_a_json_null_in_an_update_leaves_the_field_as_it_was(service_env: dict) -> None:
+    # Found by Schemathesis: a JSON null was taken as "reset to null", which Stripe's schema does not allow for these
+    headers = {"content-type": "application/json", "authorization": f"Bearer {TEST_KEY}"}
+    path = "/v1/billing_portal/configurations/bpc_DefaultTestConfiguration"
+    before = json_body(configurations_handler.lambda_handler(http_event("GET", path, headers=FORM), FakeContext()))
+    body = {"features": {"subscription_update": {"trial_update_behavior": None, "proration_behavior": None,
+                                                 "schedule_at_period_end": None},
+                         "subscription_cancel": {"mode": None}}}  # fmt: skip
+
+    # When
+    response = configurations_handler.lambda_handler(
+        http_event("POST", path, headers=headers, body=json.dumps(body)), FakeContext()
+    )
+
+    # Then (json_body checks the response against Stripe's schema) nothing changed
+    after = json_body(response)
+    assert after["features"] == before["features"]
