@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from .runtime import FunctionRuntime
-from .template import Route
+from .template import DEFAULT_ROUTE, Route
 
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway's limit
 _TEXT_TYPES = ("text/", "application/json", "application/xml", "application/javascript")
@@ -86,12 +86,13 @@ def build_event(
 
 
 def match_route(routes: list[Route], method: str, path: str) -> tuple[Route, dict[str, str]] | None:
+    """The route API Gateway picks: one matching method and path, else the `$default` route if there is one."""
     for route in routes:
-        if route.method in (method, "ANY"):
+        if route.path != DEFAULT_ROUTE and route.method in (method, "ANY"):
             found = route.pattern.match(path)
             if found:
                 return route, found.groupdict()
-    return None
+    return next(((route, {}) for route in routes if route.path == DEFAULT_ROUTE), None)
 
 
 class GatewayServer(ThreadingHTTPServer):
@@ -107,23 +108,12 @@ def make_server(host: str, port: int, routes: list[Route], local_pages: dict[str
         protocol_version = "HTTP/1.1"
         server_version = "portal-sessions-local"
 
-        def do_GET(self) -> None:
-            self._handle("GET")
-
-        def do_HEAD(self) -> None:
-            self._handle("HEAD")
-
-        def do_POST(self) -> None:
-            self._handle("POST")
-
-        def do_PUT(self) -> None:
-            self._handle("PUT")
-
-        def do_PATCH(self) -> None:
-            self._handle("PATCH")
-
-        def do_DELETE(self) -> None:
-            self._handle("DELETE")
+        def __getattr__(self, name: str) -> Callable[[], None]:
+            # http.server answers a method without a do_METHOD with its own 501 page; API Gateway takes every
+            # method to its routes (the $default route included), so every method is handled here.
+            if name.startswith("do_") and name[3:].isupper():
+                return lambda: self._handle(name[3:])
+            raise AttributeError(name)
 
         def _handle(self, method: str) -> None:
             length = int(self.headers.get("content-length") or 0)

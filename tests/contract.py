@@ -50,3 +50,21 @@ def create_parameters() -> set[str]:
     paths = json.loads((REFERENCE / "paths.json").read_text())
     body = paths["/v1/billing_portal/sessions"]["post"]["requestBody"]["content"]["application/x-www-form-urlencoded"]
     return set(body["schema"]["properties"])
+
+
+# Limits this service states as deviations from Stripe's 5000 characters (README, "What differs from Stripe").
+MAX_ID, MAX_URL = 255, 2048
+ID_PARAMETERS = frozenset({
+    "customer", "customer_account", "configuration", "on_behalf_of", "starting_after", "ending_before",
+    "subscription", "id", "price", "coupon", "promotion_code", "payment_method_configuration", "product", "prices",
+})  # fmt: skip
+URL_PARAMETERS = frozenset({"return_url", "default_return_url", "privacy_policy_url", "terms_of_service_url"})
+
+
+def stated_max_length(path: tuple[str | int, ...], published: int | None) -> int | None:
+    """The limit the service states for a parameter (by its path) whose published limit is `published`."""
+    name = next((part for part in reversed(path) if isinstance(part, str)), "")
+    deviation = MAX_ID if name in ID_PARAMETERS else MAX_URL if name in URL_PARAMETERS else None
+    if deviation is None:
+        return published
+    return deviation if published is None else min(published, deviation)

@@ -290,7 +290,10 @@ def test_unknown_route_gets_stripes_unrecognized_url_error(service_env: dict) ->
 
     # Then
     assert response["statusCode"] == 404
-    assert json_body(response)["error"]["message"] == "Unrecognized request URL (POST: /v1/billing_portal/nothing)."
+    assert json_body(response)["error"]["message"] == (
+        "Unrecognized request URL (POST: /v1/billing_portal/nothing). "
+        "Please see https://stripe.com/docs or we can help at https://support.stripe.com/."
+    )
 
 
 def test_unreadable_key_parameter_is_a_503(service_env: dict) -> None:

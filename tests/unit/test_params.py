@@ -9,7 +9,7 @@ import pytest
 
 from portal_sessions.errors import InvalidRequestError
 from portal_sessions.params import MAX_CUSTOM_MESSAGE, CreateSessionParams, Locale, parse_create_params
-from portal_sessions.stripe_params import MAX_STRING, param_name
+from portal_sessions.stripe_params import MAX_ID, MAX_STRING, MAX_URL, param_name
 from tests.contract import REFERENCE, create_parameters
 
 CANCEL = {"type": "subscription_cancel", "subscription_cancel": {"subscription": "sub_1"}}
@@ -151,12 +151,13 @@ def test_custom_message_of_exactly_the_limit_is_accepted() -> None:
     assert params.flow_data.after_completion.hosted_confirmation.custom_message == message
 
 
-def test_string_of_exactly_the_limit_is_accepted() -> None:
-    # Given a customer id of exactly MAX_STRING characters
+def test_strings_of_exactly_their_limits_are_accepted() -> None:
+    # Given an id of exactly MAX_ID characters (of up to 4 UTF-8 bytes each), a URL of MAX_URL, an expand of MAX_STRING
+    customer, url = "😀" * MAX_ID, "https://example.com/" + "p" * (MAX_URL - len("https://example.com/"))
     # When the params are parsed
-    params = parse_create_params({"customer": "c" * MAX_STRING})
-    # Then it is kept
-    assert params.customer == "c" * MAX_STRING
+    params = parse_create_params({"customer": customer, "return_url": url, "expand": ["e" * MAX_STRING]})
+    # Then they are kept
+    assert (params.customer, params.return_url, params.expand) == (customer, url, ["e" * MAX_STRING])
 
 
 @pytest.mark.parametrize(
@@ -273,26 +274,39 @@ def test_empty_string_is_stripes_parameter_invalid_empty(raw: dict[str, Any], pa
 
 
 @pytest.mark.parametrize(
-    ("raw", "param"),
+    ("raw", "param", "limit"),
     [
-        ({"customer": "c" * (MAX_STRING + 1)}, "customer"),
-        ({"customer_account": "a" * (MAX_STRING + 1)}, "customer_account"),
-        ({"customer": "cus_1", "configuration": "b" * (MAX_STRING + 1)}, "configuration"),
-        ({"customer": "cus_1", "on_behalf_of": "o" * (MAX_STRING + 1)}, "on_behalf_of"),
-        ({"customer": "cus_1", "expand": ["e" * (MAX_STRING + 1)]}, "expand[0]"),
-        ({"customer": "cus_1", "return_url": "https://example.com/" + "p" * MAX_STRING}, "return_url"),
-        (with_flow({**CANCEL, "subscription_cancel": {"subscription": "s" * (MAX_STRING + 1)}}),
-         "flow_data[subscription_cancel][subscription]"),
+        ({"customer": "c" * (MAX_ID + 1)}, "customer", MAX_ID),
+        ({"customer_account": "a" * (MAX_ID + 1)}, "customer_account", MAX_ID),
+        ({"customer": "cus_1", "configuration": "b" * (MAX_ID + 1)}, "configuration", MAX_ID),
+        ({"customer": "cus_1", "on_behalf_of": "o" * (MAX_ID + 1)}, "on_behalf_of", MAX_ID),
+        ({"customer": "cus_1", "expand": ["e" * (MAX_STRING + 1)]}, "expand[0]", MAX_STRING),
+        ({"customer": "cus_1", "return_url": "https://example.com/" + "p" * MAX_URL}, "return_url", MAX_URL),
+        (with_flow({**CANCEL, "subscription_cancel": {"subscription": "s" * (MAX_ID + 1)}}),
+         "flow_data[subscription_cancel][subscription]", MAX_ID),
+        (with_flow({"type": "payment_method_update", "after_completion": {
+             "type": "redirect", "redirect": {"return_url": "https://e.com/" + "p" * MAX_URL}}}),
+         "flow_data[after_completion][redirect][return_url]", MAX_URL),
     ],
 )  # fmt: skip
-def test_string_over_the_limit_is_rejected_naming_it(raw: dict[str, Any], param: str) -> None:
-    # Given a string parameter longer than Stripe's 5000 characters
+def test_string_over_the_limit_is_rejected_naming_it(raw: dict[str, Any], param: str, limit: int) -> None:
+    # Given a string longer than its limit: Stripe's 5000 characters, or (stated deviations) 255 for an id and
+    # 2048 for a URL
     # When the params are parsed
     error = rejection(raw)
     # Then a 400 names the parameter and the limit
     assert error.http_status == 400
     assert error.param == param
-    assert "5000" in error.message
+    assert f"at most {limit} characters" in error.message
+
+
+@pytest.mark.parametrize("customer", ["cus_\x00", "cus\n1", "\x7f", "cus_\x85"])
+def test_an_id_with_a_control_character_is_rejected(customer: str) -> None:
+    # Given an id no object could have
+    # When the params are parsed
+    error = rejection({"customer": customer})
+    # Then a 400 names it
+    assert (error.http_status, error.code, error.param) == (400, "parameter_invalid", "customer")
 
 
 def test_custom_message_over_500_characters_is_rejected() -> None:

@@ -311,3 +311,12 @@ def test_decode_body_of_empty_json_body_has_no_parameters() -> None:
     decoded = decode_body(b"", "application/json")
     # Then there are no parameters (the params layer then reports what is missing)
     assert decoded == {}
+
+
+def test_a_json_null_member_is_a_parameter_not_given() -> None:
+    # Given JSON with null members, nested and inside arrays of hashes
+    body = b'{"customer": "cus_1", "locale": null, "flow_data": {"type": "x", "after_completion": null}, '
+    body += b'"a": [{"b": null}]}'
+
+    # When / Then null means absent, as it would in a form (which cannot send null); "" remains the way to unset
+    assert decode_body(body, "application/json") == {"customer": "cus_1", "flow_data": {"type": "x"}, "a": [{}]}

@@ -16,7 +16,9 @@ from .errors import InvalidRequestError
 from .stripe_params import (
     FormBoolean,
     FormInteger,
+    ListLimit,
     NotEmpty,
+    ObjectId,
     StripeParams,
     Text,
     Unsettable,
@@ -27,6 +29,8 @@ from .stripe_params import (
 DEFAULT_CONFIGURATION_IDS = {False: "bpc_DefaultTestConfiguration", True: "bpc_DefaultLiveConfiguration"}
 LIST_URL = "/v1/billing_portal/configurations"
 EXPANDABLE = ("application", "business_profile", "features", "login_page")
+Expand = Annotated[list[Text] | None, stripe_params.expandable(*EXPANDABLE)]
+ListExpand = Annotated[list[Text] | None, stripe_params.expandable(*("data." + field for field in EXPANDABLE))]
 
 CustomerUpdateField = Literal["address", "email", "name", "phone", "shipping", "tax_id"]
 CancellationReason = Literal[
@@ -71,7 +75,7 @@ class InvoiceHistoryParams(StripeParams):
 
 class PaymentMethodUpdateParams(StripeParams):
     enabled: FormBoolean
-    payment_method_configuration: Annotated[Text | None, Unsettable] = None
+    payment_method_configuration: Annotated[ObjectId | None, Unsettable] = None
 
 
 class CancellationReasonCreateParams(StripeParams):
@@ -105,8 +109,8 @@ class AdjustableQuantityParams(StripeParams):
 
 
 class ProductParams(StripeParams):
-    prices: list[Text]
-    product: Text
+    prices: list[ObjectId]
+    product: ObjectId
     adjustable_quantity: AdjustableQuantityParams | None = None
 
 
@@ -166,7 +170,7 @@ class CreateConfigurationParams(StripeParams):
     features: FeaturesCreateParams
     business_profile: BusinessProfileCreateParams | None = None
     default_return_url: Annotated[Url | None, Unsettable] = None
-    expand: list[Text] | None = None
+    expand: Expand = None
     login_page: LoginPageParams | None = None
     metadata: Metadata | None = None
     name: Annotated[Name | None, Unsettable] = None
@@ -176,7 +180,7 @@ class UpdateConfigurationParams(StripeParams):
     active: FormBoolean | None = None
     business_profile: BusinessProfileUpdateParams | None = None
     default_return_url: Annotated[Url | None, Unsettable] = None
-    expand: list[Text] | None = None
+    expand: Expand = None
     features: FeaturesUpdateParams | None = None
     login_page: LoginPageParams | None = None
     metadata: Annotated[Metadata | None, Unsettable] = None
@@ -185,15 +189,15 @@ class UpdateConfigurationParams(StripeParams):
 
 class ListConfigurationsParams(StripeParams):
     active: FormBoolean | None = None
-    ending_before: Text | None = None
-    expand: list[Text] | None = None
+    ending_before: ObjectId | None = None
+    expand: ListExpand = None
     is_default: FormBoolean | None = None
-    limit: Annotated[FormInteger, Field(ge=1, le=100)] = 10
-    starting_after: Text | None = None
+    limit: ListLimit = 10
+    starting_after: ObjectId | None = None
 
 
 class RetrieveConfigurationParams(StripeParams):
-    expand: list[Text] | None = None
+    expand: Expand = None
 
 
 def parse_create_configuration_params(raw: dict[str, Any]) -> CreateConfigurationParams:

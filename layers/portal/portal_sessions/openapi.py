@@ -18,6 +18,7 @@ from .configuration import (
 )
 from .params import CreateSessionParams, ListSessionsParams, RetrieveSessionParams
 from .schemas import stripe_schemas
+from .stripe_params import ID_PATTERN, MAX_ID
 
 _REF = "#/components/schemas/"
 
@@ -55,6 +56,32 @@ OPERATIONS = (
     Operation("get", "/v1/openapi.json", "This document", None, None, extension=True),
 )  # fmt: skip
 
+# OpenAPI links: what a response lets a client do next (Schemathesis' stateful tests follow them). A session URL's token
+# is taken from its `url` with a regex extractor (Schemathesis' extension of runtime expressions).
+_ID = "$response.body#/id"
+LINKS: dict[str, dict[str, Any]] = {
+    "post_v1_billing_portal_sessions": {
+        "RetrieveSession": {"operationId": "get_v1_billing_portal_sessions_session",
+                            "parameters": {"path.session": _ID}},
+        "ExpireSession": {"operationId": "post_v1_billing_portal_sessions_session_expire",
+                          "parameters": {"path.session": _ID}},
+        "ListSessions": {"operationId": "get_v1_billing_portal_sessions",
+                         "parameters": {"query.customer": "$response.body#/customer"}},
+        "VisitSession": {"operationId": "get_p_session_token",
+                         "parameters": {"path.token": "$response.body#/url#regex:/p/session/([^/?#]+)$"}},
+        "CheckSession": {"operationId": "head_p_session_token",
+                         "parameters": {"path.token": "$response.body#/url#regex:/p/session/([^/?#]+)$"}},
+    },
+    "post_v1_billing_portal_configurations": {
+        "RetrieveConfiguration": {"operationId": "get_v1_billing_portal_configurations_configuration",
+                                  "parameters": {"path.configuration": _ID}},
+        "UpdateConfiguration": {"operationId": "post_v1_billing_portal_configurations_configuration",
+                                "parameters": {"path.configuration": _ID}},
+        "ListConfigurations": {"operationId": "get_v1_billing_portal_configurations",
+                               "parameters": {"query.ending_before": _ID}},
+    },
+}  # fmt: skip
+
 _SESSION_EXTENSIONS = {
     "expires_at": {"type": "integer", "description": "When the URL (or, once visited, the session) stops working."},
     "status": {"type": "string", "enum": ["open", "visited", "expired"]},
@@ -85,42 +112,125 @@ def _components() -> dict[str, Any]:
     schemas["billing_portal.configuration.list"] = _list_schema(
         "billing_portal.configuration", "/v1/billing_portal/configurations"
     )
+    schemas.update(_params_schemas())
+    schemas.update({name + _FORM: _form_schema(schema) for name, schema in _params_schemas().items()})
+    return schemas
+
+
+_FORM = "Form"  # suffix of a params model's schema as a form carries it
+
+
+def _form_schema(node: Any) -> Any:
+    """A params schema without null (JSON's way to leave a parameter out): a form has no null, only absent."""
+    if isinstance(node, list):
+        return [_form_schema(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if "$ref" in node:
+        return {"$ref": node["$ref"] + _FORM}
+    converted = _without_null({key: _form_schema(value) for key, value in node.items()})
+    # An empty hash or array has no form of its own (it would be sent as "", which unsets or is refused)
+    for branch in converted.get("anyOf", [converted]):
+        unsettable = {"type": "string", "enum": [""]} in converted.get("anyOf", [])
+        if branch.get("type") == "object" and "properties" in branch and not branch.get("required"):
+            branch.setdefault("minProperties", 1)
+        if branch.get("type") == "array" and not unsettable:
+            branch.setdefault("minItems", 1)
+    return converted
+
+
+@cache
+def _params_schemas() -> dict[str, Any]:
     models = dict.fromkeys(operation.params for operation in OPERATIONS if operation.params is not None)
     _, params = models_json_schema([(model, "validation") for model in models], ref_template=_REF + "{model}")
-    schemas.update(params.get("$defs", {}))
+    schemas: dict[str, Any] = params.get("$defs", {})
+    for schema in schemas.values():  # JSON's null leaves a parameter out: not a value for a required one
+        for name in schema.get("required", []):
+            branches = schema["properties"][name].get("anyOf")
+            if branches is not None:
+                schema["properties"][name]["anyOf"] = [branch for branch in branches if branch != {"type": "null"}]
     return schemas
+
+
+def _without_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """A parameter's schema as a query string or form can carry it: absent rather than null, no pydantic titles."""
+    schema = {key: value for key, value in schema.items() if key not in ("title",) and value is not None}
+    branches = [branch for branch in schema.get("anyOf", []) if branch != {"type": "null"}]
+    if "anyOf" in schema:
+        del schema["anyOf"]
+        if len(branches) == 1:
+            return {**branches[0], **schema}  # the outer keywords (e.g. expand's enum of items) are the precise ones
+        schema["anyOf"] = branches
+    return schema
+
+
+def _is_structured(schema: dict[str, Any]) -> bool:
+    """An object or an array (sent `a[b]=x`, `a[0]=x`), directly or in a branch; refs here are to models."""
+    if schema.get("type") in ("object", "array") or "$ref" in schema:
+        return True
+    return any(_is_structured(branch) for branch in schema.get("anyOf", []))
+
+
+def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
+    """Each field a query parameter of its own, as Stripe's spec declares them."""
+    schema = _params_schemas()[model.__name__]
+    parameters = []
+    for name, field_schema in schema["properties"].items():
+        described = _without_null(field_schema)
+        structured = _is_structured(described)
+        parameters.append({
+            "name": name, "in": "query", "required": name in schema.get("required", []),
+            "style": "deepObject" if structured else "form", "explode": True, "schema": described,
+        })  # fmt: skip
+    return parameters
+
+
+def _form_encoding(model: type[BaseModel]) -> dict[str, Any]:
+    """Stripe's encoding of form bodies, as its spec declares it: `deepObject` (brackets) for each hash and array,
+    and for each parameter of several forms (such as a URL or "" to unset)."""
+    schema = _params_schemas()[model.__name__]
+    return {
+        name: {"style": "deepObject", "explode": True}
+        for name, field_schema in schema["properties"].items()
+        if _is_structured(_without_null(field_schema)) or "anyOf" in _without_null(field_schema)
+    }
+
+
+def _path_parameter(name: str) -> dict[str, Any]:
+    if name == "token":  # a session URL's secret: any text, a hash of it is looked up
+        return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+    # An object id: at most MAX_ID characters, a stated deviation from Stripe (which allows 5000)
+    schema = {"type": "string", "minLength": 1, "maxLength": MAX_ID, "pattern": ID_PATTERN}
+    return {"name": name, "in": "path", "required": True, "schema": schema}
 
 
 def _operation(operation: Operation) -> dict[str, Any]:
     described: dict[str, Any] = {
         "summary": operation.summary,
-        "operationId": operation.method + operation.path.replace("/", "_").replace("{", "").replace("}", ""),
+        "operationId": operation_id(operation),
         "responses": {"default": {"description": "Error", "content": _json("error")}},
     }
     if operation.extension:
         described["x-extension"] = True  # not part of Stripe's API
     names = [part[1:-1] for part in operation.path.split("/") if part.startswith("{")]
-    parameters: list[dict[str, Any]] = [
-        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}} for name in names
-    ]
+    parameters: list[dict[str, Any]] = [_path_parameter(name) for name in names]
     if operation.params is not None and operation.method == "get":
-        parameters.append({
-            "name": "params", "in": "query", "style": "deepObject", "explode": True,
-            "schema": {"$ref": _REF + operation.params.__name__},
-        })  # fmt: skip
+        parameters.extend(_query_parameters(operation.params))
     elif operation.params is not None:
-        body = {"$ref": _REF + operation.params.__name__}
-        described["requestBody"] = {
-            "content": {
-                "application/x-www-form-urlencoded": {"schema": body},
-                "application/json": {"schema": body},
-            }
-        }
+        name = operation.params.__name__
+        form = {"schema": {"$ref": _REF + name + _FORM}, "encoding": _form_encoding(operation.params)}
+        json_body = {"schema": {"$ref": _REF + name}}
+        content = {"application/x-www-form-urlencoded": form, "application/json": json_body}
+        required = bool(_params_schemas()[name].get("required") or _params_schemas()[name].get("anyOf"))
+        described["requestBody"] = {"content": content, "required": required}
     if parameters:
         described["parameters"] = parameters
     if operation.response is not None:
         described["responses"]["200"] = {"description": "Successful response.", "content": _json(operation.response)}
         described["security"] = [{"bearer": []}, {"basic": []}]
+        links = LINKS.get(operation_id(operation))
+        if links:
+            described["responses"]["200"]["links"] = links
     elif operation.path == "/v1/openapi.json":
         described["responses"]["200"] = {"description": "This document.", "content": {"application/json": {}}}
     else:
@@ -131,6 +241,10 @@ def _operation(operation: Operation) -> dict[str, Any]:
             "410": {"description": "An HTML page: the link has expired.", "content": {"text/html": {}}},
         })  # fmt: skip
     return described
+
+
+def operation_id(operation: Operation) -> str:
+    return operation.method + operation.path.replace("/", "_").replace("{", "").replace("}", "")
 
 
 def _json(component: str) -> dict[str, Any]:

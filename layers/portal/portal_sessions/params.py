@@ -7,11 +7,21 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, StringConstraints
+from pydantic import ConfigDict, StringConstraints
 
 from .api_version import RECOVERY_AND_NEW_FLOWS, has_recovery_and_new_flows
 from .errors import InvalidRequestError
-from .stripe_params import FormInteger, NotEmpty, StripeParams, Text, Url, validate_params
+from .stripe_params import (
+    FormInteger,
+    ListLimit,
+    NotEmpty,
+    ObjectId,
+    ReturnUrl,
+    StripeParams,
+    Text,
+    expandable,
+    validate_params,
+)
 
 Locale = Literal[
     "auto", "bg", "cs", "da", "de", "el", "en", "en-AU", "en-CA", "en-GB", "en-IE", "en-IN", "en-NZ", "en-SG",
@@ -27,10 +37,12 @@ FLOW_TYPES_BEFORE_2026_10_28 = ("payment_method_update", "subscription_cancel", 
 AfterCompletionType = Literal["hosted_confirmation", "portal_homepage", "redirect"]
 
 MAX_CUSTOM_MESSAGE = 500
+EXPANDABLE = ("configuration", "flow")
+Expand = Annotated[list[Text] | None, expandable(*EXPANDABLE)]
 
 
 class CouponOfferParams(StripeParams):
-    coupon: Text
+    coupon: ObjectId
 
 
 class RetentionParams(StripeParams):
@@ -39,27 +51,27 @@ class RetentionParams(StripeParams):
 
 
 class SubscriptionCancelParams(StripeParams):
-    subscription: Text
+    subscription: ObjectId
     retention: RetentionParams | None = None
 
 
 class SubscriptionUpdateParams(StripeParams):
-    subscription: Text
+    subscription: ObjectId
 
 
 class UpdateConfirmItemParams(StripeParams):
-    id: Text
-    price: Text | None = None
+    id: ObjectId
+    price: ObjectId | None = None
     quantity: FormInteger | None = None
 
 
 class UpdateConfirmDiscountParams(StripeParams):
-    coupon: Text | None = None
-    promotion_code: Text | None = None
+    coupon: ObjectId | None = None
+    promotion_code: ObjectId | None = None
 
 
 class SubscriptionUpdateConfirmParams(StripeParams):
-    subscription: Text
+    subscription: ObjectId
     items: list[UpdateConfirmItemParams]
     discounts: list[UpdateConfirmDiscountParams] | None = None
 
@@ -69,7 +81,7 @@ class HostedConfirmationParams(StripeParams):
 
 
 class RedirectParams(StripeParams):
-    return_url: Url
+    return_url: ReturnUrl
 
 
 class AfterCompletionParams(StripeParams):
@@ -79,7 +91,7 @@ class AfterCompletionParams(StripeParams):
 
 
 class SubscriptionPauseParams(StripeParams):
-    subscription: Text
+    subscription: ObjectId
 
 
 class FlowDataParams(StripeParams):
@@ -100,14 +112,22 @@ class AfterExpirationParams(StripeParams):
     customer_login: CustomerLoginParams | None = None
 
 
+def _one_of_the_owners_required() -> dict[str, Any]:
+    # Enforced by _check_cross_field_rules; declared too, so that the OpenAPI document says what the wire takes.
+    return {"anyOf": [{"required": [name], "properties": {name: {"type": "string"}}}
+                      for name in ("customer", "customer_account")]}  # fmt: skip
+
+
 class CreateSessionParams(StripeParams):
-    customer: Text | None = None
-    customer_account: Text | None = None
-    configuration: Text | None = None
-    return_url: Url | None = None
+    model_config = ConfigDict(**StripeParams.model_config, json_schema_extra=_one_of_the_owners_required())
+
+    customer: ObjectId | None = None
+    customer_account: ObjectId | None = None
+    configuration: ObjectId | None = None
+    return_url: ReturnUrl | None = None
     locale: Locale | None = None
-    on_behalf_of: Text | None = None
-    expand: list[Text] | None = None
+    on_behalf_of: ObjectId | None = None
+    expand: Expand = None
     flow_data: FlowDataParams | None = None
     after_expiration: AfterExpirationParams | None = None  # from API version 2026-10-28
 
@@ -183,15 +203,15 @@ def _check_after_completion(completion: AfterCompletionParams) -> None:
 class ListSessionsParams(StripeParams):
     """Listing sessions (an extension: Stripe has no such call), by customer like Stripe's other lists."""
 
-    customer: Text | None = None
-    customer_account: Text | None = None
-    ending_before: Text | None = None
-    limit: Annotated[FormInteger, Field(ge=1, le=100)] = 10
-    starting_after: Text | None = None
+    customer: ObjectId | None = None
+    customer_account: ObjectId | None = None
+    ending_before: ObjectId | None = None
+    limit: ListLimit = 10
+    starting_after: ObjectId | None = None
 
 
 class RetrieveSessionParams(StripeParams):
-    expand: list[Text] | None = None
+    expand: Expand = None
 
 
 def parse_list_sessions_params(raw: dict[str, Any]) -> ListSessionsParams:

@@ -20,7 +20,7 @@ from .configuration import (
     updated_configuration,
 )
 from .errors import InvalidRequestError, ResourceMissingError
-from .params import AfterExpirationParams, CreateSessionParams, ListSessionsParams
+from .params import EXPANDABLE, AfterExpirationParams, CreateSessionParams, ListSessionsParams
 from .session import PortalSession, RequestRef, after_expiration_object, flow_object
 from .store import (
     ConditionFailedError,
@@ -31,12 +31,11 @@ from .store import (
     StoredConfiguration,
     StoredSession,
 )
-from .stripe_params import check_expand
+from .stripe_params import check_expand, is_object_id
 from .tokens import new_object_id, new_url_token, url_token_hash
 
 SESSION_URL_PATH = "/p/session/"
 MAX_RECOVERY_SECONDS = 30 * 86400  # after_expiration without expires_at: recoverable this long
-EXPANDABLE = ("configuration", "flow")
 _MISSING_RETURN_URL = (
     "Your PortalConfiguration does not have a `default_return_url`, and you did not provide a `return_url`."
 )
@@ -272,7 +271,7 @@ def _find_configuration(
     """The caller's configuration with this id; a missing one, or one of the other mode, is resource_missing."""
     if configuration_id == DEFAULT_CONFIGURATION_IDS[caller.livemode]:
         return ensure_default_configuration(configurations, caller.livemode, now=now)
-    stored = configurations.get(configuration_id)
+    stored = configurations.get(configuration_id) if is_object_id(configuration_id) else None
     if stored is None or stored.configuration["livemode"] != caller.livemode:
         message = f"No such configuration: '{configuration_id}'"
         if stored is not None:
@@ -350,7 +349,7 @@ SESSIONS_LIST_URL = "/v1/billing_portal/sessions"
 
 
 def _find_session(store: SessionStore, session_id: str, caller: Caller, *, param: str | None = "id") -> StoredSession:
-    stored = store.get_by_id(session_id) if len(session_id) <= 5000 else None
+    stored = store.get_by_id(session_id) if is_object_id(session_id) else None
     if stored is None or stored.session.livemode != caller.livemode:
         raise ResourceMissingError(f"No such billing_portal.session: '{session_id}'", param=param, http_status=404)
     return stored

@@ -20,7 +20,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .auth import ManagedKey
-from .errors import RateLimitError, ServiceUnavailableError
+from .errors import InvalidRequestError, RateLimitError, ServiceUnavailableError
 from .session import PortalSession, RequestRef
 
 if TYPE_CHECKING:
@@ -128,6 +128,8 @@ class _Table:
                 raise RateLimitError(
                     "Too many requests hit the API too quickly. Please retry with exponential backoff."
                 ) from None
+            if code == "ValidationException":  # this request can never be stored: a retry would fail the same way
+                raise InvalidRequestError("This request has a value the session store cannot hold.") from None
             raise ServiceUnavailableError("The session store is unavailable right now. Please retry shortly.") from None
 
     def _list_page(

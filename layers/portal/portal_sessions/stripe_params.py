@@ -11,12 +11,29 @@ import re
 from typing import Annotated, Any, TypeVar
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, StringConstraints, ValidationError
-from pydantic_core import PydanticCustomError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+    StringConstraints,
+    ValidationError,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import PydanticCustomError, core_schema
 
 from .errors import InvalidRequestError
 
 MAX_STRING = 5000
+# Deviations from Stripe (which allows 5000 everywhere), stated in the README: an id is part of a DynamoDB key
+# (at most 1024 bytes in a sort key: 255 characters of up to 4 bytes each fit), and a URL a browser is sent to
+# stays within what every browser and proxy handles.
+MAX_ID = 255
+MAX_URL = 2048
+ID_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]+$"  # no control characters: ids end up in logs, headers and JWT claims
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
@@ -36,6 +53,23 @@ def _not_empty(value: Any) -> Any:
     if value == "":
         raise PydanticCustomError("parameter_invalid_empty", "empty string")
     return value
+
+
+class _EmptyStringUnsets:
+    """`Annotated[X | None, Unsettable]`: an empty string given means None (unset), as Stripe reads it; the JSON
+    schema says so the way Stripe's spec does, with an `enum: [""]` branch."""
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+        return core_schema.no_info_before_validator_function(_empty_is_none, handler(source))
+
+    def __get_pydantic_json_schema__(
+        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        described = handler(schema)
+        empty = {"type": "string", "enum": [""]}
+        if "anyOf" in described:
+            return {**described, "anyOf": [*described["anyOf"], empty]}
+        return {"anyOf": [described, empty]}
 
 
 def _empty_is_none(value: Any) -> Any:
@@ -59,6 +93,40 @@ def _form_boolean(value: Any) -> Any:
     raise PydanticCustomError("bool_parsing", "Invalid boolean")
 
 
+# URLs as a pattern, so that the OpenAPI document states what is accepted: http(s), a host, no credentials, a port in
+# range, and no control or space characters (those str.isspace() knows) anywhere.
+_NOT_SPACE = r"\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+_HOST = rf"[^{_NOT_SPACE}/?#@:\[\]\\%]+"
+_PORT = r"(?::(?:[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?"
+_REST = rf"(?:[/?#][^{_NOT_SPACE}]*)?"
+_HTTP, _HTTPS = "[Hh][Tt][Tt][Pp]", "[Hh][Tt][Tt][Pp][Ss]"  # schemes are case-insensitive
+URL_PATTERN = rf"^{_HTTP}[Ss]?://{_HOST}{_PORT}{_REST}$"
+# Where a customer is sent: https, or plain http to the developer's own machine (test mode only; service.py checks)
+RETURN_URL_PATTERN = rf"^(?:{_HTTPS}://{_HOST}|{_HTTP}://(?:localhost|127\.0\.0\.1|\[::1\])){_PORT}{_REST}$"
+
+
+class _Pattern:
+    """Checks a string against a pattern as url_invalid (not pydantic's pattern error), and states the pattern in
+    the JSON schema of the string itself (so that an Unsettable's "" branch stays valid)."""
+
+    def __init__(self, pattern: str) -> None:
+        self.pattern = pattern
+        self._compiled = re.compile(pattern)
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+        return core_schema.no_info_after_validator_function(self._check, handler(source))
+
+    def __get_pydantic_json_schema__(
+        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        return {**handler(schema), "pattern": self.pattern}
+
+    def _check(self, value: str) -> str:
+        if not self._compiled.fullmatch(value):
+            raise PydanticCustomError("url_invalid", "Not a valid URL")
+        return value
+
+
 def _check_url(value: str) -> str:
     # An absolute http(s) URL with a host, no credentials and nothing a browser would have to repair.
     try:
@@ -78,11 +146,35 @@ def _check_url(value: str) -> str:
 
 
 NotEmpty = BeforeValidator(_not_empty)
-Text = Annotated[str, NotEmpty, StringConstraints(max_length=MAX_STRING)]
-Url = Annotated[str, NotEmpty, StringConstraints(max_length=MAX_STRING), AfterValidator(_check_url)]
+Text = Annotated[str, NotEmpty, StringConstraints(min_length=1, max_length=MAX_STRING)]
+# NotEmpty last, so that the JSON schema keeps the pattern (it still runs first: a before-validator)
+ObjectId = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID, pattern=ID_PATTERN), NotEmpty]
+Url = Annotated[
+    str,
+    NotEmpty,
+    StringConstraints(min_length=1, max_length=MAX_URL),
+    AfterValidator(_check_url),
+    _Pattern(URL_PATTERN),
+]
+ReturnUrl = Annotated[
+    str, NotEmpty, StringConstraints(min_length=1, max_length=MAX_URL), AfterValidator(_check_url),
+    _Pattern(RETURN_URL_PATTERN),
+]  # fmt: skip
 FormInteger = Annotated[int, BeforeValidator(_form_integer)]
 FormBoolean = Annotated[bool, BeforeValidator(_form_boolean)]
-Unsettable = BeforeValidator(_empty_is_none)  # Annotated[X | None, Unsettable]: "" given → None
+# Bounds before the validator, so that the JSON schema states them (minimum, maximum)
+ListLimit = Annotated[int, Field(ge=1, le=100), BeforeValidator(_form_integer)]
+Unsettable = _EmptyStringUnsets()  # Annotated[X | None, Unsettable]: "" given → None
+
+
+def is_object_id(value: str) -> bool:
+    """Whether a path's id could name an object at all (else it is missing, without asking the store)."""
+    return len(value) <= MAX_ID and re.fullmatch(ID_PATTERN, value) is not None
+
+
+def expandable(*fields: str) -> Any:
+    """`Field(...)` of an `expand` parameter: which fields may be named (check_expand refuses the others)."""
+    return Field(json_schema_extra={"items": {"type": "string", "enum": list(fields)}})
 
 
 def check_expand(expand: list[str] | None, expandable: tuple[str, ...]) -> None:
@@ -140,6 +232,9 @@ def stripe_error(exc: ValidationError) -> InvalidRequestError:
     if kind == "string_too_long" or (kind == "too_long" and isinstance(value, str)):
         limit = first.get("ctx", {}).get("max_length")
         message = f"Invalid {name}: must be at most {limit} characters"
+        return InvalidRequestError(message, code="parameter_invalid", param=name)
+    if kind == "string_pattern_mismatch":
+        message = f"Invalid {name}: an id cannot contain control characters"
         return InvalidRequestError(message, code="parameter_invalid", param=name)
     if kind == "int_parsing":
         message = f"Invalid integer: {_show(value)}"

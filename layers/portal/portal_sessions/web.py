@@ -19,6 +19,7 @@ from .auth import Caller, authenticate, load_key_hashes
 from .errors import InvalidRequestError, PermissionDeniedError, RequestTooLargeError, StripeError
 from .observability import logger, metrics
 from .request_log import logged_request
+from .routes import MethodNotAllowedError, unrecognized_request
 from .settings import ApiSettings
 from .store import ApiKeyStore
 from .wire import MAX_BODY_BYTES, decode_body, decode_form
@@ -32,9 +33,13 @@ def json_response(status: int, body: dict[str, Any]) -> Response[str]:
 
 def stripe_error_response(error: StripeError) -> Response[str]:
     logger.append_keys(error_type=error.error_type, error_code=error.code, error_param=error.param)
-    metrics.add_dimension(name="reason", value=error.code or error.error_type)  # flushed with this request only
+    reason = "unrecognized_url" if error.http_status in (404, 405) and error.code is None else error.code
+    metrics.add_dimension(name="reason", value=reason or error.error_type)  # flushed with this request only
     metrics.add_metric(name="RequestsRejected", unit=MetricUnit.Count, value=1)
-    return json_response(error.http_status, error.to_dict())
+    response = json_response(error.http_status, error.to_dict())
+    if isinstance(error, MethodNotAllowedError):
+        response.headers["Allow"] = ", ".join(error.allowed)
+    return response
 
 
 def new_resolver() -> APIGatewayHttpResolver:
@@ -55,10 +60,7 @@ def new_resolver() -> APIGatewayHttpResolver:
     @app.not_found
     def _unknown_route(_error: Exception) -> Response[str]:
         event = app.current_event
-        message = f"Unrecognized request URL ({event.request_context.http.method}: {event.raw_path})."
-        metrics.add_dimension(name="reason", value="unrecognized_url")
-        metrics.add_metric(name="RequestsRejected", unit=MetricUnit.Count, value=1)
-        return json_response(404, {"error": {"type": "invalid_request_error", "message": message}})
+        return stripe_error_response(unrecognized_request(event.request_context.http.method, event.raw_path))
 
     return app
 

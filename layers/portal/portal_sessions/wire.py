@@ -49,6 +49,15 @@ def _decode_json(text: str) -> dict[str, Any]:
         raise InvalidRequestError("Invalid request body: the JSON value must be an object.")
     if _depth(value) > MAX_NESTING:
         raise InvalidRequestError(f"Invalid request body: parameters nest deeper than {MAX_NESTING} levels.")
+    return _without_nulls(value)  # type: ignore[no-any-return]
+
+
+def _without_nulls(value: Any) -> Any:
+    """A JSON `null` member means the parameter was not given (a form cannot send null; "" is how to unset)."""
+    if isinstance(value, dict):
+        return {name: _without_nulls(item) for name, item in value.items() if item is not None}
+    if isinstance(value, list):
+        return [_without_nulls(item) for item in value]
     return value
 
 

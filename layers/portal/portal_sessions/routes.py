@@ -1,0 +1,56 @@
+"""Requests that no route of the API takes, answered as Stripe answers them (API Gateway's `$default` route).
+
+The routes are the OpenAPI document's operations (a test holds them equal to template.yaml's), so a route added
+there is known here too.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+
+from .errors import InvalidRequestError, StripeError
+from .openapi import OPERATIONS
+
+_HELP = "Please see https://stripe.com/docs or we can help at https://support.stripe.com/."
+_TRAILING_SLASH_HELP = (
+    "If you are trying to list objects, remove the trailing slash. If you are trying to retrieve an object, make "
+    "sure you passed a valid (non-empty) identifier in your code. "
+)
+
+
+class UnrecognizedUrlError(InvalidRequestError):
+    http_status = 404
+
+
+class MethodNotAllowedError(InvalidRequestError):
+    """A path the API serves, with a method it does not serve there; `allowed` are the methods it does."""
+
+    http_status = 405
+
+    def __init__(self, message: str, allowed: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.allowed = allowed
+
+
+@cache
+def _route_patterns() -> tuple[tuple[re.Pattern[str], str], ...]:
+    def pattern(path: str) -> re.Pattern[str]:
+        return re.compile("^" + re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(path)) + "$")
+
+    return tuple((pattern(operation.path), operation.method.upper()) for operation in OPERATIONS)
+
+
+def allowed_methods(path: str) -> tuple[str, ...]:
+    """The methods the API serves at this path, in a stable order; none if it serves nothing there."""
+    return tuple(sorted({method for pattern, method in _route_patterns() if pattern.match(path)}))
+
+
+def unrecognized_request(method: str, path: str) -> StripeError:
+    """Stripe's 404 for a URL it does not know; a 405 with the methods it takes for a known URL."""
+    allowed = allowed_methods(path)
+    if allowed:
+        message = f"Unrecognized request URL ({method}: {path}). This URL accepts {', '.join(allowed)}. {_HELP}"
+        return MethodNotAllowedError(message, allowed)
+    hint = _TRAILING_SLASH_HELP if path.endswith("/") and path != "/" else ""
+    return UnrecognizedUrlError(f"Unrecognized request URL ({method}: {path}). {hint}{_HELP}")
