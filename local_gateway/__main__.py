@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from portal_sessions.errors import ConfigurationError
+
 from .backend import (
     API_KEYS_PARAMETER,
     HANDOFF_SECRET_NAME,
@@ -55,54 +57,55 @@ def run(host: str, port: int) -> int:
     routes = http_routes(load_template())
     local_pages: dict[str, Any] = {}
     server = make_server(host, port, routes, local_pages)
-    base_url = f"http://{host}:{server.server_address[1]}"
-    api_key = os.environ.get("PORTAL_API_KEY") or new_test_api_key()
-    portal_url = os.environ.get("PORTAL_URL") or base_url + PORTAL_PATH
-    login_url = os.environ.get("PORTAL_LOGIN_URL") or base_url + LOGIN_PATH
-    backend, template, refs, signing_key = _prepare([api_key], portal_url, login_url)
-    local_pages[PORTAL_PATH] = PortalPage(signing_key)
-    local_pages[LOGIN_PATH] = PortalPage(signing_key, login=True)
-    server.runtime = FunctionRuntime(template, refs)
-    runtime = server.runtime
-    for name in runtime.specs:  # import every handler now, as Lambda's init would, so errors show at start
-        runtime.handler(name)
-    pollers = []  # the table's stream, as Lambda's event source mapping reads it
-    for name in stream_functions(template):
-        try:
-            reader = StreamReader(backend.table_name)
-        except NoStreamError as exc:
-            print(f"No session events: {exc}", flush=True)
-            continue
-        pollers.append(StreamPoller(reader, lambda event, name=name: runtime.invoke(name, event)))
-    for poller in pollers:
-        poller.start()
-    dynamodb = os.environ.get("AWS_ENDPOINT_URL_DYNAMODB") or f"embedded ({backend.endpoint_url})"
-    print(
-        f"Portal session service on {base_url}\n"
-        f"  API key (test mode): {api_key}\n"
-        f"  DynamoDB: {dynamodb}, table {backend.table_name}\n"
-        f"  Portal: {portal_url}\n"
-        f"  Portal login (recovery of expired sessions): {login_url}\n\n"
-        f"Try:\n  curl {base_url}/v1/billing_portal/sessions -u {api_key}: \\\n"
-        f"    -d customer=cus_123 -d return_url=https://example.com/account\n\n"
-        "Ctrl-C stops.",
-        flush=True,
-    )
-    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    backend: LocalBackend | None = None
+    pollers: list[StreamPoller] = []  # the table's stream, as Lambda's event source mapping reads it
     try:
+        base_url = f"http://{host}:{server.server_address[1]}"
+        api_key = os.environ.get("PORTAL_API_KEY") or new_test_api_key()
+        portal_url = os.environ.get("PORTAL_URL") or base_url + PORTAL_PATH
+        login_url = os.environ.get("PORTAL_LOGIN_URL") or base_url + LOGIN_PATH
+        backend, template, refs, signing_key = _prepare([api_key], portal_url, login_url)
+        local_pages[PORTAL_PATH] = PortalPage(signing_key)
+        local_pages[LOGIN_PATH] = PortalPage(signing_key, login=True)
+        server.runtime = FunctionRuntime(template, refs)
+        runtime = server.runtime
+        for name in runtime.specs:  # import every handler now, as Lambda's init would, so errors show at start
+            runtime.handler(name)
+        for name in stream_functions(template):
+            try:
+                reader = StreamReader(backend.table_name)
+            except NoStreamError as exc:
+                print(f"No session events: {exc}", flush=True)
+                continue
+            pollers.append(StreamPoller(reader, lambda event, name=name: runtime.invoke(name, event)))
+        for poller in pollers:
+            poller.start()
+        dynamodb = os.environ.get("AWS_ENDPOINT_URL_DYNAMODB") or f"embedded ({backend.endpoint_url})"
+        print(
+            f"Portal session service on {base_url}\n"
+            f"  API key (test mode): {api_key}\n"
+            f"  DynamoDB: {dynamodb}, table {backend.table_name}\n"
+            f"  Portal: {portal_url}\n"
+            f"  Portal login (recovery of expired sessions): {login_url}\n\n"
+            f"Try:\n  curl {base_url}/v1/billing_portal/sessions -u {api_key}: \\\n"
+            f"    -d customer=cus_123 -d return_url=https://example.com/account\n\n"
+            "Ctrl-C stops.",
+            flush=True,
+        )
         server.serve_forever()
-    except KeyboardInterrupt:
-        pass
     finally:
+        _ignore_stop_signals()  # a second Ctrl-C while stopping must not interrupt the clean-up
         for poller in pollers:
             poller.stop()
         server.server_close()
-        backend.stop()
+        if backend is not None:
+            backend.stop()
     return 0
 
 
-def _stop_on_sigterm(_signum: int, _frame: object) -> None:
-    raise KeyboardInterrupt
+def _ignore_stop_signals() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def invoke(function: str, event_path: Path) -> int:
@@ -138,9 +141,13 @@ def main(argv: list[str] | None = None) -> int:
     invoke_parser.add_argument("function", help="logical id in template.yaml, e.g. CreateSessionFunction")
     invoke_parser.add_argument("-e", "--event", type=Path, required=True)
     args = parser.parse_args(argv)
-    if args.command == "run":
-        return run(args.host, args.port)
-    return invoke(args.function, args.event)
+    try:
+        if args.command == "run":
+            return run(args.host, args.port)
+        return invoke(args.function, args.event)
+    except ConfigurationError as exc:  # the message a deployed function's init fails with
+        print(f"Not starting: {exc}", file=sys.stderr, flush=True)
+        return 2
 
 
 if __name__ == "__main__":

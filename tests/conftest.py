@@ -45,6 +45,18 @@ TEST_KEY = "sk_test_IntegrationTestKey000000001"
 LIVE_KEY = "sk_live_IntegrationTestKey000000001"
 EVENT_BUS_NAME = "portal-sessions-test"
 TEMPLATE = load_template()
+# Valid settings for every function, before any test module imports a handler (whose init checks its settings);
+# `service_env` sets them again for each test. Child processes of the e2e tests do not inherit them.
+FUNCTION_SETTINGS = {
+    "TABLE_NAME": TABLE_NAME,
+    "API_KEYS_PARAMETER": API_KEYS_PARAMETER,
+    "HANDOFF_SECRET_ID": HANDOFF_SECRET_ID,
+    "PORTAL_URL": PORTAL_URL,
+    "PORTAL_LOGIN_URL": PORTAL_LOGIN_URL,
+    "EVENT_BUS_NAME": EVENT_BUS_NAME,
+}
+for _name, _value in FUNCTION_SETTINGS.items():
+    os.environ.setdefault(_name, _value)
 
 
 @pytest.fixture

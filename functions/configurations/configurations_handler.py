@@ -40,6 +40,8 @@ from portal_sessions.web import (
     resolve,
 )
 
+configuration_settings()  # at init: a bad setting fails the function's start with its message, not each request
+
 COLLECTION = "/v1/billing_portal/configurations"
 
 app = new_resolver()

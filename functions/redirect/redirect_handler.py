@@ -20,6 +20,8 @@ from portal_sessions.session import RequestRef
 from portal_sessions.settings import redirect_settings
 from portal_sessions.store import SessionStore
 
+redirect_settings()  # at init: a bad setting fails the function's start with its message, not each request
+
 # One path (GET and HEAD) that API Gateway has already matched, so no router: Powertools' event handler package would
 # add about 100 ms to each cold start of a link a customer is waiting on.
 HANDOFF_PARAMETER = "handoff"
