@@ -12,42 +12,46 @@ from pathlib import Path
 from typing import Any
 
 from portal_sessions.errors import ConfigurationError
+from portal_sessions.handoff import Keyring
 
 from .backend import (
     API_KEYS_PARAMETER,
     HANDOFF_SECRET_NAME,
+    TEST_HANDOFF_SECRET_NAME,
     LocalBackend,
     ensure_event_bus,
     ensure_table,
     new_test_api_key,
     start_backend,
     store_api_keys,
-    store_handoff_secret,
+    store_handoff_secrets,
 )
 from .template import load_template
 
 DEFAULT_PORT = 3000
 
 
-def _prepare(api_keys: list[str], portal_url: str, login_url: str) -> tuple[LocalBackend, dict, dict[str, str], str]:
+def _prepare(
+    api_keys: list[str], portal_urls: dict[str, str]
+) -> tuple[LocalBackend, dict, dict[str, str], dict[bool, Keyring]]:
     template = load_template()
     backend = start_backend()
     ensure_table(template, backend.table_name)
     store_api_keys(api_keys)
-    signing_key = store_handoff_secret()
+    keyrings = store_handoff_secrets()
     refs = {
         "SessionEventsBus": ensure_event_bus(),
         "SessionsTable": backend.table_name,
         "ApiKeyHashesParameter": API_KEYS_PARAMETER,
         "HandoffSigningSecret": HANDOFF_SECRET_NAME,
-        "PortalUrl": portal_url,
-        "PortalLoginUrl": login_url,
+        "TestHandoffSigningSecret": TEST_HANDOFF_SECRET_NAME,
+        **portal_urls,
     }
-    return backend, template, refs, signing_key
+    return backend, template, refs, keyrings
 
 
 def run(host: str, port: int) -> int:
-    from .demo_portal import LOGIN_PATH, PortalPage
+    from .demo_portal import LIVE_LOGIN_PATH, LIVE_PATH, LOGIN_PATH, PortalPage
     from .demo_portal import PATH as PORTAL_PATH
     from .gateway import make_server
     from .runtime import FunctionRuntime
@@ -62,11 +66,24 @@ def run(host: str, port: int) -> int:
     try:
         base_url = f"http://{host}:{server.server_address[1]}"
         api_key = os.environ.get("PORTAL_API_KEY") or new_test_api_key()
-        portal_url = os.environ.get("PORTAL_URL") or base_url + PORTAL_PATH
-        login_url = os.environ.get("PORTAL_LOGIN_URL") or base_url + LOGIN_PATH
-        backend, template, refs, signing_key = _prepare([api_key], portal_url, login_url)
-        local_pages[PORTAL_PATH] = PortalPage(signing_key)
-        local_pages[LOGIN_PATH] = PortalPage(signing_key, login=True)
+        # Each mode has its demo portal; as in the template, the test portal defaults to a live one that is set.
+        live_portal_url = os.environ.get("PORTAL_URL") or base_url + LIVE_PATH
+        live_login_url = os.environ.get("PORTAL_LOGIN_URL") or base_url + LIVE_LOGIN_PATH
+        portal_url = os.environ.get("TEST_PORTAL_URL") or os.environ.get("PORTAL_URL") or base_url + PORTAL_PATH
+        login_url = (
+            os.environ.get("TEST_PORTAL_LOGIN_URL") or os.environ.get("PORTAL_LOGIN_URL") or base_url + LOGIN_PATH
+        )
+        portal_urls = {
+            "PortalUrl": live_portal_url,
+            "PortalLoginUrl": live_login_url,
+            "TestPortalUrl": portal_url,
+            "TestPortalLoginUrl": login_url,
+        }
+        backend, template, refs, keyrings = _prepare([api_key], portal_urls)
+        local_pages[PORTAL_PATH] = PortalPage(keyrings[False], livemode=False)
+        local_pages[LOGIN_PATH] = PortalPage(keyrings[False], livemode=False, login=True)
+        local_pages[LIVE_PATH] = PortalPage(keyrings[True], livemode=True)
+        local_pages[LIVE_LOGIN_PATH] = PortalPage(keyrings[True], livemode=True, login=True)
         server.runtime = FunctionRuntime(template, refs)
         runtime = server.runtime
         for name in runtime.specs:  # import every handler now, as Lambda's init would, so errors show at start
@@ -86,7 +103,8 @@ def run(host: str, port: int) -> int:
             f"  API key (test mode): {api_key}\n"
             f"  DynamoDB: {dynamodb}, table {backend.table_name}\n"
             f"  Portal: {portal_url}\n"
-            f"  Portal login (recovery of expired sessions): {login_url}\n\n"
+            f"  Portal login (recovery of expired sessions): {login_url}\n"
+            f"  Live mode portal: {live_portal_url}, login: {live_login_url}\n\n"
             f"Try:\n  curl {base_url}/v1/billing_portal/sessions -u {api_key}: \\\n"
             f"    -d customer=cus_123 -d return_url=https://example.com/account\n\n"
             "Ctrl-C stops.",
@@ -116,7 +134,13 @@ def invoke(function: str, event_path: Path) -> int:
     defaults = load_template()["Parameters"]
     portal_url = os.environ.get("PORTAL_URL") or defaults["PortalUrl"]["Default"]
     login_url = os.environ.get("PORTAL_LOGIN_URL") or defaults["PortalLoginUrl"]["Default"]
-    backend, template, refs, _signing_key = _prepare([SAMPLE_API_KEY], portal_url, login_url)
+    portal_urls = {
+        "PortalUrl": portal_url,
+        "PortalLoginUrl": login_url,
+        "TestPortalUrl": os.environ.get("TEST_PORTAL_URL") or portal_url,
+        "TestPortalLoginUrl": os.environ.get("TEST_PORTAL_LOGIN_URL") or login_url,
+    }
+    backend, template, refs, _keyrings = _prepare([SAMPLE_API_KEY], portal_urls)
     result_out = sys.stdout
     sys.stdout = sys.stderr  # like sam local invoke: the function's logs on stderr, its result alone on stdout
     try:

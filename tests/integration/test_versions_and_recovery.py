@@ -12,8 +12,8 @@ import redirect_handler
 import sessions_handler
 
 from portal_sessions import clock
-from portal_sessions.handoff import AUDIENCE, RECOVERY_AUDIENCE, verify_handoff_token
-from tests.conftest import HANDOFF_SIGNING_KEY, PORTAL_LOGIN_URL, TEST_KEY, FakeContext, http_event, json_body
+from portal_sessions.handoff import AUDIENCES, RECOVERY_AUDIENCES, verify_handoff_token
+from tests.conftest import PORTAL_LOGIN_URL, TEST_HANDOFF_KEYS, TEST_KEY, FakeContext, http_event, json_body
 from tests.contract import schema_errors
 from tests.integration.helpers import item_for_token
 
@@ -156,11 +156,11 @@ def test_an_expired_recoverable_link_goes_to_the_login_page_until_the_deadline(
     assert location.startswith(PORTAL_LOGIN_URL + "?recovery=")
     recovery = parse_qs(urlsplit(location).query)["recovery"][0]
     claims = verify_handoff_token(
-        recovery, signing_key=HANDOFF_SIGNING_KEY, audience=RECOVERY_AUDIENCE, leeway_seconds=10**9
+        recovery, keys=TEST_HANDOFF_KEYS, audience=RECOVERY_AUDIENCES[False], leeway_seconds=10**9
     )
     assert claims["sid"] == session["id"]
     with pytest.raises(jwt.InvalidAudienceError):
-        verify_handoff_token(recovery, signing_key=HANDOFF_SIGNING_KEY, audience=AUDIENCE, leeway_seconds=10**9)
+        verify_handoff_token(recovery, keys=TEST_HANDOFF_KEYS, audience=AUDIENCES[False], leeway_seconds=10**9)
 
     # And HEAD says the link is still good for something
     assert visit(session["url"], method="HEAD")["statusCode"] == 200
