@@ -39,9 +39,13 @@ BENCH_REFS = {
     "SessionEventsBus": "portal-sessions-bench",
     "ApiKeyHashesParameter": "/portal-sessions/bench/api-key-hashes",
     "HandoffSigningSecret": "portal-sessions/bench/handoff-signing-key",
+    "TestHandoffSigningSecret": "portal-sessions/bench/test-handoff-signing-key",
 }
 BENCH_API_KEY = "sk_test_BenchmarkKey0000000000000001"
-BENCH_SIGNING_KEY = "benchmark-signing-key-0123456789abcdefghijklmnopqrstuvwxyz"
+# A hand-off signing secret's text: a keyring (the same for both modes here, which only a benchmark may do).
+BENCH_SIGNING_KEY = (
+    '{"signing_kid": "bench-1", "bench-1": "benchmark-signing-key-0123456789abcdefghijklmnopqrstuvwxyz"}'
+)
 
 
 def offline_aws_environment() -> dict[str, str]:

@@ -117,9 +117,8 @@ def _measure() -> dict[str, Any]:
         boto3.client("ssm").put_parameter(
             Name=BENCH_REFS["ApiKeyHashesParameter"], Value=key_hash(BENCH_API_KEY), Type="String"
         )
-        boto3.client("secretsmanager").create_secret(
-            Name=BENCH_REFS["HandoffSigningSecret"], SecretString=BENCH_SIGNING_KEY
-        )
+        for secret in ("HandoffSigningSecret", "TestHandoffSigningSecret"):
+            boto3.client("secretsmanager").create_secret(Name=BENCH_REFS[secret], SecretString=BENCH_SIGNING_KEY)
         boto3.client("events").create_event_bus(Name=BENCH_REFS["SessionEventsBus"])
 
         recorder = CallRecorder()

@@ -11,16 +11,20 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from portal_sessions.errors import ConfigurationError
+from portal_sessions.handoff import Keyring
+
 from .backend import (
     API_KEYS_PARAMETER,
     HANDOFF_SECRET_NAME,
+    TEST_HANDOFF_SECRET_NAME,
     LocalBackend,
     ensure_event_bus,
     ensure_table,
     new_test_api_key,
     start_backend,
     store_api_keys,
-    store_handoff_secret,
+    store_handoff_secrets,
 )
 from .dynamodb_local import DynamoDBLocalUnavailable
 from .template import load_template
@@ -29,26 +33,26 @@ DEFAULT_PORT = 3000
 
 
 def _prepare(
-    api_keys: list[str], portal_url: str, login_url: str, *, dynamodb: str = "embedded"
-) -> tuple[LocalBackend, dict, dict[str, str], str]:
+    api_keys: list[str], portal_urls: dict[str, str], *, dynamodb: str = "embedded"
+) -> tuple[LocalBackend, dict, dict[str, str], dict[bool, Keyring]]:
     template = load_template()
     backend = start_backend(dynamodb)
     ensure_table(template, backend.table_name)
     store_api_keys(api_keys)
-    signing_key = store_handoff_secret()
+    keyrings = store_handoff_secrets()
     refs = {
         "SessionEventsBus": ensure_event_bus(),
         "SessionsTable": backend.table_name,
         "ApiKeyHashesParameter": API_KEYS_PARAMETER,
         "HandoffSigningSecret": HANDOFF_SECRET_NAME,
-        "PortalUrl": portal_url,
-        "PortalLoginUrl": login_url,
+        "TestHandoffSigningSecret": TEST_HANDOFF_SECRET_NAME,
+        **portal_urls,
     }
-    return backend, template, refs, signing_key
+    return backend, template, refs, keyrings
 
 
 def run(host: str, port: int, dynamodb: str = "embedded") -> int:
-    from .demo_portal import LOGIN_PATH, PortalPage
+    from .demo_portal import LIVE_LOGIN_PATH, LIVE_PATH, LOGIN_PATH, PortalPage
     from .demo_portal import PATH as PORTAL_PATH
     from .gateway import make_server
     from .runtime import FunctionRuntime
@@ -58,58 +62,72 @@ def run(host: str, port: int, dynamodb: str = "embedded") -> int:
     routes = http_routes(load_template())
     local_pages: dict[str, Any] = {}
     server = make_server(host, port, routes, local_pages)
-    base_url = f"http://{host}:{server.server_address[1]}"
-    api_key = os.environ.get("PORTAL_API_KEY") or new_test_api_key()
-    portal_url = os.environ.get("PORTAL_URL") or base_url + PORTAL_PATH
-    login_url = os.environ.get("PORTAL_LOGIN_URL") or base_url + LOGIN_PATH
+    backend: LocalBackend | None = None
+    pollers: list[StreamPoller] = []  # the table's stream, as Lambda's event source mapping reads it
     try:
-        backend, template, refs, signing_key = _prepare([api_key], portal_url, login_url, dynamodb=dynamodb)
-    except DynamoDBLocalUnavailable as exc:
-        print(f"Cannot serve on DynamoDB Local: {exc}", file=sys.stderr)
-        server.server_close()
-        return 2
-    local_pages[PORTAL_PATH] = PortalPage(signing_key)
-    local_pages[LOGIN_PATH] = PortalPage(signing_key, login=True)
-    server.runtime = FunctionRuntime(template, refs)
-    runtime = server.runtime
-    for name in runtime.specs:  # import every handler now, as Lambda's init would, so errors show at start
-        runtime.handler(name)
-    pollers = []  # the table's stream, as Lambda's event source mapping reads it
-    for name in stream_functions(template):
+        base_url = f"http://{host}:{server.server_address[1]}"
+        api_key = os.environ.get("PORTAL_API_KEY") or new_test_api_key()
+        # Each mode has its demo portal; as in the template, the test portal defaults to a live one that is set.
+        live_portal_url = os.environ.get("PORTAL_URL") or base_url + LIVE_PATH
+        live_login_url = os.environ.get("PORTAL_LOGIN_URL") or base_url + LIVE_LOGIN_PATH
+        portal_url = os.environ.get("TEST_PORTAL_URL") or os.environ.get("PORTAL_URL") or base_url + PORTAL_PATH
+        login_url = (
+            os.environ.get("TEST_PORTAL_LOGIN_URL") or os.environ.get("PORTAL_LOGIN_URL") or base_url + LOGIN_PATH
+        )
+        portal_urls = {
+            "PortalUrl": live_portal_url,
+            "PortalLoginUrl": live_login_url,
+            "TestPortalUrl": portal_url,
+            "TestPortalLoginUrl": login_url,
+        }
         try:
-            reader = StreamReader(backend.table_name)
-        except NoStreamError as exc:
-            print(f"No session events: {exc}", flush=True)
-            continue
-        pollers.append(StreamPoller(reader, lambda event, name=name: runtime.invoke(name, event)))
-    for poller in pollers:
-        poller.start()
-    print(
-        f"Portal session service on {base_url}\n"
-        f"  API key (test mode): {api_key}\n"
-        f"  DynamoDB: {backend.dynamodb_description}, table {backend.table_name}\n"
-        f"  Portal: {portal_url}\n"
-        f"  Portal login (recovery of expired sessions): {login_url}\n\n"
-        f"Try:\n  curl {base_url}/v1/billing_portal/sessions -u {api_key}: \\\n"
-        f"    -d customer=cus_123 -d return_url=https://example.com/account\n\n"
-        "Ctrl-C stops.",
-        flush=True,
-    )
-    signal.signal(signal.SIGTERM, _stop_on_sigterm)
-    try:
+            backend, template, refs, keyrings = _prepare([api_key], portal_urls, dynamodb=dynamodb)
+        except DynamoDBLocalUnavailable as exc:
+            print(f"Cannot serve on DynamoDB Local: {exc}", file=sys.stderr, flush=True)
+            return 2
+        local_pages[PORTAL_PATH] = PortalPage(keyrings[False], livemode=False)
+        local_pages[LOGIN_PATH] = PortalPage(keyrings[False], livemode=False, login=True)
+        local_pages[LIVE_PATH] = PortalPage(keyrings[True], livemode=True)
+        local_pages[LIVE_LOGIN_PATH] = PortalPage(keyrings[True], livemode=True, login=True)
+        server.runtime = FunctionRuntime(template, refs)
+        runtime = server.runtime
+        for name in runtime.specs:  # import every handler now, as Lambda's init would, so errors show at start
+            runtime.handler(name)
+        for name in stream_functions(template):
+            try:
+                reader = StreamReader(backend.table_name)
+            except NoStreamError as exc:
+                print(f"No session events: {exc}", flush=True)
+                continue
+            pollers.append(StreamPoller(reader, lambda event, name=name: runtime.invoke(name, event)))
+        for poller in pollers:
+            poller.start()
+        print(
+            f"Portal session service on {base_url}\n"
+            f"  API key (test mode): {api_key}\n"
+            f"  DynamoDB: {backend.dynamodb_description}, table {backend.table_name}\n"
+            f"  Portal: {portal_url}\n"
+            f"  Portal login (recovery of expired sessions): {login_url}\n"
+            f"  Live mode portal: {live_portal_url}, login: {live_login_url}\n\n"
+            f"Try:\n  curl {base_url}/v1/billing_portal/sessions -u {api_key}: \\\n"
+            f"    -d customer=cus_123 -d return_url=https://example.com/account\n\n"
+            "Ctrl-C stops.",
+            flush=True,
+        )
         server.serve_forever()
-    except KeyboardInterrupt:
-        pass
     finally:
+        _ignore_stop_signals()  # a second Ctrl-C while stopping must not interrupt the clean-up
         for poller in pollers:
             poller.stop()
         server.server_close()
-        backend.stop()
+        if backend is not None:
+            backend.stop()
     return 0
 
 
-def _stop_on_sigterm(_signum: int, _frame: object) -> None:
-    raise KeyboardInterrupt
+def _ignore_stop_signals() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def invoke(function: str, event_path: Path) -> int:
@@ -120,7 +138,13 @@ def invoke(function: str, event_path: Path) -> int:
     defaults = load_template()["Parameters"]
     portal_url = os.environ.get("PORTAL_URL") or defaults["PortalUrl"]["Default"]
     login_url = os.environ.get("PORTAL_LOGIN_URL") or defaults["PortalLoginUrl"]["Default"]
-    backend, template, refs, _signing_key = _prepare([SAMPLE_API_KEY], portal_url, login_url)
+    portal_urls = {
+        "PortalUrl": portal_url,
+        "PortalLoginUrl": login_url,
+        "TestPortalUrl": os.environ.get("TEST_PORTAL_URL") or portal_url,
+        "TestPortalLoginUrl": os.environ.get("TEST_PORTAL_LOGIN_URL") or login_url,
+    }
+    backend, template, refs, _keyrings = _prepare([SAMPLE_API_KEY], portal_urls)
     result_out = sys.stdout
     sys.stdout = sys.stderr  # like sam local invoke: the function's logs on stderr, its result alone on stdout
     try:
@@ -151,9 +175,13 @@ def main(argv: list[str] | None = None) -> int:
     invoke_parser.add_argument("function", help="logical id in template.yaml, e.g. CreateSessionFunction")
     invoke_parser.add_argument("-e", "--event", type=Path, required=True)
     args = parser.parse_args(argv)
-    if args.command == "run":
-        return run(args.host, args.port, args.dynamodb)
-    return invoke(args.function, args.event)
+    try:
+        if args.command == "run":
+            return run(args.host, args.port, args.dynamodb)
+        return invoke(args.function, args.event)
+    except ConfigurationError as exc:  # the message a deployed function's init fails with
+        print(f"Not starting: {exc}", file=sys.stderr, flush=True)
+        return 2
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ template, the API key digests in SSM and the hand-off signing key in Secrets Man
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import secrets
@@ -15,6 +16,7 @@ import boto3
 from botocore.exceptions import ClientError
 
 from portal_sessions.auth import key_hash
+from portal_sessions.handoff import SIGNING_KID_MEMBER, Keyring, parse_keyring
 from portal_sessions.tokens import new_object_id
 
 from . import dynamodb_local
@@ -24,6 +26,7 @@ from .template import ROOT, table_definition
 LOCAL_REGION = "us-east-1"
 API_KEYS_PARAMETER = "/portal-sessions/local/api-key-hashes"
 HANDOFF_SECRET_NAME = "portal-sessions/local/handoff-signing-key"
+TEST_HANDOFF_SECRET_NAME = "portal-sessions/local/test-handoff-signing-key"
 DEFAULT_TABLE_NAME = "portal-sessions-local"
 
 
@@ -109,16 +112,21 @@ def store_api_keys(api_keys: list[str]) -> None:
     boto3.client("ssm").put_parameter(Name=API_KEYS_PARAMETER, Value=value, Type="String", Overwrite=True)
 
 
-def store_handoff_secret() -> str:
-    signing_key = secrets.token_urlsafe(48)
+def store_handoff_secrets() -> dict[bool, Keyring]:
+    """A new keyring for each mode (livemode → keyring), in the secrets the template names."""
+    keyrings = {}
     client = boto3.client("secretsmanager")
-    try:
-        client.create_secret(Name=HANDOFF_SECRET_NAME, SecretString=signing_key)
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] != "ResourceExistsException":
-            raise
-        client.put_secret_value(SecretId=HANDOFF_SECRET_NAME, SecretString=signing_key)
-    return signing_key
+    for livemode, name in ((True, HANDOFF_SECRET_NAME), (False, TEST_HANDOFF_SECRET_NAME)):
+        kid = f"{'live' if livemode else 'test'}-local"
+        text = json.dumps({SIGNING_KID_MEMBER: kid, kid: secrets.token_urlsafe(48)})
+        try:
+            client.create_secret(Name=name, SecretString=text)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ResourceExistsException":
+                raise
+            client.put_secret_value(SecretId=name, SecretString=text)
+        keyrings[livemode] = parse_keyring(text)
+    return keyrings
 
 
 def new_test_api_key() -> str:

@@ -6,24 +6,30 @@ from html import escape
 
 import jwt
 
-from portal_sessions.handoff import AUDIENCE, RECOVERY_AUDIENCE, verify_handoff_token
+from portal_sessions.handoff import AUDIENCES, RECOVERY_AUDIENCES, Keyring, verify_handoff_token
 from portal_sessions.pages import HTML_HEADERS
 
-PATH = "/_local/portal"
+PATH = "/_local/portal"  # the test-mode portal: a local run's key is a test key
 LOGIN_PATH = "/_local/portal/login"
+LIVE_PATH = "/_local/live/portal"
+LIVE_LOGIN_PATH = "/_local/live/portal/login"
 
 
 class PortalPage:
-    """The portal (`handoff`), or with login=True its login page (`recovery` of an expired session)."""
+    """One mode's portal (`handoff`), or with login=True its login page (`recovery` of an expired session).
 
-    def __init__(self, signing_key: str, login: bool = False) -> None:
-        self._signing_key = signing_key
+    Like a real portal it holds only its own mode's keyring and accepts only its own mode's audience, so a hand-off
+    of the other mode is refused."""
+
+    def __init__(self, keyring: Keyring, *, livemode: bool, login: bool = False) -> None:
+        self._keys = keyring.keys
+        self._audience = (RECOVERY_AUDIENCES if login else AUDIENCES)[livemode]
+        self._parameter = "recovery" if login else "handoff"
         self._login = login
 
     def __call__(self, _path: str, query: dict[str, str]) -> tuple[int, dict[str, str], str]:
-        parameter, audience = ("recovery", RECOVERY_AUDIENCE) if self._login else ("handoff", AUDIENCE)
         try:
-            claims = verify_handoff_token(query.get(parameter, ""), signing_key=self._signing_key, audience=audience)
+            claims = verify_handoff_token(query.get(self._parameter, ""), keys=self._keys, audience=self._audience)
         except jwt.InvalidTokenError as exc:
             return 401, dict(HTML_HEADERS), _html("Hand-off rejected", f"<p>{escape(str(exc))}</p>")
         flow = claims.get("flow") or {}

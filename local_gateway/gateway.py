@@ -134,7 +134,9 @@ def make_server(host: str, port: int, routes: list[Route], local_pages: dict[str
                 self._send(404, {"Content-Type": "application/json"}, json.dumps({"message": "Not Found"}))
                 return
             route, path_parameters = matched
-            headers = {name: value for name, value in self.headers.items()}
+            # Like API Gateway, the gateway states its own scheme: a client's X-Forwarded-Proto is not passed on.
+            headers = {name: value for name, value in self.headers.items() if name.lower() != "x-forwarded-proto"}
+            headers["x-forwarded-proto"] = "http"
             event = build_event(route, path_parameters, method, self.path, headers, body, self.client_address[0])
             started = time.perf_counter()
             try:

@@ -40,14 +40,31 @@ from tests.contract import schema_errors  # noqa: E402
 
 TABLE_NAME = "portal-sessions-test"
 API_KEYS_PARAMETER = "/portal-sessions/test/api-key-hashes"
-HANDOFF_SECRET_ID = "portal-sessions/test/handoff-signing-key"
-HANDOFF_SIGNING_KEY = "test-signing-key-0123456789abcdefghijklmnopqrstuvwxyz"
+HANDOFF_SECRET_ID = "portal-sessions/test/handoff-signing-key"  # live mode's keyring
+TEST_HANDOFF_SECRET_ID = "portal-sessions/test/test-handoff-signing-key"
+HANDOFF_SIGNING_KEY = "live-signing-key-0123456789abcdefghijklmnopqrstuvwxyz"
+TEST_HANDOFF_SIGNING_KEY = "test-signing-key-0123456789abcdefghijklmnopqrstuvwxyz"
+LIVE_HANDOFF_KEYS = {"live-1": HANDOFF_SIGNING_KEY}  # what a live portal holds
+TEST_HANDOFF_KEYS = {"test-1": TEST_HANDOFF_SIGNING_KEY}  # what a test portal holds
 PORTAL_URL = "https://portal.example.com/session"
 PORTAL_LOGIN_URL = "https://portal.example.com/login"
 TEST_KEY = "sk_test_IntegrationTestKey000000001"
 LIVE_KEY = "sk_live_IntegrationTestKey000000001"
 EVENT_BUS_NAME = "portal-sessions-test"
 TEMPLATE = load_template()
+# Valid settings for every function, before any test module imports a handler (whose init checks its settings);
+# `service_env` sets them again for each test. Child processes of the e2e tests do not inherit them.
+FUNCTION_SETTINGS = {
+    "TABLE_NAME": TABLE_NAME,
+    "API_KEYS_PARAMETER": API_KEYS_PARAMETER,
+    "HANDOFF_SECRET_ID": HANDOFF_SECRET_ID,
+    "TEST_HANDOFF_SECRET_ID": TEST_HANDOFF_SECRET_ID,
+    "PORTAL_URL": PORTAL_URL,
+    "PORTAL_LOGIN_URL": PORTAL_LOGIN_URL,
+    "EVENT_BUS_NAME": EVENT_BUS_NAME,
+}
+for _name, _value in FUNCTION_SETTINGS.items():
+    os.environ.setdefault(_name, _value)
 
 # The engines DynamoDB tests run on. Without Java or the pinned jar only moto runs, said once in the report header;
 # CI sets PORTAL_REQUIRE_ALL_ENGINES=1 so that a missing engine fails the run instead.
@@ -120,13 +137,16 @@ def service_env(sessions_table: str, monkeypatch: pytest.MonkeyPatch) -> Iterato
     boto3.client("ssm").put_parameter(
         Name=API_KEYS_PARAMETER, Value=f"{key_hash(TEST_KEY)},{key_hash(LIVE_KEY)}", Type="String"
     )
-    boto3.client("secretsmanager").create_secret(Name=HANDOFF_SECRET_ID, SecretString=HANDOFF_SIGNING_KEY)
+    for secret_id, keys in ((HANDOFF_SECRET_ID, LIVE_HANDOFF_KEYS), (TEST_HANDOFF_SECRET_ID, TEST_HANDOFF_KEYS)):
+        keyring = {"signing_kid": next(iter(keys)), **keys}
+        boto3.client("secretsmanager").create_secret(Name=secret_id, SecretString=json.dumps(keyring))
     boto3.client("events").create_event_bus(Name=EVENT_BUS_NAME)
     env = {
         "EVENT_BUS_NAME": EVENT_BUS_NAME,
         "TABLE_NAME": sessions_table,
         "API_KEYS_PARAMETER": API_KEYS_PARAMETER,
         "HANDOFF_SECRET_ID": HANDOFF_SECRET_ID,
+        "TEST_HANDOFF_SECRET_ID": TEST_HANDOFF_SECRET_ID,
         "PORTAL_URL": PORTAL_URL,
         "PORTAL_LOGIN_URL": PORTAL_LOGIN_URL,
         "LINK_TTL_SECONDS": "300",

@@ -13,6 +13,8 @@ from portal_sessions.observability import logger, metrics, traced
 from portal_sessions.settings import cleanup_settings
 from portal_sessions.store import SessionStore
 
+cleanup_settings()  # at init: a bad setting fails the function's start with its message, not each request
+
 
 @traced
 @logger.inject_lambda_context

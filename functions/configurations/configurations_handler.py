@@ -40,6 +40,8 @@ from portal_sessions.web import (
     resolve,
 )
 
+configuration_settings()  # at init: a bad setting fails the function's start with its message, not each request
+
 COLLECTION = "/v1/billing_portal/configurations"
 
 app = new_resolver()
@@ -58,7 +60,7 @@ def create_configuration_route() -> Response[str]:
     def create(_completion: CompletionWrites | None) -> dict[str, Any]:  # completed by Powertools
         store = ConfigurationStore(settings.table_name)
         configuration = create_configuration(
-            params, caller, store, now=clock.now(), login_url=settings.portal_login_url
+            params, caller, store, now=clock.now(), login_url=settings.portal_login_url_for(caller.livemode)
         )
         logger.append_keys(configuration_id=configuration["id"])
         metrics.add_metric(name="ConfigurationsCreated", unit=MetricUnit.Count, value=1)
@@ -98,7 +100,12 @@ def update_configuration_route(configuration_id: str) -> Response[str]:
     def update(_completion: CompletionWrites | None) -> dict[str, Any]:  # completed by Powertools
         store = ConfigurationStore(settings.table_name)
         configuration = update_configuration(
-            configuration_id, params, caller, store, now=clock.now(), login_url=settings.portal_login_url
+            configuration_id,
+            params,
+            caller,
+            store,
+            now=clock.now(),
+            login_url=settings.portal_login_url_for(caller.livemode),
         )
         logger.append_keys(configuration_id=configuration_id)
         metrics.add_metric(name="ConfigurationsUpdated", unit=MetricUnit.Count, value=1)

@@ -28,6 +28,8 @@ from portal_sessions.web import (
     resolve,
 )
 
+create_session_settings()  # at init: a bad setting fails the function's start with its message, not each request
+
 app = new_resolver()
 build_validators(CreateSessionParams)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from portal_sessions import clock
 from portal_sessions.errors import SessionExpiredError, SessionNotFoundError, StripeError
-from portal_sessions.handoff import AUDIENCE, RECOVERY_AUDIENCE, issue_handoff_token, load_signing_key
+from portal_sessions.handoff import issue_handoff_token, load_keyring
 from portal_sessions.links import check_session, visit_session
 from portal_sessions.observability import logger, metrics, traced
 from portal_sessions.pages import HTML_HEADERS, expired_page, not_found_page, unavailable_page
@@ -20,6 +20,8 @@ from portal_sessions.session import RequestRef
 from portal_sessions.settings import redirect_settings
 from portal_sessions.store import SessionStore
 
+redirect_settings()  # at init: a bad setting fails the function's start with its message, not each request
+
 # One path (GET and HEAD) that API Gateway has already matched, so no router: Powertools' event handler package would
 # add about 100 ms to each cold start of a link a customer is waiting on.
 HANDOFF_PARAMETER = "handoff"
@@ -27,17 +29,23 @@ HANDOFF_PARAMETER = "handoff"
 
 def visit_session_route(token: str) -> dict[str, Any]:
     settings = redirect_settings()
-    signing_key = load_signing_key(settings.handoff_secret_id)  # first, so a failure records no visit
+    # Both modes' keys first (cached), so a failure records no visit; the session's mode picks one after.
+    keyrings = {True: load_keyring(settings.handoff_secret_id), False: load_keyring(settings.test_handoff_secret_id)}
     now = clock.now()
     store = SessionStore(settings.table_name)
     request = RequestRef(current_request_id())
     visit = visit_session(token, store, now=now, session_ttl_seconds=settings.session_ttl_seconds, request=request)
+    livemode = visit.session.livemode
     if visit.recovery:  # expired, but after_expiration lets the customer log in to get it back
-        audience, target, parameter, metric = RECOVERY_AUDIENCE, settings.portal_login_url, "recovery", "Recoveries"
+        target, parameter, metric = settings.portal_login_url_for(livemode), "recovery", "Recoveries"
     else:
-        audience, target, parameter, metric = AUDIENCE, settings.portal_url, HANDOFF_PARAMETER, "SessionsVisited"
+        target, parameter, metric = settings.portal_url_for(livemode), HANDOFF_PARAMETER, "SessionsVisited"
     handoff = issue_handoff_token(
-        visit.session, now=now, ttl_seconds=settings.handoff_ttl_seconds, signing_key=signing_key, audience=audience
+        visit.session,
+        now=now,
+        ttl_seconds=settings.handoff_ttl_seconds,
+        keyring=keyrings[livemode],
+        recovery=visit.recovery,
     )
     logger.append_keys(session_id=visit.session.id, recovery=visit.recovery, first_visit=visit.first)
     metrics.add_metric(name=metric, unit=MetricUnit.Count, value=1)
@@ -84,9 +92,11 @@ def _response(status: int, headers: dict[str, str], body: str) -> dict[str, Any]
 
 
 def _with_query_parameter(url: str, name: str, value: str) -> str:
+    """The URL with `name=value` as its last query parameter (any other `name` dropped); the rest of the query is
+    kept as written, so the URL grows by the parameter alone (`value` is URL-safe: a JWT)."""
     parts = urlsplit(url)
-    query = [(key, item) for key, item in parse_qsl(parts.query, keep_blank_values=True) if key != name]
-    return urlunsplit(parts._replace(query=urlencode([*query, (name, value)])))
+    kept = [pair for pair in parts.query.split("&") if pair and unquote_plus(pair.split("=", 1)[0]) != name]
+    return urlunsplit(parts._replace(query="&".join([*kept, f"{name}={value}"])))
 
 
 @traced

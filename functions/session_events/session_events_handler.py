@@ -2,6 +2,8 @@
 
 Records come in order per session. Once one cannot be published, the rest of the batch is not tried: Lambda resumes
 from the first record reported (partial batch response), so events stay in order and nothing after it is skipped (a
+
+session_events_settings()  # at init: a bad setting fails the function's start with its message, not each request
 batch whose every record failed raises, and is retried whole).
 """
 

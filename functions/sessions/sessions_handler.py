@@ -31,6 +31,8 @@ from portal_sessions.web import (
     resolve,
 )
 
+api_settings()  # at init: a bad setting fails the function's start with its message, not each request
+
 COLLECTION = "/v1/billing_portal/sessions"
 
 app = new_resolver()

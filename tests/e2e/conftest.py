@@ -22,7 +22,7 @@ from typing import Any
 import boto3
 import pytest
 
-from tests.conftest import ENGINES
+from tests.conftest import ENGINES, FUNCTION_SETTINGS
 
 ROOT = Path(__file__).resolve().parents[2]
 E2E_API_KEY = "sk_test_EndToEndSuiteKey00000000001"
@@ -81,7 +81,7 @@ def child_environment(**extra: str) -> dict[str, str]:
     env = {
         name: value
         for name, value in os.environ.items()
-        if not name.startswith("AWS_ENDPOINT_URL") and name not in _INHERITED_SETTINGS
+        if not name.startswith("AWS_ENDPOINT_URL") and name not in _INHERITED_SETTINGS and name not in FUNCTION_SETTINGS
     }
     env.update(
         {

@@ -23,8 +23,8 @@ import jwt
 import pytest
 import requests
 
-from local_gateway.backend import EVENT_BUS_NAME, HANDOFF_SECRET_NAME
-from portal_sessions.handoff import AUDIENCE, verify_handoff_token
+from local_gateway.backend import EVENT_BUS_NAME, TEST_HANDOFF_SECRET_NAME
+from portal_sessions.handoff import AUDIENCES, RECOVERY_AUDIENCES, parse_keyring, verify_handoff_token
 from tests.conftest import contract_problems
 
 from .conftest import LocalService
@@ -224,7 +224,7 @@ def visited_events(service: LocalService) -> Iterator[Callable[[str], list[dict[
         sqs.delete_queue(QueueUrl=queue_url)
 
 
-def signing_key(service: LocalService) -> str:
+def test_mode_keys(service: LocalService) -> dict[str, str]:
     secrets_manager = boto3.client(
         "secretsmanager",
         endpoint_url=service.dynamodb_endpoint,
@@ -232,7 +232,8 @@ def signing_key(service: LocalService) -> str:
         aws_access_key_id="e2e",
         aws_secret_access_key="e2e",
     )
-    return str(secrets_manager.get_secret_value(SecretId=HANDOFF_SECRET_NAME)["SecretString"])
+    text = secrets_manager.get_secret_value(SecretId=TEST_HANDOFF_SECRET_NAME)["SecretString"]
+    return dict(parse_keyring(text).keys)
 
 
 def test_one_session_url_opened_by_many_browsers_at_once_is_visited_once(
@@ -256,17 +257,17 @@ def test_one_session_url_opened_by_many_browsers_at_once_is_visited_once(
 
     # Then each is handed over to the portal, with its own valid hand-off for this session
     assert [visit.status_code for visit in visits] == [302] * CLIENTS, [visit.text[:200] for visit in visits]
-    key = signing_key(service)
+    keys = test_mode_keys(service)
     token_ids = set()
     for visit in visits:
         location = visit.headers["Location"]
         assert location.startswith(service.portal_url + "?handoff="), location
         [handoff] = parse_qs(urlsplit(location).query)["handoff"]
-        claims = verify_handoff_token(handoff, signing_key=key, audience=AUDIENCE)
+        claims = verify_handoff_token(handoff, keys=keys, audience=AUDIENCES[False])
         assert (claims["sid"], claims["customer"]) == (session["id"], customer)
         token_ids.add(claims["jti"])
         with pytest.raises(jwt.InvalidAudienceError):
-            verify_handoff_token(handoff, signing_key=key, audience="billing_portal_login")
+            verify_handoff_token(handoff, keys=keys, audience=RECOVERY_AUDIENCES[False])
     assert len(token_ids) == CLIENTS
 
     # And the session is visited, once: one visited_at, the lifetime started from it

@@ -266,6 +266,40 @@ def test_configured_public_base_url_is_used_for_session_urls(
     assert session["url"].startswith("https://billing.example.com/p/session/")
 
 
+@pytest.mark.parametrize(
+    ("forwarded_proto", "host", "expected_base"),
+    [
+        ("javascript:alert(1)//", "api.example.test", "https://api.example.test/p/session/"),
+        ("data:text/html,x", "api.example.test", "https://api.example.test/p/session/"),
+        ("HTTPS", "api.example.test", "https://api.example.test/p/session/"),
+        # Deployed, API Gateway serves only HTTPS: a request cannot downgrade its session URL to http
+        ("http", "abc123.execute-api.eu-west-1.amazonaws.com", "https://abc123.execute-api.eu-west-1.amazonaws.com/"),
+        # The local gateway serves plain http on loopback
+        ("http", "127.0.0.1:3000", "http://127.0.0.1:3000/p/session/"),
+        ("http, https", "localhost:3000", "http://localhost:3000/p/session/"),
+    ],
+)
+def test_session_urls_use_only_http_or_https_whatever_x_forwarded_proto_says(
+    service_env: dict, forwarded_proto: str, host: str, expected_base: str
+) -> None:
+    # When the request claims another scheme
+    response = create(
+        "customer=cus_1&return_url=https://example.com", **{"x-forwarded-proto": forwarded_proto, "host": host}
+    )
+
+    # Then the session URL is on the request's own host, over https (or http on a loopback host)
+    assert json_body(response)["url"].startswith(expected_base)
+
+
+@pytest.mark.parametrize("host", ["evil.example/x?y=", "javascript:alert(1)", "a b", "exa mple.com:3000"])
+def test_a_host_that_is_no_host_name_never_makes_a_session_url(service_env: dict, host: str) -> None:
+    response = create("customer=cus_1&return_url=https://example.com", host=host)
+
+    assert response["statusCode"] == 400
+    assert json_body(response)["error"]["type"] == "invalid_request_error"
+    assert session_items(service_env["TABLE_NAME"]) == []
+
+
 def test_store_failure_is_a_stripe_503_not_a_trace(service_env: dict) -> None:
     # Given the table is gone (a broken deploy, or DynamoDB failing)
     boto3.client("dynamodb").delete_table(TableName=service_env["TABLE_NAME"])

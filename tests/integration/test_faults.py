@@ -663,7 +663,8 @@ def test_a_visit_while_the_signing_key_is_unreadable_gets_the_retry_page_and_rec
     assert item is not None and "visited_at" not in item
 
     # When the key is back
-    secrets.create_secret(Name=service_env["HANDOFF_SECRET_ID"], SecretString="a-new-signing-key-0123456789abcdef")
+    keyring = {"signing_kid": "new-1", "new-1": "a-new-signing-key-0123456789abcdef"}
+    secrets.create_secret(Name=service_env["HANDOFF_SECRET_ID"], SecretString=json.dumps(keyring))
     again = visit(token)
 
     # Then the link works, with a hand-off

@@ -77,3 +77,28 @@ def test_with_tracing_on_in_lambda_the_tracer_patches_botocore() -> None:
 
     assert imported(modules, "aws_xray_sdk")
     assert "aws_xray_sdk.ext.botocore.patch" in modules
+
+
+@pytest.mark.parametrize(
+    ("module", "setting", "value", "problem"),
+    [
+        ("create_session_handler", "LINK_TTL_SECONDS", "3", "LINK_TTL_SECONDS: must be between 10 and 86400"),
+        (
+            "redirect_handler",
+            "PORTAL_URL",
+            "javascript:alert(1)",
+            "PORTAL_URL: must be an http(s) URL of at most 1000 characters",
+        ),
+        ("sessions_handler", "TABLE_NAME", "", "TABLE_NAME: must be at least 3 characters"),
+        ("cleanup_handler", "CLEANUP_LOOKBACK_HOURS", "0", "CLEANUP_LOOKBACK_HOURS: must be between 1 and 2160"),
+    ],
+)
+def test_a_function_with_bad_settings_fails_at_init_with_their_message(
+    module: str, setting: str, value: str, problem: str
+) -> None:
+    # When Lambda initialises the function (imports its handler) with a setting it cannot run with
+    with pytest.raises(subprocess.CalledProcessError) as failed:
+        init_of(module, **{setting: value})
+
+    # Then the init fails, and says why
+    assert f"ConfigurationError: invalid function settings: {problem}" in failed.value.stderr

@@ -13,8 +13,8 @@ import redirect_handler
 import sessions_handler
 
 from portal_sessions import clock
-from portal_sessions.handoff import AUDIENCE, RECOVERY_AUDIENCE, verify_handoff_token
-from tests.conftest import HANDOFF_SIGNING_KEY, PORTAL_LOGIN_URL, TEST_KEY, FakeContext, http_event, json_body
+from portal_sessions.handoff import AUDIENCES, RECOVERY_AUDIENCES, verify_handoff_token
+from tests.conftest import PORTAL_LOGIN_URL, TEST_HANDOFF_KEYS, TEST_KEY, FakeContext, http_event, json_body
 from tests.contract import schema_errors
 from tests.integration.helpers import item_for_token
 
@@ -214,11 +214,11 @@ def test_an_expired_recoverable_link_goes_to_the_login_page_until_the_deadline(
     assert location.startswith(PORTAL_LOGIN_URL + "?recovery=")
     recovery = parse_qs(urlsplit(location).query)["recovery"][0]
     claims = verify_handoff_token(
-        recovery, signing_key=HANDOFF_SIGNING_KEY, audience=RECOVERY_AUDIENCE, leeway_seconds=10**9
+        recovery, keys=TEST_HANDOFF_KEYS, audience=RECOVERY_AUDIENCES[False], leeway_seconds=10**9
     )
     assert claims["sid"] == session["id"]
     with pytest.raises(jwt.InvalidAudienceError):
-        verify_handoff_token(recovery, signing_key=HANDOFF_SIGNING_KEY, audience=AUDIENCE, leeway_seconds=10**9)
+        verify_handoff_token(recovery, keys=TEST_HANDOFF_KEYS, audience=AUDIENCES[False], leeway_seconds=10**9)
 
     # And HEAD says the link is still good for something
     assert visit(session["url"], method="HEAD")["statusCode"] == 200
@@ -251,3 +251,62 @@ def test_a_recoverable_session_is_kept_until_its_deadline_even_after_a_visit(ser
     assert int(item["expires_at"]["N"]) == T0 + 10 + 3600
     assert int(item["purge_at"]["N"]) == T0 + 30 * 86400
     assert int(item["recovery_until"]["N"]) == T0 + 30 * 86400
+
+
+def expire(session_id: str) -> dict[str, Any]:
+    headers = {"content-type": "application/x-www-form-urlencoded", "authorization": f"Bearer {TEST_KEY}"}
+    event = http_event("POST", f"/v1/billing_portal/sessions/{session_id}/expire", headers=headers)
+    return sessions_handler.lambda_handler(event, FakeContext())
+
+
+@pytest.mark.parametrize(
+    ("state", "expire_at"),
+    [("open", T0 + 10), ("visited", T0 + 20), ("lapsed but recoverable", T0 + 600)],
+)
+def test_expire_ends_recovery_whatever_state_the_session_was_in(
+    service_env: dict, now: list[int], state: str, expire_at: int
+) -> None:
+    # Given a session recoverable by logging in for two hours
+    session = recoverable(T0 + 7200)
+    if state == "visited":
+        now[0] = T0 + 10
+        assert visit(session["url"])["statusCode"] == 302
+
+    # When it is expired on request (for the lapsed one: after its link lapsed, while recovery is still possible)
+    now[0] = expire_at
+    response = expire(session["id"])
+
+    # Then expire succeeds, and the URL answers 410 from then on: no recovery redirect, now or before the deadline
+    assert response["statusCode"] == 200, response["body"]
+    assert json_body(response)["status"] == "expired"
+    for later in (expire_at, expire_at + 1, T0 + 3600, T0 + 7199):
+        now[0] = later
+        assert visit(session["url"])["statusCode"] == 410
+        assert visit(session["url"], method="HEAD")["statusCode"] == 410
+
+    # And a second expire is a clear 400: the session is fully dead
+    again = expire(session["id"])
+    assert again["statusCode"] == 400
+    assert "already expired" in json_body(again)["error"]["message"]
+
+
+def test_expire_keeps_when_a_lapsed_session_expired(service_env: dict, now: list[int]) -> None:
+    # Given a recoverable session whose link lapsed at T0 + 300
+    session = recoverable(T0 + 7200)
+
+    # When it is expired later, during its recovery window
+    now[0] = T0 + 600
+    expired = json_body(expire(session["id"]))
+
+    # Then it shows when it stopped being usable, not when recovery was ended
+    assert expired["expires_at"] == T0 + 300
+
+
+def test_expire_of_a_session_past_its_recovery_deadline_is_a_400(service_env: dict, now: list[int]) -> None:
+    session = recoverable(T0 + 7200)
+
+    now[0] = T0 + 7200
+    response = expire(session["id"])
+
+    assert response["statusCode"] == 400
+    assert json_body(response)["error"]["type"] == "invalid_request_error"

@@ -10,11 +10,23 @@ from typing import Any
 import jwt
 import pytest
 
-from portal_sessions.handoff import AUDIENCE, ISSUER, issue_handoff_token, verify_handoff_token
+from portal_sessions.handoff import (
+    AUDIENCES,
+    ISSUER,
+    RECOVERY_AUDIENCES,
+    Keyring,
+    issue_handoff_token,
+    longest_token_length,
+    parse_keyring,
+    verify_handoff_token,
+)
 from portal_sessions.session import PortalSession
 
 SIGNING_KEY = "unit-test-signing-key-0123456789abcdefghijklmnop"
 OTHER_KEY = "another-signing-key-0123456789abcdefghijklmnopqr"
+TEST_MODE_KEY = "test-mode-signing-key-0123456789abcdefghijklmno"
+LIVE = Keyring(signing_kid="live-1", keys={"live-1": SIGNING_KEY})
+TEST = Keyring(signing_kid="test-1", keys={"test-1": TEST_MODE_KEY})
 FLOW = {
     "after_completion": {"hosted_confirmation": None, "redirect": None, "type": "portal_homepage"},
     "subscription_cancel": None,
@@ -41,9 +53,18 @@ def session(**changes: Any) -> PortalSession:
     return PortalSession(**(fields | changes))
 
 
-def issue(now: int | None = None, ttl_seconds: int = 60, key: str = SIGNING_KEY, **changes: Any) -> str:
+def issue(
+    now: int | None = None, ttl_seconds: int = 60, keyring: Keyring = LIVE, recovery: bool = False, **changes: Any
+) -> str:
     issued_at = int(time.time()) if now is None else now
-    return issue_handoff_token(session(**changes), now=issued_at, ttl_seconds=ttl_seconds, signing_key=key)
+    return issue_handoff_token(
+        session(**changes), now=issued_at, ttl_seconds=ttl_seconds, keyring=keyring, recovery=recovery
+    )
+
+
+def verify(token: str, keys: dict[str, str] | None = None, audience: str = AUDIENCES[True]) -> dict[str, Any]:
+    """As a live portal verifies."""
+    return verify_handoff_token(token, keys=dict(LIVE.keys) if keys is None else keys, audience=audience)
 
 
 def b64url(data: bytes) -> str:
@@ -54,6 +75,10 @@ def unverified_payload(token: str) -> dict[str, Any]:
     return jwt.decode(token, options={"verify_signature": False})
 
 
+def signed(claims: dict[str, Any], key: str = SIGNING_KEY, kid: str = "live-1") -> str:
+    return jwt.encode(claims, key, algorithm="HS256", headers={"kid": kid})
+
+
 # --- round trip --------------------------------------------------------------------------------------------------
 
 
@@ -61,32 +86,132 @@ def test_round_trip_carries_the_session() -> None:
     # Given a hand-off issued for a session
     token = issue()
     # When the portal verifies it
-    claims = verify_handoff_token(token, signing_key=SIGNING_KEY)
-    # Then it carries everything the portal needs about the session
+    claims = verify(token)
+    # Then it carries exactly what the portal needs about the session; a claim with no value is left out
+    assert set(claims) == {
+        "iss", "aud", "iat", "exp", "jti", "sid", "livemode", "customer", "configuration", "flow", "locale",
+        "on_behalf_of", "return_url",
+    }  # fmt: skip
     assert claims["sid"] == "bps_123456789012345678901234"
     assert claims["customer"] == "cus_1"
-    assert claims["customer_account"] is None
     assert claims["livemode"] is True
     assert claims["configuration"] == "bpc_DefaultLiveConfiguration"
-    assert claims["flow"] == FLOW
+    assert claims["flow"] == {
+        "after_completion": {"type": "portal_homepage"},
+        "subscription_update": {"subscription": "sub_1"},
+        "type": "subscription_update",
+    }
     assert claims["locale"] == "fr"
     assert claims["on_behalf_of"] == "acct_1"
     assert claims["return_url"] == "https://example.com/account"
-    assert claims["aud"] == AUDIENCE
+    assert claims["aud"] == AUDIENCES[True] == "billing_portal"  # what deployed live portals already check
     assert claims["iss"] == ISSUER
 
 
+def test_the_header_names_the_signing_key() -> None:
+    assert jwt.get_unverified_header(issue())["kid"] == "live-1"
+    assert jwt.get_unverified_header(issue(keyring=TEST, livemode=False))["kid"] == "test-1"
+
+
+# --- test and live never cross -----------------------------------------------------------------------------------
+
+
+def test_a_test_hand_off_fails_live_verification_and_a_live_one_test_verification() -> None:
+    # Given a test-mode hand-off and a live one, each signed with its own mode's keyring
+    test_handoff = issue(keyring=TEST, livemode=False)
+    live_handoff = issue(keyring=LIVE, livemode=True)
+
+    # Then each verifies in its own mode only
+    assert verify(test_handoff, keys=dict(TEST.keys), audience=AUDIENCES[False])["livemode"] is False
+    assert verify(live_handoff)["livemode"] is True
+    with pytest.raises(jwt.InvalidTokenError):
+        verify(test_handoff)  # a live portal
+    with pytest.raises(jwt.InvalidTokenError):
+        verify(live_handoff, keys=dict(TEST.keys), audience=AUDIENCES[False])  # a test portal
+
+
+def test_the_audience_separates_the_modes_even_under_one_key() -> None:
+    # Given (by mistake) the same key in both modes' keyrings
+    same = Keyring(signing_kid="live-1", keys={"live-1": SIGNING_KEY})
+    test_handoff = issue(keyring=same, livemode=False)
+
+    # Then a live portal still refuses the test hand-off: its audience is the test portal's
+    with pytest.raises(jwt.InvalidAudienceError):
+        verify(test_handoff)
+
+
+@pytest.mark.parametrize("livemode", [True, False])
+def test_a_recovery_hand_off_is_never_a_portal_hand_off(livemode: bool) -> None:
+    keyring = LIVE if livemode else TEST
+    recovery = issue(keyring=keyring, livemode=livemode, recovery=True)
+
+    assert verify(recovery, keys=dict(keyring.keys), audience=RECOVERY_AUDIENCES[livemode])["sid"]
+    with pytest.raises(jwt.InvalidAudienceError):
+        verify(recovery, keys=dict(keyring.keys), audience=AUDIENCES[livemode])
+
+
+# --- key rotation ------------------------------------------------------------------------------------------------
+
+
+def test_rotation_overlaps_old_and_new_keys_by_key_id() -> None:
+    # Given a hand-off signed before a rotation, and the new key added (not yet signing), then made the signing one
+    before = issue(keyring=LIVE)
+    added = Keyring(signing_kid="live-1", keys={"live-1": SIGNING_KEY, "live-2": OTHER_KEY})
+    rotated = Keyring(signing_kid="live-2", keys=added.keys)
+    after = issue(keyring=rotated)
+    assert jwt.get_unverified_header(after)["kid"] == "live-2"
+
+    # Then a portal holding both keys accepts both hand-offs
+    assert verify(before, keys=dict(added.keys))["sid"] == verify(after, keys=dict(added.keys))["sid"]
+    # And one that has not yet learned the new key refuses the new hand-off (why the new key is added first)
+    with pytest.raises(jwt.InvalidTokenError):
+        verify(after, keys={"live-1": SIGNING_KEY})
+    # And once the old key is removed, what it signed is refused
+    with pytest.raises(jwt.InvalidTokenError):
+        verify(before, keys={"live-2": OTHER_KEY})
+
+
+def test_a_key_id_naming_another_key_does_not_verify() -> None:
+    # Given a hand-off whose header names a key the portal holds, but signed with another key
+    forged = signed(unverified_payload(issue()), key=OTHER_KEY, kid="live-1")
+    with pytest.raises(jwt.InvalidSignatureError):
+        verify(forged)
+
+
 @pytest.mark.parametrize(
-    ("customer", "account", "subject"),
-    [("cus_1", None, "cus_1"), (None, "acct_9", "acct_9"), ("cus_1", "acct_9", "cus_1")],
+    "text",
+    [
+        "just-a-plain-key-0123456789abcdefghijklmnopqrstuvwxyz",
+        "[]",
+        '{"live-1": "0123456789abcdefghijklmnopqrstuvwxyz"}',
+        '{"signing_kid": "live-2", "live-1": "0123456789abcdefghijklmnopqrstuvwxyz"}',
+        '{"signing_kid": "live-1", "live-1": "too-short"}',
+        '{"signing_kid": "live 1", "live 1": "0123456789abcdefghijklmnopqrstuvwxyz"}',
+        '{"signing_kid": "live-1", "live-1": 12345678901234567890123456789012345}',
+    ],
 )
-def test_subject_is_the_customer_or_else_the_account(customer: str | None, account: str | None, subject: str) -> None:
-    # Given a session for a customer, an account, or both
-    token = issue(customer=customer, customer_account=account)
-    # When it is verified
-    claims = verify_handoff_token(token, signing_key=SIGNING_KEY)
-    # Then the subject is the customer when there is one, else the account
-    assert claims["sub"] == subject
+def test_a_secret_that_is_not_a_keyring_is_refused_without_showing_a_key(text: str) -> None:
+    with pytest.raises(ValueError) as refused:
+        parse_keyring(text)
+    assert "0123456789" not in str(refused.value) and "too-short" not in str(refused.value)
+
+
+def test_a_keyring_names_its_signing_key() -> None:
+    keyring = parse_keyring('{"signing_kid": "b", "a": "' + "a" * 32 + '", "b": "' + "b" * 32 + '"}')
+    assert (keyring.signing_kid, keyring.signing_key, set(keyring.keys)) == ("b", "b" * 32, {"a", "b"})
+
+
+# --- size --------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("livemode", [True, False])
+def test_the_longest_token_length_bounds_every_hand_off_of_the_session(livemode: bool) -> None:
+    longest_kid = Keyring(signing_kid="k" * 64, keys={"k" * 64: SIGNING_KEY})
+    big = {"customer": "cus_" + "é" * 250, "return_url": "https://example.com/" + "a" * 2000, "livemode": livemode}
+    bound = longest_token_length(session(**big))
+    for recovery in (False, True):
+        assert len(issue(keyring=longest_kid, recovery=recovery, **big)) <= bound
+    assert bound - len(issue(keyring=longest_kid, **big)) < 20  # a bound, not a guess
 
 
 @pytest.mark.parametrize("ttl_seconds", [5, 60, 3600, 86400])
@@ -95,7 +220,7 @@ def test_lifetime_is_never_more_than_60_seconds(ttl_seconds: int) -> None:
     now = int(time.time())
     token = issue(now=now, ttl_seconds=ttl_seconds)
     # When its claims are read
-    claims = verify_handoff_token(token, signing_key=SIGNING_KEY)
+    claims = verify(token)
     # Then it was issued now and lives min(ttl, 60) seconds
     assert claims["iat"] == now
     assert claims["exp"] - claims["iat"] == min(ttl_seconds, 60)
@@ -124,11 +249,11 @@ def test_hand_off_is_hs256() -> None:
 
 def test_verify_rejects_a_token_signed_with_another_key() -> None:
     # Given a hand-off signed with a different key
-    token = issue(key=OTHER_KEY)
+    token = issue(keyring=Keyring(signing_kid="live-1", keys={"live-1": OTHER_KEY}))
     # When it is verified
     # Then the signature is refused
     with pytest.raises(jwt.InvalidSignatureError):
-        verify_handoff_token(token, signing_key=SIGNING_KEY)
+        verify(token)
 
 
 def test_verify_rejects_an_expired_token() -> None:
@@ -137,7 +262,7 @@ def test_verify_rejects_an_expired_token() -> None:
     # When it is verified now
     # Then it is expired
     with pytest.raises(jwt.ExpiredSignatureError):
-        verify_handoff_token(token, signing_key=SIGNING_KEY)
+        verify(token)
 
 
 def test_verify_allows_only_the_small_leeway_after_expiry() -> None:
@@ -147,9 +272,9 @@ def test_verify_allows_only_the_small_leeway_after_expiry() -> None:
     stale = issue(now=now - 90)
     # When both are verified
     # Then only the recent one passes
-    assert verify_handoff_token(recent, signing_key=SIGNING_KEY)["sid"]
+    assert verify(recent)["sid"]
     with pytest.raises(jwt.ExpiredSignatureError):
-        verify_handoff_token(stale, signing_key=SIGNING_KEY)
+        verify(stale)
 
 
 def test_verify_rejects_a_tampered_payload() -> None:
@@ -162,18 +287,18 @@ def test_verify_rejects_a_tampered_payload() -> None:
     # When it is verified
     # Then the signature no longer matches
     with pytest.raises(jwt.InvalidSignatureError):
-        verify_handoff_token(forged, signing_key=SIGNING_KEY)
+        verify(forged)
 
 
 def test_verify_rejects_an_unsigned_alg_none_token() -> None:
     # Given the same claims in an unsigned `alg: none` token
     claims = unverified_payload(issue())
-    header = b64url(json.dumps({"alg": "none", "typ": "JWT"}).encode())
+    header = b64url(json.dumps({"alg": "none", "kid": "live-1", "typ": "JWT"}).encode())
     unsigned = f"{header}.{b64url(json.dumps(claims).encode())}."
     # When it is verified
     # Then it is refused
     with pytest.raises(jwt.InvalidTokenError):
-        verify_handoff_token(unsigned, signing_key=SIGNING_KEY)
+        verify(unsigned)
 
 
 @pytest.mark.parametrize(
@@ -186,11 +311,11 @@ def test_verify_rejects_an_unsigned_alg_none_token() -> None:
 def test_verify_rejects_another_audience_or_issuer(claim: str, value: str, error: type[Exception]) -> None:
     # Given a correctly signed token meant for someone else
     claims = unverified_payload(issue()) | {claim: value}
-    token = jwt.encode(claims, SIGNING_KEY, algorithm="HS256")
+    token = signed(claims)
     # When it is verified
     # Then it is refused
     with pytest.raises(error):
-        verify_handoff_token(token, signing_key=SIGNING_KEY)
+        verify(token)
 
 
 @pytest.mark.parametrize("claim", ["sid", "jti", "exp", "iat"])
@@ -198,8 +323,8 @@ def test_verify_requires_the_session_id_token_id_and_times(claim: str) -> None:
     # Given a correctly signed token missing one required claim
     claims = unverified_payload(issue())
     del claims[claim]
-    token = jwt.encode(claims, SIGNING_KEY, algorithm="HS256")
+    token = signed(claims)
     # When it is verified
     # Then it is refused
     with pytest.raises(jwt.MissingRequiredClaimError):
-        verify_handoff_token(token, signing_key=SIGNING_KEY)
+        verify(token)

@@ -7,11 +7,13 @@ import pytest
 from portal_sessions.errors import ConfigurationError
 from portal_sessions.settings import CreateSessionSettings, RedirectSettings, settings_from
 
+NOT_A_URL = "must be an http(s) URL of at most 1000 characters"
 REDIRECT_ENV = {
     "TABLE_NAME": "portal-sessions",
     "PORTAL_URL": "https://portal.example.com/session",
     "PORTAL_LOGIN_URL": "https://portal.example.com/login",
     "HANDOFF_SECRET_ID": "portal/handoff",
+    "TEST_HANDOFF_SECRET_ID": "portal/test-handoff",
 }
 
 
@@ -28,8 +30,19 @@ def test_values_and_defaults_come_from_upper_case_variables() -> None:
     ("changes", "problem"),
     [
         ({"TABLE_NAME": "ab"}, "TABLE_NAME: must be at least 3 characters"),
-        ({"PORTAL_URL": "portal.example.com"}, "PORTAL_URL: must be an http(s) URL"),
-        ({"PORTAL_URL": "https://portal.example.com\n"}, "PORTAL_URL: must be an http(s) URL"),
+        ({"PORTAL_URL": "portal.example.com"}, "PORTAL_URL: " + NOT_A_URL),
+        (
+            {"PORTAL_URL": "https://portal.example.com\n"},
+            "PORTAL_URL: " + NOT_A_URL,
+        ),
+        (
+            {"PORTAL_URL": "https://portal.example.com/" + "x" * 974},
+            "PORTAL_URL: " + NOT_A_URL,
+        ),
+        (
+            {"TEST_PORTAL_URL": "javascript:alert(1)"},
+            "TEST_PORTAL_URL: " + NOT_A_URL,
+        ),
         ({"SESSION_TTL_SECONDS": "59"}, "SESSION_TTL_SECONDS: must be between 60 and 604800"),
         ({"HANDOFF_TTL_SECONDS": "1e3"}, "HANDOFF_TTL_SECONDS: must be an integer"),
     ],
@@ -56,3 +69,20 @@ def test_settings_cannot_change_once_read() -> None:
 
     with pytest.raises(AttributeError):
         settings.portal_url = "https://elsewhere.example.com"  # type: ignore[misc]
+
+
+def test_test_mode_portal_urls_default_to_the_live_ones() -> None:
+    settings = settings_from(RedirectSettings, REDIRECT_ENV)
+    assert settings.portal_url_for(False) == settings.portal_url_for(True) == "https://portal.example.com/session"
+    assert settings.portal_login_url_for(False) == "https://portal.example.com/login"
+
+    test_portal = {
+        "TEST_PORTAL_URL": "https://test.example.com/s",
+        "TEST_PORTAL_LOGIN_URL": "https://test.example.com/l",
+    }
+    separate = settings_from(RedirectSettings, {**REDIRECT_ENV, **test_portal})
+    assert (separate.portal_url_for(False), separate.portal_url_for(True)) == (
+        "https://test.example.com/s",
+        "https://portal.example.com/session",
+    )
+    assert separate.portal_login_url_for(False) == "https://test.example.com/l"

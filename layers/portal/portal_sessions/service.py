@@ -394,11 +394,14 @@ def expire_session(
     api_version: str = RECOVERY_AND_NEW_FLOWS,
 ) -> dict[str, Any]:
     """End a session now: its URL answers 410 from then on, and it cannot be recovered by logging in."""
-    stored = _find_session(store, session_id, caller)
-    try:
-        expired = store.expire(stored, now, request)
-    except ConditionFailedError:
-        raise InvalidRequestError(
-            f"This session has already expired: {session_id}. Only sessions that are open or visited can be expired."
-        ) from None
-    return expired.to_api_object(None, now=now, api_version=api_version)
+    for _attempt in range(2):  # once more if it lapsed between the read and the write
+        stored = _find_session(store, session_id, caller)
+        try:
+            return store.expire(stored, now, request).to_api_object(None, now=now, api_version=api_version)
+        except ConditionFailedError:
+            if stored.session.is_expired(now):
+                break
+    raise InvalidRequestError(
+        f"This session has already expired: {session_id}. Only sessions that are open, visited, or still "
+        "recoverable by logging in can be expired."
+    )

@@ -14,7 +14,8 @@ from typing import Any, TypeVar
 
 from .errors import ConfigurationError
 
-_HTTP_URL = re.compile(r"https?://[^\s]+")  # the whole value (fullmatch): no trailing newline either
+_HTTP_URL = re.compile(r"https?://[^\s]{1,992}")  # the whole value (fullmatch): no trailing newline either
+_OPTIONAL_HTTP_URL = re.compile(f"(?:{_HTTP_URL.pattern})?")  # empty: the live mode's
 _DAY = 86400
 
 
@@ -52,15 +53,28 @@ class CreateSessionSettings(ApiSettings):
 @dataclass(frozen=True, kw_only=True)
 class ConfigurationSettings(ApiSettings):
     portal_login_url: str = _text(pattern=_HTTP_URL)
+    test_portal_login_url: str = _text(pattern=_OPTIONAL_HTTP_URL, default="")
+
+    def portal_login_url_for(self, livemode: bool) -> str:
+        return self.portal_login_url if livemode else self.test_portal_login_url or self.portal_login_url
 
 
 @dataclass(frozen=True, kw_only=True)
 class RedirectSettings(_Settings):
     portal_url: str = _text(pattern=_HTTP_URL)
     portal_login_url: str = _text(pattern=_HTTP_URL)
-    handoff_secret_id: str = _text(min_length=1)
+    test_portal_url: str = _text(pattern=_OPTIONAL_HTTP_URL, default="")  # empty: the live one
+    test_portal_login_url: str = _text(pattern=_OPTIONAL_HTTP_URL, default="")
+    handoff_secret_id: str = _text(min_length=1)  # live mode's keyring
+    test_handoff_secret_id: str = _text(min_length=1)
     session_ttl_seconds: int = _number(default=3600, ge=60, le=7 * _DAY)
     handoff_ttl_seconds: int = _number(default=60, ge=5, le=60)
+
+    def portal_url_for(self, livemode: bool) -> str:
+        return self.portal_url if livemode else self.test_portal_url or self.portal_url
+
+    def portal_login_url_for(self, livemode: bool) -> str:
+        return self.portal_login_url if livemode else self.test_portal_login_url or self.portal_login_url
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -85,7 +99,7 @@ def _problem(rules: Any, value: str) -> str | None:
     if len(value) < rules["min_length"]:
         return f"must be at least {rules['min_length']} characters"
     if rules["pattern"] is not None and not rules["pattern"].fullmatch(value):
-        return "must be an http(s) URL"
+        return "must be an http(s) URL of at most 1000 characters"
     return None
 
 

@@ -291,16 +291,23 @@ class SessionStore(_Table):
         return [session_from_item(item) for item in items], has_more
 
     def expire(self, stored: StoredSession, now: int, request: RequestRef | None = None) -> PortalSession:
-        """End a session now (its URL answers 410 from then on); ConditionFailedError if it already ended.
+        """End a session now: its URL answers 410 from then on and it can no longer be recovered by logging in.
 
-        `ended_at` marks the end as requested (not a lapse), which its stream record makes an `expired` event of.
+        A usable session ends now; a lapsed one that could still be recovered keeps its `expires_at` and loses its
+        recovery. ConditionFailedError if neither (it is fully dead). `ended_at` marks the end as requested (not a
+        lapse), which its stream record makes an `expired` event of.
         """
         values = {
             ":now": {"N": str(now)},
             ":bucket": {"N": str(purge_bucket(now))},
             ":request": _request_id_value(request),
         }
-        update = "SET expires_at = :now, purge_at = :now, purge_bucket = :bucket, ended_at = :now"
+        if stored.session.is_expired(now):  # lapsed: the condition holds only while recovery is still possible
+            update = "SET purge_at = :now, purge_bucket = :bucket, ended_at = :now"
+            condition = "expires_at <= :now AND recovery_until > :now"
+        else:  # usable: the condition fails if it lapsed meanwhile (the caller reads it again)
+            update = "SET expires_at = :now, purge_at = :now, purge_bucket = :bucket, ended_at = :now"
+            condition = "expires_at > :now"
         update += ", request_id = :request"
         removed = "recovery_until, purge_hold, purge_hold_bucket"
         if request is not None and request.idempotency_key is not None:
@@ -312,7 +319,7 @@ class SessionStore(_Table):
             "update_item",
             Key=stored.key,
             UpdateExpression=f"{update} REMOVE {removed}",
-            ConditionExpression="expires_at > :now",
+            ConditionExpression=condition,
             ExpressionAttributeValues=values,
             ReturnValues="ALL_NEW",
         )

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
@@ -128,13 +129,26 @@ def _too_large() -> RequestTooLargeError:
     return RequestTooLargeError(f"Request bodies may be at most {MAX_BODY_BYTES} bytes.")
 
 
+_HOST = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
+_LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
+
+
 def public_base_url(event: dict[str, Any], configured: str) -> str:
-    """Where the session URL points: the configured public URL, or the host the request came in on."""
+    """Where the session URL points: the configured public URL, or the API's own domain as API Gateway names it.
+
+    Deployed, API Gateway serves only HTTPS, so the scheme is https whatever X-Forwarded-Proto claims; plain http is
+    believed only for a loopback host (the local gateway). The host is `requestContext.domainName`: API Gateway routed
+    the request by it, so it is one of the API's own domains.
+    """
     if configured:
         return configured.rstrip("/")
     context = event.get("requestContext") or {}
     headers = {name.lower(): value for name, value in (event.get("headers") or {}).items()}
-    scheme = headers.get("x-forwarded-proto", "https").split(",")[0].strip()
-    host = context.get("domainName") or headers.get("host", "")
+    host = str(context.get("domainName") or headers.get("host") or "")
+    if not _HOST.fullmatch(host):
+        raise InvalidRequestError("The request's host is not a valid host name.")
+    claimed = str(headers.get("x-forwarded-proto", "")).split(",")[0].strip().lower()
+    loopback = host.rsplit(":", 1)[0] if not host.startswith("[") else host.split("]")[0] + "]"
+    scheme = "http" if claimed == "http" and loopback.lower() in _LOOPBACK_HOSTS else "https"
     stage = context.get("stage", "$default")
     return f"{scheme}://{host}" + ("" if stage == "$default" else f"/{stage}")

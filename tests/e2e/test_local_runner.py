@@ -1,0 +1,86 @@
+"""`make run` itself: it refuses bad settings before serving, and stops quietly on Ctrl-C or SIGTERM at any point."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import ROOT, START_TIMEOUT_SECONDS, STOP_TIMEOUT_SECONDS, child_environment
+
+_BANNER_END = "Ctrl-C stops."
+
+
+def start_runner(logs: Path, **environment: str) -> tuple[subprocess.Popen[str], Path, Path]:
+    stdout_path, stderr_path = logs / "run.stdout", logs / "run.stderr"
+    with stdout_path.open("w") as stdout, stderr_path.open("w") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "local_gateway", "run", "--port", "0"],
+            cwd=ROOT,
+            env=child_environment(**environment),
+            stdin=subprocess.DEVNULL,
+            stdout=stdout,
+            stderr=stderr,
+            text=True,
+            # Ctrl-C reaches it as in a terminal even if this test runs with SIGINT ignored (a background job)
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )
+    return process, stdout_path, stderr_path
+
+
+def wait_for_exit(process: subprocess.Popen[Any], timeout: float) -> int:
+    try:
+        return process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=STOP_TIMEOUT_SECONDS)
+        pytest.fail("the runner did not exit")
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "message"),
+    [
+        ("LINK_TTL_SECONDS", "3", "LINK_TTL_SECONDS: must be between 10 and 86400"),
+        ("SESSION_TTL_SECONDS", "soon", "SESSION_TTL_SECONDS: must be an integer"),
+    ],
+)
+def test_bad_settings_refuse_to_start_with_their_message(
+    tmp_path: Path, setting: str, value: str, message: str
+) -> None:
+    # When the runner is started with a setting no function can run with
+    process, stdout, stderr = start_runner(tmp_path, **{setting: value})
+
+    # Then it exits, unsuccessfully, before serving, saying what is wrong (and no traceback)
+    assert wait_for_exit(process, START_TIMEOUT_SECONDS) != 0
+    errors = stderr.read_text()
+    assert f"Not starting: invalid function settings: {message}" in errors
+    assert "Traceback" not in errors
+    assert _BANNER_END not in stdout.read_text()
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+@pytest.mark.parametrize("when", ["while starting", "while serving"])
+def test_ctrl_c_or_sigterm_stops_quietly(tmp_path: Path, stop: signal.Signals, when: str) -> None:
+    # Given a runner starting (it imports every handler and starts its AWS stand-in), or serving
+    process, stdout, stderr = start_runner(tmp_path)
+    if when == "while starting":
+        time.sleep(0.7)
+        assert process.poll() is None and _BANNER_END not in stdout.read_text()
+    else:
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        while _BANNER_END not in stdout.read_text() and time.monotonic() < deadline:
+            time.sleep(0.1)  # bounded wait for the banner
+        assert _BANNER_END in stdout.read_text()
+
+    # When it is told to stop
+    process.send_signal(stop)
+
+    # Then it stops, successfully, without a KeyboardInterrupt traceback
+    assert wait_for_exit(process, STOP_TIMEOUT_SECONDS) == 0
+    errors = stderr.read_text()
+    assert "Traceback" not in errors and "KeyboardInterrupt" not in errors

@@ -1,0 +1,147 @@
+"""Test and live hand-offs never cross: each mode signs with its own keyring, for its own audience and portal."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import boto3
+import create_session_handler
+import jwt
+import pytest
+import redirect_handler
+
+from portal_sessions import clock
+from portal_sessions.settings import clear_settings_cache
+from tests.conftest import LIVE_KEY, PORTAL_LOGIN_URL, PORTAL_URL, TEST_KEY, FakeContext, http_event, json_body
+
+T0 = 1_800_000_000
+TEST_PORTAL_URL = "https://test-portal.example.com/session"
+TEST_PORTAL_LOGIN_URL = "https://test-portal.example.com/login"
+
+
+@pytest.fixture
+def now(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    current = [T0]
+    monkeypatch.setattr(clock, "now", lambda: current[0])
+    return current
+
+
+def keyring_of(secret_id: str) -> dict[str, str]:
+    """A portal's keys, read from its mode's secret as the README says: every member but `signing_kid`."""
+    text = boto3.client("secretsmanager").get_secret_value(SecretId=secret_id)["SecretString"]
+    return {kid: key for kid, key in json.loads(text).items() if kid != "signing_kid"}
+
+
+def portal_verifies(handoff: str, keys: dict[str, str], audience: str) -> dict[str, Any]:
+    """The README's portal snippet, verbatim in substance: the key the header names, then PyJWT's checks."""
+    kid = jwt.get_unverified_header(handoff).get("kid")
+    if kid not in keys:
+        raise jwt.InvalidTokenError("unknown key id")
+    return jwt.decode(
+        handoff,
+        keys[kid],
+        algorithms=["HS256"],
+        audience=audience,
+        issuer="portal-sessions",
+        leeway=10**9,  # the clock is fixed in the past here
+        options={"require": ["exp", "iat", "sid", "jti"]},
+    )
+
+
+def handoff_of(api_key: str, params: dict[str, str], parameter: str = "handoff") -> tuple[str, str]:
+    headers = {"content-type": "application/x-www-form-urlencoded", "authorization": f"Bearer {api_key}"}
+    event = http_event("POST", "/v1/billing_portal/sessions", headers=headers, body=urlencode(params))
+    created = create_session_handler.lambda_handler(event, FakeContext())
+    assert created["statusCode"] == 200, created["body"]
+    path = urlsplit(json_body(created)["url"]).path
+    return handoff_from(redirect_handler.lambda_handler(http_event("GET", path), FakeContext()), parameter)
+
+
+def handoff_from(visit: dict[str, Any], parameter: str) -> tuple[str, str]:
+    assert visit["statusCode"] == 302, visit["body"]
+    location = visit["headers"]["Location"]
+    return location, parse_qs(urlsplit(location).query)[parameter][0]
+
+
+LIVE_CUSTOMER = {"customer": "cus_LiveCustomer000001", "return_url": "https://example.com/account"}
+
+
+def test_a_test_hand_off_fails_live_verification_and_vice_versa(service_env: dict, now: list[int]) -> None:
+    live_keys = keyring_of(service_env["HANDOFF_SECRET_ID"])
+    test_keys = keyring_of(service_env["TEST_HANDOFF_SECRET_ID"])
+
+    # Given a test key's session for a (live-looking) customer, and a live key's
+    _, test_handoff = handoff_of(TEST_KEY, LIVE_CUSTOMER)
+    _, live_handoff = handoff_of(LIVE_KEY, LIVE_CUSTOMER)
+
+    # Then each verifies at its own mode's portal, as the README tells a portal to verify
+    assert portal_verifies(live_handoff, live_keys, "billing_portal")["livemode"] is True
+    assert portal_verifies(test_handoff, test_keys, "billing_portal_test")["livemode"] is False
+
+    # And never at the other mode's
+    with pytest.raises(jwt.InvalidTokenError):
+        portal_verifies(test_handoff, live_keys, "billing_portal")
+    with pytest.raises(jwt.InvalidTokenError):
+        portal_verifies(live_handoff, test_keys, "billing_portal_test")
+    # Not even a portal that holds both keyrings, but checks its own audience
+    both = live_keys | test_keys
+    with pytest.raises(jwt.InvalidAudienceError):
+        portal_verifies(test_handoff, both, "billing_portal")
+    with pytest.raises(jwt.InvalidAudienceError):
+        portal_verifies(live_handoff, both, "billing_portal_test")
+
+
+def test_test_mode_goes_to_its_own_portal_when_one_is_set(
+    service_env: dict, now: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a separate test-mode portal and login page
+    monkeypatch.setenv("TEST_PORTAL_URL", TEST_PORTAL_URL)
+    monkeypatch.setenv("TEST_PORTAL_LOGIN_URL", TEST_PORTAL_LOGIN_URL)
+    clear_settings_cache()
+
+    # Then test sessions go there, live ones to the live portal
+    test_location, _ = handoff_of(TEST_KEY, LIVE_CUSTOMER)
+    live_location, _ = handoff_of(LIVE_KEY, LIVE_CUSTOMER)
+    assert test_location.startswith(TEST_PORTAL_URL + "?handoff=")
+    assert live_location.startswith(PORTAL_URL + "?handoff=")
+
+    # And a test session's recovery goes to the test login page, for the test login audience only
+    recoverable = {**LIVE_CUSTOMER, "after_expiration[type]": "customer_login"}
+    headers = {"content-type": "application/x-www-form-urlencoded", "authorization": f"Bearer {TEST_KEY}"}
+    event = http_event("POST", "/v1/billing_portal/sessions", headers=headers, body=urlencode(recoverable))
+    path = urlsplit(json_body(create_session_handler.lambda_handler(event, FakeContext()))["url"]).path
+    now[0] = T0 + 600
+    location, recovery = handoff_from(
+        redirect_handler.lambda_handler(http_event("GET", path), FakeContext()), "recovery"
+    )
+    assert location.startswith(TEST_PORTAL_LOGIN_URL + "?recovery=")
+    test_keys = keyring_of(service_env["TEST_HANDOFF_SECRET_ID"])
+    assert portal_verifies(recovery, test_keys, "billing_portal_login_test")["livemode"] is False
+    with pytest.raises(jwt.InvalidTokenError):
+        portal_verifies(recovery, keyring_of(service_env["HANDOFF_SECRET_ID"]), "billing_portal_login")
+
+
+def test_test_mode_shares_the_live_portal_urls_when_none_is_set(service_env: dict, now: list[int]) -> None:
+    location, _ = handoff_of(TEST_KEY, LIVE_CUSTOMER)
+
+    assert location.startswith(PORTAL_URL + "?handoff=")  # recovery: tests/integration/test_versions_and_recovery.py
+
+
+def test_configurations_show_their_own_modes_login_page(service_env: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    import configurations_handler
+
+    monkeypatch.setenv("TEST_PORTAL_LOGIN_URL", TEST_PORTAL_LOGIN_URL)
+    clear_settings_cache()
+    shown = {}
+    for mode, key in (("test", TEST_KEY), ("live", LIVE_KEY)):
+        headers = {"content-type": "application/x-www-form-urlencoded", "authorization": f"Bearer {key}"}
+        body = urlencode({"features[invoice_history][enabled]": "true", "login_page[enabled]": "true"})
+        event = http_event("POST", "/v1/billing_portal/configurations", headers=headers, body=body)
+        response = configurations_handler.lambda_handler(event, FakeContext())
+        assert response["statusCode"] == 200, response["body"]
+        shown[mode] = json_body(response)["login_page"]["url"]
+
+    assert shown["test"].startswith(TEST_PORTAL_LOGIN_URL + "?")
+    assert shown["live"].startswith(PORTAL_LOGIN_URL + "?")
