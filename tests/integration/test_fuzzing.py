@@ -686,7 +686,9 @@ def test_a_text_body_with_a_lone_surrogate_is_a_400(table: Table) -> None:
     assert body["error"]["type"] == "invalid_request_error"
 
 
-@pytest.mark.parametrize("name", ["customer", "customer_account", "on_behalf_of", "return_url", "locale", "configuration"])
+@pytest.mark.parametrize(
+    "name", ["customer", "customer_account", "on_behalf_of", "return_url", "locale", "configuration"]
+)
 def test_a_lone_surrogate_escaped_in_a_json_field_is_a_400(table: Table, name: str) -> None:
     # Given a valid JSON create whose one field holds a "\ud800" escape (valid JSON, not Unicode text)
     params = {"customer": "cus_1", "return_url": "https://example.com/account"}
