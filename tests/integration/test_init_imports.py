@@ -18,6 +18,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 PROBE = """
 import importlib, json, sys
+if sys.argv[2] == "lambda":  # the Lambda runtime's botocore finds no pyOpenSSL (this venv has it, for moto)
+    sys.modules["OpenSSL"] = None
 importlib.import_module(sys.argv[1])
 modules = sorted(sys.modules)
 request_models = [
@@ -31,12 +33,17 @@ print(json.dumps({"modules": modules, "built": built}))
 """
 
 
-def init_of(module: str, **environment: str) -> dict[str, list[str]]:
+def init_of(module: str, *, as_in_lambda: bool = False, **environment: str) -> dict[str, list[str]]:
     path = [str(ROOT / "layers" / "portal"), *(str(folder) for folder in (ROOT / "functions").iterdir())]
     env = {name: value for name, value in os.environ.items() if name != "LAMBDA_TASK_ROOT"}
     env.update({"PYTHONPATH": os.pathsep.join(path), "POWERTOOLS_TRACE_DISABLED": "true", **environment})
     done = subprocess.run(
-        [sys.executable, "-c", PROBE, module], env=env, capture_output=True, text=True, timeout=60, check=True
+        [sys.executable, "-c", PROBE, module, "lambda" if as_in_lambda else "venv"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     )
     result: dict[str, list[str]] = json.loads(done.stdout)
     return result
@@ -77,3 +84,12 @@ def test_with_tracing_on_in_lambda_the_tracer_patches_botocore() -> None:
 
     assert imported(modules, "aws_xray_sdk")
     assert "aws_xray_sdk.ext.botocore.patch" in modules
+
+
+@pytest.mark.parametrize("module", ["create_session_handler", "sessions_handler", "configurations_handler"])
+def test_the_cipher_is_imported_only_when_a_response_is_sealed_or_opened(module: str) -> None:
+    # cryptography costs a cold start about 14 ms: only requests with an Idempotency-Key need it
+    modules = init_of(module, as_in_lambda=True)["modules"]
+
+    assert imported(modules, "portal_sessions.sealing")  # the probe saw the function's own imports
+    assert not imported(modules, "cryptography")
