@@ -33,6 +33,8 @@ LIST_INDEX = "ByList"
 ID_INDEX = "BySessionId"
 BUCKET_SECONDS = 3600
 BATCH_LIMIT = 25  # BatchWriteItem's maximum
+MAX_ITEMS_READ = 500  # items one list request may read, whatever its filters match
+FILTERED_PAGE_ITEMS = 100  # items read per query when a filter may drop most of them
 _TOKEN_PREFIX = "token#"
 _CONFIGURATION_PREFIX = "configuration#"
 _WATERMARK_KEY = "meta#cleanup-watermark"
@@ -149,15 +151,22 @@ class _Table:
         if filters:
             query["FilterExpression"] = " AND ".join(filters)
         found: list[dict[str, Any]] = []
-        while len(found) <= limit:  # filters apply after DynamoDB's page limit, so read on until one spare
-            query["Limit"] = limit + 1 - len(found)
+        read = 0
+        more = False
+        # Filters apply after DynamoDB's Limit (items read, not items matched): read on until one spare match, but
+        # never more than MAX_ITEMS_READ items in one request. Past that the page is short, and has_more says so.
+        while len(found) <= limit and read < MAX_ITEMS_READ:
+            wanted = limit + 1 - len(found)
+            query["Limit"] = min(max(wanted, FILTERED_PAGE_ITEMS) if filters else wanted, MAX_ITEMS_READ - read)
             response = self._call("query", **query)
+            read += response.get("ScannedCount", query["Limit"])
             found.extend(response.get("Items", []))
-            if "LastEvaluatedKey" not in response:
+            more = "LastEvaluatedKey" in response
+            if not more:
                 break
             query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
         page = found[:limit]
-        return (page[::-1] if before is not None else page), len(found) > limit
+        return (page[::-1] if before is not None else page), len(found) > limit or more
 
 
 @dataclass(frozen=True)
