@@ -156,8 +156,8 @@ class _Table:
         # Filters apply after DynamoDB's Limit (items read, not items matched): read on until one spare match, but
         # never more than MAX_ITEMS_READ items in one request. Past that the page is short, and has_more says so.
         while len(found) <= limit and read < MAX_ITEMS_READ:
-            wanted = limit + 1 - len(found)
-            query["Limit"] = min(max(wanted, FILTERED_PAGE_ITEMS) if filters else wanted, MAX_ITEMS_READ - read)
+            missing = limit + 1 - len(found)
+            query["Limit"] = min(max(missing, FILTERED_PAGE_ITEMS) if filters else missing, MAX_ITEMS_READ - read)
             response = self._call("query", **query)
             read += response.get("ScannedCount", query["Limit"])
             found.extend(response.get("Items", []))
