@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, replace
 from functools import cache
@@ -32,7 +31,6 @@ PURGE_INDEX = "ByPurgeBucket"
 LIST_INDEX = "ByList"
 ID_INDEX = "BySessionId"
 BUCKET_SECONDS = 3600
-BATCH_LIMIT = 25  # BatchWriteItem's maximum
 MAX_ITEMS_READ = 500  # items one list request may read, whatever its filters match
 FILTERED_PAGE_ITEMS = 100  # items read per query when a filter may drop most of them
 _TOKEN_PREFIX = "token#"
@@ -310,7 +308,7 @@ class SessionStore(_Table):
             "update_item",
             Key=stored.key,
             UpdateExpression=f"{update} REMOVE {removed}",
-            ConditionExpression="expires_at > :now",
+            ConditionExpression="attribute_exists(pk) AND expires_at > :now",
             ExpressionAttributeValues=values,
             ReturnValues="ALL_NEW",
         )
@@ -333,20 +331,11 @@ class SessionStore(_Table):
                 return
             query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
-    def delete_keys(self, keys: list[dict[str, Any]], max_attempts: int = 5) -> int:
-        """Delete in batches of 25, retrying unprocessed items with backoff; returns how many were sent."""
-        for start in range(0, len(keys), BATCH_LIMIT):
-            requests: list[Any] = [{"DeleteRequest": {"Key": key}} for key in keys[start : start + BATCH_LIMIT]]
-            for attempt in range(max_attempts):
-                response = self._request("batch_write_item", RequestItems={self.table_name: requests})
-                requests = response.get("UnprocessedItems", {}).get(self.table_name, [])
-                if not requests:
-                    break
-                time.sleep(min(0.05 * 2**attempt, 1.0))
-            else:
-                raise ServiceUnavailableError(
-                    f"{len(requests)} deletions stayed unprocessed after {max_attempts} tries"
-                )
+    def delete_keys(self, keys: list[dict[str, Any]]) -> int:
+        """Delete one item per DeleteItem (the role may delete sessions and put nothing, which BatchWriteItem would
+        allow); returns how many were sent. A deletion that fails after botocore's retries fails the run."""
+        for key in keys:
+            self._call("delete_item", Key=key)
         return len(keys)
 
     def cleanup_watermark(self) -> int | None:
@@ -398,7 +387,7 @@ class ConfigurationStore(_Table):
         self._call(
             "put_item",
             Item=_configuration_item(configuration, version=expected_version + 1),
-            ConditionExpression="version = :expected",
+            ConditionExpression="attribute_exists(pk) AND version = :expected",
             ExpressionAttributeValues={":expected": {"N": str(expected_version)}},
         )
 
@@ -452,11 +441,13 @@ class ApiKeyStore(_Table):
             after = items[-1]["list_sort"]["S"]
 
     def revoke(self, digest: str, key: ManagedKey, now: int) -> None:
+        """Mark the key revoked; ConditionFailedError if no key has this digest (an update never creates one)."""
         revoked = replace(key, revoked_at=now)
         self._call(
             "update_item",
             Key={"pk": {"S": _API_KEY_PREFIX + digest}},
             UpdateExpression="SET body = :body",
+            ConditionExpression="attribute_exists(pk)",
             ExpressionAttributeValues={":body": {"S": json.dumps(asdict(revoked))}},
         )
 
