@@ -315,17 +315,17 @@ def test_a_hanging_dynamodb_is_answered_before_the_function_times_out(
     )
 
 
-def test_a_request_dynamodb_refuses_outright_is_not_retried_and_is_a_503(
+def test_a_request_dynamodb_refuses_outright_is_not_retried_and_is_a_non_retryable_400(
     faults: DynamoDBFaults, service_env: dict
 ) -> None:
-    # Given DynamoDB refuses the session write with an error that retrying cannot fix
+    # Given DynamoDB refuses the session write as invalid (a key past its size limit, say): no retry can fix it
     faults.add(Fault("PutItem", "token#", "ValidationException"))
 
     # When
     response = create()
 
-    # Then one attempt only, and still a clean 503
-    assert stripe_error(response, 503)["type"] == "api_error"
+    # Then one attempt only, and a 400 (SDKs retry 503s; they do not retry 400s)
+    assert stripe_error(response, 400)["type"] == "invalid_request_error"
     assert faults.count("PutItem", "token#") == 1
     assert session_items(service_env["TABLE_NAME"]) == []
 

@@ -19,7 +19,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .auth import ManagedKey
-from .errors import RateLimitError, ServiceUnavailableError
+from .errors import InvalidRequestError, RateLimitError, ServiceUnavailableError
 from .session import PortalSession, RequestRef
 
 if TYPE_CHECKING:
@@ -117,6 +117,10 @@ class _Table:
                     raise ConfigurationCheckFailedError from None
                 if "ConditionalCheckFailed" in reasons:
                     raise ConditionFailedError(None) from None
+            if code == "ValidationException":  # refused as built (a key past DynamoDB's limits): never retryable
+                raise InvalidRequestError(
+                    "The request could not be processed: one of its values cannot be stored as given."
+                ) from None
             if code in THROTTLING_CODES:
                 raise RateLimitError(
                     "Too many requests hit the API too quickly. Please retry with exponential backoff."
