@@ -116,12 +116,14 @@ def make_server(host: str, port: int, routes: list[Route], local_pages: dict[str
             raise AttributeError(name)
 
         def _handle(self, method: str) -> None:
-            length = int(self.headers.get("content-length") or 0)
+            declared = self.headers.get("content-length")
+            if declared is not None and not (declared.strip().isascii() and declared.strip().isdigit()):
+                # Not 1*DIGIT: where the body ends is unknown, so nothing after the headers can be trusted.
+                self._refuse(400, "Bad Request")
+                return
+            length = int(declared or 0)
             if length > MAX_PAYLOAD_BYTES:
-                self._send(
-                    413, {"Content-Type": "application/json"}, json.dumps({"message": "Request Entity Too Large"})
-                )
-                self.close_connection = True
+                self._refuse(413, "Request Entity Too Large")
                 return
             body = self.rfile.read(length) if length else b""
             path = urlsplit(self.path).path
@@ -148,6 +150,11 @@ def make_server(host: str, port: int, routes: list[Route], local_pages: dict[str
             elapsed_ms = (time.perf_counter() - started) * 1000
             # The route key, never the path: a session URL's path is its secret token.
             print(f"{route.route_key} -> {result.get('statusCode')} ({elapsed_ms:.0f} ms)", file=sys.stderr, flush=True)
+
+        def _refuse(self, status: int, message: str) -> None:
+            """Answer before reading the body, and close: the rest of the stream is not a request to read on."""
+            self._send(status, {"Content-Type": "application/json"}, json.dumps({"message": message}))
+            self.close_connection = True
 
         def _send_lambda_result(self, result: dict[str, Any], head: bool) -> None:
             headers = dict(result.get("headers") or {})

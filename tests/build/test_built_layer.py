@@ -16,6 +16,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 LAYER = ROOT / ".aws-sam" / "build" / "PortalLayer" / "python"
 SOURCE = ROOT / "layers" / "portal"
+CIPHER_LAYER = ROOT / ".aws-sam" / "build" / "CipherLayer" / "python"
+CIPHER_SOURCE = ROOT / "layers" / "cipher"
 RUNTIME_ONLY = ("botocore", "boto3", "s3transfer", "urllib3", "dateutil")
 UNCHECKED_HASH = 0b01  # PEP 552 flags: hash-based, check_source off
 EM_AARCH64 = 183
@@ -91,3 +93,32 @@ def test_tracer_and_domain_packages_are_present() -> None:
     expected = {path.relative_to(domain) for path in domain.rglob("*") if path.is_file() and path.suffix != ".pyc"}
     shipped = {path.relative_to(layer / "portal_sessions") for path in (layer / "portal_sessions").rglob("*")}
     assert expected <= shipped
+
+
+def pinned(requirements: Path) -> dict[str, str]:
+    pins = {}
+    for line in requirements.read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, version = line.split("==")
+            pins[normalized(name)] = version.strip()
+    return pins
+
+
+def test_the_cipher_layer_holds_exactly_its_pins_built_for_arm64() -> None:
+    if not (CIPHER_LAYER / "cryptography").is_dir():
+        pytest.fail(f"{CIPHER_LAYER.relative_to(ROOT)} is not built: run `make build` (sam build)")
+    shipped = {normalized(dist.metadata["Name"]): dist.version for dist in distributions(path=[str(CIPHER_LAYER)])}
+    assert shipped == pinned(CIPHER_SOURCE / "requirements.txt")
+    extensions = sorted(CIPHER_LAYER.rglob("*.so"))
+    # cryptography's Rust extension is abi3 (its name carries no architecture); the ELF header says arm64
+    assert {path.name for path in extensions} >= {"_rust.abi3.so", "_cffi_backend.cpython-311-aarch64-linux-gnu.so"}
+    for extension in extensions:
+        header = extension.read_bytes()[:20]
+        assert header[:4] == b"\x7fELF" and int.from_bytes(header[18:20], "little") == EM_AARCH64, extension
+    for source in CIPHER_LAYER.rglob("*.py"):
+        assert Path(importlib.util.cache_from_source(str(source))).is_file(), source
+
+
+def test_the_shared_layer_has_no_cipher() -> None:
+    # PyJWT imports cryptography at init wherever it finds it: the redirect's cold start must not pay for it
+    assert not (built_layer() / "cryptography").exists()

@@ -7,10 +7,11 @@ from typing import Any
 import configurations_handler
 import create_session_handler
 import pytest
+import sessions_handler
 
 from portal_admin.__main__ import main as admin
 from tests.conftest import LIVE_KEY, TEST_KEY, FakeContext, http_event, json_body
-from tests.integration.helpers import all_items
+from tests.integration.helpers import all_items, session_items
 
 BODY = "customer=cus_1&return_url=https://example.com"
 
@@ -91,6 +92,64 @@ def test_a_restricted_key_may_only_create_sessions(service_env: dict, capsys: py
     assert listed["statusCode"] == 403
     assert json_body(listed)["error"]["type"] == "invalid_request_error"
     assert secret not in listed["body"]
+
+
+@pytest.mark.parametrize("expand", ["expand[]=configuration", "expand[0]=configuration&expand[1]=flow"])
+def test_a_restricted_key_cannot_read_a_configuration_through_expand(
+    service_env: dict, capsys: pytest.CaptureFixture[str], expand: str
+) -> None:
+    # Given a restricted key (403 on the configurations endpoints) and a configuration with metadata
+    _, secret = make_key(capsys, service_env["TABLE_NAME"], "--mode", "test", "--name", "web", "--restricted")
+    made = configurations_handler.lambda_handler(
+        http_event(
+            "POST",
+            "/v1/billing_portal/configurations",
+            headers={"authorization": f"Bearer {TEST_KEY}", "content-type": "application/x-www-form-urlencoded"},
+            body="features[invoice_history][enabled]=true&metadata[secret]=internal-note",
+        ),
+        FakeContext(),
+    )
+    configuration = json_body(made)["id"]
+    sessions_before = len(session_items(service_env["TABLE_NAME"]))
+
+    # When it creates a session expanding that configuration
+    response = create_session(secret, f"{BODY}&configuration={configuration}&{expand}")
+
+    # Then Stripe's 403 for a permission the key lacks, no configuration in it, and no session made
+    assert response["statusCode"] == 403, response["body"]
+    assert json_body(response)["error"]["param"] == "expand"
+    assert "internal-note" not in response["body"] and "invoice_history" not in response["body"]
+    assert len(session_items(service_env["TABLE_NAME"])) == sessions_before
+    # and without expand the key still creates the session, which names its configuration by id only
+    created = json_body(create_session(secret, f"{BODY}&configuration={configuration}&expand[]=flow"))
+    assert created["configuration"] == configuration
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/v1/billing_portal/sessions/{id}?expand[]=configuration"),
+        ("GET", "/v1/billing_portal/sessions?customer=cus_1&expand[]=configuration"),
+        ("POST", "/v1/billing_portal/sessions/{id}/expire"),
+    ],
+)
+def test_a_restricted_key_cannot_read_sessions_or_their_configuration(
+    service_env: dict, capsys: pytest.CaptureFixture[str], method: str, path: str
+) -> None:
+    # Given a session, and a restricted key
+    _, secret = make_key(capsys, service_env["TABLE_NAME"], "--mode", "test", "--name", "web", "--restricted")
+    session = json_body(create_session(TEST_KEY))
+    target, _, query = path.format(id=session["id"]).partition("?")
+    headers = {"authorization": f"Bearer {secret}", "content-type": "application/x-www-form-urlencoded"}
+    event = http_event(method, target, headers=headers, body="expand[]=configuration" if method == "POST" else "")
+    event["rawQueryString"] = query
+
+    # When it retrieves, lists or expires it, expanding the configuration
+    response = sessions_handler.lambda_handler(event, FakeContext())
+
+    # Then 403, showing nothing of the session or its configuration
+    assert response["statusCode"] == 403
+    assert session["id"] not in response["body"] and "features" not in response["body"]
 
 
 def test_a_restricted_key_in_the_operator_digests_is_not_trusted_as_a_secret_key(service_env: dict) -> None:

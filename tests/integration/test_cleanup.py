@@ -55,7 +55,7 @@ def test_cleanup_deletes_exactly_the_expired_sessions(service_env: dict, dynamod
     assert deleted == len(expired)
     assert remaining_ids(table) == live
     assert "Scan" not in dynamodb_calls
-    assert set(dynamodb_calls) == {"GetItem", "Query", "BatchWriteItem", "UpdateItem"}
+    assert set(dynamodb_calls) == {"GetItem", "Query", "DeleteItem", "UpdateItem"}
 
 
 def test_a_second_run_reads_only_from_the_watermark_and_deletes_nothing(
@@ -134,38 +134,18 @@ def test_handler_runs_on_the_schedule_and_reports_the_count(
     assert record.deleted == len(expired)
 
 
-def test_unprocessed_deletions_are_retried(service_env: dict, monkeypatch: pytest.MonkeyPatch) -> None:
-    # Given DynamoDB leaves one deletion unprocessed once (moto never does, so botocore's Stubber answers)
-    monkeypatch.setattr("portal_sessions.store.time.sleep", lambda _seconds: None)
+def test_a_deletion_that_fails_fails_the_run(service_env: dict) -> None:
+    # Given DynamoDB refuses the second of three deletions (moto never does, so botocore's Stubber answers)
     client = boto3.client("dynamodb")
     table = service_env["TABLE_NAME"]
     keys = [{"pk": {"S": f"token#{n}"}} for n in range(3)]
     with Stubber(client) as stub:
-        first = {"RequestItems": {table: [{"DeleteRequest": {"Key": key}} for key in keys]}}
-        stub.add_response(
-            "batch_write_item", {"UnprocessedItems": {table: [{"DeleteRequest": {"Key": keys[2]}}]}}, first
+        stub.add_response("delete_item", {}, {"TableName": table, "Key": keys[0]})
+        stub.add_client_error(
+            "delete_item", "AccessDeniedException", expected_params={"TableName": table, "Key": keys[1]}
         )
-        retry = {"RequestItems": {table: [{"DeleteRequest": {"Key": keys[2]}}]}}
-        stub.add_response("batch_write_item", {"UnprocessedItems": {}}, retry)
-
-        # When
-        deleted = SessionStore(table, client).delete_keys(keys)
-
-        # Then both calls were made, in that order
-        stub.assert_no_pending_responses()
-    assert deleted == 3
-
-
-def test_deletions_that_stay_unprocessed_fail_the_run(service_env: dict, monkeypatch: pytest.MonkeyPatch) -> None:
-    # Given DynamoDB keeps refusing one deletion
-    monkeypatch.setattr("portal_sessions.store.time.sleep", lambda _seconds: None)
-    client = boto3.client("dynamodb")
-    table = service_env["TABLE_NAME"]
-    key = {"pk": {"S": "token#x"}}
-    with Stubber(client) as stub:
-        for _ in range(3):
-            stub.add_response("batch_write_item", {"UnprocessedItems": {table: [{"DeleteRequest": {"Key": key}}]}})
 
         # When / Then the run fails loudly (the watermark is not advanced, so the next run retries)
         with pytest.raises(ServiceUnavailableError):
-            SessionStore(table, client).delete_keys([key], max_attempts=3)
+            SessionStore(table, client).delete_keys(keys)
+        stub.assert_no_pending_responses()

@@ -321,7 +321,7 @@ def test_a_hanging_dynamodb_is_answered_before_the_function_times_out(
 def test_a_request_dynamodb_refuses_outright_is_not_retried_and_is_not_reported_as_retryable(
     faults: DynamoDBFaults, service_env: dict
 ) -> None:
-    # Given DynamoDB refuses the session write with an error that retrying cannot fix
+    # Given DynamoDB refuses the session write as invalid (a key past its size limit, say): no retry can fix it
     faults.add(Fault("PutItem", "token#", "ValidationException"))
 
     # When

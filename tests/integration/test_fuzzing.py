@@ -688,3 +688,250 @@ def test_a_text_body_with_a_lone_surrogate_is_a_400(table: Table) -> None:
 
     # Then
     assert body["error"]["type"] == "invalid_request_error"
+
+
+@pytest.mark.parametrize(
+    "name", ["customer", "customer_account", "on_behalf_of", "return_url", "locale", "configuration"]
+)
+def test_a_lone_surrogate_escaped_in_a_json_field_is_a_400(table: Table, name: str) -> None:
+    # Given a valid JSON create whose one field holds a "\ud800" escape (valid JSON, not Unicode text)
+    params = {"customer": "cus_1", "return_url": "https://example.com/account"}
+    text = json.dumps(params | {name: params.get(name, "x") + "\ud800"})
+    assert "\\ud800" in text
+
+    # When
+    body = send_and_check(FuzzRequest(body=text.encode(), headers=request_headers(JSON)), table)
+
+    # Then a Stripe error naming the field (send_and_check: nothing written, Stripe's schema)
+    assert body["error"]["type"] == "invalid_request_error"
+    assert body["error"]["param"] == name
+
+
+# Every string field of every route, one at a time, with all other fields valid
+
+
+ODD_TEXTS = {
+    "lone surrogate": "\ud800",
+    "3,000 characters": "x" * 3_000,
+    "3,000 two-byte characters": "é" * 3_000,
+    "NUL": "\x00",
+    "U+FFFF": "\uffff",
+    "right-to-left override": "\u202e",
+    "emoji": "😀",
+    "combining mark": "e\u0301",
+    "empty": "",
+}
+SESSION_BASES: list[dict[str, Any]] = [
+    {
+        "customer": "cus_odd",
+        "return_url": "https://example.com/account",
+        "locale": "fr",
+        "on_behalf_of": "acct_odd",
+        "expand": ["flow"],
+        "after_expiration": {"type": "customer_login"},
+        "flow_data": {
+            "type": "subscription_update_confirm",
+            "subscription_update_confirm": {
+                "subscription": "sub_1",
+                "items": [{"id": "si_1", "price": "price_1", "quantity": 2}],
+                "discounts": [{"coupon": "co_1"}],
+            },
+            "after_completion": {"type": "redirect", "redirect": {"return_url": "https://example.com/done"}},
+        },
+    },
+    {
+        "customer_account": "acct_odd",
+        "return_url": "https://example.com/account",
+        "flow_data": {
+            "type": "subscription_cancel",
+            "subscription_cancel": {
+                "subscription": "sub_1",
+                "retention": {"type": "coupon_offer", "coupon_offer": {"coupon": "co_1"}},
+            },
+            "after_completion": {"type": "hosted_confirmation", "hosted_confirmation": {"custom_message": "Thanks"}},
+        },
+    },
+]
+CONFIGURATION_BASE: dict[str, Any] = {
+    "business_profile": {
+        "headline": "Acme",
+        "privacy_policy_url": "https://example.com/privacy",
+        "terms_of_service_url": "https://example.com/terms",
+    },
+    "default_return_url": "https://example.com/account",
+    "features": {
+        "customer_update": {"enabled": "true", "allowed_updates": ["email", "address"]},
+        "invoice_history": {"enabled": "true"},
+        "payment_method_update": {"enabled": "true", "payment_method_configuration": "pmc_1"},
+        "subscription_cancel": {
+            "enabled": "true",
+            "mode": "immediately",
+            "proration_behavior": "none",
+            "cancellation_reason": {"enabled": "true", "options": ["unused"]},
+        },
+        "subscription_update": {
+            "enabled": "true",
+            "default_allowed_updates": ["price"],
+            "proration_behavior": "none",
+            "products": [{"product": "prod_1", "prices": ["price_1"]}],
+            "schedule_at_period_end": {"conditions": [{"type": "shortening_interval"}]},
+        },
+    },
+    "login_page": {"enabled": "true"},
+    "metadata": {"plan": "gold"},
+    "name": "Gold",
+}
+
+
+def string_leaves(params: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """The path of every string value, and of every hash key (as ("key", path)), in a parameter tree."""
+    if isinstance(params, str):
+        return [path]
+    children = params.items() if isinstance(params, dict) else enumerate(params) if isinstance(params, list) else ()
+    leaves: list[tuple[Any, ...]] = []
+    for key, child in children:
+        leaves += string_leaves(child, (*path, key))
+        if isinstance(params, dict) and key == "plan":  # a metadata key: the name is a string field too
+            leaves.append(("key", *path, key))
+    return leaves
+
+
+def with_value(params: Any, path: tuple[Any, ...], value: str) -> Any:
+    copied = json.loads(json.dumps(params))
+    if path[0] == "key":
+        *parents, name = path[1:]
+        target = copied
+        for key in parents:
+            target = target[key]
+        target[value or "_"] = target.pop(name)
+        return copied
+    target = copied
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    return copied
+
+
+def field_name(path: tuple[Any, ...]) -> str:
+    parts = [str(part) for part in (path[1:] if path[0] == "key" else path)]
+    return parts[0] + "".join(f"[{part}]" for part in parts[1:]) + (" (name)" if path[0] == "key" else "")
+
+
+@dataclass
+class Routes:
+    table: str
+    session_id: str
+    configuration_id: str
+    token: str
+
+
+@pytest.fixture
+def routes(table: Table) -> Routes:
+    made = create_session_handler.lambda_handler(
+        http_event("POST", PATH, headers=request_headers(), body=VALID_FORM), FakeContext()
+    )
+    session = json.loads(made["body"])
+    configuration = send_api("POST", "/v1/billing_portal/configurations", form(CONFIGURATION_BASE))
+    assert configuration["statusCode"] == 200, configuration["body"]
+    return Routes(table.name, session["id"], json.loads(configuration["body"])["id"], session["url"].rsplit("/", 1)[1])
+
+
+def form(params: dict[str, Any]) -> str:
+    return urlencode(flatten(params))
+
+
+def send_api(method: str, path: str, body: str = "", query: str = "", content_type: str = FORM) -> dict[str, Any]:
+    import configurations_handler
+    import sessions_handler
+
+    handler = create_session_handler if path == PATH and method == "POST" else sessions_handler
+    if path.startswith("/v1/billing_portal/configurations"):
+        handler = configurations_handler
+    headers = request_headers(content_type if body else None)
+    route_path = path if "?" not in path else path.split("?")[0]
+    event = http_event(method, route_path, headers=headers, body=body.encode("utf-8", "surrogatepass"))
+    if body and "\ud800" in body:  # a JSON "\ud800" escape is what makes a lone surrogate: keep it escaped
+        event["body"] = body.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    event["rawQueryString"] = query
+    response: dict[str, Any] = handler.lambda_handler(event, FakeContext())
+    return response
+
+
+def check_api_answer(response: dict[str, Any], what: str) -> None:
+    status = response["statusCode"]
+    assert status < 500, f"{what}: {status} {response['body'][:300]}"
+    assert status in {200, 400, 401, 403, 404, 413}, f"{what}: {status} {response['body'][:300]}"
+    body = json.loads(response["body"])
+    if status >= 400:
+        assert schema_errors("error", body) == [], (what, body)
+
+
+def json_text(params: dict[str, Any]) -> str:
+    return json.dumps(params)  # ensure_ascii: a lone surrogate goes as the escape "\ud800", as a client would send it
+
+
+@pytest.mark.parametrize("base", range(len(SESSION_BASES)))
+def test_odd_text_in_every_field_of_a_session_create_is_never_a_5xx(table: Table, routes: Routes, base: int) -> None:
+    params = SESSION_BASES[base] | {"configuration": routes.configuration_id}  # every feature on
+    valid = send_and_check(FuzzRequest(body=json_text(params).encode(), headers=request_headers(JSON)), table)
+    assert "id" in valid, valid
+    for path in string_leaves(params):
+        for label, odd in ODD_TEXTS.items():
+            for value in (odd, "cus_" + odd if odd and len(odd) < 10 else odd):
+                text = json_text(with_value(params, path, value))
+                what = f"{field_name(path)} = {label} (JSON)"
+                # send_and_check: a documented status, Stripe's error schema, nothing written when refused
+                request = FuzzRequest(body=text.encode(), headers=request_headers(JSON))
+                assert send_and_check(request, table) is not None, what
+                if label != "lone surrogate":  # a form can only carry UTF-8, which has no surrogates
+                    request = FuzzRequest(
+                        body=form(with_value(params, path, value)).encode(), headers=request_headers()
+                    )
+                    assert send_and_check(request, table) is not None, what.replace("JSON", "form")
+
+
+def test_odd_text_in_every_field_of_the_configuration_routes_is_never_a_5xx(routes: Routes) -> None:
+    collection = "/v1/billing_portal/configurations"
+    update = dict(CONFIGURATION_BASE, active="true")
+    for label, odd in ODD_TEXTS.items():
+        for method, path, params in (
+            ("POST", collection, CONFIGURATION_BASE),
+            ("POST", f"{collection}/{routes.configuration_id}", update),
+        ):
+            for leaf in string_leaves(params):
+                changed = with_value(params, leaf, odd)
+                what = f"{method} {path} {field_name(leaf)} = {label}"
+                check_api_answer(send_api(method, path, json_text(changed), content_type=JSON), what)
+                if label != "lone surrogate":
+                    check_api_answer(send_api(method, path, form(changed)), what + " (form)")
+        encoded = quote(odd, safe="") if label != "lone surrogate" else "%ED%A0%80"
+        for method, path in (("GET", f"{collection}/bpc_{encoded}"), ("POST", f"{collection}/bpc_{encoded}")):
+            check_api_answer(send_api(method, path, "name=N" if method == "POST" else ""), f"{method} id = {label}")
+        for name in ("active", "is_default", "limit", "starting_after", "ending_before", "expand[]"):
+            check_api_answer(send_api("GET", collection, query=f"{name}={encoded}"), f"list {name} = {label}")
+
+
+def test_odd_text_in_every_field_of_the_session_routes_is_never_a_5xx(routes: Routes) -> None:
+    collection = PATH
+    for label, odd in ODD_TEXTS.items():
+        encoded = quote(odd, safe="") if label != "lone surrogate" else "%ED%A0%80"
+        for method, path in (("GET", f"{collection}/bps_{encoded}"), ("POST", f"{collection}/bps_{encoded}/expire")):
+            check_api_answer(send_api(method, path), f"{method} id = {label}")
+        session = f"{collection}/{routes.session_id}"
+        check_api_answer(send_api("GET", session, query=f"expand[]={encoded}"), f"retrieve expand = {label}")
+        body = json_text({"expand": [odd]})
+        check_api_answer(send_api("POST", f"{session}/expire", body, content_type=JSON), f"expire expand = {label}")
+        for name in ("customer", "customer_account", "starting_after", "ending_before", "limit", "expand[]"):
+            query = f"{name}={encoded}" + ("" if name.startswith("customer") else "&customer=cus_1")
+            check_api_answer(send_api("GET", collection, query=query), f"list {name} = {label}")
+
+
+def test_odd_text_in_a_session_url_token_is_never_a_5xx(routes: Routes) -> None:
+    import redirect_handler
+
+    for label, odd in ODD_TEXTS.items():
+        encoded = quote(odd, safe="") if label != "lone surrogate" else "%ED%A0%80"
+        for token in (encoded or "_", routes.token + encoded):
+            for method in ("GET", "HEAD"):
+                response = redirect_handler.lambda_handler(http_event(method, f"/p/session/{token}"), FakeContext())
+                assert response["statusCode"] in {200, 302, 400, 404, 410}, (method, label, response["statusCode"])

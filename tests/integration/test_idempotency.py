@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
+import secrets
 import threading
 from typing import Any
 
+import boto3
 import create_session_handler
 import pytest
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from portal_sessions.auth import authenticate, key_hash
 from portal_sessions.errors import IdempotencyKeyInUseError
@@ -115,6 +122,53 @@ def test_stored_responses_reveal_no_session_url(service_env: dict) -> None:
     assert TEST_KEY not in dump
     [record] = [item for item in all_items(service_env["TABLE_NAME"]) if item["pk"]["S"].startswith("idempotency#")]
     assert int(record["purge_at"]["N"]) > 0
+
+
+def test_stored_responses_are_sealed_with_aes_gcm_under_a_key_derived_from_the_api_key(service_env: dict) -> None:
+    # Given a session created with a key
+    session = json_body(create(idempotency_key="sealed-aead"))
+    [record] = [item for item in all_items(service_env["TABLE_NAME"]) if item["pk"]["S"].startswith("idempotency#")]
+    sealed = base64.b64decode(json.loads(record["data"]["S"])["sealed"])
+
+    # When it is opened independently: AES-256-GCM, 96-bit nonce first, the key HMAC-SHA256(API key, purpose)
+    key = hmac.new(TEST_KEY.encode(), b"idempotent-responses", hashlib.sha256).digest()
+    opened = AESGCM(key).decrypt(sealed[:12], sealed[12:], b"portal-sessions sealed response v2")
+
+    # Then it is the response that was returned; and one flipped bit anywhere is refused, as is another key
+    assert json.loads(opened) == session
+    for position in (0, 12, len(sealed) - 1):
+        tampered = bytearray(sealed)
+        tampered[position] ^= 1
+        with pytest.raises(InvalidTag):
+            AESGCM(key).decrypt(bytes(tampered[:12]), bytes(tampered[12:]), b"portal-sessions sealed response v2")
+    other = hmac.new(LIVE_KEY.encode(), b"idempotent-responses", hashlib.sha256).digest()
+    with pytest.raises(InvalidTag):
+        AESGCM(other).decrypt(sealed[:12], sealed[12:], b"portal-sessions sealed response v2")
+
+
+def test_a_record_that_cannot_be_opened_is_a_non_retryable_idempotency_error(service_env: dict) -> None:
+    # Given a stored response sealed in another format (as records sealed before the AES-GCM change are)
+    first = json_body(create(idempotency_key="old-format"))
+    table = boto3.client("dynamodb")
+    [record] = [item for item in all_items(service_env["TABLE_NAME"]) if item["pk"]["S"].startswith("idempotency#")]
+    old_format = base64.b64encode(secrets.token_bytes(16) + b"x" * 300 + secrets.token_bytes(16)).decode()
+    table.update_item(
+        TableName=service_env["TABLE_NAME"],
+        Key={"pk": record["pk"]},
+        UpdateExpression="SET #data = :data",
+        ExpressionAttributeNames={"#data": "data"},
+        ExpressionAttributeValues={":data": {"S": json.dumps({"sealed": old_format})}},
+    )
+
+    # When the request is retried with its key
+    response = create(idempotency_key="old-format")
+
+    # Then a 400 idempotency_error (no retry can open it), not a 5xx; and no second session
+    assert response["statusCode"] == 400, response["body"]
+    error = json_body(response)["error"]
+    assert error["type"] == "idempotency_error"
+    assert first["url"] not in response["body"]
+    assert len(session_items(service_env["TABLE_NAME"])) == 1
 
 
 @pytest.mark.filterwarnings("ignore:Couldn't determine the remaining time left")  # no Lambda context here

@@ -15,11 +15,15 @@ from pathlib import Path
 
 import pytest
 
+from local_gateway.template import load_template
+
 ROOT = Path(__file__).resolve().parents[2]
 PROBE = """
 import importlib, json, sys
+for hidden in sys.argv[2:]:  # what the function's Lambda environment lacks (this venv has it all)
+    sys.modules[hidden] = None
 importlib.import_module(sys.argv[1])
-modules = sorted(sys.modules)
+modules = sorted(name for name, loaded in sys.modules.items() if loaded is not None)
 request_models = [
     sys.modules[name] for name in ("portal_sessions.params", "portal_sessions.configuration") if name in modules
 ]
@@ -31,15 +35,41 @@ print(json.dumps({"modules": modules, "built": built}))
 """
 
 
-def init_of(module: str, **environment: str) -> dict[str, list[str]]:
+def init_of(module: str, *, as_in_lambda: bool = False, **environment: str) -> dict[str, list[str]]:
     path = [str(ROOT / "layers" / "portal"), *(str(folder) for folder in (ROOT / "functions").iterdir())]
     env = {name: value for name, value in os.environ.items() if name != "LAMBDA_TASK_ROOT"}
     env.update({"PYTHONPATH": os.pathsep.join(path), "POWERTOOLS_TRACE_DISABLED": "true", **environment})
     done = subprocess.run(
-        [sys.executable, "-c", PROBE, module], env=env, capture_output=True, text=True, timeout=60, check=True
+        [sys.executable, "-c", PROBE, module, *(_absent_in_lambda(module) if as_in_lambda else [])],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     )
     result: dict[str, list[str]] = json.loads(done.stdout)
     return result
+
+
+FUNCTIONS = {
+    "create_session_handler": "CreateSessionFunction",
+    "sessions_handler": "SessionsFunction",
+    "configurations_handler": "ConfigurationsFunction",
+    "redirect_handler": "RedirectFunction",
+    "cleanup_handler": "CleanupFunction",
+}
+
+
+def _layers(module: str) -> list[str]:
+    """The layers template.yaml gives the module's function (its own and the Globals')."""
+    template = load_template()
+    own = template["Resources"][FUNCTIONS[module]]["Properties"].get("Layers", [])
+    return [layer["Ref"] for layer in [*template["Globals"]["Function"]["Layers"], *own]]
+
+
+def _absent_in_lambda(module: str) -> list[str]:
+    # The runtime's botocore finds no pyOpenSSL; cryptography is there only with the CipherLayer.
+    return ["OpenSSL"] + ([] if "CipherLayer" in _layers(module) else ["cryptography"])
 
 
 def imported(modules: list[str], package: str) -> bool:
@@ -102,3 +132,21 @@ def test_a_function_with_bad_settings_fails_at_init_with_their_message(
 
     # Then the init fails, and says why
     assert f"ConfigurationError: invalid function settings: {problem}" in failed.value.stderr
+
+
+@pytest.mark.parametrize("module", list(FUNCTIONS))
+def test_the_cipher_is_imported_only_when_a_response_is_sealed_or_opened(module: str) -> None:
+    # cryptography costs a cold start about 14 ms: only requests with an Idempotency-Key need it (PyJWT would import
+    # it at init wherever it is installed, so the redirect's environment has none)
+    modules = init_of(module, as_in_lambda=True)["modules"]
+
+    assert imported(modules, "portal_sessions")  # the probe saw the function's own imports
+    assert not imported(modules, "cryptography")
+
+
+@pytest.mark.parametrize("module", list(FUNCTIONS))
+def test_exactly_the_functions_that_seal_responses_get_the_cipher_layer(module: str) -> None:
+    seals = imported(init_of(module)["modules"], "portal_sessions.idempotency")
+
+    assert ("CipherLayer" in _layers(module)) == seals
+    assert "cryptography" not in (ROOT / "layers" / "portal" / "requirements.txt").read_text()

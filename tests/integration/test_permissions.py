@@ -1,15 +1,20 @@
-"""Each function's IAM policy in template.yaml allows every DynamoDB action its code makes (moto does not check IAM).
+"""Each function's IAM policy in template.yaml allows every DynamoDB call its code makes, and no more than the item
+kinds it touches (moto does not check IAM, so the policy is evaluated here, for the subset of IAM the template uses).
 
-Every call a function makes here is recorded at botocore's before-parameter-build hook; a transaction counts as the
-actions of its items, which is how IAM authorizes TransactWriteItems (ConditionCheckItem, PutItem, UpdateItem, …).
+Every call a function makes is recorded at botocore's before-parameter-build hook as (action, resource, leading key):
+a transaction counts as the actions of its items, which is how IAM authorizes TransactWriteItems (ConditionCheckItem,
+PutItem, UpdateItem, …), each with its own item's key (`dynamodb:LeadingKeys`, the table's partition key `pk`).
 """
 
 from __future__ import annotations
 
+import fnmatch
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
+import boto3
 import cleanup_handler
 import configurations_handler
 import create_session_handler
@@ -17,43 +22,117 @@ import pytest
 import redirect_handler
 import sessions_handler
 
-from portal_sessions.store import dynamodb_client
+from portal_sessions.auth import ManagedKey, key_hash
+from portal_sessions.store import ApiKeyStore, ConditionFailedError, SessionStore, dynamodb_client
 from tests.conftest import TEMPLATE, TEST_KEY, FakeContext, http_event, json_body
-from tests.integration.helpers import insert_session
+from tests.integration.helpers import all_items, insert_session
 
 FORM = {"content-type": "application/x-www-form-urlencoded", "authorization": f"Bearer {TEST_KEY}"}
 TRANSACTION_ITEM_ACTIONS = {"ConditionCheck": "ConditionCheckItem", "Put": "PutItem", "Update": "UpdateItem",
                             "Delete": "DeleteItem"}  # fmt: skip
+FUNCTIONS = [
+    "CreateSessionFunction",
+    "ConfigurationsFunction",
+    "SessionsFunction",
+    "RedirectFunction",
+    "CleanupFunction",
+]
+TABLE = "table"
+WRITES = ("PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "PartiQLInsert", "PartiQLUpdate", "PartiQLDelete")
+
+
+@dataclass(frozen=True)
+class Call:
+    action: str
+    resource: str  # "table", or "table/index/<name>"
+    leading_key: str | None  # the item's pk; None for a Query (read through an index)
+
+
+def _key_of(request: dict[str, Any]) -> str:
+    return str((request.get("Key") or request.get("Item"))["pk"]["S"])
 
 
 @pytest.fixture
-def actions(service_env: dict) -> Iterator[set[str]]:
-    made: set[str] = set()
+def calls(service_env: dict) -> Iterator[set[Call]]:
+    made: set[Call] = set()
 
     def record(model: Any, params: dict[str, Any], **_: Any) -> None:
         if model.name == "TransactWriteItems":
-            made.update(TRANSACTION_ITEM_ACTIONS[kind] for item in params["TransactItems"] for kind in item)
+            for item in params["TransactItems"]:
+                for kind, request in item.items():
+                    made.add(Call(TRANSACTION_ITEM_ACTIONS[kind], TABLE, _key_of(request)))
+        elif model.name == "BatchWriteItem":
+            for requests in params["RequestItems"].values():
+                for request in requests:
+                    for inner in request.values():
+                        made.add(Call("BatchWriteItem", TABLE, _key_of(inner)))
+        elif model.name == "Query":
+            index = params.get("IndexName")
+            made.add(Call("Query", f"{TABLE}/index/{index}" if index else TABLE, None))
         else:
-            made.add(model.name)
+            made.add(Call(model.name, TABLE, _key_of(params)))
 
     dynamodb_client().meta.events.register("before-parameter-build.dynamodb.*", record)
     yield made
     dynamodb_client().meta.events.unregister("before-parameter-build.dynamodb.*", record)
 
 
-def allowed(function: str) -> set[str]:
-    statements = [
+# The policy, evaluated
+
+
+def statements(function: str) -> list[dict[str, Any]]:
+    return [
         statement
         for policy in TEMPLATE["Resources"][function]["Properties"].get("Policies", [])
         if isinstance(policy, dict)
         for statement in policy.get("Statement", [])
+        if any(action.startswith("dynamodb:") for action in _as_list(statement["Action"]))
     ]
-    names = [name for statement in statements for name in _as_list(statement["Action"])]
-    return {name.removeprefix("dynamodb:") for name in names if name.startswith("dynamodb:")}
 
 
-def _as_list(value: str | list[str]) -> list[str]:
-    return [value] if isinstance(value, str) else value
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _resource(value: Any) -> str:
+    """The table's ARN as "table", an index's as "table/index/<name>"."""
+    if isinstance(value, dict) and value.get("Fn::GetAtt") == ["SessionsTable", "Arn"]:
+        return TABLE
+    if isinstance(value, dict) and isinstance(value.get("Fn::Sub"), str):
+        return str(value["Fn::Sub"]).replace("${SessionsTable.Arn}", TABLE)
+    raise AssertionError(f"a resource this test does not understand: {value!r}")
+
+
+def _leading_key_patterns(statement: dict[str, Any]) -> list[str] | None:
+    """The LeadingKeys patterns a statement holds its items to (None: unconditioned); any other condition fails."""
+    condition = statement.get("Condition")
+    if condition is None:
+        return None
+    [(operator, keys)] = condition.items()
+    assert operator in ("ForAllValues:StringLike", "ForAllValues:StringEquals"), operator
+    assert set(keys) == {"dynamodb:LeadingKeys"}, keys
+    patterns = [str(pattern) for pattern in _as_list(keys["dynamodb:LeadingKeys"])]
+    if operator.endswith("StringEquals"):
+        return [pattern.replace("[", "[[]").replace("*", "[*]").replace("?", "[?]") for pattern in patterns]
+    return patterns
+
+
+def allows(function: str, call: Call) -> bool:
+    for statement in statements(function):
+        if statement["Effect"] != "Allow" or f"dynamodb:{call.action}" not in _as_list(statement["Action"]):
+            continue
+        if call.resource not in {_resource(resource) for resource in _as_list(statement["Resource"])}:
+            continue
+        patterns = _leading_key_patterns(statement)
+        if patterns is None or (
+            call.leading_key is not None and any(fnmatch.fnmatchcase(call.leading_key, p) for p in patterns)
+        ):
+            return True
+    return False
+
+
+def denied(function: str, made: set[Call]) -> list[Call]:
+    return sorted((call for call in made if not allows(function, call)), key=repr)
 
 
 def call(handler: Callable[..., dict[str, Any]], method: str, path: str, body: str = "", **headers: str) -> Any:
@@ -71,62 +150,170 @@ def create(body: str = "customer=cus_1&return_url=https://example.com", **header
     )
 
 
-def test_create_session(actions: set[str]) -> None:
+@pytest.fixture
+def managed_key(service_env: dict) -> str:
+    """A key made by the admin command: authenticating it reads its apikey# item."""
+    secret = "sk_test_ManagedPermissionsKey0000000001"
+    key = ManagedKey(key_id="key_perm", name="perm", livemode=False, restricted=False, created=1, masked="sk_test_…")
+    ApiKeyStore(service_env["TABLE_NAME"], boto3.client("dynamodb")).put_new(key, key_hash(secret))  # not recorded
+    return secret
+
+
+def kinds(made: set[Call], *actions: str) -> set[str]:
+    """The item kinds (key prefixes) the calls with these actions touched."""
+    return {call.leading_key.split("#")[0] for call in made if call.action in actions and call.leading_key}
+
+
+def test_create_session(calls: set[Call], managed_key: str) -> None:
     create()  # the first: the default configuration is made
     create(**{"idempotency-key": "permissions"})
     create(**{"idempotency-key": "permissions"})  # a replay
     create("customer=cus_1&return_url=https://example.com&expand[]=configuration")
     create("customer=cus_1&return_url=https://example.com&expand[]=configuration", **{"idempotency-key": "shown"})
+    create("customer=cus_1&return_url=https://example.com&flow_data[type]=payment_method_update")
+    create(authorization=f"Bearer {managed_key}")
 
-    assert {"ConditionCheckItem", "PutItem", "UpdateItem", "GetItem"} <= actions
-    assert actions <= allowed("CreateSessionFunction")
+    assert {"ConditionCheckItem", "PutItem", "UpdateItem", "GetItem"} <= {call.action for call in calls}
+    assert {"apikey", "configuration"} <= kinds(calls, "GetItem")
+    assert kinds(calls, "PutItem") == {"token", "configuration", "idempotency"}
+    assert denied("CreateSessionFunction", calls) == []
 
 
-def test_redirect(actions: set[str]) -> None:
+def test_redirect(calls: set[Call]) -> None:
     url = create()["url"]
-    actions.clear()
+    calls.clear()
     path = "/p/session/" + url.rsplit("/", 1)[1]
 
     redirect_handler.lambda_handler(http_event("HEAD", path), FakeContext())
     redirect_handler.lambda_handler(http_event("GET", path), FakeContext())
     redirect_handler.lambda_handler(http_event("GET", path), FakeContext())  # a revisit
+    redirect_handler.lambda_handler(http_event("GET", "/p/session/unknown-token"), FakeContext())
 
-    assert {"GetItem", "UpdateItem"} <= actions
-    assert actions <= allowed("RedirectFunction")
+    assert {call.action for call in calls} == {"GetItem", "UpdateItem"}
+    assert kinds(calls, "GetItem", "UpdateItem") == {"token"}
+    assert denied("RedirectFunction", calls) == []
 
 
-def test_sessions(actions: set[str]) -> None:
+def test_sessions(calls: set[Call], managed_key: str) -> None:
     session = create()
-    actions.clear()
+    calls.clear()
     base = "/v1/billing_portal/sessions"
 
-    call(sessions_handler.lambda_handler, "GET", f"{base}/{session['id']}")
+    call(sessions_handler.lambda_handler, "GET", f"{base}/{session['id']}", authorization=f"Bearer {managed_key}")
     call(sessions_handler.lambda_handler, "GET", f"{base}?customer=cus_1")
     call(sessions_handler.lambda_handler, "POST", f"{base}/{session['id']}/expire", **{"idempotency-key": "expire"})
 
-    assert {"Query", "UpdateItem", "PutItem"} <= actions
-    assert actions <= allowed("SessionsFunction")
+    assert {"Query", "UpdateItem", "PutItem", "GetItem"} <= {call.action for call in calls}
+    assert kinds(calls, "UpdateItem") == {"token", "idempotency"}
+    assert denied("SessionsFunction", calls) == []
 
 
-def test_configurations(actions: set[str]) -> None:
+def test_configurations(calls: set[Call], managed_key: str) -> None:
     base = "/v1/billing_portal/configurations"
     body = "features[invoice_history][enabled]=true"
 
     made = json_body(call(configurations_handler.lambda_handler, "POST", base, body, **{"idempotency-key": "c1"}))
     call(configurations_handler.lambda_handler, "POST", f"{base}/{made['id']}", "name=Renamed")
-    call(configurations_handler.lambda_handler, "GET", f"{base}/{made['id']}")
+    call(configurations_handler.lambda_handler, "GET", f"{base}/{made['id']}", authorization=f"Bearer {managed_key}")
     call(configurations_handler.lambda_handler, "GET", base)
 
-    assert {"PutItem", "UpdateItem", "GetItem", "Query"} <= actions
-    assert actions <= allowed("ConfigurationsFunction")
+    assert {"PutItem", "UpdateItem", "GetItem", "Query"} <= {call.action for call in calls}
+    assert kinds(calls, "PutItem") == {"configuration", "idempotency"}
+    assert denied("ConfigurationsFunction", calls) == []
 
 
-def test_cleanup(actions: set[str], service_env: dict) -> None:
+def test_cleanup(calls: set[Call], service_env: dict) -> None:
     now = int(time.time())
     insert_session(service_env["TABLE_NAME"], created=now - 7200, expires_at=now - 3600)
-    actions.clear()
+    calls.clear()
 
     assert cleanup_handler.lambda_handler({}, FakeContext())["deleted"] == 1
 
-    assert {"Query", "BatchWriteItem"} <= actions
-    assert actions <= allowed("CleanupFunction")
+    assert {"Query", "DeleteItem", "GetItem", "UpdateItem"} <= {call.action for call in calls}
+    assert denied("CleanupFunction", calls) == []
+
+
+# What no role may do, whatever its code does
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+@pytest.mark.parametrize("action", WRITES)
+def test_no_function_may_write_an_api_key(function: str, action: str) -> None:
+    # A compromised function must not be able to mint a key: only the admin command writes apikey# items
+    assert not allows(function, Call(action, TABLE, "apikey#" + "0" * 64))
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_every_item_statement_names_the_item_kinds_it_allows(function: str) -> None:
+    for statement in statements(function):
+        table_level = TABLE in {_resource(resource) for resource in _as_list(statement["Resource"])}
+        if table_level:
+            assert _leading_key_patterns(statement), statement
+        assert "dynamodb:BatchWriteItem" not in _as_list(statement["Action"])  # it would allow puts
+        assert "dynamodb:Scan" not in _as_list(statement["Action"])
+
+
+@pytest.mark.parametrize(
+    ("function", "allowed_writes"),
+    [
+        ("RedirectFunction", {("UpdateItem", "token")}),
+        ("CleanupFunction", {("DeleteItem", "token"), ("UpdateItem", "meta")}),
+        ("SessionsFunction", {("UpdateItem", "token"), *((w, "idempotency") for w in WRITES[:3])}),
+        ("ConfigurationsFunction", {("PutItem", "configuration"), *((w, "idempotency") for w in WRITES[:3])}),
+        ("CreateSessionFunction", {("PutItem", "token"), *((w, "idempotency") for w in WRITES[:3])}),
+    ],
+)
+def test_each_role_writes_only_its_own_item_kinds(function: str, allowed_writes: set[tuple[str, str]]) -> None:
+    samples = {
+        "token": "token#" + "a" * 64,
+        "configuration": "configuration#bpc_Someone",
+        "apikey": "apikey#" + "0" * 64,
+        "idempotency": "idempotency#abc",
+        "meta": "meta#cleanup-watermark",
+    }
+    writable = {
+        (action, kind)
+        for action in WRITES
+        for kind, key in samples.items()
+        if allows(function, Call(action, TABLE, key))
+    }
+    assert writable == allowed_writes
+
+
+def test_the_create_role_may_put_only_the_default_configurations() -> None:
+    assert allows("CreateSessionFunction", Call("PutItem", TABLE, "configuration#bpc_DefaultLiveConfiguration"))
+    assert not allows("CreateSessionFunction", Call("PutItem", TABLE, "configuration#bpc_Someone"))
+
+
+# Updates never create: each is conditional on its item existing (IAM has no condition key for that)
+
+
+def test_revoking_a_key_that_is_gone_creates_nothing(service_env: dict) -> None:
+    store = ApiKeyStore(service_env["TABLE_NAME"])
+    key = ManagedKey(key_id="key_gone", name="gone", livemode=True, restricted=False, created=1, masked="sk_live_…")
+
+    with pytest.raises(ConditionFailedError):
+        store.revoke("f" * 64, key, now=2)
+
+    assert [item for item in all_items(service_env["TABLE_NAME"]) if item["pk"]["S"].startswith("apikey#")] == []
+
+
+def test_expiring_a_session_whose_item_is_gone_creates_nothing(service_env: dict) -> None:
+    session = create()
+    table = service_env["TABLE_NAME"]
+    store = SessionStore(table)
+    stored = store.get_by_id(session["id"])
+    assert stored is not None
+    boto3.client("dynamodb").delete_item(TableName=table, Key=stored.key)  # purged between the read and the update
+
+    with pytest.raises(ConditionFailedError):
+        store.expire(stored, now=int(time.time()) - 10_000)
+
+    assert [item for item in all_items(table) if item["pk"]["S"].startswith("token#")] == []
+
+
+def test_a_visit_to_an_unknown_token_creates_nothing(service_env: dict) -> None:
+    result = SessionStore(service_env["TABLE_NAME"]).record_visit("b" * 64, int(time.time()), 3600)
+
+    assert result.session is None
+    assert all_items(service_env["TABLE_NAME"]) == []

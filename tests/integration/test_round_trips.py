@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -13,7 +14,8 @@ import pytest
 import redirect_handler
 import sessions_handler
 
-from portal_sessions.store import dynamodb_client
+from portal_sessions.configuration import default_configuration
+from portal_sessions.store import FILTERED_PAGE_ITEMS, MAX_ITEMS_READ, ConfigurationStore, dynamodb_client
 from tests.conftest import TEST_KEY, FakeContext, http_event, json_body
 
 FORM = {"content-type": "application/x-www-form-urlencoded", "authorization": f"Bearer {TEST_KEY}"}
@@ -143,3 +145,34 @@ def test_retrieving_a_configuration_is_one_read(calls: Counter[str]) -> None:
     assert configurations_handler.lambda_handler(event, FakeContext())["statusCode"] == 200
 
     assert calls == Counter({"GetItem": 1})
+
+
+def test_a_filtered_configuration_list_reads_a_bounded_number_of_items(service_env: dict) -> None:
+    # Given many configurations, none of which the filter matches (all active)
+    store = ConfigurationStore(service_env["TABLE_NAME"])
+    now = int(time.time())
+    planted = MAX_ITEMS_READ + 200
+    for index in range(planted):
+        configuration = default_configuration(False, now - index) | {
+            "id": f"bpc_Planted{index:05d}",
+            "is_default": False,
+        }
+        store.put_new(configuration)
+    read: list[int] = []
+
+    def count(parsed: dict[str, Any], model: Any, **_: Any) -> None:
+        read.append(parsed.get("ScannedCount", 0))
+
+    dynamodb_client().meta.events.register("after-call.dynamodb.Query", count)
+    try:
+        # When the inactive ones are listed, one at a time
+        event = http_event("GET", "/v1/billing_portal/configurations", headers=FORM)
+        event["rawQueryString"] = "active=false&limit=1"
+        page = json_body(configurations_handler.lambda_handler(event, FakeContext()))
+    finally:
+        dynamodb_client().meta.events.unregister("after-call.dynamodb.Query", count)
+
+    # Then the request stops after a bounded read (in a few queries), and says there may be more
+    assert sum(read) <= MAX_ITEMS_READ < planted
+    assert len(read) <= MAX_ITEMS_READ // FILTERED_PAGE_ITEMS
+    assert page["data"] == [] and page["has_more"] is True

@@ -320,3 +320,33 @@ def test_a_json_null_member_is_a_parameter_not_given() -> None:
 
     # When / Then null means absent, as it would in a form (which cannot send null); "" remains the way to unset
     assert decode_body(body, "application/json") == {"customer": "cus_1", "flow_data": {"type": "x"}, "a": [{}]}
+
+
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        pytest.param(b'{"customer": "cus_\\ud800"}', "customer", id="value"),
+        pytest.param(b'{"on_behalf_of": "\\udfff acct"}', "on_behalf_of", id="low-surrogate"),
+        pytest.param(b'{"flow_data": {"type": "x\\ud83d"}}', "flow_data[type]", id="nested-value"),
+        pytest.param(b'{"expand": ["flow", "\\udc80"]}', "expand[1]", id="array-item"),
+        pytest.param(b'{"metadata": {"k\\ud800": "v"}}', "metadata[k\\ud800]", id="key"),
+    ],
+)
+def test_decode_body_refuses_json_strings_with_a_lone_surrogate(body: bytes, param: str) -> None:
+    # Given a JSON body whose \u escapes make a lone surrogate (valid JSON, but not Unicode text)
+    # When it is decoded / Then it is a 400 naming the parameter, never text passed on to the store or a hash
+    with pytest.raises(InvalidRequestError) as refused:
+        decode_body(body, "application/json")
+    assert refused.value.http_status == 400
+    assert refused.value.param == param  # a surrogate in a name is shown escaped: the error stays valid UTF-8
+
+
+def test_decode_body_keeps_a_json_surrogate_pair() -> None:
+    # Given an escaped surrogate pair (one emoji) / When decoded / Then it is the character itself
+    assert decode_body(b'{"customer": "cus_\\ud83d\\ude00"}', "application/json") == {"customer": "cus_😀"}
+
+
+def test_decode_form_refuses_text_with_a_lone_surrogate() -> None:
+    # Given query or body text that already holds a lone surrogate / When decoded / Then 400
+    with pytest.raises(InvalidRequestError):
+        decode_form("customer=cus_\ud800")

@@ -44,7 +44,7 @@ from .errors import (
     ServiceUnavailableError,
 )
 from .observability import logger, metrics
-from .sealing import seal, unseal
+from .sealing import SealBrokenError, seal, unseal
 from .store import THROTTLING_CODES, dynamodb_client
 from .web import json_response
 
@@ -213,6 +213,13 @@ def run_idempotently(
             "There is currently another in-progress request using this Idempotent Key (that probably means you "
             f"submitted twice, and the other request is still going through): {idempotency_key}. "
             "Please try again later."
+        ) from None
+    except SealBrokenError:
+        # Sealed in an earlier format (records live 24 hours) or altered: the operation ran once, and running it
+        # again would make a second object, so the key is spent.
+        raise IdempotencyError(
+            f"The response stored for the Idempotency-Key '{idempotency_key}' can no longer be read. "
+            "Check whether the first request succeeded before retrying with a new key."
         ) from None
     except (ServiceUnavailableError, InvalidRequestError, RateLimitError):
         raise

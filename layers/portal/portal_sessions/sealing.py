@@ -1,48 +1,58 @@
 """Sealing stored responses so a table dump reveals no live session URL.
 
-A stream cipher from HMAC-SHA256 as the PRF (keystream = HMAC(key, nonce || counter)), then an HMAC tag over
-nonce and ciphertext (encrypt-then-MAC); standard library only. The key is derived from the caller's API key,
-so only a caller holding that key, replaying its own request, can open what was stored for it.
+AES-256-GCM from `cryptography` (an AEAD: secret and tamper-evident), with a random 96-bit nonce per seal. The key is
+derived from the caller's API key, so only a caller holding that key, replaying its own request, can open what was
+stored for it. `cryptography` is imported on the first seal or open: only requests with an Idempotency-Key pay for it.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
 import secrets
+from typing import TYPE_CHECKING
 
-_NONCE_BYTES = 16
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+_NONCE_BYTES = 12  # GCM's native nonce size; random nonces stay safe far beyond one key's number of seals
 _TAG_BYTES = 16
+_ASSOCIATED_DATA = b"portal-sessions sealed response v2"
 
 
 class SealBrokenError(Exception):
-    """The sealed value was altered, or sealed under another key."""
+    """The sealed value was altered, sealed under another key, or sealed in an older format."""
 
 
 def derive_key(secret: str, purpose: str) -> bytes:
     return hmac.new(secret.encode("utf-8"), purpose.encode("utf-8"), hashlib.sha256).digest()
 
 
-def _xor_keystream(key: bytes, nonce: bytes, data: bytes) -> bytes:
-    blocks = (hmac.new(key, nonce + n.to_bytes(4, "big"), hashlib.sha256).digest() for n in range(len(data) // 32 + 1))
-    return bytes(a ^ b for a, b in zip(data, b"".join(blocks), strict=False))
+def _aead(key: bytes) -> AESGCM:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-
-def _tag(key: bytes, nonce: bytes, ciphertext: bytes) -> bytes:
-    return hmac.new(key, b"tag" + nonce + ciphertext, hashlib.sha256).digest()[:_TAG_BYTES]
+    return AESGCM(key)
 
 
 def seal(plaintext: str, key: bytes) -> str:
-    data = plaintext.encode("utf-8")
     nonce = secrets.token_bytes(_NONCE_BYTES)
-    ciphertext = _xor_keystream(key, nonce, data)
-    return base64.b64encode(nonce + ciphertext + _tag(key, nonce, ciphertext)).decode("ascii")
+    ciphertext = _aead(key).encrypt(nonce, plaintext.encode("utf-8"), _ASSOCIATED_DATA)
+    return base64.b64encode(nonce + ciphertext).decode("ascii")
 
 
 def unseal(sealed: str, key: bytes) -> str:
-    raw = base64.b64decode(sealed)
-    nonce, ciphertext, tag = raw[:_NONCE_BYTES], raw[_NONCE_BYTES:-_TAG_BYTES], raw[-_TAG_BYTES:]
-    if len(raw) < _NONCE_BYTES + _TAG_BYTES or not hmac.compare_digest(tag, _tag(key, nonce, ciphertext)):
+    from cryptography.exceptions import InvalidTag
+
+    try:
+        raw = base64.b64decode(sealed, validate=True)
+    except (binascii.Error, ValueError):
+        raise SealBrokenError from None
+    if len(raw) < _NONCE_BYTES + _TAG_BYTES:
         raise SealBrokenError
-    return _xor_keystream(key, nonce, ciphertext).decode("utf-8")
+    try:
+        plaintext = _aead(key).decrypt(raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], _ASSOCIATED_DATA)
+    except InvalidTag:
+        raise SealBrokenError from None
+    return plaintext.decode("utf-8")

@@ -19,7 +19,7 @@ from .configuration import (
     new_configuration,
     updated_configuration,
 )
-from .errors import InvalidRequestError, ResourceMissingError
+from .errors import InvalidRequestError, PermissionDeniedError, ResourceMissingError
 from .params import EXPANDABLE, AfterExpirationParams, CreateSessionParams, ListSessionsParams
 from .session import PortalSession, RequestRef, after_expiration_object, flow_object
 from .store import (
@@ -90,6 +90,13 @@ def create_session(
     """
     expand = params.expand or []
     check_expand(expand, EXPANDABLE)
+    if caller.restricted and "configuration" in expand:
+        # What a key may not read directly (the configurations endpoints), it may not read through expand either.
+        raise PermissionDeniedError(
+            f"The provided key '{caller.masked_key}' does not have the required permissions to expand "
+            "`configuration`: restricted keys may not read portal configurations.",
+            param="expand",
+        )
     completion = None if params.flow_data is None else params.flow_data.after_completion
     if completion is not None and completion.redirect is not None:
         name = "flow_data[after_completion][redirect][return_url]"

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, replace
 from functools import cache
@@ -32,7 +31,8 @@ PURGE_INDEX = "ByPurgeBucket"
 LIST_INDEX = "ByList"
 ID_INDEX = "BySessionId"
 BUCKET_SECONDS = 3600
-BATCH_LIMIT = 25  # BatchWriteItem's maximum
+MAX_ITEMS_READ = 500  # items one list request may read, whatever its filters match
+FILTERED_PAGE_ITEMS = 100  # items read per query when a filter may drop most of them
 _TOKEN_PREFIX = "token#"
 _CONFIGURATION_PREFIX = "configuration#"
 _WATERMARK_KEY = "meta#cleanup-watermark"
@@ -158,15 +158,22 @@ class _Table:
         if filters:
             query["FilterExpression"] = " AND ".join(filters)
         found: list[dict[str, Any]] = []
-        while len(found) <= limit:  # filters apply after DynamoDB's page limit, so read on until one spare
-            query["Limit"] = limit + 1 - len(found)
+        read = 0
+        more = False
+        # Filters apply after DynamoDB's Limit (items read, not items matched): read on until one spare match, but
+        # never more than MAX_ITEMS_READ items in one request. Past that the page is short, and has_more says so.
+        while len(found) <= limit and read < MAX_ITEMS_READ:
+            missing = limit + 1 - len(found)
+            query["Limit"] = min(max(missing, FILTERED_PAGE_ITEMS) if filters else missing, MAX_ITEMS_READ - read)
             response = self._call("query", **query)
+            read += response.get("ScannedCount", query["Limit"])
             found.extend(response.get("Items", []))
-            if "LastEvaluatedKey" not in response:
+            more = "LastEvaluatedKey" in response
+            if not more:
                 break
             query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
         page = found[:limit]
-        return (page[::-1] if before is not None else page), len(found) > limit
+        return (page[::-1] if before is not None else page), len(found) > limit or more
 
 
 @dataclass(frozen=True)
@@ -304,10 +311,10 @@ class SessionStore(_Table):
         }
         if stored.session.is_expired(now):  # lapsed: the condition holds only while recovery is still possible
             update = "SET purge_at = :now, purge_bucket = :bucket, ended_at = :now"
-            condition = "expires_at <= :now AND recovery_until > :now"
+            condition = "attribute_exists(pk) AND expires_at <= :now AND recovery_until > :now"
         else:  # usable: the condition fails if it lapsed meanwhile (the caller reads it again)
             update = "SET expires_at = :now, purge_at = :now, purge_bucket = :bucket, ended_at = :now"
-            condition = "expires_at > :now"
+            condition = "attribute_exists(pk) AND expires_at > :now"
         update += ", request_id = :request"
         removed = "recovery_until, purge_hold, purge_hold_bucket"
         if request is not None and request.idempotency_key is not None:
@@ -342,20 +349,11 @@ class SessionStore(_Table):
                 return
             query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
-    def delete_keys(self, keys: list[dict[str, Any]], max_attempts: int = 5) -> int:
-        """Delete in batches of 25, retrying unprocessed items with backoff; returns how many were sent."""
-        for start in range(0, len(keys), BATCH_LIMIT):
-            requests: list[Any] = [{"DeleteRequest": {"Key": key}} for key in keys[start : start + BATCH_LIMIT]]
-            for attempt in range(max_attempts):
-                response = self._request("batch_write_item", RequestItems={self.table_name: requests})
-                requests = response.get("UnprocessedItems", {}).get(self.table_name, [])
-                if not requests:
-                    break
-                time.sleep(min(0.05 * 2**attempt, 1.0))
-            else:
-                raise ServiceUnavailableError(
-                    f"{len(requests)} deletions stayed unprocessed after {max_attempts} tries"
-                )
+    def delete_keys(self, keys: list[dict[str, Any]]) -> int:
+        """Delete one item per DeleteItem (the role may delete sessions and put nothing, which BatchWriteItem would
+        allow); returns how many were sent. A deletion that fails after botocore's retries fails the run."""
+        for key in keys:
+            self._call("delete_item", Key=key)
         return len(keys)
 
     def cleanup_watermark(self) -> int | None:
@@ -417,7 +415,7 @@ class ConfigurationStore(_Table):
         self._call(
             "put_item",
             Item=_configuration_item(configuration, version=expected_version + 1),
-            ConditionExpression="version = :expected",
+            ConditionExpression="attribute_exists(pk) AND version = :expected",
             ExpressionAttributeValues={":expected": {"N": str(expected_version)}},
         )
 
@@ -471,11 +469,13 @@ class ApiKeyStore(_Table):
             after = items[-1]["list_sort"]["S"]
 
     def revoke(self, digest: str, key: ManagedKey, now: int) -> None:
+        """Mark the key revoked; ConditionFailedError if no key has this digest (an update never creates one)."""
         revoked = replace(key, revoked_at=now)
         self._call(
             "update_item",
             Key={"pk": {"S": _API_KEY_PREFIX + digest}},
             UpdateExpression="SET body = :body",
+            ConditionExpression="attribute_exists(pk)",
             ExpressionAttributeValues={":body": {"S": json.dumps(asdict(revoked))}},
         )
 

@@ -49,6 +49,7 @@ def _decode_json(text: str) -> dict[str, Any]:
         raise InvalidRequestError("Invalid request body: the JSON value must be an object.")
     if _depth(value) > MAX_NESTING:
         raise InvalidRequestError(f"Invalid request body: parameters nest deeper than {MAX_NESTING} levels.")
+    _refuse_lone_surrogates(value)
     return _without_nulls(value)  # type: ignore[no-any-return]
 
 
@@ -59,6 +60,36 @@ def _without_nulls(value: Any) -> Any:
     if isinstance(value, list):
         return [_without_nulls(item) for item in value]
     return value
+
+
+def _refuse_lone_surrogates(params: dict[str, Any]) -> None:
+    """JSON's \\u escapes can make a lone surrogate, which is not Unicode text: no store, hash or log can take it."""
+    stack: list[tuple[str, Any]] = list(params.items())
+    while stack:
+        name, value = stack.pop()
+        if not _is_text(name):
+            raise _not_text(name)
+        if isinstance(value, str) and not _is_text(value):
+            raise _not_text(name)
+        children = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+        stack.extend((f"{name}[{key}]", child) for key, child in children)
+
+
+def _is_text(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _not_text(name: str) -> InvalidRequestError:
+    shown = name.encode("utf-8", "backslashreplace").decode("utf-8")
+    return InvalidRequestError(
+        f"Invalid string: {shown} holds a lone surrogate (\\ud800-\\udfff), which is not valid Unicode text.",
+        code="parameter_invalid",
+        param=shown,
+    )
 
 
 def _depth(value: Any) -> int:
@@ -75,6 +106,8 @@ def _depth(value: Any) -> int:
 
 
 def decode_form(text: str) -> dict[str, Any]:
+    if not _is_text(text):
+        raise InvalidRequestError("Invalid request: it holds a lone surrogate, which is not valid Unicode text.")
     try:
         pairs = parse_qsl(text, keep_blank_values=True, errors="strict", max_num_fields=MAX_PARAMETERS)
     except UnicodeDecodeError:
