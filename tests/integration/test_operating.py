@@ -391,3 +391,68 @@ def test_functions_reading_encrypted_secrets_or_sending_to_encrypted_queues_may_
                     via = node["Condition"]["StringEquals"]["kms:ViaService"]["Fn::Sub"]
                     granted.add((function, via.split(".", 1)[0]))
     assert granted == needed
+
+
+# --- what SAM makes of it ----------------------------------------------------------------------------------------
+
+
+class _NoManagedPolicies:
+    """The template names no managed policy, so SAM's translator needs none from IAM."""
+
+    def load(self) -> dict[str, str]:
+        return {}
+
+
+@pytest.fixture(scope="module")
+def transformed() -> dict[str, Any]:
+    """template.yaml as CloudFormation gets it after SAM's transform (with the parameters' defaults)."""
+    from samtranslator.translator.transform import transform
+    from samtranslator.yaml_helper import yaml_parse
+
+    template = yaml_parse((ROOT / "template.yaml").read_text())
+    for resource in template["Resources"].values():  # sam build uploads the code; the transform wants S3 addresses
+        for key in ("CodeUri", "ContentUri"):
+            if key in resource.get("Properties", {}):
+                resource["Properties"][key] = "s3://bucket/key"
+    result: dict[str, Any] = transform(template, {}, _NoManagedPolicies())
+    return result
+
+
+def test_routes_the_stream_and_the_schedule_invoke_the_aliases(transformed: dict[str, Any]) -> None:
+    resources = transformed["Resources"]
+    aliases = {
+        r["Properties"]["FunctionName"]["Ref"]: name
+        for name, r in resources.items()
+        if r["Type"] == "AWS::Lambda::Alias"
+    }
+    integrations = re.findall(
+        r"functions/\$\{(\w+)\}/invocations", json.dumps(resources["HttpApi"]["Properties"]["Body"])
+    )
+    mappings = [
+        r["Properties"]["FunctionName"] for r in resources.values() if r["Type"] == "AWS::Lambda::EventSourceMapping"
+    ]
+    targets = [
+        t["Arn"] for r in resources.values() if r["Type"] == "AWS::Events::Rule" for t in r["Properties"]["Targets"]
+    ]
+
+    assert set(aliases) == set(FUNCTIONS)
+    assert integrations and set(integrations) <= set(aliases.values())
+    assert mappings and all(mapping["Ref"] in aliases.values() for mapping in mappings)
+    assert targets and all(target["Ref"] in aliases.values() for target in targets)
+    for function, alias in aliases.items():
+        update = resources[alias]["UpdatePolicy"]["CodeDeployLambdaAliasUpdate"]
+        group = resources[update["DeploymentGroupName"]["Ref"]]["Properties"]
+        assert group["AutoRollbackConfiguration"]["Events"] and group["AlarmConfiguration"]["Enabled"] is True
+        assert group["ServiceRoleArn"] == {"Fn::GetAtt": ["DeploymentRole", "Arn"]}, function
+
+
+def test_the_redirects_provisioned_concurrency_is_on_its_alias(transformed: dict[str, Any]) -> None:
+    resources = transformed["Resources"]
+    [alias] = [
+        r
+        for r in resources.values()
+        if r["Type"] == "AWS::Lambda::Alias" and r["Properties"]["FunctionName"] == {"Ref": "RedirectFunction"}
+    ]
+
+    assert "ProvisionedConcurrencyConfig" in alias["Properties"]
+    assert "ProvisionedConcurrencyConfig" not in resources["RedirectFunction"]["Properties"]
