@@ -299,6 +299,9 @@ def test_every_function_has_a_reserved_concurrency_parameter_off_by_default(func
     reserved = RESOURCES[function]["Properties"].get("ReservedConcurrentExecutions")
 
     assert reserved, "CKV_AWS_115: a function-level concurrency limit, as a parameter"
+    if set(reserved) == {"Ref"}:  # a bound the function needs by design (a worker draining a queue): always set
+        assert PARAMETERS[reserved["Ref"]]["Default"] > 0
+        return
     condition, value, otherwise = reserved["Fn::If"]
     parameter = value["Ref"]
     assert otherwise == {"Ref": "AWS::NoValue"}
