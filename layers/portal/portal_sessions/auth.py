@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -15,6 +16,9 @@ from .sealing import derive_key
 
 _MODES = {"sk_test_": False, "sk_live_": True, "rk_test_": False, "rk_live_": True}
 RESTRICTED_PREFIXES = ("rk_test_", "rk_live_")
+# What any key can look like (Stripe's, and new_api_key's): a key outside it is refused before anything is read, so a
+# flood of junk keys costs no SSM or DynamoDB call.
+_KEY_SHAPE = re.compile(r"[sr]k_(?:test|live)_[A-Za-z0-9]{8,247}")
 KEY_HASHES_MAX_AGE_SECONDS = 60  # a key added to or removed from the parameter takes effect within a minute
 _NO_KEY_MESSAGE = (
     "You did not provide an API key. You need to provide your API key in the Authorization header, "
@@ -93,19 +97,25 @@ def api_key_from_authorization(authorization: str | None) -> str:
 
 def authenticate(
     authorization: str | None,
-    known_hashes: Iterable[str],
+    known_hashes: Iterable[str] | Callable[[], Iterable[str]],
     find_managed_key: Callable[[str], ManagedKey | None] | None = None,
 ) -> Caller:
-    """The caller, if the key is one of the operator's digests (full access) or a managed key not revoked."""
+    """The caller, if the key is one of the operator's digests (full access) or a managed key not revoked.
+
+    `known_hashes` may be a loader, called only for a key of a valid shape.
+    """
     api_key = api_key_from_authorization(authorization)
     livemode = next((mode for prefix, mode in _MODES.items() if api_key.startswith(prefix)), None)
+    if livemode is None or not _KEY_SHAPE.fullmatch(api_key):
+        raise AuthenticationError(f"Invalid API Key provided: {mask_key(api_key)}")
     digest = key_hash(api_key)
     restricted = api_key.startswith(RESTRICTED_PREFIXES)
-    known = livemode is not None and digest in known_hashes and not restricted
-    if livemode is not None and not known and find_managed_key is not None:
+    listed = known_hashes() if callable(known_hashes) else known_hashes
+    known = digest in listed and not restricted
+    if not known and find_managed_key is not None:
         managed = find_managed_key(digest)  # read on every request, so a revocation applies at once
         known = managed is not None and managed.revoked_at is None and managed.livemode == livemode
-    if not known or livemode is None:
+    if not known:
         raise AuthenticationError(f"Invalid API Key provided: {mask_key(api_key)}")
     return Caller(
         livemode=livemode,

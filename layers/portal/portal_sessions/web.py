@@ -85,7 +85,9 @@ def authenticated_caller(
     """Who is calling, from the Authorization header, as Stripe checks it (with the Stripe-Version header)."""
     requested_version(event.headers.get("stripe-version"))
     keys = ApiKeyStore(settings.table_name)
-    caller = authenticate(event.headers.get("authorization"), load_key_hashes(settings.api_keys_parameter), keys.find)
+    caller = authenticate(
+        event.headers.get("authorization"), lambda: load_key_hashes(settings.api_keys_parameter), keys.find
+    )
     logger.append_keys(livemode=caller.livemode, key_fingerprint=caller.key_fingerprint)
     if caller.restricted and not restricted_keys_allowed:
         raise PermissionDeniedError(
