@@ -82,9 +82,10 @@ def test_an_end_on_request_is_expired() -> None:
     [
         record("REMOVE", None, ITEM),  # TTL or cleanup deleting an expired session
         record("INSERT", {"pk": {"S": "idempotency#abc"}, "status": {"S": "INPROGRESS"}}),
-        record("INSERT", {"pk": {"S": "configuration#bpc_1"}, "body": {"S": "{}"}}),
+        # the default configuration each mode gets on first need (configurations created by a call are events)
+        record("INSERT", {"pk": {"S": "configuration#bpc_1"}, "body": {"S": '{"is_default": true}'}}),
     ],
-    ids=["deletion", "idempotency-record", "configuration"],
+    ids=["deletion", "idempotency-record", "default-configuration"],
 )
 def test_other_changes_are_no_events(other: dict[str, Any]) -> None:
     assert event_from_stream_record(other) is None
