@@ -6,6 +6,7 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from portal_sessions import clock
@@ -45,6 +46,7 @@ def list_events_route() -> Response[str]:
         starting_after=params.starting_after,
         ending_before=params.ending_before,
     )
+    metrics.add_metric(name="EventsListed", unit=MetricUnit.Count, value=1)
     return json_response(200, page)
 
 
@@ -54,6 +56,7 @@ def retrieve_event_route(event_id: str) -> Response[str]:
     caller = authenticated_caller(app.current_event, settings)
     check_expand(validate_params(RetrieveEventParams, query_params(app.current_event)).expand, ())
     event = retrieve_event(event_id, caller, EventStore(settings.table_name), now=clock.now())
+    metrics.add_metric(name="EventsRetrieved", unit=MetricUnit.Count, value=1)
     return json_response(200, event)
 
 

@@ -71,6 +71,7 @@ def list_webhook_endpoints_route() -> Response[str]:
     caller = authenticated_caller(app.current_event, settings)
     params = parse_list_webhook_endpoints_params(query_params(app.current_event))
     page = list_webhook_endpoints(params, caller, WebhookEndpointStore(settings.table_name))
+    metrics.add_metric(name="WebhookEndpointsListed", unit=MetricUnit.Count, value=1)
     return json_response(200, page)
 
 
@@ -80,6 +81,7 @@ def retrieve_webhook_endpoint_route(endpoint_id: str) -> Response[str]:
     caller = authenticated_caller(app.current_event, settings)
     check_expand(validate_params(RetrieveWebhookEndpointParams, query_params(app.current_event)).expand, ())
     endpoint = retrieve_webhook_endpoint(endpoint_id, caller, WebhookEndpointStore(settings.table_name))
+    metrics.add_metric(name="WebhookEndpointsRetrieved", unit=MetricUnit.Count, value=1)
     return json_response(200, endpoint)
 
 
