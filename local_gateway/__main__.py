@@ -17,6 +17,7 @@ from .backend import (
     LocalBackend,
     ensure_event_bus,
     ensure_table,
+    ensure_webhook_resources,
     new_test_api_key,
     start_backend,
     store_api_keys,
@@ -40,7 +41,10 @@ def _prepare(api_keys: list[str], portal_url: str, login_url: str) -> tuple[Loca
         "HandoffSigningSecret": HANDOFF_SECRET_NAME,
         "PortalUrl": portal_url,
         "PortalLoginUrl": login_url,
+        **ensure_webhook_resources(),
     }
+    # The local-only switch: webhook endpoints may be loopback receivers (http in test mode). Never deployed.
+    os.environ.setdefault("WEBHOOK_LOCAL_RECEIVERS", "true")
     return backend, template, refs, signing_key
 
 
@@ -48,9 +52,10 @@ def run(host: str, port: int) -> int:
     from .demo_portal import LOGIN_PATH, PortalPage
     from .demo_portal import PATH as PORTAL_PATH
     from .gateway import make_server
+    from .queues import QueuePoller
     from .runtime import FunctionRuntime
     from .streams import NoStreamError, StreamPoller, StreamReader
-    from .template import http_routes, stream_functions
+    from .template import http_routes, queue_functions, stream_functions
 
     routes = http_routes(load_template())
     local_pages: dict[str, Any] = {}
@@ -66,7 +71,7 @@ def run(host: str, port: int) -> int:
     runtime = server.runtime
     for name in runtime.specs:  # import every handler now, as Lambda's init would, so errors show at start
         runtime.handler(name)
-    pollers = []  # the table's stream, as Lambda's event source mapping reads it
+    pollers: list[StreamPoller | QueuePoller] = []  # the table's stream and the queues, as Lambda reads them
     for name in stream_functions(template):
         try:
             reader = StreamReader(backend.table_name)
@@ -74,6 +79,9 @@ def run(host: str, port: int) -> int:
             print(f"No session events: {exc}", flush=True)
             continue
         pollers.append(StreamPoller(reader, lambda event, name=name: runtime.invoke(name, event)))
+    for name, queue, batch_size in queue_functions(template):
+        deliver = lambda event, name=name: runtime.invoke(name, event)  # noqa: E731
+        pollers.append(QueuePoller(refs[queue], deliver, batch_size))
     for poller in pollers:
         poller.start()
     dynamodb = os.environ.get("AWS_ENDPOINT_URL_DYNAMODB") or f"embedded ({backend.endpoint_url})"
@@ -82,7 +90,8 @@ def run(host: str, port: int) -> int:
         f"  API key (test mode): {api_key}\n"
         f"  DynamoDB: {dynamodb}, table {backend.table_name}\n"
         f"  Portal: {portal_url}\n"
-        f"  Portal login (recovery of expired sessions): {login_url}\n\n"
+        f"  Portal login (recovery of expired sessions): {login_url}\n"
+        f"  Webhooks: delivered from the local queue; endpoints may be http://127.0.0.1 receivers (test mode)\n\n"
         f"Try:\n  curl {base_url}/v1/billing_portal/sessions -u {api_key}: \\\n"
         f"    -d customer=cus_123 -d return_url=https://example.com/account\n\n"
         "Ctrl-C stops.",
