@@ -61,12 +61,15 @@ def stripe_event(
 
 def event_from_stream_record(record: dict[str, Any]) -> dict[str, Any] | None:
     """The event a change to the table means, if any: a session created, visited for the first time, or expired on
-    request; a configuration created or updated. Anything else (idempotency records, later visits, deletions, the
-    default configurations each mode gets on first need) means none."""
+    request or (when DynamoDB's TTL or the cleanup deletes it) on lapse; a configuration created or updated.
+    Anything else (idempotency records, later visits, the default configurations each mode gets on first need)
+    means none."""
     change = record.get("dynamodb", {})
     new, old = change.get("NewImage"), change.get("OldImage") or {}
     if new is not None and new.get("pk", {}).get("S", "").startswith(_CONFIGURATION_PREFIX):
         return _configuration_event(record, new, old)
+    if record.get("eventName") == "REMOVE" and is_session_item(old) and "ended_at" not in old:
+        return _lapsed_event(record, old)
     if new is None or not is_session_item(new):
         return None
     if record.get("eventName") == "INSERT":
@@ -92,6 +95,17 @@ def event_from_stream_record(record: dict[str, Any]) -> dict[str, Any] | None:
 
 
 _CONFIGURATION_PREFIX = "configuration#"
+
+
+def _lapsed_event(record: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
+    """A session deleted without having been expired on request lapsed at its `expires_at`. The deletion (TTL, or the
+    hourly cleanup) comes after that, by up to an hour or more, or after a recovery hold: so does this event."""
+    session = session_from_item(old)
+    shown = session.to_api_object(None, now=session.expires_at, api_version=LATEST)
+    return stripe_event(
+        SESSION_EXPIRED, shown, event_id=_event_id(record, SESSION_EXPIRED), created=session.expires_at,
+        request=RequestRef(None),
+    )  # fmt: skip
 
 
 def _configuration_event(record: dict[str, Any], new: dict[str, Any], old: dict[str, Any]) -> dict[str, Any] | None:
