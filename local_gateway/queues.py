@@ -13,7 +13,7 @@ from typing import Any
 
 import boto3
 
-POLL_SECONDS = 0.2
+POLL_SECONDS = 0.5  # how long a delivery may wait locally for its queue to be read
 
 
 def lambda_sqs_event(messages: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:

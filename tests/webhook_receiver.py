@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -24,11 +25,18 @@ class Receiver:
     received: list[Received] = field(default_factory=list)
     arrived: threading.Condition = field(default_factory=threading.Condition)
 
-    def wait_for(self, count: int, timeout: float = 20.0) -> list[Received]:
-        """The deliveries once at least `count` have arrived (bounded wait, for a receiver in another process)."""
+    def wait_for(
+        self, count: int, timeout: float = 30.0, about: Callable[[dict[str, Any]], bool] = lambda _event: True
+    ) -> list[Received]:
+        """The deliveries whose event is `about` something, once at least `count` have arrived (bounded wait, for
+        a sender in another process, whose stream may still carry earlier tests' events)."""
+
+        def matching() -> list[Received]:
+            return [delivery for delivery in self.received if about(json.loads(delivery.body))]
+
         with self.arrived:
-            self.arrived.wait_for(lambda: len(self.received) >= count, timeout=timeout)
-            return list(self.received)
+            self.arrived.wait_for(lambda: len(matching()) >= count, timeout=timeout)
+            return matching()
 
 
 @contextmanager

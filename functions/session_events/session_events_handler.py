@@ -51,7 +51,7 @@ def _publisher() -> Any:
                 endpoints[livemode] = WebhookEndpointStore(settings.table_name).all_of_mode(livemode)
             queue = SqsDeliveryQueue(settings.webhook_delivery_queue_url)
             deliveries = fan_out(event, endpoints[livemode], EventStore(settings.table_name), queue)
-            publish(settings.event_bus_name, event)
+            publish(settings.event_bus_name, {**event, "pending_webhooks": len(deliveries)})
         except Exception:
             failed = True
             raise

@@ -134,6 +134,7 @@ def test_each_event_is_delivered_signed_as_stripe_signs(
     # with the same ids as the events on EventBridge (which the SDK reads from `detail`)
     bus_ids = {envelope["detail"]["id"] for envelope in on_the_bus}
     assert {event.id for event in events} == bus_ids
+    assert [envelope["detail"]["pending_webhooks"] for envelope in on_the_bus] == [1, 1, 1]
     # and a wrong secret fails verification
     with pytest.raises(stripe.SignatureVerificationError):
         delivery = receiver.received[0]
