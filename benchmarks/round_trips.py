@@ -47,6 +47,7 @@ def setup_environment() -> None:
     os.environ.update(merged)
     for path in [
         *(str(FUNCTIONS_DIR / code_dir) for _module, code_dir in HANDLERS.values()),
+        str(FUNCTIONS_DIR / "session_events"),
         str(LAYER_DIR),
         str(ROOT),
     ]:
@@ -220,7 +221,43 @@ def _measure() -> dict[str, Any]:
             http_event("POST", f"{sessions_path}/{session_id}/expire", form),
             200,
         )
+        _events_scenarios(scenarios, recorder, context, lambda: create_session_handler.lambda_handler(
+            http_event("POST", sessions_path, form, CREATE_BODY), context))  # fmt: skip
     return {"scenarios": scenarios}
+
+
+def _events_scenarios(scenarios: dict[str, dict[str, Any]], recorder: Any, context: Any, create: Any) -> None:
+    """What the events function's writes cost: each event stored (30 days), published, and queued per endpoint."""
+    import boto3
+
+    from local_gateway.streams import StreamReader
+    from portal_sessions import webhook_delivery
+    from portal_sessions.webhook_store import WebhookEndpointStore
+
+    queue_url = boto3.client("sqs").create_queue(QueueName="portal-sessions-bench-webhooks")["QueueUrl"]
+    os.environ.update({"EVENT_BUS_NAME": BENCH_REFS["SessionEventsBus"], "WEBHOOK_DELIVERY_QUEUE_URL": queue_url})
+    recorder.watch(webhook_delivery._sqs_client())
+    endpoint = {"id": "we_Bench", "object": "webhook_endpoint", "api_version": None, "application": None,
+                "created": 1, "description": None, "enabled_events": ["*"], "livemode": False, "metadata": {},
+                "status": "enabled", "url": "https://hooks.example.com/bench"}  # fmt: skip
+    WebhookEndpointStore(BENCH_TABLE).put_new(endpoint, "sealed")
+    reader = StreamReader(BENCH_TABLE)
+    import session_events_handler
+
+    for count in (1, 10):
+        for _ in range(count):
+            create()
+        records = reader.read()
+        recorder.take()
+        response = session_events_handler.lambda_handler({"Records": records}, context)
+        if response.get("batchItemFailures"):
+            raise AssertionError(f"events function failed: {response}")
+        scenarios[f"events function, {count} session(s) created, one endpoint"] = {
+            "status": 200,
+            "calls": recorder.take(),
+            "note": "per event: one PutItem (the stored event, ~1-2 KB, plus its ByList index write), one "
+            "EventBridge PutEvents, one delivery queued; the endpoints are read once per batch and mode",
+        }
 
 
 ASKED = (

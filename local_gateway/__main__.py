@@ -21,6 +21,7 @@ from .backend import (
     LocalBackend,
     ensure_event_bus,
     ensure_table,
+    ensure_webhook_resources,
     new_test_api_key,
     start_backend,
     store_api_keys,
@@ -47,7 +48,10 @@ def _prepare(
         "HandoffSigningSecret": HANDOFF_SECRET_NAME,
         "TestHandoffSigningSecret": TEST_HANDOFF_SECRET_NAME,
         **portal_urls,
+        **ensure_webhook_resources(),
     }
+    # The local-only switch: webhook endpoints may be loopback receivers (http in test mode). Never deployed.
+    os.environ.setdefault("WEBHOOK_LOCAL_RECEIVERS", "true")
     return backend, template, refs, keyrings
 
 
@@ -55,15 +59,16 @@ def run(host: str, port: int, dynamodb: str = "embedded") -> int:
     from .demo_portal import LIVE_LOGIN_PATH, LIVE_PATH, LOGIN_PATH, PortalPage
     from .demo_portal import PATH as PORTAL_PATH
     from .gateway import make_server
+    from .queues import QueuePoller
     from .runtime import FunctionRuntime
     from .streams import NoStreamError, StreamPoller, StreamReader
-    from .template import http_routes, stream_functions
+    from .template import http_routes, queue_functions, stream_functions
 
     routes = http_routes(load_template())
     local_pages: dict[str, Any] = {}
     server = make_server(host, port, routes, local_pages)
     backend: LocalBackend | None = None
-    pollers: list[StreamPoller] = []  # the table's stream, as Lambda's event source mapping reads it
+    pollers: list[StreamPoller | QueuePoller] = []  # the table's stream and the queues, as Lambda reads them
     try:
         base_url = f"http://{host}:{server.server_address[1]}"
         api_key = os.environ.get("PORTAL_API_KEY") or new_test_api_key()
@@ -100,6 +105,9 @@ def run(host: str, port: int, dynamodb: str = "embedded") -> int:
                 print(f"No session events: {exc}", flush=True)
                 continue
             pollers.append(StreamPoller(reader, lambda event, name=name: runtime.invoke(name, event)))
+        for name, queue, batch_size in queue_functions(template):
+            deliver = lambda event, name=name: runtime.invoke(name, event)  # noqa: E731
+            pollers.append(QueuePoller(refs[queue], deliver, batch_size))
         for poller in pollers:
             poller.start()
         print(
@@ -108,7 +116,8 @@ def run(host: str, port: int, dynamodb: str = "embedded") -> int:
             f"  DynamoDB: {backend.dynamodb_description}, table {backend.table_name}\n"
             f"  Portal: {portal_url}\n"
             f"  Portal login (recovery of expired sessions): {login_url}\n"
-            f"  Live mode portal: {live_portal_url}, login: {live_login_url}\n\n"
+            f"  Live mode portal: {live_portal_url}, login: {live_login_url}\n"
+            f"  Webhooks: delivered from the local queue; endpoints may be http://127.0.0.1 receivers (test mode)\n\n"
             f"Try:\n  curl {base_url}/v1/billing_portal/sessions -u {api_key}: \\\n"
             f"    -d customer=cus_123 -d return_url=https://example.com/account\n\n"
             "Ctrl-C stops.",

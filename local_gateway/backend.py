@@ -144,3 +144,21 @@ def ensure_event_bus() -> str:
         if exc.response["Error"]["Code"] != "ResourceAlreadyExistsException":
             raise
     return EVENT_BUS_NAME
+
+
+WEBHOOK_SECRETS_KEY_NAME = "portal-sessions/local/webhook-secrets-key"
+WEBHOOK_QUEUES = {"WebhookDeliveryQueue": "portal-sessions-local-webhooks", "WebhookFailedDeliveriesQueue":
+                  "portal-sessions-local-webhooks-failed"}  # fmt: skip
+
+
+def ensure_webhook_resources() -> dict[str, str]:
+    """The webhook sealing key and queues; the template's references to them, resolved."""
+    client = boto3.client("secretsmanager")
+    try:
+        client.create_secret(Name=WEBHOOK_SECRETS_KEY_NAME, SecretString=secrets.token_urlsafe(48))
+    except ClientError as exc:  # kept: endpoints made in an earlier run must still open their secrets
+        if exc.response["Error"]["Code"] != "ResourceExistsException":
+            raise
+    sqs = boto3.client("sqs")
+    refs = {logical_id: sqs.create_queue(QueueName=name)["QueueUrl"] for logical_id, name in WEBHOOK_QUEUES.items()}
+    return {"WebhookSecretsKey": WEBHOOK_SECRETS_KEY_NAME, **refs}

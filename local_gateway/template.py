@@ -107,6 +107,19 @@ def stream_functions(template: dict[str, Any]) -> list[str]:
     ]
 
 
+def queue_functions(template: dict[str, Any]) -> list[tuple[str, str, int]]:
+    """(function, queue logical id, batch size) for each function subscribed to an SQS queue of the template."""
+    subscribed = []
+    for name, resource in template["Resources"].items():
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
+        for event in resource["Properties"].get("Events", {}).values():
+            if event["Type"] == "SQS":
+                queue = event["Properties"]["Queue"]["Fn::GetAtt"][0]
+                subscribed.append((name, queue, int(event["Properties"].get("BatchSize", 10))))
+    return subscribed
+
+
 def layer_dirs(template: dict[str, Any]) -> list[Path]:
     return [
         ROOT / resource["Properties"]["ContentUri"]

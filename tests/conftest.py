@@ -51,6 +51,7 @@ PORTAL_LOGIN_URL = "https://portal.example.com/login"
 TEST_KEY = "sk_test_IntegrationTestKey000000001"
 LIVE_KEY = "sk_live_IntegrationTestKey000000001"
 EVENT_BUS_NAME = "portal-sessions-test"
+WEBHOOK_SECRETS_KEY_ID = "portal-sessions/test/webhook-secrets-key"
 TEMPLATE = load_template()
 # Valid settings for every function, before any test module imports a handler (whose init checks its settings);
 # `service_env` sets them again for each test. Child processes of the e2e tests do not inherit them.
@@ -141,6 +142,9 @@ def service_env(sessions_table: str, monkeypatch: pytest.MonkeyPatch) -> Iterato
         keyring = {"signing_kid": next(iter(keys)), **keys}
         boto3.client("secretsmanager").create_secret(Name=secret_id, SecretString=json.dumps(keyring))
     boto3.client("events").create_event_bus(Name=EVENT_BUS_NAME)
+    boto3.client("secretsmanager").create_secret(Name=WEBHOOK_SECRETS_KEY_ID, SecretString="test-webhook-sealing-key")
+    sqs = boto3.client("sqs")
+    webhook_queues = {name: sqs.create_queue(QueueName=f"webhook-{name}")["QueueUrl"] for name in ("work", "failed")}
     env = {
         "EVENT_BUS_NAME": EVENT_BUS_NAME,
         "TABLE_NAME": sessions_table,
@@ -152,6 +156,9 @@ def service_env(sessions_table: str, monkeypatch: pytest.MonkeyPatch) -> Iterato
         "LINK_TTL_SECONDS": "300",
         "SESSION_TTL_SECONDS": "3600",
         "PUBLIC_BASE_URL": "",
+        "WEBHOOK_SECRETS_KEY_ID": WEBHOOK_SECRETS_KEY_ID,
+        "WEBHOOK_DELIVERY_QUEUE_URL": webhook_queues["work"],
+        "WEBHOOK_FAILED_QUEUE_URL": webhook_queues["failed"],
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)

@@ -1,6 +1,7 @@
-"""The sessions table's stream: Stripe-shaped `billing_portal.session.*` events, published to EventBridge.
+"""The sessions table's stream: Stripe-shaped `billing_portal.session.*` and `billing_portal.configuration.*` events,
+stored for the events API, published to EventBridge and queued for each subscribed webhook endpoint.
 
-Records come in order per session. Once one cannot be published, the rest of the batch is not tried: Lambda resumes
+Records come in order per item. Once one cannot be handled, the rest of the batch is not tried: Lambda resumes
 from the first record reported (partial batch response), so events stay in order and nothing after it is skipped (a
 
 session_events_settings()  # at init: a bad setting fails the function's start with its message, not each request
@@ -19,6 +20,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from portal_sessions.eventbus import event_from_stream_record, publish
 from portal_sessions.observability import logger, metrics, traced
 from portal_sessions.settings import session_events_settings
+from portal_sessions.webhook_delivery import SqsDeliveryQueue, fan_out
+from portal_sessions.webhook_store import EventStore, WebhookEndpointStore
 
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
@@ -29,6 +32,8 @@ class EarlierRecordFailedError(Exception):
 
 def _publisher() -> Any:
     failed = False
+    settings = session_events_settings()
+    endpoints: dict[bool, list[dict[str, Any]]] = {}  # per mode, read once per batch
 
     def publish_record(record: DynamoDBRecord) -> None:
         nonlocal failed
@@ -43,12 +48,22 @@ def _publisher() -> Any:
         if event is None:
             return
         try:
-            publish(session_events_settings().event_bus_name, event)
+            livemode = event["livemode"]
+            if livemode not in endpoints:
+                endpoints[livemode] = WebhookEndpointStore(settings.table_name).all_of_mode(livemode)
+            queue = SqsDeliveryQueue(settings.webhook_delivery_queue_url)
+            deliveries = fan_out(event, endpoints[livemode], EventStore(settings.table_name), queue)
+            publish(settings.event_bus_name, {**event, "pending_webhooks": len(deliveries)})
         except Exception:
             failed = True
             raise
-        logger.info("event published", extra={"event_type": event["type"], "event_id": event["id"]})
+        logger.info(
+            "event published",
+            extra={"event_type": event["type"], "event_id": event["id"], "webhooks": len(deliveries)},
+        )
         metrics.add_metric(name="EventsPublished", unit=MetricUnit.Count, value=1)
+        if deliveries:
+            metrics.add_metric(name="WebhookDeliveriesQueued", unit=MetricUnit.Count, value=len(deliveries))
 
     return publish_record
 

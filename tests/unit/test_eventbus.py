@@ -80,11 +80,13 @@ def test_an_end_on_request_is_expired() -> None:
 @pytest.mark.parametrize(
     "other",
     [
-        record("REMOVE", None, ITEM),  # TTL or cleanup deleting an expired session
+        # TTL or cleanup deleting a session expired on request (its event came with the expire call)
+        record("REMOVE", None, changed(ITEM, ended_at={"N": str(CREATED + 10)})),
         record("INSERT", {"pk": {"S": "idempotency#abc"}, "status": {"S": "INPROGRESS"}}),
-        record("INSERT", {"pk": {"S": "configuration#bpc_1"}, "body": {"S": "{}"}}),
+        # the default configuration each mode gets on first need (configurations created by a call are events)
+        record("INSERT", {"pk": {"S": "configuration#bpc_1"}, "body": {"S": '{"is_default": true}'}}),
     ],
-    ids=["deletion", "idempotency-record", "configuration"],
+    ids=["deletion-after-expire", "idempotency-record", "default-configuration"],
 )
 def test_other_changes_are_no_events(other: dict[str, Any]) -> None:
     assert event_from_stream_record(other) is None
@@ -97,3 +99,12 @@ def test_a_redelivered_record_is_the_same_event() -> None:
     assert first is not None and again is not None and other is not None
     assert first["id"] == again["id"] and first["id"].startswith("evt_")
     assert other["id"] != first["id"]
+
+
+def test_a_session_deleted_after_it_lapsed_is_expired_at_its_expiry() -> None:
+    event = event_from_stream_record(record("REMOVE", None, ITEM))
+
+    assert event is not None and event["type"] == "billing_portal.session.expired"
+    assert event["created"] == SESSION.expires_at
+    assert event["data"]["object"]["status"] == "expired" and event["data"]["object"]["id"] == SESSION.id
+    assert event["request"] == {"id": None, "idempotency_key": None}

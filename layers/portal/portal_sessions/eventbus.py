@@ -24,6 +24,8 @@ SOURCE = "portal-sessions"
 SESSION_CREATED = "billing_portal.session.created"
 SESSION_VISITED = "billing_portal.session.visited"
 SESSION_EXPIRED = "billing_portal.session.expired"
+CONFIGURATION_CREATED = "billing_portal.configuration.created"
+CONFIGURATION_UPDATED = "billing_portal.configuration.updated"
 
 
 class PublishError(Exception):
@@ -59,9 +61,15 @@ def stripe_event(
 
 def event_from_stream_record(record: dict[str, Any]) -> dict[str, Any] | None:
     """The event a change to the table means, if any: a session created, visited for the first time, or expired on
-    request. Anything else (idempotency records, configurations, later visits, deletions) means none."""
+    request or (when DynamoDB's TTL or the cleanup deletes it) on lapse; a configuration created or updated.
+    Anything else (idempotency records, later visits, the default configurations each mode gets on first need)
+    means none."""
     change = record.get("dynamodb", {})
     new, old = change.get("NewImage"), change.get("OldImage") or {}
+    if new is not None and new.get("pk", {}).get("S", "").startswith(_CONFIGURATION_PREFIX):
+        return _configuration_event(record, new, old)
+    if record.get("eventName") == "REMOVE" and is_session_item(old) and "ended_at" not in old:
+        return _lapsed_event(record, old)
     if new is None or not is_session_item(new):
         return None
     if record.get("eventName") == "INSERT":
@@ -81,10 +89,49 @@ def event_from_stream_record(record: dict[str, Any]) -> dict[str, Any] | None:
         happened = int(new["ended_at"]["N"])
     # The object as the API showed it then; its URL is never stored, only the token's hash.
     shown = session.to_api_object(None, now=happened, api_version=LATEST)
-    digest = hashlib.sha256(f"{record['eventID']}:{event_type}".encode()).hexdigest()
     return stripe_event(
-        event_type, shown, event_id="evt_" + digest[:24], created=happened, request=request_from_item(new)
+        event_type, shown, event_id=_event_id(record, event_type), created=happened, request=request_from_item(new)
     )
+
+
+_CONFIGURATION_PREFIX = "configuration#"
+
+
+def _lapsed_event(record: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
+    """A session deleted without having been expired on request lapsed at its `expires_at`. The deletion (TTL, or the
+    hourly cleanup) comes after that, by up to an hour or more, or after a recovery hold: so does this event."""
+    session = session_from_item(old)
+    shown = session.to_api_object(None, now=session.expires_at, api_version=LATEST)
+    return stripe_event(
+        SESSION_EXPIRED, shown, event_id=_event_id(record, SESSION_EXPIRED), created=session.expires_at,
+        request=RequestRef(None),
+    )  # fmt: skip
+
+
+def _configuration_event(record: dict[str, Any], new: dict[str, Any], old: dict[str, Any]) -> dict[str, Any] | None:
+    configuration = json.loads(new["body"]["S"])
+    if not old:
+        if configuration["is_default"]:
+            return None
+        event_type, happened, previous = CONFIGURATION_CREATED, configuration["created"], None
+    else:
+        before = json.loads(old["body"]["S"])
+        previous = {name: value for name, value in before.items() if configuration.get(name) != value}
+        previous.pop("updated", None)
+        if not previous:
+            return None
+        event_type, happened = CONFIGURATION_UPDATED, configuration["updated"]
+    event = stripe_event(
+        event_type, configuration, event_id=_event_id(record, event_type), created=happened, request=RequestRef(None)
+    )
+    if previous is not None:
+        event["data"]["previous_attributes"] = previous
+    return event
+
+
+def _event_id(record: dict[str, Any], event_type: str) -> str:
+    digest = hashlib.sha256(f"{record['eventID']}:{event_type}".encode()).hexdigest()
+    return "evt_" + digest[:24]
 
 
 def publish(bus_name: str, event: dict[str, Any]) -> None:

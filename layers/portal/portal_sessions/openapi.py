@@ -19,6 +19,14 @@ from .configuration import (
 from .params import CreateSessionParams, ListSessionsParams, RetrieveSessionParams
 from .schemas import stripe_schemas
 from .stripe_params import ID_PATTERN, MAX_ID
+from .webhooks import (
+    CreateWebhookEndpointParams,
+    ListEventsParams,
+    ListWebhookEndpointsParams,
+    RetrieveEventParams,
+    RetrieveWebhookEndpointParams,
+    UpdateWebhookEndpointParams,
+)
 
 _REF = "#/components/schemas/"
 
@@ -54,6 +62,19 @@ OPERATIONS = (
               extension=True),
     Operation("head", "/p/session/{token}", "Check a session URL without visiting it", None, None, extension=True),
     Operation("get", "/v1/openapi.json", "This document", None, None, extension=True),
+    # Webhooks
+    Operation("post", "/v1/webhook_endpoints", "Create a webhook endpoint (the only response with its secret)",
+              CreateWebhookEndpointParams, "webhook_endpoint"),
+    Operation("get", "/v1/webhook_endpoints", "List webhook endpoints", ListWebhookEndpointsParams,
+              "webhook_endpoint.list"),
+    Operation("get", "/v1/webhook_endpoints/{webhook_endpoint}", "Retrieve a webhook endpoint",
+              RetrieveWebhookEndpointParams, "webhook_endpoint"),
+    Operation("post", "/v1/webhook_endpoints/{webhook_endpoint}", "Update a webhook endpoint",
+              UpdateWebhookEndpointParams, "webhook_endpoint"),
+    Operation("delete", "/v1/webhook_endpoints/{webhook_endpoint}", "Delete a webhook endpoint", None,
+              "deleted_webhook_endpoint"),
+    Operation("get", "/v1/events", "List events of the last 30 days", ListEventsParams, "event.list"),
+    Operation("get", "/v1/events/{event}", "Retrieve an event", RetrieveEventParams, "event"),
 )  # fmt: skip
 
 # OpenAPI links: what a response lets a client do next (Schemathesis' stateful tests follow them). A session URL's token
@@ -79,6 +100,61 @@ LINKS: dict[str, dict[str, Any]] = {
                                 "parameters": {"path.configuration": _ID}},
         "ListConfigurations": {"operationId": "get_v1_billing_portal_configurations",
                                "parameters": {"query.ending_before": _ID}},
+    },
+}  # fmt: skip
+
+_NULLABLE_STRING = {"anyOf": [{"type": "null"}, {"type": "string"}]}
+_WEBHOOK_SCHEMAS: dict[str, Any] = {
+    "webhook_endpoint": {
+        "type": "object",
+        "required": ["id", "object", "api_version", "application", "created", "description", "enabled_events",
+                     "livemode", "metadata", "status", "url"],
+        "properties": {
+            "id": {"type": "string"},
+            "object": {"type": "string", "enum": ["webhook_endpoint"]},
+            "api_version": _NULLABLE_STRING,
+            "application": _NULLABLE_STRING,
+            "created": {"type": "integer"},
+            "description": _NULLABLE_STRING,
+            "enabled_events": {"type": "array", "items": {"type": "string"}},
+            "livemode": {"type": "boolean"},
+            "metadata": {"type": "object", "additionalProperties": {"type": "string"}},
+            "secret": {"type": "string", "description": "Only in the create response."},
+            "status": {"type": "string", "enum": ["enabled", "disabled"]},
+            "url": {"type": "string"},
+        },
+    },
+    "deleted_webhook_endpoint": {
+        "type": "object",
+        "required": ["id", "object", "deleted"],
+        "properties": {
+            "id": {"type": "string"},
+            "object": {"type": "string", "enum": ["webhook_endpoint"]},
+            "deleted": {"type": "boolean", "enum": [True]},
+        },
+    },
+    "event": {
+        "type": "object",
+        "required": ["id", "object", "api_version", "created", "data", "livemode", "pending_webhooks", "request",
+                     "type"],
+        "properties": {
+            "id": {"type": "string"},
+            "object": {"type": "string", "enum": ["event"]},
+            "api_version": _NULLABLE_STRING,
+            "created": {"type": "integer"},
+            "data": {
+                "type": "object",
+                "required": ["object"],
+                "properties": {"object": {"type": "object"}, "previous_attributes": {"type": "object"}},
+            },
+            "livemode": {"type": "boolean"},
+            "pending_webhooks": {"type": "integer", "minimum": 0},
+            "request": {
+                "type": "object",
+                "properties": {"id": _NULLABLE_STRING, "idempotency_key": _NULLABLE_STRING},
+            },
+            "type": {"type": "string"},
+        },
     },
 }  # fmt: skip
 
@@ -114,6 +190,9 @@ def _components() -> dict[str, Any]:
     )
     schemas.update(_params_schemas())
     schemas.update({name + _FORM: _form_schema(schema) for name, schema in _params_schemas().items()})
+    schemas.update(_WEBHOOK_SCHEMAS)
+    schemas["webhook_endpoint.list"] = _list_schema("webhook_endpoint", "/v1/webhook_endpoints")
+    schemas["event.list"] = _list_schema("event", "/v1/events")
     return schemas
 
 
@@ -261,8 +340,8 @@ def _document_without_server() -> dict[str, Any]:
         "info": {
             "title": "Portal sessions (Stripe-compatible billing_portal API)",
             "version": LATEST,
-            "description": "Stripe's billing_portal sessions and configurations; operations marked x-extension "
-            "are this service's own.",
+            "description": "Stripe's billing_portal sessions and configurations, webhook endpoints and events; "
+            "operations marked x-extension are this service's own.",
         },
         "paths": paths,
         "components": {

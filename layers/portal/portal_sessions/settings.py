@@ -80,6 +80,22 @@ class RedirectSettings(_Settings):
 @dataclass(frozen=True, kw_only=True)
 class SessionEventsSettings(_Settings):
     event_bus_name: str = _text(min_length=1)
+    webhook_delivery_queue_url: str = _text(min_length=1)
+
+
+@dataclass(frozen=True, kw_only=True)
+class WebhookEndpointsSettings(ApiSettings):
+    webhook_secrets_key_id: str = _text(min_length=1)
+    # "true" only under the local runner: endpoints may be loopback addresses (see delivery_safety.py)
+    webhook_local_receivers: str = _text(default="false")
+
+
+@dataclass(frozen=True, kw_only=True)
+class WebhookDeliverySettings(_Settings):
+    webhook_secrets_key_id: str = _text(min_length=1)
+    webhook_delivery_queue_url: str = _text(min_length=1)
+    webhook_failed_queue_url: str = _text(min_length=1)
+    webhook_local_receivers: str = _text(default="false")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -154,9 +170,19 @@ def session_events_settings() -> SessionEventsSettings:
     return settings_from(SessionEventsSettings, dict(os.environ))
 
 
+@cache
+def webhook_endpoints_settings() -> WebhookEndpointsSettings:
+    return settings_from(WebhookEndpointsSettings, dict(os.environ))
+
+
+@cache
+def webhook_delivery_settings() -> WebhookDeliverySettings:
+    return settings_from(WebhookDeliverySettings, dict(os.environ))
+
+
 def clear_settings_cache() -> None:
     for cached in (
         create_session_settings, api_settings, configuration_settings, redirect_settings, cleanup_settings,
-        session_events_settings,
+        session_events_settings, webhook_endpoints_settings, webhook_delivery_settings,
     ):  # fmt: skip
         cached.cache_clear()

@@ -1,0 +1,67 @@
+"""/v1/events: Stripe's retrieve and list calls for the events of the last 30 days."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from portal_sessions import clock
+from portal_sessions.observability import logger, metrics, traced
+from portal_sessions.settings import api_settings
+from portal_sessions.stripe_params import build_validators, check_expand, validate_params
+from portal_sessions.web import authenticated_caller, json_response, new_resolver, query_params, resolve
+from portal_sessions.webhook_service import list_events, retrieve_event
+from portal_sessions.webhook_store import EventQuery, EventStore
+from portal_sessions.webhooks import (
+    ListEventsParams,
+    RetrieveEventParams,
+    created_bounds,
+    event_types_wanted,
+    parse_list_events_params,
+)
+
+COLLECTION = "/v1/events"
+
+app = new_resolver()
+build_validators(ListEventsParams, RetrieveEventParams)
+
+
+@app.get(COLLECTION)
+def list_events_route() -> Response[str]:
+    settings = api_settings()
+    caller = authenticated_caller(app.current_event, settings)
+    params = parse_list_events_params(query_params(app.current_event))
+    created_from, created_to = created_bounds(params.created)
+    query = EventQuery(types=event_types_wanted(params), created_from=created_from, created_to=created_to)
+    page = list_events(
+        query,
+        caller,
+        EventStore(settings.table_name),
+        now=clock.now(),
+        limit=params.limit,
+        starting_after=params.starting_after,
+        ending_before=params.ending_before,
+    )
+    metrics.add_metric(name="EventsListed", unit=MetricUnit.Count, value=1)
+    return json_response(200, page)
+
+
+@app.get(COLLECTION + "/<event_id>")
+def retrieve_event_route(event_id: str) -> Response[str]:
+    settings = api_settings()
+    caller = authenticated_caller(app.current_event, settings)
+    check_expand(validate_params(RetrieveEventParams, query_params(app.current_event)).expand, ())
+    event = retrieve_event(event_id, caller, EventStore(settings.table_name), now=clock.now())
+    metrics.add_metric(name="EventsRetrieved", unit=MetricUnit.Count, value=1)
+    return json_response(200, event)
+
+
+@traced
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@metrics.log_metrics(capture_cold_start_metric=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return resolve(app, event, context)

@@ -1,0 +1,156 @@
+"""Where webhooks may go, and the one HTTP request that delivers them.
+
+Deployed, no endpoint may reach a private, loopback, link-local (the instance metadata service) or otherwise
+non-public address: inside Lambda, 127.0.0.1 is the Runtime API. The URL is checked when an endpoint is saved (for
+a quick answer) and again at every delivery: the name is resolved, every address it resolves to must be public, and
+the request connects to the address that was checked (a second lookup could answer otherwise: DNS rebinding). Live
+mode needs https. Redirects are not followed (a 3xx is a failed attempt), each attempt has a deadline, and response
+bodies are never read.
+
+`local_receivers` (the local runner's switch, `WEBHOOK_LOCAL_RECEIVERS=true`, never set by the template) allows
+loopback addresses, over http in test mode, so a developer can deliver to a receiver on their own machine.
+"""
+
+from __future__ import annotations
+
+import http.client
+import ipaddress
+import socket
+import ssl
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+from .errors import InvalidRequestError
+
+ATTEMPT_TIMEOUT_SECONDS = 10.0
+Resolver = Callable[..., list[tuple[Any, ...]]]
+_LOCAL_NAMES = ("localhost", "localhost.localdomain")
+
+
+class UnsafeUrlError(Exception):
+    """The endpoint's URL may not be delivered to (scheme, or an address that is not public)."""
+
+
+class DeliveryFailedError(Exception):
+    """An attempt failed: no connection, a timeout, or a non-2xx answer (`status`)."""
+
+    def __init__(self, reason: str, status: int | None = None) -> None:
+        super().__init__(reason)
+        self.status = status
+
+
+def _address_allowed(address: ipaddress.IPv4Address | ipaddress.IPv6Address, local_receivers: bool) -> bool:
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    if local_receivers and address.is_loopback:
+        return True
+    return address.is_global and not address.is_multicast
+
+
+def _url_problem(url: str, livemode: bool, local_receivers: bool) -> str | None:
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return "it is not a valid URL"
+    host = (parts.hostname or "").rstrip(".").lower()
+    if not host or parts.username is not None or (port is not None and port <= 0):
+        return "it is not a valid URL"
+    if parts.scheme not in ("http", "https"):
+        return "it must use https"
+    if parts.scheme == "http" and livemode:
+        return "live mode endpoints must use https"
+    try:
+        literal: ipaddress.IPv4Address | ipaddress.IPv6Address | None = ipaddress.ip_address(host)
+    except ValueError:
+        literal = None
+    if literal is not None and not _address_allowed(literal, local_receivers):
+        return "it points to a private, loopback or link-local address"
+    if literal is None and host in _LOCAL_NAMES and not local_receivers:
+        return "it points to a private, loopback or link-local address"
+    return None
+
+
+def check_endpoint_url(url: str, livemode: bool, *, local_receivers: bool = False) -> None:
+    """What can be told from the URL alone (names are resolved at delivery): an InvalidRequestError if refused."""
+    problem = _url_problem(url, livemode, local_receivers)
+    if problem is not None:
+        raise InvalidRequestError(f"Invalid URL: {problem}.", code="url_invalid", param="url")
+
+
+def checked_address(
+    url: str, livemode: bool, *, local_receivers: bool = False, resolver: Resolver = socket.getaddrinfo
+) -> str:
+    """The address to connect to: the URL's host resolved, every address it has checked (UnsafeUrlError if any
+    is not allowed)."""
+    problem = _url_problem(url, livemode, local_receivers)
+    if problem is not None:
+        raise UnsafeUrlError(problem)
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        found = resolver(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        raise UnsafeUrlError("its host name does not resolve") from None
+    addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in found]
+    if not addresses:
+        raise UnsafeUrlError("its host name does not resolve")
+    refused = [address for address in addresses if not _address_allowed(address, local_receivers)]
+    if refused:
+        raise UnsafeUrlError("its host name resolves to a private, loopback or link-local address")
+    return str(addresses[0])
+
+
+class _PinnedConnection(http.client.HTTPConnection):
+    """An HTTP(S) connection to an address already checked, with the URL's host in `Host` and TLS (SNI and
+    certificate check against the host name)."""
+
+    def __init__(self, host: str, port: int, address: str, tls: bool, timeout: float) -> None:
+        super().__init__(host, port, timeout=timeout)
+        self._address = address
+        self._tls = tls
+
+    def connect(self) -> None:
+        sock = socket.create_connection((self._address, self.port), timeout=self.timeout)
+        if self._tls:
+            sock = ssl.create_default_context().wrap_socket(sock, server_hostname=self.host)
+        self.sock = sock
+
+
+def post(
+    url: str,
+    body: bytes,
+    headers: dict[str, str],
+    *,
+    livemode: bool,
+    local_receivers: bool = False,
+    timeout: float = ATTEMPT_TIMEOUT_SECONDS,
+    resolver: Resolver = socket.getaddrinfo,
+) -> int:
+    """POST once; the 2xx status, else DeliveryFailedError (or UnsafeUrlError before any connection)."""
+    address = checked_address(url, livemode, local_receivers=local_receivers, resolver=resolver)
+    parts = urlsplit(url)
+    tls = parts.scheme == "https"
+    deadline = time.monotonic() + timeout
+    connection = _PinnedConnection(parts.hostname or "", parts.port or (443 if tls else 80), address, tls, timeout)
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    try:
+        connection.request("POST", target, body=body, headers=headers)
+        if connection.sock is not None:  # what is left of the attempt's time, for the answer
+            connection.sock.settimeout(max(0.1, deadline - time.monotonic()))
+        response = connection.getresponse()
+        status = response.status
+    except TimeoutError:
+        raise DeliveryFailedError("timed out") from None
+    except (OSError, http.client.HTTPException) as exc:
+        raise DeliveryFailedError(f"no answer ({type(exc).__name__})") from None
+    finally:
+        connection.close()  # the body is not read: it is never stored
+    if time.monotonic() > deadline:
+        raise DeliveryFailedError("timed out")
+    if not 200 <= status < 300:
+        raise DeliveryFailedError(f"answered {status}", status=status)
+    return status

@@ -1,0 +1,137 @@
+"""Use cases of webhook endpoints and events: create, retrieve, update, list and delete endpoints; retrieve and
+list events. Test and live mode are separate worlds: an object of the other mode is `resource_missing`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .auth import Caller
+from .delivery_safety import check_endpoint_url
+from .errors import InvalidRequestError, ResourceMissingError
+from .store import ConditionFailedError
+from .tokens import new_object_id
+from .webhook_store import EventQuery, EventStore, StoredEndpoint, WebhookEndpointStore, event_sort_key
+from .webhooks import (
+    LIST_URL,
+    CreateWebhookEndpointParams,
+    EndpointSecrets,
+    ListWebhookEndpointsParams,
+    UpdateWebhookEndpointParams,
+    deleted_endpoint,
+    new_endpoint,
+    new_signing_secret,
+    updated_endpoint,
+)
+
+EVENTS_LIST_URL = "/v1/events"
+
+
+def _find_endpoint(
+    store: WebhookEndpointStore, endpoint_id: str, caller: Caller, *, param: str | None = "id", http_status: int = 404
+) -> StoredEndpoint:
+    stored = store.get(endpoint_id) if len(endpoint_id) <= 5000 else None
+    if stored is None or stored.endpoint["livemode"] != caller.livemode:
+        raise ResourceMissingError(f"No such webhook endpoint: '{endpoint_id}'", param=param, http_status=http_status)
+    return stored
+
+
+def create_webhook_endpoint(
+    params: CreateWebhookEndpointParams,
+    caller: Caller,
+    store: WebhookEndpointStore,
+    secrets: EndpointSecrets,
+    *,
+    now: int,
+    local_receivers: bool = False,
+) -> dict[str, Any]:
+    """A new enabled endpoint; the response alone carries its `secret`."""
+    check_endpoint_url(params.url, caller.livemode, local_receivers=local_receivers)
+    endpoint = new_endpoint(params, new_object_id("we"), caller.livemode, now)
+    secret = new_signing_secret()
+    store.put_new(endpoint, secrets.seal(endpoint["id"], secret))
+    return {**endpoint, "secret": secret}
+
+
+def retrieve_webhook_endpoint(endpoint_id: str, caller: Caller, store: WebhookEndpointStore) -> dict[str, Any]:
+    return _find_endpoint(store, endpoint_id, caller).endpoint
+
+
+def update_webhook_endpoint(
+    endpoint_id: str,
+    params: UpdateWebhookEndpointParams,
+    caller: Caller,
+    store: WebhookEndpointStore,
+    *,
+    local_receivers: bool = False,
+) -> dict[str, Any]:
+    if params.url is not None:
+        check_endpoint_url(params.url, caller.livemode, local_receivers=local_receivers)
+    for _attempt in range(5):  # optimistic: re-read and re-apply if another update landed in between
+        stored = _find_endpoint(store, endpoint_id, caller)
+        updated = updated_endpoint(stored.endpoint, params)
+        try:
+            store.replace(stored, updated)
+        except ConditionFailedError:
+            continue
+        return updated
+    raise InvalidRequestError("This webhook endpoint is being updated by another request. Please retry.")
+
+
+def delete_webhook_endpoint(endpoint_id: str, caller: Caller, store: WebhookEndpointStore) -> dict[str, Any]:
+    _find_endpoint(store, endpoint_id, caller)
+    try:
+        store.delete(endpoint_id)
+    except ConditionFailedError:  # deleted concurrently
+        raise ResourceMissingError(f"No such webhook endpoint: '{endpoint_id}'", param="id", http_status=404) from None
+    return deleted_endpoint(endpoint_id)
+
+
+def list_webhook_endpoints(
+    params: ListWebhookEndpointsParams, caller: Caller, store: WebhookEndpointStore
+) -> dict[str, Any]:
+    cursors: dict[str, str | None] = {"after": None, "before": None}
+    for name, endpoint_id in (("after", params.starting_after), ("before", params.ending_before)):
+        if endpoint_id is not None:
+            param = "starting_after" if name == "after" else "ending_before"
+            cursors[name] = _find_endpoint(store, endpoint_id, caller, param=param, http_status=400).list_sort
+    data, has_more = store.list_page(
+        caller.livemode, limit=params.limit, after=cursors["after"], before=cursors["before"]
+    )
+    return {"object": "list", "data": data, "has_more": has_more, "url": LIST_URL}
+
+
+# Events
+
+
+def _find_event(
+    store: EventStore, event_id: str, caller: Caller, *, now: int, param: str | None = "id", http_status: int = 404
+) -> dict[str, Any]:
+    event = store.get(event_id, now=now) if len(event_id) <= 5000 else None
+    if event is None or event["livemode"] != caller.livemode:
+        raise ResourceMissingError(f"No such event: '{event_id}'", param=param, http_status=http_status)
+    return event
+
+
+def retrieve_event(event_id: str, caller: Caller, store: EventStore, *, now: int) -> dict[str, Any]:
+    return _find_event(store, event_id, caller, now=now)
+
+
+def list_events(
+    query: EventQuery,
+    caller: Caller,
+    store: EventStore,
+    *,
+    now: int,
+    limit: int,
+    starting_after: str | None = None,
+    ending_before: str | None = None,
+) -> dict[str, Any]:
+    after = before = None
+    if starting_after is not None:
+        after = event_sort_key(_find_event(store, starting_after, caller, now=now, param="starting_after",
+                                           http_status=400))  # fmt: skip
+    if ending_before is not None:
+        before = event_sort_key(_find_event(store, ending_before, caller, now=now, param="ending_before",
+                                            http_status=400))  # fmt: skip
+    data, has_more = store.list_page(caller.livemode, query, now=now, limit=limit, after=after, before=before)
+    return {"object": "list", "data": data, "has_more": has_more, "url": EVENTS_LIST_URL}

@@ -1,0 +1,277 @@
+"""Webhook endpoints (Stripe's `webhook_endpoint` object and its parameters) and how deliveries are signed.
+
+An endpoint's signing secret (`whsec_…`) is shown once, in the create response. The table keeps it sealed under a key
+derived from a Secrets Manager secret and the endpoint's id (`sealing.py`), so a table dump cannot read it back, and a
+sealed secret copied onto another endpoint's item does not open.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import hmac
+import secrets
+from typing import Annotated, Any
+
+from pydantic import Field
+
+from . import stripe_params
+from .configuration import MAX_METADATA_KEYS, Metadata
+from .errors import InvalidRequestError
+from .stripe_params import FormBoolean, FormInteger, StripeParams, Text, Unsettable, Url, validate_params
+
+LIST_URL = "/v1/webhook_endpoints"
+SESSION_CREATED = "billing_portal.session.created"
+SESSION_VISITED = "billing_portal.session.visited"
+SESSION_EXPIRED = "billing_portal.session.expired"
+CONFIGURATION_CREATED = "billing_portal.configuration.created"
+CONFIGURATION_UPDATED = "billing_portal.configuration.updated"
+# Stripe's own portal events, then this service's extensions (sent only to endpoints that name them, or `*`).
+EVENT_TYPES = (CONFIGURATION_CREATED, CONFIGURATION_UPDATED, SESSION_CREATED, SESSION_VISITED, SESSION_EXPIRED)
+ALL_EVENTS = "*"
+SECRET_PREFIX = "whsec_"
+SIGNATURE_SCHEME = "v1"
+
+# Seconds to wait before each retry after a failed attempt (Stripe: up to three days live, a few hours in test).
+LIVE_RETRY_DELAYS = (60, 300, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 24 * 3600, 24 * 3600)
+TEST_RETRY_DELAYS = (60, 900, 3 * 3600)
+
+Description = Annotated[str, stripe_params.NotEmpty, Field(max_length=5000)]
+
+
+class CreateWebhookEndpointParams(StripeParams):
+    url: Url
+    enabled_events: Annotated[list[Text], Field(min_length=1)]
+    api_version: Text | None = None
+    connect: FormBoolean | None = None
+    description: Annotated[Description | None, Unsettable] = None
+    expand: list[Text] | None = None
+    metadata: Metadata | None = None
+
+
+class UpdateWebhookEndpointParams(StripeParams):
+    url: Url | None = None
+    enabled_events: Annotated[list[Text], Field(min_length=1)] | None = None
+    description: Annotated[Description | None, Unsettable] = None
+    disabled: FormBoolean | None = None
+    expand: list[Text] | None = None
+    metadata: Annotated[Metadata | None, Unsettable] = None
+
+
+class ListWebhookEndpointsParams(StripeParams):
+    ending_before: Text | None = None
+    expand: list[Text] | None = None
+    limit: Annotated[FormInteger, Field(ge=1, le=100)] = 10
+    starting_after: Text | None = None
+
+
+class RetrieveWebhookEndpointParams(StripeParams):
+    expand: list[Text] | None = None
+
+
+def _check_events(enabled_events: list[str] | None) -> None:
+    for position, name in enumerate(enabled_events or []):
+        if name != ALL_EVENTS and name not in EVENT_TYPES:
+            param = f"enabled_events[{position}]"
+            expected = ", ".join((ALL_EVENTS, *EVENT_TYPES))
+            message = f"Invalid {param}: must be one of {expected}"
+            raise InvalidRequestError(message, code="parameter_invalid", param=param)
+
+
+def parse_create_webhook_endpoint_params(raw: dict[str, Any]) -> CreateWebhookEndpointParams:
+    params = validate_params(CreateWebhookEndpointParams, raw)
+    stripe_params.check_expand(params.expand, ())
+    _check_events(params.enabled_events)
+    if params.connect:
+        raise InvalidRequestError("Connect webhook endpoints are not supported.", param="connect")
+    return params
+
+
+def parse_update_webhook_endpoint_params(raw: dict[str, Any]) -> UpdateWebhookEndpointParams:
+    params = validate_params(UpdateWebhookEndpointParams, raw)
+    stripe_params.check_expand(params.expand, ())
+    _check_events(params.enabled_events)
+    return params
+
+
+def parse_list_webhook_endpoints_params(raw: dict[str, Any]) -> ListWebhookEndpointsParams:
+    params = validate_params(ListWebhookEndpointsParams, raw)
+    if params.starting_after is not None and params.ending_before is not None:
+        raise InvalidRequestError(
+            "You may only specify one of these parameters: ending_before, starting_after.",
+            code="parameters_exclusive",
+            param="ending_before",
+        )
+    stripe_params.check_expand(params.expand, ())
+    return params
+
+
+def new_signing_secret() -> str:
+    return SECRET_PREFIX + secrets.token_urlsafe(24)
+
+
+def new_endpoint(params: CreateWebhookEndpointParams, endpoint_id: str, livemode: bool, now: int) -> dict[str, Any]:
+    """The endpoint as Stripe shows it, without its secret (which only the create response adds)."""
+    return {
+        "id": endpoint_id,
+        "object": "webhook_endpoint",
+        "api_version": params.api_version,
+        "application": None,
+        "created": now,
+        "description": params.description,
+        "enabled_events": list(dict.fromkeys(params.enabled_events)),
+        "livemode": livemode,
+        "metadata": dict(params.metadata or {}),
+        "status": "enabled",
+        "url": params.url,
+    }
+
+
+def updated_endpoint(endpoint: dict[str, Any], params: UpdateWebhookEndpointParams) -> dict[str, Any]:
+    updated = copy.deepcopy(endpoint)
+    given = params.model_fields_set
+    if params.url is not None:
+        updated["url"] = params.url
+    if params.enabled_events is not None:
+        updated["enabled_events"] = list(dict.fromkeys(params.enabled_events))
+    if "description" in given:
+        updated["description"] = params.description
+    if params.disabled is not None:
+        updated["status"] = "disabled" if params.disabled else "enabled"
+    if "metadata" in given:
+        if params.metadata is None:
+            updated["metadata"] = {}
+        else:  # merged key by key; an empty value removes the key
+            merged = {**updated["metadata"], **params.metadata}
+            updated["metadata"] = {key: value for key, value in merged.items() if value != ""}
+            if len(updated["metadata"]) > MAX_METADATA_KEYS:
+                raise InvalidRequestError(
+                    f"Invalid metadata: an object can have at most {MAX_METADATA_KEYS} metadata keys.",
+                    code="parameter_invalid",
+                    param="metadata",
+                )
+    return updated
+
+
+def deleted_endpoint(endpoint_id: str) -> dict[str, Any]:
+    return {"id": endpoint_id, "object": "webhook_endpoint", "deleted": True}
+
+
+def wants(endpoint: dict[str, Any], event_type: str) -> bool:
+    """Whether an enabled endpoint subscribes to this type (`*` includes the extensions: it is every event)."""
+    enabled = endpoint["enabled_events"]
+    return endpoint["status"] == "enabled" and (ALL_EVENTS in enabled or event_type in enabled)
+
+
+def signature_header(payload: bytes, secret: str, timestamp: int) -> str:
+    """`Stripe-Signature` exactly as Stripe signs: HMAC-SHA256 keyed by the whole `whsec_…` string over `t.payload`."""
+    signed = f"{timestamp}.".encode() + payload
+    digest = hmac.new(secret.encode("utf-8"), signed, hashlib.sha256).hexdigest()
+    return f"t={timestamp},{SIGNATURE_SCHEME}={digest}"
+
+
+def retry_delays(livemode: bool) -> tuple[int, ...]:
+    return LIVE_RETRY_DELAYS if livemode else TEST_RETRY_DELAYS
+
+
+class EndpointSecrets:
+    """Seals and opens endpoints' signing secrets under a key from Secrets Manager, bound to each endpoint's id."""
+
+    def __init__(self, master_key: str) -> None:
+        self._master_key = master_key
+
+    def _key(self, endpoint_id: str) -> bytes:
+        from .sealing import derive_key
+
+        return derive_key(self._master_key, "webhook-endpoint-secret:" + endpoint_id)
+
+    def seal(self, endpoint_id: str, secret: str) -> str:
+        from .sealing import seal
+
+        return seal(secret, self._key(endpoint_id))
+
+    def open(self, endpoint_id: str, sealed: str) -> str:
+        from .sealing import unseal
+
+        return unseal(sealed, self._key(endpoint_id))
+
+
+SECRETS_KEY_MAX_AGE_SECONDS = 300
+
+
+def endpoint_secrets(secret_id: str) -> EndpointSecrets:
+    """The sealing key, from Secrets Manager through Powertools' cache."""
+    from aws_lambda_powertools.utilities import parameters
+
+    from .errors import ServiceUnavailableError
+
+    try:
+        master = parameters.get_secret(secret_id, max_age=SECRETS_KEY_MAX_AGE_SECONDS)
+    except parameters.exceptions.GetParameterError:
+        raise ServiceUnavailableError("Webhook secrets cannot be read right now. Please retry shortly.") from None
+    return EndpointSecrets(str(master))
+
+
+# Events API
+
+
+class CreatedRangeParams(StripeParams):
+    gt: FormInteger | None = None
+    gte: FormInteger | None = None
+    lt: FormInteger | None = None
+    lte: FormInteger | None = None
+
+
+class ListEventsParams(StripeParams):
+    created: CreatedRangeParams | FormInteger | None = None
+    ending_before: Text | None = None
+    expand: list[Text] | None = None
+    limit: Annotated[FormInteger, Field(ge=1, le=100)] = 10
+    starting_after: Text | None = None
+    type: Text | None = None
+    types: Annotated[list[Text], Field(max_length=20)] | None = None
+
+
+class RetrieveEventParams(StripeParams):
+    expand: list[Text] | None = None
+
+
+def parse_list_events_params(raw: dict[str, Any]) -> ListEventsParams:
+    params = validate_params(ListEventsParams, raw)
+    if params.starting_after is not None and params.ending_before is not None:
+        raise InvalidRequestError(
+            "You may only specify one of these parameters: ending_before, starting_after.",
+            code="parameters_exclusive",
+            param="ending_before",
+        )
+    if params.type is not None and params.types is not None:
+        raise InvalidRequestError(
+            "You may only specify one of these parameters: type, types.", code="parameters_exclusive", param="types"
+        )
+    stripe_params.check_expand(params.expand, ())
+    return params
+
+
+def created_bounds(created: CreatedRangeParams | int | None) -> tuple[int | None, int | None]:
+    """`created` as inclusive bounds (from, to)."""
+    if created is None:
+        return None, None
+    if isinstance(created, int):
+        return created, created
+    lows = [value for value in (created.gte, None if created.gt is None else created.gt + 1) if value is not None]
+    highs = [value for value in (created.lte, None if created.lt is None else created.lt - 1) if value is not None]
+    return (max(lows) if lows else None), (min(highs) if highs else None)
+
+
+def event_types_wanted(params: ListEventsParams) -> tuple[str, ...] | None:
+    """`type` may end in `*` (Stripe: `billing_portal.session.*`), expanded over the types this service sends."""
+    names = [params.type] if params.type is not None else params.types
+    if names is None:
+        return None
+    wanted: list[str] = []
+    for name in names:
+        if name.endswith("*"):
+            wanted += [known for known in EVENT_TYPES if known.startswith(name[:-1])]
+        else:
+            wanted.append(name)
+    return tuple(dict.fromkeys(wanted)) or ("",)

@@ -1,0 +1,310 @@
+"""Webhook deliveries on moto, with a real receiver on loopback: every event a call makes reaches the endpoints that
+want it, signed so the official SDK verifies it; retries with back-off (a test clock), failures kept, and no
+delivery to an address that is not allowed."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import configurations_handler
+import create_session_handler
+import pytest
+import stripe
+import webhook_deliveries_handler
+import webhook_endpoints_handler
+
+from portal_sessions.settings import clear_settings_cache
+from portal_sessions.webhook_delivery import Delivery, attempt
+from portal_sessions.webhook_store import EventStore, WebhookEndpointStore
+from portal_sessions.webhooks import endpoint_secrets, new_signing_secret
+from tests.conftest import LIVE_KEY, TEST_KEY, FakeContext, http_event
+from tests.webhook_receiver import Receiver, webhook_receiver
+
+PORTAL_EVENTS = ["billing_portal.session.created", "billing_portal.configuration.created",
+                 "billing_portal.configuration.updated"]  # fmt: skip
+
+
+@pytest.fixture
+def local_env(service_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+    """The local runner's switch: endpoints on loopback (the test's receiver) are allowed."""
+    monkeypatch.setenv("WEBHOOK_LOCAL_RECEIVERS", "true")
+    clear_settings_cache()
+    yield service_env
+    clear_settings_cache()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    with webhook_receiver() as running:
+        yield running
+
+
+def api(handler: Any, method: str, path: str, body: str = "", key: str = TEST_KEY) -> dict[str, Any]:
+    headers = {"content-type": "application/x-www-form-urlencoded", "authorization": f"Bearer {key}"}
+    response = handler.lambda_handler(http_event(method, path, headers=headers, body=body), FakeContext())
+    assert response["statusCode"] == 200, response["body"]
+    result: dict[str, Any] = json.loads(response["body"])
+    return result
+
+
+def register(url: str, events: list[str], key: str = TEST_KEY) -> dict[str, Any]:
+    body = f"url={url}&" + "&".join(f"enabled_events[{n}]={name}" for n, name in enumerate(events))
+    return api(webhook_endpoints_handler, "POST", "/v1/webhook_endpoints", body, key)
+
+
+def create_session(key: str = TEST_KEY) -> dict[str, Any]:
+    return api(create_session_handler, "POST", "/v1/billing_portal/sessions",
+               "customer=cus_1&return_url=https://example.com", key)  # fmt: skip
+
+
+def create_configuration() -> dict[str, Any]:
+    return api(configurations_handler, "POST", "/v1/billing_portal/configurations",
+               "features[invoice_history][enabled]=true")  # fmt: skip
+
+
+def queued(env: dict[str, str], queue: str = "WEBHOOK_DELIVERY_QUEUE_URL") -> list[dict[str, Any]]:
+    """Messages on a queue (those not delayed), taken off it."""
+    sqs = boto3.client("sqs")
+    messages: list[dict[str, Any]] = []
+    while True:
+        batch = sqs.receive_message(QueueUrl=env[queue], MaxNumberOfMessages=10).get("Messages", [])
+        if not batch:
+            return messages
+        for message in batch:
+            sqs.delete_message(QueueUrl=env[queue], ReceiptHandle=message["ReceiptHandle"])
+        messages += batch
+
+
+def sqs_event(messages: list[dict[str, Any]]) -> dict[str, Any]:
+    """The messages as Lambda's SQS event source hands them to the function."""
+    return {
+        "Records": [
+            {
+                "messageId": message["MessageId"],
+                "receiptHandle": message["ReceiptHandle"],
+                "body": message["Body"],
+                "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": str(int(time.time() * 1000))},
+                "messageAttributes": {},
+                "md5OfBody": message["MD5OfBody"],
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:webhook-work",
+                "awsRegion": "us-east-1",
+            }
+            for message in messages
+        ]
+    }
+
+
+def deliver(env: dict[str, str]) -> dict[str, Any]:
+    response: dict[str, Any] = webhook_deliveries_handler.lambda_handler(sqs_event(queued(env)), FakeContext())
+    return response
+
+
+def test_each_event_is_delivered_signed_as_stripe_signs(
+    local_env: dict[str, str], receiver: Receiver, published_events: Any
+) -> None:
+    # Given an endpoint for Stripe's three portal events
+    endpoint = register(receiver.url, PORTAL_EVENTS)
+    secret = endpoint["secret"]
+
+    # When a session and a configuration are created and the configuration is updated
+    session = create_session()
+    configuration = create_configuration()
+    api(configurations_handler, "POST", f"/v1/billing_portal/configurations/{configuration['id']}", "name=Renamed")
+    on_the_bus = published_events()
+    assert deliver(local_env)["batchItemFailures"] == []
+
+    # Then each arrives once, verified by the official SDK with the endpoint's secret
+    assert len(receiver.received) == 3
+    events = [
+        stripe.Webhook.construct_event(delivery.body, delivery.headers["stripe-signature"], secret)
+        for delivery in receiver.received
+    ]
+    assert sorted(event.type for event in events) == sorted(PORTAL_EVENTS)
+    by_type = {event.type: event for event in events}
+    assert by_type["billing_portal.session.created"].data.object.id == session["id"]
+    assert by_type["billing_portal.configuration.created"].data.object.id == configuration["id"]
+    updated = by_type["billing_portal.configuration.updated"]
+    assert updated.data.object.name == "Renamed" and updated.data.previous_attributes.to_dict() == {"name": None}
+    assert all(delivery.headers["content-type"].startswith("application/json") for delivery in receiver.received)
+    # with the same ids as the events on EventBridge (which the SDK reads from `detail`)
+    bus_ids = {envelope["detail"]["id"] for envelope in on_the_bus}
+    assert {event.id for event in events} == bus_ids
+    assert [envelope["detail"]["pending_webhooks"] for envelope in on_the_bus] == [1, 1, 1]
+    # and a wrong secret fails verification
+    with pytest.raises(stripe.SignatureVerificationError):
+        delivery = receiver.received[0]
+        stripe.Webhook.construct_event(delivery.body, delivery.headers["stripe-signature"], new_signing_secret())
+    # and once delivered, no webhook is pending
+    store = EventStore(local_env["TABLE_NAME"])
+    assert [store.get(event.id, now=int(time.time()))["pending_webhooks"] for event in events] == [0, 0, 0]
+
+
+def test_extensions_go_only_to_endpoints_that_name_them_and_other_modes_get_nothing(
+    local_env: dict[str, str], receiver: Receiver, published_events: Any
+) -> None:
+    register(receiver.url, ["billing_portal.session.created"])
+    with webhook_receiver() as everything:
+        register(everything.url, ["*"])
+        session = create_session()
+        create_session(LIVE_KEY)  # a live event: no test endpoint gets it
+        api(__import__("sessions_handler"), "POST", f"/v1/billing_portal/sessions/{session['id']}/expire")
+        published_events()
+        deliver(local_env)
+
+        assert [json.loads(d.body)["type"] for d in receiver.received] == ["billing_portal.session.created"]
+        assert sorted(json.loads(d.body)["type"] for d in everything.received) == [
+            "billing_portal.session.created", "billing_portal.session.expired"
+        ]  # fmt: skip
+
+
+def test_a_disabled_endpoint_gets_nothing(local_env: dict[str, str], receiver: Receiver, published_events: Any) -> None:
+    endpoint = register(receiver.url, ["*"])
+    api(webhook_endpoints_handler, "POST", f"/v1/webhook_endpoints/{endpoint['id']}", "disabled=true")
+
+    create_session()
+    published_events()
+
+    assert queued(local_env) == []  # nothing was even queued for it
+    assert receiver.received == []
+
+
+def test_an_endpoint_disabled_after_its_delivery_was_queued_gets_nothing(
+    local_env: dict[str, str], receiver: Receiver, published_events: Any
+) -> None:
+    endpoint = register(receiver.url, ["*"])
+    create_session()
+    published_events()
+
+    api(webhook_endpoints_handler, "POST", f"/v1/webhook_endpoints/{endpoint['id']}", "disabled=true")
+    deliver(local_env)
+
+    assert receiver.received == []
+
+
+class RecordingQueue:
+    """The delivery queue as the use case sees it (its own Protocol): what it was asked to send, and when."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[Delivery, int]] = []
+        self.failed: list[Delivery] = []
+
+    def send(self, deliveries: list[Delivery], delay_seconds: int = 0) -> None:
+        self.sent += [(delivery, delay_seconds) for delivery in deliveries]
+
+    def send_failed(self, delivery: Delivery) -> None:
+        self.failed.append(delivery)
+
+
+def first_delivery(env: dict[str, str], published_events: Any) -> Delivery:
+    create_session()
+    published_events()
+    (message,) = queued(env)
+    return Delivery.from_json(message["Body"])
+
+
+def attempt_at(delivery: Delivery, now: int, env: dict[str, str], queue: RecordingQueue, local: bool = True) -> str:
+    return attempt(
+        delivery,
+        now=now,
+        events=EventStore(env["TABLE_NAME"]),
+        endpoints=WebhookEndpointStore(env["TABLE_NAME"]),
+        secrets=endpoint_secrets(env["WEBHOOK_SECRETS_KEY_ID"]),
+        queue=queue,
+        local_receivers=local,
+    )
+
+
+def test_a_receiver_failing_twice_gets_the_event_on_the_third_attempt(
+    local_env: dict[str, str], published_events: Any
+) -> None:
+    with webhook_receiver(statuses=[500, 500, 200]) as receiver:
+        secret = register(receiver.url, ["*"])["secret"]
+        delivery, queue, clock = first_delivery(local_env, published_events), RecordingQueue(), int(time.time())
+
+        # First attempt: 500, so a second is queued, due a minute later
+        assert attempt_at(delivery, clock, local_env, queue) == "retrying"
+        second, delay = queue.sent[-1]
+        assert (second.attempt, second.due_at, delay) == (2, clock + 60, 60)
+        # Arriving early (SQS delays at most 15 minutes), it waits again, and nothing is sent
+        assert attempt_at(second, clock + 30, local_env, queue) == "waiting"
+        assert queue.sent[-1] == (second, 30) and len(receiver.received) == 1
+        # Second attempt: 500 again; the third is due 15 minutes later
+        assert attempt_at(second, clock + 60, local_env, queue) == "retrying"
+        third, delay = queue.sent[-1]
+        assert (third.attempt, third.due_at, delay) == (3, clock + 60 + 900, 900)
+        # Third attempt: delivered
+        assert attempt_at(third, third.due_at, local_env, queue) == "delivered"
+
+        assert len(receiver.received) == 3
+        ids = {stripe.Webhook.construct_event(d.body, d.headers["stripe-signature"], secret).id
+               for d in receiver.received}  # fmt: skip
+        assert ids == {delivery.event_id}  # the same event each time, signed afresh
+        assert len({d.headers["stripe-signature"] for d in receiver.received}) == 3
+        assert EventStore(local_env["TABLE_NAME"]).get(delivery.event_id, now=clock)["pending_webhooks"] == 0
+
+
+def test_after_the_last_attempt_the_delivery_is_kept_as_failed(
+    local_env: dict[str, str],
+    published_events: Any,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with webhook_receiver(statuses=[500] * 10) as receiver:
+        secret = register(receiver.url, ["*"])["secret"]
+        delivery, queue, clock = first_delivery(local_env, published_events), RecordingQueue(), int(time.time())
+        outcomes = []
+        for _attempt in range(4):  # test mode: the first attempt and three retries
+            outcomes.append(attempt_at(delivery, clock, local_env, queue))
+            if queue.sent:
+                delivery, _delay = queue.sent.pop()
+                clock = delivery.due_at
+
+        assert outcomes == ["retrying", "retrying", "retrying", "failed"]
+        assert len(receiver.received) == 4
+        (failed,) = queue.failed
+        assert (failed.attempt, failed.last_failure) == (4, "answered 500")
+
+        # Through the function, on the test clock: the failed delivery goes to the failed-deliveries queue, logged and
+        # metered
+        monkeypatch.setattr("portal_sessions.clock.now", lambda: clock)
+        response = webhook_deliveries_handler.lambda_handler(
+            sqs_event([{"MessageId": "m1", "ReceiptHandle": "r1", "Body": delivery.to_json(), "MD5OfBody": "x"}]),
+            FakeContext(),
+        )
+        assert response["batchItemFailures"] == []
+        (kept,) = queued(local_env, "WEBHOOK_FAILED_QUEUE_URL")
+        assert json.loads(kept["Body"])["event_id"] == delivery.event_id
+        assert "WebhookDeliveriesFailed" in capsys.readouterr().out
+        (logged,) = [record for record in caplog.records if record.levelname == "ERROR"]
+        assert logged.getMessage() == "webhook delivery failed after its last attempt"
+        assert logged.event_id == delivery.event_id  # type: ignore[attr-defined]
+        assert secret.removeprefix("whsec_") not in caplog.text
+
+
+def test_the_address_is_checked_again_at_delivery_and_never_connected_to(
+    local_env: dict[str, str], receiver: Receiver, published_events: Any
+) -> None:
+    # An endpoint on loopback, allowed when saved under the local switch; deployed, the switch is off
+    register(receiver.url, ["*"])
+    delivery, queue = first_delivery(local_env, published_events), RecordingQueue()
+
+    outcome = attempt_at(delivery, int(time.time()), local_env, queue, local=False)
+
+    assert outcome == "retrying" and receiver.received == []
+    assert "private, loopback or link-local" in (queue.sent[-1][0].last_failure or "")
+
+
+def test_a_live_endpoint_must_use_https_even_under_the_local_switch(local_env: dict[str, str]) -> None:
+    headers = {"content-type": "application/x-www-form-urlencoded", "authorization": f"Bearer {LIVE_KEY}"}
+    body = "url=http://127.0.0.1:9/webhook&enabled_events[0]=*"
+    response = webhook_endpoints_handler.lambda_handler(
+        http_event("POST", "/v1/webhook_endpoints", headers=headers, body=body), FakeContext()
+    )
+
+    assert response["statusCode"] == 400 and json.loads(response["body"])["error"]["code"] == "url_invalid"
