@@ -184,6 +184,8 @@ def _components() -> dict[str, Any]:
     session["properties"].update(_SESSION_EXTENSIONS)
     # An extension: after creation the URL cannot be shown again (only its hash is kept).
     session["properties"]["url"] = {"anyOf": [{"type": "null"}, session["properties"]["url"]]}
+    # A stated deviation: a session made with only customer_account has no customer id to show.
+    session["properties"]["customer"] = {"anyOf": [{"type": "null"}, session["properties"]["customer"]]}
     schemas["billing_portal.session.list"] = _list_schema("billing_portal.session", "/v1/billing_portal/sessions")
     schemas["billing_portal.configuration.list"] = _list_schema(
         "billing_portal.configuration", "/v1/billing_portal/configurations"
@@ -197,6 +199,7 @@ def _components() -> dict[str, Any]:
 
 
 _FORM = "Form"  # suffix of a params model's schema as a form carries it
+_FORM_KEY = r"^(?:[^\[\]]*[^\[\]0-9][^\[\]]*|[0-9]{7,})$"  # wire.py reads up to 6 digits in brackets as an index
 
 
 def _form_schema(node: Any) -> Any:
@@ -208,6 +211,8 @@ def _form_schema(node: Any) -> Any:
     if "$ref" in node:
         return {"$ref": node["$ref"] + _FORM}
     converted = _without_null({key: _form_schema(value) for key, value in node.items()})
+    if "propertyNames" in converted:  # a hash's keys go in brackets: no brackets in them, and no array index
+        converted["propertyNames"] = {**converted["propertyNames"], "pattern": _FORM_KEY}
     # An empty hash or array has no form of its own (it would be sent as "", which unsets or is refused)
     for branch in converted.get("anyOf", [converted]):
         unsettable = {"type": "string", "enum": [""]} in converted.get("anyOf", [])

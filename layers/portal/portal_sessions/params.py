@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, StringConstraints
+from pydantic import ConfigDict, Field, StringConstraints
 
 from .api_version import RECOVERY_AND_NEW_FLOWS, has_recovery_and_new_flows
 from .errors import InvalidRequestError
@@ -37,8 +37,21 @@ FLOW_TYPES_BEFORE_2026_10_28 = ("payment_method_update", "subscription_cancel", 
 AfterCompletionType = Literal["hosted_confirmation", "portal_homepage", "redirect"]
 
 MAX_CUSTOM_MESSAGE = 500
+_FLOW_SUBHASHES = ("subscription_cancel", "subscription_pause", "subscription_update", "subscription_update_confirm")
 EXPANDABLE = ("configuration", "flow")
 Expand = Annotated[list[Text] | None, expandable(*EXPANDABLE)]
+
+
+def _one_sub_hash_per_type(types: tuple[str, ...], of: str, required: tuple[str, ...]) -> dict[str, Any]:
+    """JSON schema of what _check_cross_field_rules enforces: the sub-hash named by `type` is given (if in
+    `required`), and no other one (a null one, JSON's way to leave it out, aside)."""
+    rules = []
+    for name in types:
+        is_type = {"properties": {"type": {"const": name}}, "required": ["type"]}
+        needed = {"required": [name], "properties": {name: {"type": "object"}}}  # not null: JSON's "left out"
+        rules.append({"if": is_type, "then": needed if name in required else {},
+                      "else": {"properties": {name: {"type": "null"}}}})  # fmt: skip
+    return {"allOf": rules, "description": f"Only the sub-hash its {of} names."}
 
 
 class CouponOfferParams(StripeParams):
@@ -72,8 +85,9 @@ class UpdateConfirmDiscountParams(StripeParams):
 
 class SubscriptionUpdateConfirmParams(StripeParams):
     subscription: ObjectId
-    items: list[UpdateConfirmItemParams]
-    discounts: list[UpdateConfirmDiscountParams] | None = None
+    # One item, at most one discount: checked by _check_cross_field_rules, stated for the JSON schema here
+    items: Annotated[list[UpdateConfirmItemParams], Field(json_schema_extra={"minItems": 1, "maxItems": 1})]
+    discounts: Annotated[list[UpdateConfirmDiscountParams] | None, Field(json_schema_extra={"maxItems": 1})] = None
 
 
 class HostedConfirmationParams(StripeParams):
@@ -85,6 +99,10 @@ class RedirectParams(StripeParams):
 
 
 class AfterCompletionParams(StripeParams):
+    model_config = ConfigDict(
+        json_schema_extra=_one_sub_hash_per_type(("hosted_confirmation", "redirect"), "type", ("redirect",))
+    )
+
     type: AfterCompletionType
     hosted_confirmation: HostedConfirmationParams | None = None
     redirect: RedirectParams | None = None
@@ -95,6 +113,8 @@ class SubscriptionPauseParams(StripeParams):
 
 
 class FlowDataParams(StripeParams):
+    model_config = ConfigDict(json_schema_extra=_one_sub_hash_per_type(_FLOW_SUBHASHES, "type", _FLOW_SUBHASHES))
+
     type: FlowType
     after_completion: AfterCompletionParams | None = None
     subscription_cancel: SubscriptionCancelParams | None = None
@@ -155,9 +175,6 @@ def _refuse_newer_parameters(params: CreateSessionParams) -> None:
         expected = ", ".join(FLOW_TYPES_BEFORE_2026_10_28)
         message = f"Invalid flow_data[type]: must be one of {expected}"
         raise InvalidRequestError(message, code="parameter_invalid", param="flow_data[type]")
-
-
-_FLOW_SUBHASHES = ("subscription_cancel", "subscription_pause", "subscription_update", "subscription_update_confirm")
 
 
 def _check_cross_field_rules(params: CreateSessionParams) -> None:

@@ -1,0 +1,163 @@
+"""Schemathesis (4.x, every check) against the running service, driven by nothing but its OpenAPI document.
+
+Its examples, coverage and fuzzing phases test each operation; its stateful phase follows the document's links
+(create a session → retrieve, expire, list, visit its URL; create a configuration → retrieve, update, list). A fixed
+seed and a bounded budget keep the run repeatable and around a minute on two cores.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import hypothesis
+import pytest
+import requests
+import schemathesis
+from schemathesis.config import SchemathesisConfig
+from schemathesis.core.failures import AcceptedNegativeData
+from schemathesis.openapi.checks import RejectedPositiveData
+
+from portal_sessions.openapi import openapi_document
+from tests.e2e.conftest import E2E_API_KEY, LocalService
+
+SEED = 20261201
+EXAMPLES_PER_OPERATION = 25
+STATEFUL_SCENARIOS = 15
+STATEFUL_STEPS = 8
+DOCUMENT_SERVER = "http://127.0.0.1"
+NEGATIVE_DATA_REJECTED = ["400", "401", "403", "404", "405", "413", "415"]  # 413: a body over 64 KiB
+
+
+class StripeArrayEncoding(requests.Session):
+    """Sends arrays as Stripe's SDKs do (`expand[0]=a&expand[1]=b`). OpenAPI leaves the `deepObject` style of an
+    array undefined and Schemathesis sends it as `expand=a&expand=b`, where Stripe reads one value (the last)."""
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
+        for name in ("params", "data"):
+            if isinstance(kwargs.get(name), dict):
+                kwargs[name] = _indexed(kwargs[name])
+        return super().request(method, url, *args, **kwargs)
+
+
+def _indexed(values: dict[str, Any]) -> list[tuple[str, Any]]:
+    pairs: list[tuple[str, Any]] = []
+    for name, value in values.items():
+        if isinstance(value, (list, tuple)):
+            pairs.extend((f"{name}[{index}]", item) for index, item in enumerate(value))
+        else:
+            pairs.append((name, value))
+    return pairs
+
+
+# Loaded when the tests are collected, before the server runs: the document the service serves is this one, with the
+# server's own address (test_the_served_document_is_the_one_tested), and requests go to the server at run time.
+schema = schemathesis.openapi.from_dict(
+    openapi_document(DOCUMENT_SERVER),
+    config=SchemathesisConfig.from_dict({
+        "seed": SEED,
+        "headers": {"Authorization": f"Bearer {E2E_API_KEY}"},
+        "generation": {"max-examples": EXAMPLES_PER_OPERATION},
+        "checks": {"negative_data_rejection": {"expected-statuses": NEGATIVE_DATA_REJECTED}},
+    }),
+)  # fmt: skip
+
+
+# Rules no OpenAPI document can state; a 400 for one of them is the service being right, not the document
+# being wrong. Only these rejections of generated "valid" data are set aside; every other failure fails the test.
+_BEYOND_A_SCHEMA = (
+    # A well-formed id that names no object: Stripe's 400 resource_missing for a parameter (404 for a path)
+    lambda operation, error: error.get("code") == "resource_missing",
+    # A recovery deadline outside the window the service takes (in the future, at most 30 days ahead: relative to now)
+    lambda operation, error: error.get("param") == "after_expiration[customer_login][expires_at]",
+    # A session needs a return_url unless its configuration has a default_return_url: a stored object's state
+    lambda operation, error: error.get("param") == "return_url" and "default_return_url" in error.get("message", ""),
+    # A flow needs its feature enabled on the session's configuration: a stored object's state
+    lambda operation, error: error.get("param") == "flow_data[type]" and "does not have `features." in error["message"],
+    # Lists take starting_after or ending_before, not both: query parameters cannot say "not both"
+    lambda operation, error: error.get("code") == "parameters_exclusive",
+    # Listing sessions takes exactly one of customer and customer_account: query parameters cannot say "one of"
+    lambda operation, error: operation == "GET /v1/billing_portal/sessions"
+    and error.get("code") == "parameter_missing" and error.get("param") == "customer",
+)  # fmt: skip
+
+
+def _holds_an_empty_hash(value: Any) -> bool:
+    if isinstance(value, dict):
+        return not value or any(_holds_an_empty_hash(item) for item in value.values())
+    return isinstance(value, list) and any(_holds_an_empty_hash(item) for item in value)
+
+
+@schema.hook
+def filter_failure(context: Any, failure: Any, case: Any, response: Any) -> bool:
+    """Keep every failure except a rejection of generated valid data for one of the rules above, and invalid data
+    that never reached the wire: a form cannot send an empty hash (Schemathesis leaves it out, which is valid)."""
+    if isinstance(failure, AcceptedNegativeData):
+        in_a_form = (case.media_type or "").startswith("application/x-www-form-urlencoded")
+        return not (in_a_form and _holds_an_empty_hash(case.body))
+    if not isinstance(failure, RejectedPositiveData) or response.status_code != 400:
+        return True
+    try:
+        error = response.json()["error"]
+    except (ValueError, KeyError, TypeError):
+        return True
+    operation = f"{case.operation.method.upper()} {case.operation.path}"
+    return not any(rule(operation, error) for rule in _BEYOND_A_SCHEMA)
+
+
+@pytest.fixture(scope="module")
+def http_session() -> Iterator[requests.Session]:
+    with StripeArrayEncoding() as session:
+        yield session
+
+
+def test_the_served_document_is_the_one_tested(service: LocalService) -> None:
+    served = requests.get(f"{service.base_url}/v1/openapi.json", timeout=10).json()
+
+    assert served == {**openapi_document(DOCUMENT_SERVER), "servers": [{"url": service.base_url}]}
+    assert service.api_key == E2E_API_KEY
+
+
+@schema.parametrize()
+def test_every_operation_holds_to_its_document(
+    case: Any, service: LocalService, http_session: requests.Session
+) -> None:
+    # Every check Schemathesis has, on generated valid and invalid requests of each operation
+    case.call_and_validate(base_url=service.base_url, session=http_session)
+
+
+def test_stateful_workflows_hold_to_the_document(service: LocalService) -> None:
+    # Given the links of the document: a created session or configuration, then what can be done with it
+    session = StripeArrayEncoding()
+
+    called: set[str] = set()
+
+    class Workflow(schema.as_state_machine()):  # type: ignore[misc]
+        def get_call_kwargs(self, case: Any) -> dict[str, Any]:
+            return {"session": session, "base_url": service.base_url}
+
+        def after_call(self, response: Any, case: Any) -> None:
+            if response.status_code < 300 or response.status_code == 302:
+                called.add(f"{case.method.upper()} {case.path}")
+
+    # When Schemathesis walks them, with every check on every response
+    try:
+        Workflow.run(
+            settings=hypothesis.settings(
+                max_examples=STATEFUL_SCENARIOS,
+                stateful_step_count=STATEFUL_STEPS,
+                derandomize=True,  # a fixed seed
+                deadline=None,
+                database=None,
+                suppress_health_check=list(hypothesis.HealthCheck),
+            )
+        )
+    finally:
+        session.close()
+
+    # Then nothing failed (a failure raises above), and the links led to what a created object allows
+    assert {
+        "GET /v1/billing_portal/sessions/{session}", "POST /v1/billing_portal/sessions/{session}/expire",
+        "GET /p/session/{token}", "GET /v1/billing_portal/configurations/{configuration}",
+        "POST /v1/billing_portal/configurations/{configuration}",
+    } <= called, called  # fmt: skip
