@@ -117,7 +117,7 @@ def test_with_tracing_on_in_lambda_the_tracer_patches_botocore() -> None:
             "redirect_handler",
             "PORTAL_URL",
             "javascript:alert(1)",
-            "PORTAL_URL: must be an http(s) URL of at most 1000 characters",
+            "PORTAL_URL: must be an http(s) URL of at most 512 characters",
         ),
         ("sessions_handler", "TABLE_NAME", "", "TABLE_NAME: must be at least 3 characters"),
         ("cleanup_handler", "CLEANUP_LOOKBACK_HOURS", "0", "CLEANUP_LOOKBACK_HOURS: must be between 1 and 2160"),

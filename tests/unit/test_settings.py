@@ -7,7 +7,7 @@ import pytest
 from portal_sessions.errors import ConfigurationError
 from portal_sessions.settings import CreateSessionSettings, RedirectSettings, settings_from
 
-NOT_A_URL = "must be an http(s) URL of at most 1000 characters"
+NOT_A_URL = "must be an http(s) URL of at most 512 characters"
 REDIRECT_ENV = {
     "TABLE_NAME": "portal-sessions",
     "PORTAL_URL": "https://portal.example.com/session",
@@ -36,7 +36,7 @@ def test_values_and_defaults_come_from_upper_case_variables() -> None:
             "PORTAL_URL: " + NOT_A_URL,
         ),
         (
-            {"PORTAL_URL": "https://portal.example.com/" + "x" * 974},
+            {"PORTAL_URL": "https://portal.example.com/" + "x" * 486},
             "PORTAL_URL: " + NOT_A_URL,
         ),
         (

@@ -18,10 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import jwt
-from aws_lambda_powertools.utilities import parameters
-
-from .errors import ServiceUnavailableError
+from .errors import InvalidRequestError, ServiceUnavailableError
 from .session import PortalSession
 
 ALGORITHM = "HS256"
@@ -38,8 +35,15 @@ MIN_KEY_LENGTH = 32
 MAX_TTL_SECONDS = 60
 # A hand-off token is at most this long, so that with a portal URL of at most MAX_PORTAL_URL_LENGTH characters the
 # redirect's Location stays within the 8 KB request line that servers and proxies commonly accept.
-MAX_PORTAL_URL_LENGTH = 1000
+MAX_PORTAL_URL_LENGTH = 512
 MAX_TOKEN_LENGTH = 8192 - MAX_PORTAL_URL_LENGTH - len("&recovery=")
+
+
+class _Utf8JsonEncoder(json.JSONEncoder):
+    """Claims as UTF-8 rather than \\u escapes: a non-ASCII id costs 2-4 bytes, not 6-12, of the size budget."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**{**options, "ensure_ascii": False})
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,8 @@ def parse_keyring(text: str) -> Keyring:
 
 def load_keyring(secret_id: str) -> Keyring:
     """One mode's keyring, from Secrets Manager through Powertools' cache."""
+    from aws_lambda_powertools.utilities import parameters
+
     try:
         text = str(parameters.get_secret(secret_id, max_age=SIGNING_KEY_MAX_AGE_SECONDS))
     except parameters.exceptions.GetParameterError:
@@ -112,19 +118,43 @@ def issue_handoff_token(
     session: PortalSession, *, now: int, ttl_seconds: int, keyring: Keyring, recovery: bool = False
 ) -> str:
     """The portal hand-off (or with recovery=True, the login page's), signed with the mode's signing key."""
+    import jwt  # here: creating a session checks the hand-off's size, but never signs one
+
     claims = handoff_claims(session, now=now, ttl_seconds=ttl_seconds, recovery=recovery)
-    return jwt.encode(claims, keyring.signing_key, algorithm=ALGORITHM, headers={"kid": keyring.signing_kid})
+    return jwt.encode(
+        claims,
+        keyring.signing_key,
+        algorithm=ALGORITHM,
+        headers={"kid": keyring.signing_kid},
+        json_encoder=_Utf8JsonEncoder,
+    )
+
+
+def check_handoff_size(session: PortalSession) -> None:
+    """Refuse, when it is created, a session whose hand-off could make the redirect longer than 8 KB."""
+    try:
+        length = longest_token_length(session)
+    except UnicodeEncodeError:
+        raise InvalidRequestError("Invalid string: it contains a lone surrogate, which is not text.") from None
+    if length > MAX_TOKEN_LENGTH:
+        raise InvalidRequestError(
+            f"This session's portal hand-off would be {length} characters, more than the {MAX_TOKEN_LENGTH} a "
+            "redirect can carry: shorten its ids or return URLs.",
+            code="parameter_invalid",
+        )
 
 
 def longest_token_length(session: PortalSession) -> int:
-    """The longest its hand-off (or recovery hand-off) can be: the longest key id, times of ten digits."""
+    """The longest its hand-off (or recovery hand-off) can be: the longest key id, times of ten digits; as PyJWT
+    encodes them (compact JSON, then base64url). UnicodeEncodeError for a string that is no text (a lone surrogate)."""
     claims = handoff_claims(session, now=9_999_999_999 - MAX_TTL_SECONDS, ttl_seconds=MAX_TTL_SECONDS)
     claims["aud"] = max((*AUDIENCES.values(), *RECOVERY_AUDIENCES.values()), key=len)
     header = {"alg": ALGORITHM, "kid": "k" * 64, "typ": "JWT"}
     signature = 32  # HMAC-SHA256
 
     def encoded(value: dict[str, Any]) -> int:
-        return len(base64.urlsafe_b64encode(json.dumps(value, separators=(",", ":")).encode()).rstrip(b"="))
+        text = json.dumps(value, separators=(",", ":"), cls=_Utf8JsonEncoder)
+        return len(base64.urlsafe_b64encode(text.encode("utf-8")).rstrip(b"="))
 
     return encoded(header) + 1 + encoded(claims) + 1 + len(base64.urlsafe_b64encode(bytes(signature)).rstrip(b"="))
 
@@ -134,6 +164,8 @@ def verify_handoff_token(
 ) -> dict[str, Any]:
     """What a portal does: pick the key its `kid` names from the portal's own mode's keyring, then check signature,
     audience, issuer and expiry; raises jwt.InvalidTokenError (a hand-off of the other mode names no key here)."""
+    import jwt
+
     kid = jwt.get_unverified_header(token).get("kid")
     if not isinstance(kid, str) or kid not in keys:
         raise jwt.InvalidSignatureError("The hand-off is signed with a key this portal does not hold.")

@@ -20,6 +20,7 @@ from .configuration import (
     updated_configuration,
 )
 from .errors import InvalidRequestError, PermissionDeniedError, ResourceMissingError
+from .handoff import check_handoff_size
 from .params import EXPANDABLE, AfterExpirationParams, CreateSessionParams, ListSessionsParams
 from .session import PortalSession, RequestRef, after_expiration_object, flow_object
 from .store import (
@@ -133,6 +134,9 @@ def create_session(
     shown: dict[str, Any] | None = None
     if params.return_url is not None and "configuration" not in expand:
         _check_return_url(params.return_url, caller.livemode, "return_url")
+        check_handoff_size(
+            session_with(params.configuration or DEFAULT_CONFIGURATION_IDS[caller.livemode], params.return_url)
+        )
         requirement = ConfigurationRequirement(
             configuration_id=params.configuration or DEFAULT_CONFIGURATION_IDS[caller.livemode],
             livemode=caller.livemode,
@@ -157,6 +161,7 @@ def create_session(
             raise InvalidRequestError(_MISSING_RETURN_URL, param="return_url")
         _check_return_url(return_url, caller.livemode, "return_url")
         session = session_with(configuration["id"], return_url)
+        check_handoff_size(session)
         usable = configuration
         shown = _store_under_fresh_token(
             store, session, purge_hold, None, lambda token: api_object(session, usable, token), also_write, request

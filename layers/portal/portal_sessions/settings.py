@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from .errors import ConfigurationError
 
-_HTTP_URL = re.compile(r"https?://[^\s]{1,992}")  # the whole value (fullmatch): no trailing newline either
+_HTTP_URL = re.compile(r"https?://[^\s]{1,504}")  # the whole value (fullmatch): no trailing newline either
 _OPTIONAL_HTTP_URL = re.compile(f"(?:{_HTTP_URL.pattern})?")  # empty: the live mode's
 _DAY = 86400
 
@@ -115,7 +115,7 @@ def _problem(rules: Any, value: str) -> str | None:
     if len(value) < rules["min_length"]:
         return f"must be at least {rules['min_length']} characters"
     if rules["pattern"] is not None and not rules["pattern"].fullmatch(value):
-        return "must be an http(s) URL of at most 1000 characters"
+        return "must be an http(s) URL of at most 512 characters"
     return None
 
 
