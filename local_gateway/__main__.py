@@ -15,6 +15,7 @@ from .backend import (
     API_KEYS_PARAMETER,
     HANDOFF_SECRET_NAME,
     LocalBackend,
+    ensure_cleanup_queue,
     ensure_event_bus,
     ensure_table,
     new_test_api_key,
@@ -35,6 +36,7 @@ def _prepare(api_keys: list[str], portal_url: str, login_url: str) -> tuple[Loca
     signing_key = store_handoff_secret()
     refs = {
         "SessionEventsBus": ensure_event_bus(),
+        "CleanupQueue": ensure_cleanup_queue(),
         "SessionsTable": backend.table_name,
         "ApiKeyHashesParameter": API_KEYS_PARAMETER,
         "HandoffSigningSecret": HANDOFF_SECRET_NAME,

@@ -109,3 +109,11 @@ def ensure_event_bus() -> str:
         if exc.response["Error"]["Code"] != "ResourceAlreadyExistsException":
             raise
     return EVENT_BUS_NAME
+
+
+CLEANUP_QUEUE_NAME = "portal-sessions-local-cleanup"
+
+
+def ensure_cleanup_queue() -> str:
+    """The queue of cleanup units (its URL), as template.yaml's CleanupQueue; creating an existing one is a no-op."""
+    return boto3.client("sqs").create_queue(QueueName=CLEANUP_QUEUE_NAME)["QueueUrl"]

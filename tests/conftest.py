@@ -30,6 +30,7 @@ from aws_lambda_powertools.utilities import parameters  # noqa: E402
 from local_gateway.gateway import build_event  # noqa: E402
 from local_gateway.template import http_routes, load_template, table_definition  # noqa: E402
 from portal_sessions.auth import key_hash  # noqa: E402
+from portal_sessions.cleanup_queue import sqs_client  # noqa: E402
 from portal_sessions.service import forget_default_configurations  # noqa: E402
 from portal_sessions.settings import clear_settings_cache  # noqa: E402
 from portal_sessions.store import dynamodb_client  # noqa: E402
@@ -51,9 +52,11 @@ TEMPLATE = load_template()
 def aws() -> Iterator[None]:
     with mock_aws():
         dynamodb_client.cache_clear()
+        sqs_client.cache_clear()
         parameters.clear_caches()
         yield
     dynamodb_client.cache_clear()
+    sqs_client.cache_clear()
     parameters.clear_caches()
 
 
@@ -76,6 +79,7 @@ def service_env(sessions_table: str, monkeypatch: pytest.MonkeyPatch) -> Iterato
     )
     boto3.client("secretsmanager").create_secret(Name=HANDOFF_SECRET_ID, SecretString=HANDOFF_SIGNING_KEY)
     boto3.client("events").create_event_bus(Name=EVENT_BUS_NAME)
+    cleanup_queue_url = boto3.client("sqs").create_queue(QueueName="cleanup-units")["QueueUrl"]
     env = {
         "EVENT_BUS_NAME": EVENT_BUS_NAME,
         "TABLE_NAME": sessions_table,
@@ -86,6 +90,7 @@ def service_env(sessions_table: str, monkeypatch: pytest.MonkeyPatch) -> Iterato
         "LINK_TTL_SECONDS": "300",
         "SESSION_TTL_SECONDS": "3600",
         "PUBLIC_BASE_URL": "",
+        "CLEANUP_QUEUE_URL": cleanup_queue_url,
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)

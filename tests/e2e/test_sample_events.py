@@ -119,8 +119,14 @@ def check_redirect_unknown(result: dict[str, Any]) -> None:
 
 
 def check_cleanup(result: dict[str, Any]) -> None:
-    assert set(result) == {"deleted"}, result
-    assert type(result["deleted"]) is int and result["deleted"] >= 0, result
+    # The schedule queues one unit per (purge hour, shard) from its look-back (168 hours) to now, 32 shards each
+    assert set(result) == {"units", "watermark"}, result
+    assert result["units"] == 169 * 32, result
+
+
+def check_cleanup_unit(result: dict[str, Any]) -> None:
+    # A unit of a long-past hour, empty here: worked, and none of the batch failed
+    assert result == {"batchItemFailures": []}, result
 
 
 def check_session_events(result: dict[str, Any]) -> None:
@@ -137,6 +143,7 @@ EXPECTATIONS: dict[str, Expectation] = {
     "redirect_live.json": Expectation("RedirectFunction", check_redirect_live),
     "redirect_unknown_token.json": Expectation("RedirectFunction", check_redirect_unknown),
     "cleanup_scheduled.json": Expectation("CleanupFunction", check_cleanup),
+    "cleanup_unit.json": Expectation("CleanupWorkerFunction", check_cleanup_unit),
     "session_events_stream.json": Expectation("SessionEventsFunction", check_session_events),
 }
 

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import cleanup_handler
+import cleanup_worker_handler
 import configurations_handler
 import create_session_handler
 import pytest
@@ -20,6 +21,7 @@ import sessions_handler
 from portal_sessions.store import dynamodb_client
 from tests.conftest import TEMPLATE, TEST_KEY, FakeContext, http_event, json_body
 from tests.integration.helpers import insert_session
+from tests.integration.test_cleanup import sqs_event
 
 FORM = {"content-type": "application/x-www-form-urlencoded", "authorization": f"Bearer {TEST_KEY}"}
 TRANSACTION_ITEM_ACTIONS = {"ConditionCheck": "ConditionCheckItem", "Put": "PutItem", "Update": "UpdateItem",
@@ -121,12 +123,25 @@ def test_configurations(actions: set[str]) -> None:
     assert actions <= allowed("ConfigurationsFunction")
 
 
-def test_cleanup(actions: set[str], service_env: dict) -> None:
+def test_cleanup(actions: set[str], service_env: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CLEANUP_LOOKBACK_HOURS", "2")  # a few units: 3 hours of 4 shards
+    monkeypatch.setenv("PURGE_SHARDS", "4")
     now = int(time.time())
-    insert_session(service_env["TABLE_NAME"], created=now - 7200, expires_at=now - 3600)
+    insert_session(
+        service_env["TABLE_NAME"], created=now - 7200, expires_at=now - 3600, purge_at=now - 3600, purge_shards=4
+    )
     actions.clear()
 
-    assert cleanup_handler.lambda_handler({}, FakeContext())["deleted"] == 1
-
-    assert {"Query", "BatchWriteItem"} <= actions
+    assert cleanup_handler.lambda_handler({}, FakeContext())["units"] > 0
+    assert {"GetItem", "BatchGetItem"} <= actions
     assert actions <= allowed("CleanupFunction")
+
+    actions.clear()
+    queue_url = service_env["CLEANUP_QUEUE_URL"]
+    while True:
+        event = sqs_event(queue_url)
+        if not event["Records"]:
+            break
+        assert cleanup_worker_handler.lambda_handler(event, FakeContext())["batchItemFailures"] == []
+    assert {"Query", "DeleteItem", "UpdateItem"} <= actions
+    assert actions <= allowed("CleanupWorkerFunction")

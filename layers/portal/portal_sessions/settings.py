@@ -47,6 +47,8 @@ class ApiSettings(_Settings):
 class CreateSessionSettings(ApiSettings):
     link_ttl_seconds: int = _number(default=300, ge=10, le=_DAY)
     session_ttl_seconds: int = _number(default=3600, ge=60, le=7 * _DAY)
+    expired_retention_seconds: int = _number(default=7 * _DAY, ge=0, le=90 * _DAY)
+    purge_shards: int = _number(default=32, ge=1, le=1000)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -71,6 +73,14 @@ class SessionEventsSettings(_Settings):
 @dataclass(frozen=True, kw_only=True)
 class CleanupSettings(_Settings):
     cleanup_lookback_hours: int = _number(default=168, ge=1, le=24 * 90)
+    purge_shards: int = _number(default=32, ge=1, le=1000)
+    cleanup_queue_url: str = _text(min_length=1)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CleanupWorkerSettings(_Settings):
+    cleanup_queue_url: str = _text(min_length=1)
+    cleanup_max_deletes: int = _number(default=100_000, ge=1, le=10_000_000)  # per invocation, then a continuation
 
 
 def _problem(rules: Any, value: str) -> str | None:
@@ -136,6 +146,11 @@ def cleanup_settings() -> CleanupSettings:
 
 
 @cache
+def cleanup_worker_settings() -> CleanupWorkerSettings:
+    return settings_from(CleanupWorkerSettings, dict(os.environ))
+
+
+@cache
 def session_events_settings() -> SessionEventsSettings:
     return settings_from(SessionEventsSettings, dict(os.environ))
 
@@ -143,6 +158,6 @@ def session_events_settings() -> SessionEventsSettings:
 def clear_settings_cache() -> None:
     for cached in (
         create_session_settings, api_settings, configuration_settings, redirect_settings, cleanup_settings,
-        session_events_settings,
+        session_events_settings, cleanup_worker_settings,
     ):  # fmt: skip
         cached.cache_clear()
