@@ -72,7 +72,9 @@ class SessionEventsSettings(_Settings):
 
 @dataclass(frozen=True, kw_only=True)
 class CleanupSettings(_Settings):
-    cleanup_lookback_hours: int = _number(default=168, ge=1, le=24 * 90)
+    # The first run's reach back (later runs start at the watermark): nothing in the table can be due earlier than
+    # the table's first hour, since purge times lie after their session's create.
+    cleanup_lookback_hours: int = _number(default=2, ge=1, le=24 * 90)
     purge_shards: int = _number(default=32, ge=1, le=1000)
     cleanup_queue_url: str = _text(min_length=1)
 

@@ -225,7 +225,9 @@ class SessionStore(_Table):
         if requirement is not None:
             items.insert(0, {"ConditionCheck": self._configuration_check(requirement)})
         try:
-            self._request("transact_write_items", TransactItems=items)
+            # The token's hash names the transaction: botocore's retry of one whose answer was lost is answered
+            # as it was, rather than failing on the session it stored itself.
+            self._request("transact_write_items", TransactItems=items, ClientRequestToken=token_hash[:36])
         except ConfigurationCheckFailedError:
             if requirement is None:  # the first item was the session's own put: its key exists
                 raise ConditionFailedError(None) from None
