@@ -27,7 +27,7 @@ SECTIONS: list[tuple[str, str, int]] = [
     ("cold_start", "1. Cold start", 900),
     ("warm", "2. Warm invocation", 600),
     ("round_trips", "3. DynamoDB round trips", 300),
-    ("cleanup", "4. Cleanup at scale", 900),
+    ("capacity", "4. Capacity: write units, hot keys and cleanup (DynamoDB Local)", 1800),
     ("server", "5. Local server", 300),
     ("size", "6. Deployment size", 900),
 ]

@@ -252,8 +252,8 @@ def _measure(iterations: int, warmup: int, profiled: int) -> dict[str, Any]:
             "configuration": {"S": "bpc_DefaultTestConfiguration"},
             "created": {"N": str(created)},
             "expires_at": {"N": str(expires_at)},
-            "purge_at": {"N": str(expires_at)},
-            "purge_bucket": {"N": str(expires_at // 3600)},
+            "purge_at": {"N": str(expires_at + 3600 + 7 * 86400)},
+            "purge_shard": {"S": f"{(expires_at + 3600 + 7 * 86400) // 3600}#0"},
             "customer": {"S": params["customer"]},
             "return_url": {"S": params["return_url"]},
         }

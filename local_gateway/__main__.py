@@ -19,6 +19,7 @@ from .backend import (
     HANDOFF_SECRET_NAME,
     TEST_HANDOFF_SECRET_NAME,
     LocalBackend,
+    ensure_cleanup_queue,
     ensure_event_bus,
     ensure_table,
     ensure_webhook_resources,
@@ -43,6 +44,7 @@ def _prepare(
     keyrings = store_handoff_secrets()
     refs = {
         "SessionEventsBus": ensure_event_bus(),
+        "CleanupQueue": ensure_cleanup_queue(),
         "SessionsTable": backend.table_name,
         "ApiKeyHashesParameter": API_KEYS_PARAMETER,
         "HandoffSigningSecret": HANDOFF_SECRET_NAME,

@@ -162,3 +162,11 @@ def ensure_webhook_resources() -> dict[str, str]:
     sqs = boto3.client("sqs")
     refs = {logical_id: sqs.create_queue(QueueName=name)["QueueUrl"] for logical_id, name in WEBHOOK_QUEUES.items()}
     return {"WebhookSecretsKey": WEBHOOK_SECRETS_KEY_NAME, **refs}
+
+
+CLEANUP_QUEUE_NAME = "portal-sessions-local-cleanup"
+
+
+def ensure_cleanup_queue() -> str:
+    """The queue of cleanup units (its URL), as template.yaml's CleanupQueue; creating an existing one is a no-op."""
+    return boto3.client("sqs").create_queue(QueueName=CLEANUP_QUEUE_NAME)["QueueUrl"]

@@ -6,7 +6,7 @@ import time
 
 from portal_sessions.session import PortalSession
 from portal_sessions.store import SessionStore
-from portal_sessions.tokens import url_token_hash
+from portal_sessions.tokens import session_id_for, url_token_hash
 
 SAMPLE_API_KEY = "sk_test_SampleEventsKeyLocalOnly0"
 SAMPLE_LIVE_TOKEN = "sampleLiveSessionTokenForLocalInvoke0000001"
@@ -17,7 +17,7 @@ def seed_sample_session(table_name: str) -> None:
     """A live, unvisited session whose URL token is the one in events/redirect_live.json."""
     now = int(time.time())
     session = PortalSession(
-        id="bps_SampleSessionForInvoke01",
+        id=session_id_for(url_token_hash(SAMPLE_LIVE_TOKEN)),
         livemode=False,
         customer="cus_SampleCustomer",
         customer_account=None,
@@ -28,5 +28,6 @@ def seed_sample_session(table_name: str) -> None:
         return_url="https://example.com/account",
         created=now,
         expires_at=now + 300,
+        purge_at=now + 8 * 86400,
     )
     SessionStore(table_name).put_new(session, url_token_hash(SAMPLE_LIVE_TOKEN))

@@ -128,9 +128,57 @@ def layer_dirs(template: dict[str, Any]) -> list[Path]:
     ]
 
 
-def table_definition(template: dict[str, Any], logical_id: str = "SessionsTable") -> dict[str, Any]:
-    """The table's CloudFormation properties as DynamoDB CreateTable and UpdateTimeToLive arguments."""
-    properties = template["Resources"][logical_id]["Properties"]
+def condition_values(template: dict[str, Any], parameters: dict[str, str] | None = None) -> dict[str, bool]:
+    """The template's conditions, for its parameters' defaults overridden by `parameters` (Fn::Equals/Not/Or/And)."""
+    values = {**parameter_defaults(template), **(parameters or {})}
+
+    def evaluate(expression: Any) -> Any:
+        if isinstance(expression, dict) and "Ref" in expression:
+            return values[expression["Ref"]]
+        if isinstance(expression, dict) and "Condition" in expression:
+            return evaluate(template["Conditions"][expression["Condition"]])
+        if isinstance(expression, dict) and len(expression) == 1:
+            ((function, arguments),) = expression.items()
+            operands = [evaluate(argument) for argument in arguments]
+            if function == "Fn::Equals":
+                return str(operands[0]) == str(operands[1])
+            if function == "Fn::Not":
+                return not operands[0]
+            if function == "Fn::Or":
+                return any(operands)
+            if function == "Fn::And":
+                return all(operands)
+            raise ValueError(f"the local gateway cannot evaluate {function}")
+        return expression
+
+    return {name: bool(evaluate(expression)) for name, expression in template.get("Conditions", {}).items()}
+
+
+_NO_VALUE = object()
+
+
+def _with_conditions(value: Any, conditions: dict[str, bool]) -> Any:
+    """`value` with every Fn::If decided and AWS::NoValue dropped from lists and mappings."""
+    if isinstance(value, dict) and "Fn::If" in value:
+        name, when_true, when_false = value["Fn::If"]
+        return _with_conditions(when_true if conditions[name] else when_false, conditions)
+    if isinstance(value, dict) and value.get("Ref") == "AWS::NoValue":
+        return _NO_VALUE
+    if isinstance(value, dict):
+        decided = {key: _with_conditions(item, conditions) for key, item in value.items()}
+        return {key: item for key, item in decided.items() if item is not _NO_VALUE}
+    if isinstance(value, list):
+        return [item for item in (_with_conditions(item, conditions) for item in value) if item is not _NO_VALUE]
+    return value
+
+
+def table_definition(
+    template: dict[str, Any], logical_id: str = "SessionsTable", parameters: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """The table's CloudFormation properties as DynamoDB CreateTable and UpdateTimeToLive arguments, for the
+    parameters' defaults (or `parameters`)."""
+    conditions = condition_values(template, parameters)
+    properties = _with_conditions(template["Resources"][logical_id]["Properties"], conditions)
     create = {
         key: properties[key]
         for key in ("AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes", "BillingMode")

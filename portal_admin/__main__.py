@@ -1,4 +1,5 @@
-"""Manage API keys: `python -m portal_admin keys create|list|revoke`.
+"""Manage API keys: `python -m portal_admin keys create|list|revoke`; erase one customer's (or customer account's)
+sessions at once, for a data-protection request: `python -m portal_admin sessions erase --mode live --customer cus_…`.
 
 Keys are stored as SHA-256 digests in the sessions table (`--table`, or TABLE_NAME); the secret is printed once,
 at creation, and never again. A revoked key gets 401 on its next request. Restricted keys (`rk_…`) may only create
@@ -13,7 +14,7 @@ import sys
 import time
 
 from portal_sessions.auth import ManagedKey, key_hash, mask_key, new_api_key
-from portal_sessions.store import ApiKeyStore
+from portal_sessions.store import ApiKeyStore, SessionStore
 from portal_sessions.tokens import new_object_id
 
 
@@ -54,6 +55,13 @@ def revoke(store: ApiKeyStore, key_id: str) -> int:
     return 1
 
 
+def erase(store: SessionStore, *, mode: str, customer: str | None, customer_account: str | None) -> int:
+    erased = store.erase_owner(mode == "live", customer=customer, customer_account=customer_account)
+    whose = f"customer {customer}" if customer is not None else f"customer account {customer_account}"
+    print(f"{erased} {mode} mode sessions of {whose} erased")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m portal_admin", description=__doc__)
     parser.add_argument("--table", default=os.environ.get("TABLE_NAME"), help="the sessions table (or TABLE_NAME)")
@@ -66,9 +74,18 @@ def main(argv: list[str] | None = None) -> int:
     keys.add_parser("list", help="every key, masked")
     revoking = keys.add_parser("revoke", help="revoke a key by its id (key_…)")
     revoking.add_argument("key_id")
+    sessions = groups.add_parser("sessions", help="sessions").add_subparsers(dest="command", required=True)
+    erasing = sessions.add_parser("erase", help="delete every session of one customer or customer account, now")
+    erasing.add_argument("--mode", choices=("test", "live"), required=True)
+    owner = erasing.add_mutually_exclusive_group(required=True)
+    owner.add_argument("--customer")
+    owner.add_argument("--customer-account")
     args = parser.parse_args(argv)
     if not args.table:
         parser.error("the table is needed: --table NAME or TABLE_NAME")
+    if args.group == "sessions":
+        sessions_store = SessionStore(args.table)
+        return erase(sessions_store, mode=args.mode, customer=args.customer, customer_account=args.customer_account)
     store = ApiKeyStore(args.table)
     if args.command == "create":
         return create(store, mode=args.mode, name=args.name, restricted=args.restricted)

@@ -33,6 +33,7 @@ from local_gateway import dynamodb_local  # noqa: E402
 from local_gateway.gateway import build_event  # noqa: E402
 from local_gateway.template import http_routes, load_template, table_definition  # noqa: E402
 from portal_sessions.auth import key_hash  # noqa: E402
+from portal_sessions.cleanup_queue import sqs_client  # noqa: E402
 from portal_sessions.service import forget_default_configurations  # noqa: E402
 from portal_sessions.settings import clear_settings_cache  # noqa: E402
 from portal_sessions.store import dynamodb_client  # noqa: E402
@@ -112,9 +113,11 @@ def aws(engine: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyP
         config = {"core": {"passthrough": {"services": ["dynamodb", "dynamodbstreams"]}}}
     with mock_aws(config=config):  # type: ignore[arg-type]
         dynamodb_client.cache_clear()
+        sqs_client.cache_clear()
         parameters.clear_caches()
         yield
     dynamodb_client.cache_clear()
+    sqs_client.cache_clear()
     parameters.clear_caches()
 
 
@@ -145,6 +148,7 @@ def service_env(sessions_table: str, monkeypatch: pytest.MonkeyPatch) -> Iterato
     boto3.client("secretsmanager").create_secret(Name=WEBHOOK_SECRETS_KEY_ID, SecretString="test-webhook-sealing-key")
     sqs = boto3.client("sqs")
     webhook_queues = {name: sqs.create_queue(QueueName=f"webhook-{name}")["QueueUrl"] for name in ("work", "failed")}
+    cleanup_queue_url = boto3.client("sqs").create_queue(QueueName="cleanup-units")["QueueUrl"]
     env = {
         "EVENT_BUS_NAME": EVENT_BUS_NAME,
         "TABLE_NAME": sessions_table,
@@ -159,6 +163,7 @@ def service_env(sessions_table: str, monkeypatch: pytest.MonkeyPatch) -> Iterato
         "WEBHOOK_SECRETS_KEY_ID": WEBHOOK_SECRETS_KEY_ID,
         "WEBHOOK_DELIVERY_QUEUE_URL": webhook_queues["work"],
         "WEBHOOK_FAILED_QUEUE_URL": webhook_queues["failed"],
+        "CLEANUP_QUEUE_URL": cleanup_queue_url,
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)

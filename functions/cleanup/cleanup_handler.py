@@ -1,4 +1,4 @@
-"""Scheduled: delete expired sessions that DynamoDB's TTL has not removed yet."""
+"""Scheduled: plan the cleanup of purged sessions, one queued unit per purge bucket and shard."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from portal_sessions import clock
-from portal_sessions.cleanup import cleanup_expired_sessions
+from portal_sessions.cleanup import plan_cleanup
+from portal_sessions.cleanup_queue import queue_units
 from portal_sessions.observability import logger, metrics, traced
 from portal_sessions.settings import cleanup_settings
 from portal_sessions.store import SessionStore
@@ -21,9 +22,13 @@ cleanup_settings()  # at init: a bad setting fails the function's start with its
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = cleanup_settings()
-    deleted = cleanup_expired_sessions(
-        SessionStore(settings.table_name), now=clock.now(), lookback_hours=settings.cleanup_lookback_hours
+    plan = plan_cleanup(
+        SessionStore(settings.table_name),
+        now=clock.now(),
+        lookback_hours=settings.cleanup_lookback_hours,
+        shards=settings.purge_shards,
     )
-    logger.info("expired sessions deleted", extra={"deleted": deleted})
-    metrics.add_metric(name="ExpiredSessionsDeleted", unit=MetricUnit.Count, value=deleted)
-    return {"deleted": deleted}
+    queue_units(settings.cleanup_queue_url, plan.units)
+    logger.info("cleanup units queued", extra={"units": len(plan.units), "watermark": plan.watermark})
+    metrics.add_metric(name="CleanupUnitsQueued", unit=MetricUnit.Count, value=len(plan.units))
+    return {"units": len(plan.units), "watermark": plan.watermark}

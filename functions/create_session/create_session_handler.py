@@ -50,12 +50,13 @@ def create_session_route() -> Response[str]:
         created = create_session(
             params,
             caller,
-            SessionStore(settings.table_name),
+            SessionStore(settings.table_name, purge_shards=settings.purge_shards),
             ConfigurationStore(settings.table_name),
             now=now,
             link_ttl_seconds=settings.link_ttl_seconds,
             session_ttl_seconds=settings.session_ttl_seconds,
             base_url=public_base_url(event.raw_event, settings.public_base_url),
+            retention_seconds=settings.expired_retention_seconds,
             api_version=api_version,
             also_write=completion,  # the idempotency record completes in the session's transaction
             request=RequestRef(current_request_id(), idempotency_key),

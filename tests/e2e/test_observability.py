@@ -21,6 +21,7 @@ RUNS = {
     "rejected": ("CreateSessionFunction", "create_session_bad_parameter.json"),
     "visit": ("RedirectFunction", "redirect_live.json"),
     "cleanup": ("CleanupFunction", "cleanup_scheduled.json"),
+    "cleanup_unit": ("CleanupWorkerFunction", "cleanup_unit.json"),
     "events": ("SessionEventsFunction", "session_events_stream.json"),
 }
 
@@ -106,11 +107,15 @@ def test_visits_are_counted_and_logged_by_route_not_path(logs: dict) -> None:
     assert token not in json.dumps(lines)
 
 
-def test_cleanup_counts_its_deletions(logs: dict) -> None:
+def test_cleanup_counts_its_units_and_deletions(logs: dict) -> None:
     lines, result = logs["cleanup"]
+    unit_lines, _ = logs["cleanup_unit"]
 
-    assert metrics_of(lines)["ExpiredSessionsDeleted"] == [float(result["deleted"])]
-    assert any(line.get("message") == "expired sessions deleted" for line in lines)
+    assert metrics_of(lines)["CleanupUnitsQueued"] == [float(result["units"])]
+    assert any(line.get("message") == "cleanup units queued" for line in lines)
+    assert metrics_of(unit_lines)["PurgedSessionsDeleted"] == [0.0]
+    [worked] = [line for line in unit_lines if line.get("message") == "cleanup unit worked"]
+    assert (worked["bucket"], worked["shard"], worked["finished"]) == (500000, 0, True)
 
 
 def test_published_events_are_counted_and_logged_by_type(logs: dict) -> None:

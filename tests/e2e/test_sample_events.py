@@ -16,6 +16,7 @@ import jwt
 import pytest
 
 from local_gateway.samples import SAMPLE_LIVE_TOKEN
+from portal_sessions.tokens import session_id_for, url_token_hash
 from tests.contract import schema_errors
 
 from .conftest import ROOT, child_environment
@@ -103,7 +104,7 @@ def check_redirect_live(result: dict[str, Any]) -> None:
     assert f"{location.scheme}://{location.netloc}{location.path}" == INVOKE_PORTAL_URL, location.geturl()
     handoff = parse_qs(location.query)["handoff"][0]
     claims = jwt.decode(handoff, options={"verify_signature": False})  # the portal holds the key; read only
-    assert claims["sid"] == "bps_SampleSessionForInvoke01"
+    assert claims["sid"] == session_id_for(url_token_hash(SAMPLE_LIVE_TOKEN))
     assert claims["customer"] == "cus_SampleCustomer"
     assert SAMPLE_LIVE_TOKEN not in location.geturl()
 
@@ -119,8 +120,14 @@ def check_redirect_unknown(result: dict[str, Any]) -> None:
 
 
 def check_cleanup(result: dict[str, Any]) -> None:
-    assert set(result) == {"deleted"}, result
-    assert type(result["deleted"]) is int and result["deleted"] >= 0, result
+    # The schedule queues one unit per (purge hour, shard) from its look-back (2 hours) to now, 32 shards each
+    assert set(result) == {"units", "watermark"}, result
+    assert result["units"] == 3 * 32, result
+
+
+def check_cleanup_unit(result: dict[str, Any]) -> None:
+    # A unit of a long-past hour, empty here: worked, and none of the batch failed
+    assert result == {"batchItemFailures": []}, result
 
 
 def check_session_events(result: dict[str, Any]) -> None:
@@ -137,6 +144,7 @@ EXPECTATIONS: dict[str, Expectation] = {
     "redirect_live.json": Expectation("RedirectFunction", check_redirect_live),
     "redirect_unknown_token.json": Expectation("RedirectFunction", check_redirect_unknown),
     "cleanup_scheduled.json": Expectation("CleanupFunction", check_cleanup),
+    "cleanup_unit.json": Expectation("CleanupWorkerFunction", check_cleanup_unit),
     "session_events_stream.json": Expectation("SessionEventsFunction", check_session_events),
 }
 

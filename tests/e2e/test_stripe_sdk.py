@@ -19,12 +19,13 @@ import stripe
 
 from portal_sessions.session import PortalSession
 from portal_sessions.store import SessionStore
+from portal_sessions.tokens import session_id_for
 from tests.contract import schema_errors
 
 from .conftest import E2E_API_KEY, LocalService
 
 REQUEST_ID = re.compile(r"^req_[A-Za-z0-9]{14}$")
-SESSION_ID = re.compile(r"^bps_[A-Za-z0-9]{24}$")
+SESSION_ID = re.compile(r"^bps_[A-Za-z0-9]{43}$")  # the URL token's hash in base62 (README, "Architecture")
 RETURN_URL = "https://example.com/account"
 CREATE_PATH = "/v1/billing_portal/sessions"
 
@@ -74,7 +75,7 @@ def insert_session(service: LocalService, token: str, **fields: Any) -> None:
     now = int(time.time())
     session = PortalSession(
         **{
-            "id": "bps_" + secrets.token_hex(12),
+            "id": session_id_for(hashlib.sha256(token.encode("ascii")).hexdigest()),
             "livemode": False,
             "customer": "cus_E2eInserted",
             "customer_account": None,
@@ -85,6 +86,7 @@ def insert_session(service: LocalService, token: str, **fields: Any) -> None:
             "return_url": RETURN_URL,
             "created": now - 600,
             "expires_at": now + 300,
+            "purge_at": now + 300 + 3600 + 7 * 86400,
             **fields,
         }
     )

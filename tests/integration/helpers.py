@@ -8,7 +8,9 @@ import boto3
 
 from portal_sessions.session import PortalSession
 from portal_sessions.store import SessionStore
-from portal_sessions.tokens import new_object_id, new_url_token, url_token_hash
+from portal_sessions.tokens import new_object_id, new_url_token, session_id_for, url_token_hash
+
+LATEST_LIFE_SECONDS = 300 + 3600  # the test environment's link and session lifetimes
 
 
 def all_items(table_name: str) -> list[dict[str, Any]]:
@@ -27,12 +29,20 @@ def item_for_token(table_name: str, token: str) -> dict[str, Any] | None:
 
 
 def insert_session(
-    table_name: str, *, created: int, expires_at: int, visited_at: int | None = None, return_url: str | None = None
+    table_name: str,
+    *,
+    created: int,
+    expires_at: int,
+    visited_at: int | None = None,
+    return_url: str | None = None,
+    purge_at: int | None = None,
+    purge_shards: int = 32,
 ) -> tuple[str, PortalSession]:
-    """Store a session directly (moto never expires items, so tests insert already-expired ones)."""
+    """Store a session directly (moto never expires items, so tests insert already-expired ones); purged at
+    `purge_at`, by default the latest it could live (no retention)."""
     token = new_url_token()
     session = PortalSession(
-        id=new_object_id("bps"),
+        id=session_id_for(url_token_hash(token)),
         livemode=False,
         customer="cus_" + new_object_id("x")[2:16],
         customer_account=None,
@@ -44,6 +54,7 @@ def insert_session(
         created=created,
         expires_at=expires_at,
         visited_at=visited_at,
+        purge_at=max(expires_at, created + LATEST_LIFE_SECONDS) if purge_at is None else purge_at,
     )
-    SessionStore(table_name).put_new(session, url_token_hash(token))
+    SessionStore(table_name, purge_shards=purge_shards).put_new(session, url_token_hash(token))
     return token, session

@@ -1,23 +1,27 @@
-"""Cleanup against moto: deletes exactly the expired sessions, via the sparse index, never a Scan."""
+"""Cleanup against moto: the schedule queues one unit per (purge bucket, shard), workers delete exactly the purged
+sessions (each only while still due), the watermark passes a bucket only once all its shards are done; never a Scan."""
 
 from __future__ import annotations
 
+import json
 import threading
+from collections import Counter
 from collections.abc import Iterator
+from typing import Any
 
 import boto3
 import cleanup_handler
+import cleanup_worker_handler
 import pytest
-from botocore.stub import Stubber
 
 from portal_sessions import clock
-from portal_sessions.cleanup import cleanup_expired_sessions
-from portal_sessions.errors import ServiceUnavailableError
-from portal_sessions.store import BUCKET_SECONDS, SessionStore, dynamodb_client
+from portal_sessions.cleanup import CleanupUnit, clean_unit, plan_cleanup
+from portal_sessions.store import BUCKET_SECONDS, SessionStore, dynamodb_client, purge_bucket
 from tests.conftest import FakeContext
-from tests.integration.helpers import insert_session, session_items
+from tests.integration.helpers import insert_session, item_for_token, session_items
 
 NOW = 1_800_000_000 - 1_800_000_000 % BUCKET_SECONDS + 1800  # the middle of an hour
+SHARDS = 4
 
 
 @pytest.fixture
@@ -29,33 +33,101 @@ def dynamodb_calls(service_env: dict) -> Iterator[list[str]]:
 
 
 def populate(table: str) -> tuple[set[str], set[str]]:
-    """Expired sessions in several past hours and in the current hour, and live ones; returns both id sets."""
-    expired, live = set(), set()
-    for expires_at in (NOW - 3 * BUCKET_SECONDS, NOW - BUCKET_SECONDS - 5, NOW - 60, NOW - 1, NOW):
-        expired.add(insert_session(table, created=expires_at - 300, expires_at=expires_at)[1].id)
-    for expires_at in (NOW + 1, NOW + 600, NOW + 2 * BUCKET_SECONDS):
-        live.add(insert_session(table, created=NOW - 10, expires_at=expires_at)[1].id)
-    return expired, live
+    """Purged sessions in several past hours and in the current hour, and kept ones; returns both id sets."""
+    purged, kept = set(), set()
+    for purge_at in (NOW - 3 * BUCKET_SECONDS, NOW - BUCKET_SECONDS - 5, NOW - 60, NOW - 1, NOW):
+        token, session = insert_session(
+            table, created=purge_at - 900, expires_at=purge_at - 600, purge_at=purge_at, purge_shards=SHARDS
+        )
+        purged.add(session.id)
+    for purge_at in (NOW + 1, NOW + 600, NOW + 2 * BUCKET_SECONDS):
+        # expired already, kept for the retention window (410 and `expired` until then)
+        _, session = insert_session(
+            table, created=NOW - 900, expires_at=NOW - 600, purge_at=purge_at, purge_shards=SHARDS
+        )
+        kept.add(session.id)
+    return purged, kept
 
 
 def remaining_ids(table: str) -> set[str]:
     return {item["session_id"]["S"] for item in session_items(table)}
 
 
-def test_cleanup_deletes_exactly_the_expired_sessions(service_env: dict, dynamodb_calls: list[str]) -> None:
+def run_queue(store: SessionStore, queue_url: str, now: int, max_deletes: int = 1000) -> int:
+    """Drain the queue as the workers would: each message one unit; continuations go back on the queue."""
+    sqs = boto3.client("sqs")
+    deleted = 0
+    while True:
+        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
+        if not messages:
+            return deleted
+        for message in messages:
+            fields = json.loads(message["Body"])
+            unit = CleanupUnit(fields["bucket"], fields["shard"])
+            outcome = clean_unit(store, unit, now=now, max_deletes=max_deletes, out_of_time=lambda: False)
+            deleted += outcome.deleted
+            if not outcome.finished:
+                sqs.send_message(QueueUrl=queue_url, MessageBody=message["Body"])
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def cleanup(table: str, queue_url: str, now: int, max_deletes: int = 1000) -> int:
+    store = SessionStore(table, purge_shards=SHARDS)
+    from portal_sessions.cleanup_queue import queue_units
+
+    queue_units(queue_url, plan_cleanup(store, now=now, lookback_hours=24, shards=SHARDS).units)
+    return run_queue(store, queue_url, now, max_deletes)
+
+
+def test_cleanup_deletes_exactly_the_purged_sessions(service_env: dict, dynamodb_calls: list[str]) -> None:
     # Given
     table = service_env["TABLE_NAME"]
-    expired, live = populate(table)
+    purged, kept = populate(table)
     dynamodb_calls.clear()
 
     # When
-    deleted = cleanup_expired_sessions(SessionStore(table), now=NOW, lookback_hours=24)
+    deleted = cleanup(table, service_env["CLEANUP_QUEUE_URL"], NOW)
 
     # Then
-    assert deleted == len(expired)
-    assert remaining_ids(table) == live
-    assert "Scan" not in dynamodb_calls
-    assert set(dynamodb_calls) == {"GetItem", "Query", "DeleteItem", "UpdateItem"}
+    assert deleted == len(purged)
+    assert remaining_ids(table) == kept
+    assert "Scan" not in dynamodb_calls and "BatchWriteItem" not in dynamodb_calls  # deletes are conditional
+
+
+def test_the_schedule_queues_one_unit_per_bucket_and_shard_from_the_lookback(service_env: dict) -> None:
+    store = SessionStore(service_env["TABLE_NAME"], purge_shards=SHARDS)
+
+    plan = plan_cleanup(store, now=NOW, lookback_hours=3, shards=SHARDS)
+
+    current = purge_bucket(NOW)
+    assert sorted((unit.bucket, unit.shard) for unit in plan.units) == [
+        (bucket, shard) for bucket in range(current - 3, current + 1) for shard in range(SHARDS)
+    ]
+
+
+def test_the_watermark_passes_a_bucket_only_when_every_shard_of_it_is_done(service_env: dict) -> None:
+    # Given the past buckets' units all worked but one shard of the oldest
+    table = service_env["TABLE_NAME"]
+    store = SessionStore(table, purge_shards=SHARDS)
+    populate(table)
+    plan = plan_cleanup(store, now=NOW, lookback_hours=3, shards=SHARDS)
+    oldest = purge_bucket(NOW) - 3
+    for unit in plan.units:
+        if unit != CleanupUnit(oldest, 2):
+            clean_unit(store, unit, now=NOW, max_deletes=1000, out_of_time=lambda: False)
+
+    # When the schedule runs again
+    replan = plan_cleanup(store, now=NOW, lookback_hours=3, shards=SHARDS)
+
+    # Then the watermark stays at that bucket, and only the missing shard and the current hour are queued again
+    assert replan.watermark == oldest
+    assert sorted((unit.bucket, unit.shard) for unit in replan.units) == [(oldest, 2)] + [
+        (purge_bucket(NOW), shard) for shard in range(SHARDS)
+    ]
+
+    # And once that shard is done, the watermark moves to the current hour
+    clean_unit(store, CleanupUnit(oldest, 2), now=NOW, max_deletes=1000, out_of_time=lambda: False)
+    assert plan_cleanup(store, now=NOW, lookback_hours=3, shards=SHARDS).watermark == purge_bucket(NOW)
 
 
 def test_a_second_run_reads_only_from_the_watermark_and_deletes_nothing(
@@ -63,89 +135,169 @@ def test_a_second_run_reads_only_from_the_watermark_and_deletes_nothing(
 ) -> None:
     # Given a completed cleanup
     table = service_env["TABLE_NAME"]
-    _, live = populate(table)
-    cleanup_expired_sessions(SessionStore(table), now=NOW, lookback_hours=24)
+    _, kept = populate(table)
+    cleanup(table, service_env["CLEANUP_QUEUE_URL"], NOW)
     dynamodb_calls.clear()
 
-    # When it runs again before anything else expires
-    deleted = cleanup_expired_sessions(SessionStore(table), now=NOW, lookback_hours=24)
+    # When it runs again before anything else is due
+    deleted = cleanup(table, service_env["CLEANUP_QUEUE_URL"], NOW)
 
-    # Then it is idempotent, and it queried only the current hour, not the 24 before
+    # Then it is idempotent, and it queried only the current hour's shards, not the 24 hours before
     assert deleted == 0
-    assert remaining_ids(table) == live
-    assert dynamodb_calls.count("Query") == 1
+    assert remaining_ids(table) == kept
+    assert dynamodb_calls.count("Query") == SHARDS
 
 
-def test_two_concurrent_runs_are_safe(service_env: dict) -> None:
+def test_a_unit_stopped_at_its_budget_continues_where_it_left_off(service_env: dict) -> None:
+    # Given many purged sessions in one past hour
+    table = service_env["TABLE_NAME"]
+    store = SessionStore(table, purge_shards=1)
+    ids = {
+        insert_session(table, created=NOW - 9000, expires_at=NOW - 8000, purge_at=NOW - 7200 + n, purge_shards=1)[1].id
+        for n in range(7)
+    }
+    unit = CleanupUnit(purge_bucket(NOW - 7200), 0)
+
+    # When a unit's invocation may delete only 3
+    first = clean_unit(store, unit, now=NOW, max_deletes=3, out_of_time=lambda: False)
+
+    # Then it stops unfinished (and does not record its shard done), and running it again finishes the job
+    assert first.finished is False and first.deleted >= 3
+    assert store.done_shards([unit.bucket]) == {}
+    rest = clean_unit(store, unit, now=NOW, max_deletes=1000, out_of_time=lambda: False)
+    assert rest.finished is True and first.deleted + rest.deleted == len(ids)
+    assert remaining_ids(table) == set()
+    assert store.done_shards([unit.bucket]) == {unit.bucket: {0}}
+
+
+def test_a_session_no_longer_due_when_deleted_is_kept(service_env: dict) -> None:
+    # Given cleanup has read a key from the (eventually consistent) index as due
+    table = service_env["TABLE_NAME"]
+    store = SessionStore(table, purge_shards=1)
+    token, session = insert_session(table, created=NOW - 4000, expires_at=NOW - 100, purge_at=NOW - 10, purge_shards=1)
+    [keys] = list(store.due_keys(purge_bucket(NOW - 10), 0, NOW))
+    assert len(keys) == 1
+
+    # When, before the delete lands, a write keeps the session longer (as the old code's visit did)
+    boto3.client("dynamodb").update_item(
+        TableName=table,
+        Key=keys[0],
+        UpdateExpression="SET purge_at = :later, expires_at = :later",
+        ExpressionAttributeValues={":later": {"N": str(NOW + 3600)}},
+    )
+    deleted = store.delete_due(keys, NOW)
+
+    # Then the delete's condition (`purge_at <= now`) keeps it, and it still answers
+    assert deleted == 0
+    assert item_for_token(table, token) is not None
+
+
+def test_a_session_visited_just_before_its_purge_is_never_deleted_while_live(service_env: dict) -> None:
+    # Given a session whose purge time is the latest it can live (no retention: the closest call)
+    from portal_sessions.links import visit_session
+
+    table = service_env["TABLE_NAME"]
+    token, session = insert_session(table, created=NOW - 295, expires_at=NOW + 5, purge_shards=1)
+
+    # When it is visited at the last moment, and cleanup runs at every second of its new life
+    visit = visit_session(token, SessionStore(table), now=NOW + 4, session_ttl_seconds=3600)
+    store = SessionStore(table, purge_shards=1)
+    for now in (NOW + 4, NOW + 1800, NOW + 3600 + 3):
+        for shard_keys in store.due_keys(purge_bucket(now), 0, now):
+            store.delete_due(shard_keys, now)
+
+        # Then it is there while live
+        assert item_for_token(table, token) is not None
+    assert visit.first is True
+
+
+def test_two_concurrent_workers_on_the_same_units_are_safe(service_env: dict) -> None:
     # Given
     table = service_env["TABLE_NAME"]
-    _, live = populate(table)
+    _, kept = populate(table)
+    store = SessionStore(table, purge_shards=SHARDS)
+    units = plan_cleanup(store, now=NOW, lookback_hours=24, shards=SHARDS).units
     errors: list[BaseException] = []
 
     def run() -> None:
         try:
-            cleanup_expired_sessions(SessionStore(table), now=NOW, lookback_hours=24)
+            for unit in units:
+                clean_unit(store, unit, now=NOW, max_deletes=1000, out_of_time=lambda: False)
         except BaseException as exc:  # noqa: BLE001 - collected and asserted below
             errors.append(exc)
 
-    # When two runs overlap
+    # When two workers get the same units (SQS delivers at least once)
     threads = [threading.Thread(target=run) for _ in range(2)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
 
-    # Then neither fails and exactly the live sessions remain
+    # Then neither fails and exactly the kept sessions remain
     assert errors == []
-    assert remaining_ids(table) == live
+    assert remaining_ids(table) == kept
 
 
-def test_a_visit_moves_a_session_out_of_reach_of_cleanup(service_env: dict) -> None:
-    # Given a session due to expire soon, then visited (its lifetime extended)
-    table = service_env["TABLE_NAME"]
-    token, session = insert_session(table, created=NOW - 100, expires_at=NOW + 200)
-    from portal_sessions.links import visit_session
+def sqs_event(queue_url: str) -> dict[str, Any]:
+    """The queued messages as Lambda's SQS event source hands them to the worker."""
+    messages = boto3.client("sqs").receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
+    records = [
+        {
+            "messageId": message["MessageId"],
+            "receiptHandle": message["ReceiptHandle"],
+            "body": message["Body"],
+            "attributes": {},
+            "messageAttributes": {},
+            "md5OfBody": message["MD5OfBody"],
+            "eventSource": "aws:sqs",
+            "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:cleanup-units",
+            "awsRegion": "us-east-1",
+        }
+        for message in messages
+    ]
+    for message in messages:
+        boto3.client("sqs").delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+    return {"Records": records}
 
-    visit_session(token, SessionStore(table), now=NOW, session_ttl_seconds=3600)
 
-    # When cleanup runs after the original expiry
-    cleanup_expired_sessions(SessionStore(table), now=NOW + 300, lookback_hours=24)
-
-    # Then the visited session is still there
-    assert session.id in remaining_ids(table)
-
-
-def test_handler_runs_on_the_schedule_and_reports_the_count(
+def test_the_handlers_queue_units_on_the_schedule_and_work_them_from_the_queue(
     service_env: dict, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    # Given
+    # Given (the template's default shard count)
     table = service_env["TABLE_NAME"]
-    expired, live = populate(table)
+    monkeypatch.setenv("PURGE_SHARDS", "32")
+    monkeypatch.setenv("CLEANUP_LOOKBACK_HOURS", "1")
     monkeypatch.setattr(clock, "now", lambda: NOW)
-    event = {"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}}
+    _, session = insert_session(table, created=NOW - 4000, expires_at=NOW - 3700, purge_at=NOW - 3600)
+    _, kept = insert_session(table, created=NOW - 100, expires_at=NOW + 200)
+    scheduled = {"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}}
 
-    # When
-    result = cleanup_handler.lambda_handler(event, FakeContext())
+    # When the schedule runs, then the workers take the queue
+    planned = cleanup_handler.lambda_handler(scheduled, FakeContext())
+    deleted = 0
+    failures = []
+    queue_url = service_env["CLEANUP_QUEUE_URL"]
+    while (event := sqs_event(queue_url))["Records"]:
+        failures += cleanup_worker_handler.lambda_handler(event, FakeContext())["batchItemFailures"]
+    deleted = sum(record.deleted for record in caplog.records if record.getMessage() == "cleanup unit worked")
 
-    # Then
-    assert result == {"deleted": len(expired)}
-    assert remaining_ids(table) == live
-    [record] = [record for record in caplog.records if record.getMessage() == "expired sessions deleted"]
-    assert record.deleted == len(expired)
+    # Then two hours of 32 shards were queued, and exactly the purged session is gone
+    assert planned["units"] == 2 * 32
+    assert failures == []
+    assert deleted == 1
+    assert remaining_ids(table) == {kept.id}
 
 
-def test_a_deletion_that_fails_fails_the_run(service_env: dict) -> None:
-    # Given DynamoDB refuses the second of three deletions (moto never does, so botocore's Stubber answers)
-    client = boto3.client("dynamodb")
+def test_shards_share_a_few_thousand_creates_fairly(service_env: dict) -> None:
+    # Given 2,000 sessions created in the same second, written by the store (the template's default 32 shards)
     table = service_env["TABLE_NAME"]
-    keys = [{"pk": {"S": f"token#{n}"}} for n in range(3)]
-    with Stubber(client) as stub:
-        stub.add_response("delete_item", {}, {"TableName": table, "Key": keys[0]})
-        stub.add_client_error(
-            "delete_item", "AccessDeniedException", expected_params={"TableName": table, "Key": keys[1]}
-        )
+    for _ in range(2000):
+        insert_session(table, created=NOW, expires_at=NOW + 300, purge_shards=32)
 
-        # When / Then the run fails loudly (the watermark is not advanced, so the next run retries)
-        with pytest.raises(ServiceUnavailableError):
-            SessionStore(table, client).delete_keys(keys)
-        stub.assert_no_pending_responses()
+    # When the purge index keys they were written under are counted
+    counts = Counter(item["purge_shard"]["S"] for item in session_items(table))
+
+    # Then all fall in one hour, every shard is used, and none holds more than twice its fair share
+    assert {key.split("#")[0] for key in counts} == {str(purge_bucket(NOW + 3900))}
+    assert len(counts) == 32
+    assert max(counts.values()) <= 2 * 2000 / 32

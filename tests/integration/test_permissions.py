@@ -16,6 +16,7 @@ from typing import Any
 
 import boto3
 import cleanup_handler
+import cleanup_worker_handler
 import configurations_handler
 import create_session_handler
 import pytest
@@ -26,6 +27,7 @@ from portal_sessions.auth import ManagedKey, key_hash
 from portal_sessions.store import ApiKeyStore, ConditionFailedError, SessionStore, dynamodb_client
 from tests.conftest import TEMPLATE, TEST_KEY, FakeContext, http_event, json_body
 from tests.integration.helpers import all_items, insert_session
+from tests.integration.test_cleanup import sqs_event
 
 FORM = {"content-type": "application/x-www-form-urlencoded", "authorization": f"Bearer {TEST_KEY}"}
 TRANSACTION_ITEM_ACTIONS = {"ConditionCheck": "ConditionCheckItem", "Put": "PutItem", "Update": "UpdateItem",
@@ -36,6 +38,7 @@ FUNCTIONS = [
     "SessionsFunction",
     "RedirectFunction",
     "CleanupFunction",
+    "CleanupWorkerFunction",
 ]
 TABLE = "table"
 WRITES = ("PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "PartiQLInsert", "PartiQLUpdate", "PartiQLDelete")
@@ -222,15 +225,28 @@ def test_configurations(calls: set[Call], managed_key: str) -> None:
     assert denied("ConfigurationsFunction", calls) == []
 
 
-def test_cleanup(calls: set[Call], service_env: dict) -> None:
+def test_cleanup(calls: set[Call], service_env: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CLEANUP_LOOKBACK_HOURS", "2")  # a few units: 3 hours of 4 shards
+    monkeypatch.setenv("PURGE_SHARDS", "4")
     now = int(time.time())
-    insert_session(service_env["TABLE_NAME"], created=now - 7200, expires_at=now - 3600)
+    insert_session(
+        service_env["TABLE_NAME"], created=now - 7200, expires_at=now - 3600, purge_at=now - 3600, purge_shards=4
+    )
     calls.clear()
 
-    assert cleanup_handler.lambda_handler({}, FakeContext())["deleted"] == 1
-
-    assert {"Query", "DeleteItem", "GetItem", "UpdateItem"} <= {call.action for call in calls}
+    assert cleanup_handler.lambda_handler({}, FakeContext())["units"] > 0
+    assert {"GetItem", "BatchGetItem"} <= {call.action for call in calls}
     assert denied("CleanupFunction", calls) == []
+
+    calls.clear()
+    queue_url = service_env["CLEANUP_QUEUE_URL"]
+    while True:
+        event = sqs_event(queue_url)
+        if not event["Records"]:
+            break
+        assert cleanup_worker_handler.lambda_handler(event, FakeContext())["batchItemFailures"] == []
+    assert {"Query", "DeleteItem", "UpdateItem"} <= {call.action for call in calls}
+    assert denied("CleanupWorkerFunction", calls) == []
 
 
 # What no role may do, whatever its code does
@@ -257,7 +273,8 @@ def test_every_item_statement_names_the_item_kinds_it_allows(function: str) -> N
     ("function", "allowed_writes"),
     [
         ("RedirectFunction", {("UpdateItem", "token")}),
-        ("CleanupFunction", {("DeleteItem", "token"), ("UpdateItem", "meta")}),
+        ("CleanupFunction", {("UpdateItem", "meta")}),
+        ("CleanupWorkerFunction", {("DeleteItem", "token"), ("UpdateItem", "meta")}),
         ("SessionsFunction", {("UpdateItem", "token"), *((w, "idempotency") for w in WRITES[:3])}),
         ("ConfigurationsFunction", {("PutItem", "configuration"), *((w, "idempotency") for w in WRITES[:3])}),
         ("CreateSessionFunction", {("PutItem", "token"), *((w, "idempotency") for w in WRITES[:3])}),
@@ -269,7 +286,7 @@ def test_each_role_writes_only_its_own_item_kinds(function: str, allowed_writes:
         "configuration": "configuration#bpc_Someone",
         "apikey": "apikey#" + "0" * 64,
         "idempotency": "idempotency#abc",
-        "meta": "meta#cleanup-watermark",
+        "meta": "meta#cleanup-watermark" if function == "CleanupFunction" else "meta#cleanup-bucket#1",
     }
     writable = {
         (action, kind)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -128,14 +129,27 @@ def test_a_visit_is_one_update(calls: Counter[str]) -> None:
     assert calls == Counter({"UpdateItem": 1})
 
 
-def test_retrieving_a_session_is_one_query(calls: Counter[str]) -> None:
+def test_retrieving_a_session_is_one_get_by_its_key(calls: Counter[str]) -> None:
     session_id = create()["id"]
     calls.clear()
 
     event = http_event("GET", f"/v1/billing_portal/sessions/{session_id}", headers=FORM)
     assert sessions_handler.lambda_handler(event, FakeContext())["statusCode"] == 200
 
-    assert calls == Counter({"Query": 1})
+    assert calls == Counter({"GetItem": 1})  # the id is the key's hash in base62: no index
+
+
+def test_listing_sessions_is_a_keys_only_query_then_one_batch_read(calls: Counter[str]) -> None:
+    create()
+    create()
+    calls.clear()
+
+    event = http_event("GET", "/v1/billing_portal/sessions", headers=FORM)
+    event["rawQueryString"] = "customer=cus_1"
+    response = sessions_handler.lambda_handler(event, FakeContext())
+
+    assert response["statusCode"] == 200 and len(json.loads(response["body"])["data"]) == 2
+    assert calls == Counter({"Query": 1, "BatchGetItem": 1})  # a visit writes no list index: it holds keys only
 
 
 def test_retrieving_a_configuration_is_one_read(calls: Counter[str]) -> None:

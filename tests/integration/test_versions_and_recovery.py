@@ -246,10 +246,10 @@ def test_a_recoverable_session_is_kept_until_its_deadline_even_after_a_visit(ser
     # When its item is read
     item = item_for_token(service_env["TABLE_NAME"], token)
 
-    # Then the visit extended its expiry, but cleanup will keep it until the recovery deadline
+    # Then the visit extended its expiry, but cleanup will keep it until the recovery deadline and the retention
     assert item is not None
     assert int(item["expires_at"]["N"]) == T0 + 10 + 3600
-    assert int(item["purge_at"]["N"]) == T0 + 30 * 86400
+    assert int(item["purge_at"]["N"]) == T0 + 30 * 86400 + 7 * 86400
     assert int(item["recovery_until"]["N"]) == T0 + 30 * 86400
 
 

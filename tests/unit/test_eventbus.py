@@ -24,8 +24,9 @@ SESSION = PortalSession(
     return_url="https://example.com/account",
     created=CREATED,
     expires_at=CREATED + 300,
+    purge_at=CREATED + 300 + 3600 + 7 * 86400,
 )
-ITEM = _session_item(SESSION, "ab" * 32, None) | _request_attributes(RequestRef("req_Create1", "key-1"))
+ITEM = _session_item(SESSION, "ab" * 32, 32) | _request_attributes(RequestRef("req_Create1", "key-1"))
 
 
 def record(event_name: str, new: dict[str, Any] | None, old: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -12,6 +12,8 @@ from portal_sessions.tokens import (
     new_object_id,
     new_request_id,
     new_url_token,
+    session_id_for,
+    token_hash_of,
     url_token_hash,
 )
 
@@ -98,3 +100,29 @@ def test_request_id_is_req_and_14_alphanumerics() -> None:
     # When its shape is checked
     # Then it is Stripe's `req_` and 14 characters
     assert re.fullmatch(r"req_[A-Za-z0-9]{14}", request_id)
+
+
+def test_a_session_id_is_its_token_hash_and_back() -> None:
+    for _ in range(200):
+        token_hash = url_token_hash(new_url_token())
+
+        session_id = session_id_for(token_hash)
+
+        assert session_id.startswith("bps_") and len(session_id) == 47
+        assert session_id[4:].isalnum()
+        assert token_hash_of(session_id) == token_hash
+
+
+def test_the_extreme_hashes_make_ids_of_the_same_length() -> None:
+    for token_hash in ("0" * 64, "f" * 64):
+        assert token_hash_of(session_id_for(token_hash)) == token_hash
+        assert len(session_id_for(token_hash)) == 47
+
+
+@pytest.mark.parametrize(
+    "not_an_id",
+    ["", "bps_", "bps_short", "bpc_" + "a" * 43, "bps_" + "a" * 44, "bps_" + "-" * 43, "bps_" + "é" * 43,
+     "bps_" + "9" * 43],  # the last: above 2^256
+)  # fmt: skip
+def test_what_is_no_session_id_stands_for_no_key(not_an_id: str) -> None:
+    assert token_hash_of(not_an_id) is None

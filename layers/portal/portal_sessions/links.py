@@ -41,7 +41,7 @@ def check_session(token: str, store: SessionStore, *, now: int) -> PortalSession
     if not is_well_formed_url_token(token):
         raise SessionNotFoundError
     session = store.find(url_token_hash(token))
-    if session is None:
+    if session is None or session.is_purged(now):
         raise SessionNotFoundError
     if session.is_expired(now) and not session.can_be_recovered(now):
         raise SessionExpiredError(session.return_url)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -33,7 +33,7 @@ from .store import (
     StoredSession,
 )
 from .stripe_params import check_expand, is_object_id
-from .tokens import new_object_id, new_url_token, url_token_hash
+from .tokens import new_object_id, new_url_token, session_id_for, url_token_hash
 
 SESSION_URL_PATH = "/p/session/"
 MAX_RECOVERY_SECONDS = 30 * 86400  # after_expiration without expires_at: recoverable this long
@@ -77,6 +77,7 @@ def create_session(
     link_ttl_seconds: int,
     session_ttl_seconds: int,
     base_url: str,
+    retention_seconds: int = 7 * 86400,
     api_version: str = RECOVERY_AND_NEW_FLOWS,
     also_write: Callable[[dict[str, Any]], list[dict[str, Any]]] | None = None,
     request: RequestRef | None = None,
@@ -103,12 +104,14 @@ def create_session(
         name = "flow_data[after_completion][redirect][return_url]"
         _check_return_url(completion.redirect.return_url, caller.livemode, name)
     recovery_until = None if params.after_expiration is None else _recovery_deadline(params.after_expiration, now)
-    # A recoverable session is kept until its recovery deadline, and at least as long as it can be used.
-    purge_hold = None if recovery_until is None else max(recovery_until, now + link_ttl_seconds + session_ttl_seconds)
+    # Fixed now, never moved: the latest the session (visited at the last moment) or its recovery can live, then
+    # the retention window, in which its link answers 410 and the API shows it `expired`.
+    latest_end = max(now + link_ttl_seconds + session_ttl_seconds, recovery_until or 0)
+    purge_at = latest_end + retention_seconds
 
     def session_with(configuration_id: str, return_url: str) -> PortalSession:
         return PortalSession(
-            id=new_object_id("bps"),
+            id="",  # the URL token's, once drawn
             livemode=caller.livemode,
             customer=params.customer,
             customer_account=params.customer_account,
@@ -123,6 +126,7 @@ def create_session(
             if params.after_expiration is None
             else after_expiration_object(params.after_expiration),
             recovery_until=recovery_until,
+            purge_at=purge_at,
         )
 
     def api_object(session: PortalSession, configuration: dict[str, Any] | None, token: str) -> dict[str, Any]:
@@ -146,10 +150,10 @@ def create_session(
         default_seen = (configurations.table_name, caller.livemode) in _DEFAULT_CONFIGURATIONS_SEEN
         checked = None if params.configuration is None and requirement.feature is None and default_seen else requirement
         try:
-            shown = _store_under_fresh_token(
-                store, session, purge_hold, checked, lambda token: api_object(session, None, token), also_write,
-                request,
-            )  # fmt: skip
+            stored, shown = _store_under_fresh_token(
+                store, session, checked, lambda stored, token: api_object(stored, None, token), also_write, request
+            )
+            session = stored
             if params.configuration is None:
                 _DEFAULT_CONFIGURATIONS_SEEN.add((configurations.table_name, caller.livemode))
         except ConfigurationCheckFailedError:
@@ -160,11 +164,15 @@ def create_session(
         if return_url is None:
             raise InvalidRequestError(_MISSING_RETURN_URL, param="return_url")
         _check_return_url(return_url, caller.livemode, "return_url")
-        session = session_with(configuration["id"], return_url)
-        check_handoff_size(session)
+        check_handoff_size(session_with(configuration["id"], return_url))
         usable = configuration
-        shown = _store_under_fresh_token(
-            store, session, purge_hold, None, lambda token: api_object(session, usable, token), also_write, request
+        session, shown = _store_under_fresh_token(
+            store,
+            session_with(configuration["id"], return_url),
+            None,
+            lambda stored, token: api_object(stored, usable, token),
+            also_write,
+            request,
         )
     return CreatedSession(session=session, api_object=shown)
 
@@ -190,24 +198,26 @@ def _usable_configuration(
 
 def _store_under_fresh_token(
     store: SessionStore,
-    session: PortalSession,
-    purge_hold: int | None,
+    draft: PortalSession,
     requirement: ConfigurationRequirement | None,
-    api_object: Callable[[str], dict[str, Any]],
+    api_object: Callable[[PortalSession, str], dict[str, Any]],
     also_write: Callable[[dict[str, Any]], list[dict[str, Any]]] | None,
     request: RequestRef | None,
-) -> dict[str, Any]:
-    """Store the session under a new URL token; its API object (which shows the token in its URL)."""
+) -> tuple[PortalSession, dict[str, Any]]:
+    """Store the session under a new URL token (its id is the token's); the session and its API object (which shows
+    the token in its URL)."""
     for _attempt in range(3):  # a 256-bit token never collides in practice; never overwrite if it does
         token = new_url_token()
-        shown = api_object(token)
+        token_hash = url_token_hash(token)
+        session = replace(draft, id=session_id_for(token_hash))
+        shown = api_object(session, token)
         also = None if also_write is None else also_write(shown)
         try:
-            store.put_new(session, url_token_hash(token), purge_hold, requirement, also, request)
-            return shown
+            store.put_new(session, token_hash, requirement, also, request)
+            return session, shown
         except ConditionFailedError as taken:
-            if taken.item is not None and taken.item.get("session_id", {}).get("S") == session.id:
-                return shown  # botocore retried a put whose first attempt landed (its answer was lost): ours
+            if taken.item is not None:  # the key is this token's hash: botocore retried a put that landed, ours
+                return session, shown
             continue
     raise RuntimeError("could not store the session under a fresh token")
 
@@ -360,9 +370,11 @@ def list_configurations(
 SESSIONS_LIST_URL = "/v1/billing_portal/sessions"
 
 
-def _find_session(store: SessionStore, session_id: str, caller: Caller, *, param: str | None = "id") -> StoredSession:
+def _find_session(
+    store: SessionStore, session_id: str, caller: Caller, *, now: int, param: str | None = "id"
+) -> StoredSession:
     stored = store.get_by_id(session_id) if is_object_id(session_id) else None
-    if stored is None or stored.session.livemode != caller.livemode:
+    if stored is None or stored.session.livemode != caller.livemode or stored.session.is_purged(now):
         raise ResourceMissingError(f"No such billing_portal.session: '{session_id}'", param=param, http_status=404)
     return stored
 
@@ -371,7 +383,9 @@ def retrieve_session(
     session_id: str, caller: Caller, store: SessionStore, *, now: int, api_version: str = RECOVERY_AND_NEW_FLOWS
 ) -> dict[str, Any]:
     """The session as created, but with `url` null: only its hash is kept, so it cannot be shown again."""
-    return _find_session(store, session_id, caller).session.to_api_object(None, now=now, api_version=api_version)
+    return _find_session(store, session_id, caller, now=now).session.to_api_object(
+        None, now=now, api_version=api_version
+    )
 
 
 def list_sessions(
@@ -386,13 +400,20 @@ def list_sessions(
     for name, session_id in (("after", params.starting_after), ("before", params.ending_before)):
         if session_id is not None:
             param = "starting_after" if name == "after" else "ending_before"
-            cursors[name] = _find_session(store, session_id, caller, param=param).list_sort
-    owner = params.customer or params.customer_account
-    assert owner is not None  # the parameters require one
-    sessions, has_more = store.list_for_customer(
-        caller.livemode, owner, limit=params.limit, after=cursors["after"], before=cursors["before"]
+            cursors[name] = _find_session(store, session_id, caller, now=now, param=param).list_sort
+    sessions, has_more = store.list_for_owner(
+        caller.livemode,
+        customer=params.customer,
+        customer_account=params.customer_account,
+        limit=params.limit,
+        after=cursors["after"],
+        before=cursors["before"],
     )
-    data = [session.to_api_object(None, now=now, api_version=api_version) for session in sessions]
+    data = [
+        session.to_api_object(None, now=now, api_version=api_version)
+        for session in sessions
+        if not session.is_purged(now)
+    ]
     return {"object": "list", "data": data, "has_more": has_more, "url": SESSIONS_LIST_URL}
 
 
@@ -407,7 +428,7 @@ def expire_session(
 ) -> dict[str, Any]:
     """End a session now: its URL answers 410 from then on, and it cannot be recovered by logging in."""
     for _attempt in range(2):  # once more if it lapsed between the read and the write
-        stored = _find_session(store, session_id, caller)
+        stored = _find_session(store, session_id, caller, now=now)
         try:
             return store.expire(stored, now, request).to_api_object(None, now=now, api_version=api_version)
         except ConditionFailedError:

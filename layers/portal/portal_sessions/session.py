@@ -35,10 +35,15 @@ class PortalSession:
     visited_at: int | None = None
     after_expiration: dict[str, Any] | None = None
     recovery_until: int | None = None  # when after_expiration allows recovery, until when (always set then)
+    purge_at: int | None = None  # when it is erased: fixed at create (latest it or its recovery can live + retention)
 
     def is_expired(self, now: int) -> bool:
         # TTL deletion lags, so every read decides expiry itself.
         return now >= self.expires_at
+
+    def is_purged(self, now: int) -> bool:
+        """Past its purge time: gone, whether or not TTL or cleanup has deleted the item yet."""
+        return self.purge_at is not None and now >= self.purge_at
 
     def can_be_recovered(self, now: int) -> bool:
         return self.recovery_until is not None and now < self.recovery_until

@@ -48,6 +48,8 @@ class ApiSettings(_Settings):
 class CreateSessionSettings(ApiSettings):
     link_ttl_seconds: int = _number(default=300, ge=10, le=_DAY)
     session_ttl_seconds: int = _number(default=3600, ge=60, le=7 * _DAY)
+    expired_retention_seconds: int = _number(default=7 * _DAY, ge=0, le=90 * _DAY)
+    purge_shards: int = _number(default=32, ge=1, le=1000)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -100,7 +102,17 @@ class WebhookDeliverySettings(_Settings):
 
 @dataclass(frozen=True, kw_only=True)
 class CleanupSettings(_Settings):
-    cleanup_lookback_hours: int = _number(default=168, ge=1, le=24 * 90)
+    # The first run's reach back (later runs start at the watermark): nothing in the table can be due earlier than
+    # the table's first hour, since purge times lie after their session's create.
+    cleanup_lookback_hours: int = _number(default=2, ge=1, le=24 * 90)
+    purge_shards: int = _number(default=32, ge=1, le=1000)
+    cleanup_queue_url: str = _text(min_length=1)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CleanupWorkerSettings(_Settings):
+    cleanup_queue_url: str = _text(min_length=1)
+    cleanup_max_deletes: int = _number(default=100_000, ge=1, le=10_000_000)  # per invocation, then a continuation
 
 
 def _problem(rules: Any, value: str) -> str | None:
@@ -166,6 +178,11 @@ def cleanup_settings() -> CleanupSettings:
 
 
 @cache
+def cleanup_worker_settings() -> CleanupWorkerSettings:
+    return settings_from(CleanupWorkerSettings, dict(os.environ))
+
+
+@cache
 def session_events_settings() -> SessionEventsSettings:
     return settings_from(SessionEventsSettings, dict(os.environ))
 
@@ -184,5 +201,6 @@ def clear_settings_cache() -> None:
     for cached in (
         create_session_settings, api_settings, configuration_settings, redirect_settings, cleanup_settings,
         session_events_settings, webhook_endpoints_settings, webhook_delivery_settings,
+        cleanup_worker_settings,
     ):  # fmt: skip
         cached.cache_clear()

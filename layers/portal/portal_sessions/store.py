@@ -1,8 +1,12 @@
 """DynamoDB storage of sessions and configurations: the only module that talks to boto3.
 
-Sessions: one item per session keyed by the SHA-256 of its URL token, so the redirect needs one UpdateItem.
-`purge_at` is the table's TTL attribute; `purge_bucket` (the hour of `purge_at`) feeds a sparse index that
-lets cleanup read only expired items instead of scanning the table.
+Sessions: one item per session keyed by the SHA-256 of its URL token, so the redirect needs one UpdateItem; the
+session's id is that hash in base62, so retrieve and expire find the item by its key too, without an index.
+`purge_at` (the table's TTL attribute) is fixed at create: the latest the session or its recovery can live, plus the
+retention window. No later write moves it, so a visit writes the table alone, never an index.
+`purge_shard` (the hour of `purge_at` and a shard drawn from the token's hash) keys the sparse, keys-only purge index:
+each hour's creates spread over `purge_shards` index keys, and cleanup reads only due items, shard by shard.
+Sessions are listed per customer and per customer account through two keys-only indexes, then read by key.
 Configurations: one item per configuration keyed by its id, listed newest first through the `ByList` index.
 """
 
@@ -10,7 +14,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from functools import cache
 from typing import TYPE_CHECKING, Any
@@ -21,21 +27,28 @@ from botocore.exceptions import BotoCoreError, ClientError
 from .auth import ManagedKey
 from .errors import InvalidRequestError, RateLimitError, ServiceUnavailableError
 from .session import PortalSession, RequestRef
+from .tokens import token_hash_of
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 else:
     DynamoDBClient = Any
 
-PURGE_INDEX = "ByPurgeBucket"
+PURGE_INDEX = "ByPurgeShard"
 LIST_INDEX = "ByList"
-ID_INDEX = "BySessionId"
+CUSTOMER_LIST_INDEX = "SessionsByCustomer"
+ACCOUNT_LIST_INDEX = "SessionsByAccount"
 BUCKET_SECONDS = 3600
 MAX_ITEMS_READ = 500  # items one list request may read, whatever its filters match
 FILTERED_PAGE_ITEMS = 100  # items read per query when a filter may drop most of them
+DEFAULT_PURGE_SHARDS = 32  # 10,000 creates/s spread at about 310 writes/s per index key (see README, "Scale")
+BATCH_GET_LIMIT = 100  # BatchGetItem's maximum
 _TOKEN_PREFIX = "token#"
 _CONFIGURATION_PREFIX = "configuration#"
 _WATERMARK_KEY = "meta#cleanup-watermark"
+_CLEANUP_PROGRESS_PREFIX = "meta#cleanup-bucket#"
+_PROGRESS_KEPT_SECONDS = 30 * 86400
+DELETE_CONCURRENCY = 10  # botocore's default connection pool size
 THROTTLING_CODES = frozenset({"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"})
 
 
@@ -92,6 +105,15 @@ def dynamodb_client() -> DynamoDBClient:
 
 def purge_bucket(purge_at: int) -> int:
     return purge_at // BUCKET_SECONDS
+
+
+def purge_shard_of(token_hash: str, shards: int) -> int:
+    """The shard of a session's purge index key: from its token's hash, so a retry writes the same key."""
+    return int(token_hash[:15], 16) % shards
+
+
+def purge_shard_key(bucket: int, shard: int) -> str:
+    return f"{bucket}#{shard}"
 
 
 class _Table:
@@ -187,25 +209,30 @@ class StoredSession:
 
 
 class SessionStore(_Table):
+    def __init__(
+        self, table_name: str, client: DynamoDBClient | None = None, *, purge_shards: int = DEFAULT_PURGE_SHARDS
+    ) -> None:
+        super().__init__(table_name, client)
+        self.purge_shards = purge_shards
+
     def put_new(
         self,
         session: PortalSession,
         token_hash: str,
-        purge_hold: int | None = None,
         requirement: ConfigurationRequirement | None = None,
         also: list[dict[str, Any]] | None = None,
         request: RequestRef | None = None,
     ) -> None:
         """Store a new session; ConditionFailedError if the key exists (never overwrite).
 
-        `purge_hold` keeps the item (for recovery after expiry) until then, whatever visits do to its expiry.
+        The session's `purge_at` (set at create, never moved) decides its purge index key.
         With a `requirement`, one transaction also checks the configuration (ConfigurationCheckFailedError); `also`
         are more writes (TransactWriteItems items) made in that same transaction. `request` is kept on the item for
         the `created` event its stream record becomes.
         """
         put = {
             "TableName": self.table_name,
-            "Item": _session_item(session, token_hash, purge_hold) | _request_attributes(request),
+            "Item": _session_item(session, token_hash, self.purge_shards) | _request_attributes(request),
             "ConditionExpression": "attribute_not_exists(pk)",
         }
         if requirement is None and not also:
@@ -218,7 +245,9 @@ class SessionStore(_Table):
         if requirement is not None:
             items.insert(0, {"ConditionCheck": self._configuration_check(requirement)})
         try:
-            self._request("transact_write_items", TransactItems=items)
+            # The token's hash names the transaction: botocore's retry of one whose answer was lost is answered
+            # as it was, rather than failing on the session it stored itself.
+            self._request("transact_write_items", TransactItems=items, ClientRequestToken=token_hash[:36])
         except ConfigurationCheckFailedError as failed:
             if requirement is None:  # the first item was the session's own put: its key exists
                 raise ConditionFailedError(failed.item) from None
@@ -240,6 +269,7 @@ class SessionStore(_Table):
         return check
 
     def find(self, token_hash: str) -> PortalSession | None:
+        """The session stored under this token hash (purged or not: the caller decides with `is_purged`)."""
         response = self._call("get_item", Key={"pk": {"S": _TOKEN_PREFIX + token_hash}}, ConsistentRead=True)
         item = response.get("Item")
         return session_from_item(item) if item else None
@@ -250,7 +280,8 @@ class SessionStore(_Table):
         """Mark the first visit and extend the lifetime, in one conditional UpdateItem.
 
         When the condition fails DynamoDB returns the old item, which tells a revisit, an expired session
-        and an unknown token apart without a second call.
+        and an unknown token apart without a second call. No index key or projected attribute changes: the
+        visit writes the table's item alone.
         """
         expires_at = now + session_ttl_seconds
         try:
@@ -258,15 +289,12 @@ class SessionStore(_Table):
                 "update_item",
                 Key={"pk": {"S": _TOKEN_PREFIX + token_hash}},
                 UpdateExpression=(
-                    "SET visited_at = :now, expires_at = :exp, purge_at = if_not_exists(purge_hold, :exp),"
-                    " purge_bucket = if_not_exists(purge_hold_bucket, :bucket), request_id = :request"
-                    " REMOVE idempotency_key"
+                    "SET visited_at = :now, expires_at = :exp, request_id = :request REMOVE idempotency_key"
                 ),
                 ConditionExpression="attribute_exists(pk) AND attribute_not_exists(visited_at) AND expires_at > :now",
                 ExpressionAttributeValues={
                     ":now": {"N": str(now)},
                     ":exp": {"N": str(expires_at)},
-                    ":bucket": {"N": str(purge_bucket(expires_at))},
                     ":request": _request_id_value(request),
                 },
                 ReturnValues="ALL_NEW",
@@ -276,47 +304,123 @@ class SessionStore(_Table):
             if not failed.item:
                 return VisitResult(session=None)
             session = session_from_item(failed.item)
+            if session.is_purged(now):  # TTL's deletion lags: a purged session is gone, whatever is left of it
+                return VisitResult(session=None)
             return VisitResult(session=session, expired=session.is_expired(now))
         return VisitResult(session=session_from_item(response["Attributes"]), first_visit=True)
 
     def get_by_id(self, session_id: str) -> StoredSession | None:
+        """The session with this id, by its item's key (one GetItem); None for a string that is no session id."""
+        token_hash = token_hash_of(session_id)
+        if token_hash is None:
+            return None
+        key = {"pk": {"S": _TOKEN_PREFIX + token_hash}}
+        item = self._call("get_item", Key=key, ConsistentRead=True).get("Item")
+        return StoredSession(session_from_item(item), key) if item else None
+
+    def list_for_owner(
+        self,
+        livemode: bool,
+        *,
+        customer: str | None = None,
+        customer_account: str | None = None,
+        limit: int,
+        after: str | None = None,
+        before: str | None = None,
+    ) -> tuple[list[PortalSession], bool]:
+        """One page of a customer's (or a customer account's) sessions, newest first, and whether more exist.
+
+        The list indexes hold keys only (a visit then writes no index), so the page is read from the table after.
+        """
+        if customer is not None:
+            index, name, owner = CUSTOMER_LIST_INDEX, "customer_list_key", _session_list_key(livemode, customer)
+        elif customer_account is not None:
+            index, name, owner = ACCOUNT_LIST_INDEX, "account_list_key", _account_list_key(livemode, customer_account)
+        else:
+            raise ValueError("a customer or a customer account is needed")
+        values: dict[str, Any] = {":owner": {"S": owner}}
+        condition = f"{name} = :owner"
+        if after is not None:
+            condition += " AND list_sort < :cursor"
+            values[":cursor"] = {"S": after}
+        elif before is not None:
+            condition += " AND list_sort > :cursor"
+            values[":cursor"] = {"S": before}
         response = self._call(
             "query",
-            IndexName=ID_INDEX,
-            KeyConditionExpression="session_id = :id",
-            ExpressionAttributeValues={":id": {"S": session_id}},
+            IndexName=index,
+            KeyConditionExpression=condition,
+            ExpressionAttributeValues=values,
+            ScanIndexForward=before is not None,  # towards the cursor's far side
+            Limit=limit + 1,  # one spare tells whether more exist
         )
-        items = response.get("Items", [])
-        return StoredSession(session_from_item(items[0]), {"pk": items[0]["pk"]}) if items else None
+        found = response.get("Items", [])
+        page = found[:limit]
+        if before is not None:
+            page.reverse()
+        items = self._items_by_key([{"pk": item["pk"]} for item in page])
+        sessions = [session_from_item(items[item["pk"]["S"]]) for item in page if item["pk"]["S"] in items]
+        return sessions, len(found) > limit
 
-    def list_for_customer(
-        self, livemode: bool, customer: str, *, limit: int, after: str | None = None, before: str | None = None
-    ) -> tuple[list[PortalSession], bool]:
-        items, has_more = self._list_page(
-            _session_list_key(livemode, customer), limit=limit, after=after, before=before
-        )
-        return [session_from_item(item) for item in items], has_more
+    def erase_owner(self, livemode: bool, *, customer: str | None = None, customer_account: str | None = None) -> int:
+        """Delete every session of one customer (or customer account) now, whatever its state; how many went.
+
+        For data-protection requests: the list index names every such session, and deleting the item removes it
+        from both lists (a session with both a customer and a customer account included).
+        """
+        if customer is not None:
+            index, name, owner = CUSTOMER_LIST_INDEX, "customer_list_key", _session_list_key(livemode, customer)
+        elif customer_account is not None:
+            index, name, owner = ACCOUNT_LIST_INDEX, "account_list_key", _account_list_key(livemode, customer_account)
+        else:
+            raise ValueError("a customer or a customer account is needed")
+        query: dict[str, Any] = {
+            "IndexName": index,
+            "KeyConditionExpression": f"{name} = :owner",
+            "ExpressionAttributeValues": {":owner": {"S": owner}},
+        }
+        erased = 0
+        while True:
+            response = self._call("query", **query)
+            for item in response.get("Items", []):
+                self._call("delete_item", Key={"pk": item["pk"]})
+                erased += 1
+            if "LastEvaluatedKey" not in response:
+                return erased
+            query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def _items_by_key(self, keys: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        """The table's items for these keys (at most 100), by pk; keys of items gone meanwhile are left out."""
+        found: dict[str, dict[str, Any]] = {}
+        wanted: dict[str, Any] = {"Keys": keys, "ConsistentRead": True}
+        for attempt in range(5):
+            if not wanted["Keys"]:
+                break
+            response = self._request("batch_get_item", RequestItems={self.table_name: wanted})
+            found.update({item["pk"]["S"]: item for item in response.get("Responses", {}).get(self.table_name, [])})
+            wanted = response.get("UnprocessedKeys", {}).get(self.table_name, {"Keys": []})
+            if wanted["Keys"]:
+                time.sleep(min(0.05 * 2**attempt, 1.0))
+        else:
+            raise ServiceUnavailableError("The session store is unavailable right now. Please retry shortly.")
+        return found
 
     def expire(self, stored: StoredSession, now: int, request: RequestRef | None = None) -> PortalSession:
         """End a session now: its URL answers 410 from then on and it can no longer be recovered by logging in.
 
         A usable session ends now; a lapsed one that could still be recovered keeps its `expires_at` and loses its
         recovery. ConditionFailedError if neither (it is fully dead). `ended_at` marks the end as requested (not a
-        lapse), which its stream record makes an `expired` event of.
+        lapse), which its stream record makes an `expired` event of. The purge time stays: the ended session is kept
+        (410, shown `expired`) for the retention window.
         """
-        values = {
-            ":now": {"N": str(now)},
-            ":bucket": {"N": str(purge_bucket(now))},
-            ":request": _request_id_value(request),
-        }
+        values = {":now": {"N": str(now)}, ":request": _request_id_value(request)}
         if stored.session.is_expired(now):  # lapsed: the condition holds only while recovery is still possible
-            update = "SET purge_at = :now, purge_bucket = :bucket, ended_at = :now"
+            update = "SET ended_at = :now, request_id = :request"
             condition = "attribute_exists(pk) AND expires_at <= :now AND recovery_until > :now"
         else:  # usable: the condition fails if it lapsed meanwhile (the caller reads it again)
-            update = "SET expires_at = :now, purge_at = :now, purge_bucket = :bucket, ended_at = :now"
+            update = "SET expires_at = :now, ended_at = :now, request_id = :request"
             condition = "attribute_exists(pk) AND expires_at > :now"
-        update += ", request_id = :request"
-        removed = "recovery_until, purge_hold, purge_hold_bucket"
+        removed = "recovery_until"
         if request is not None and request.idempotency_key is not None:
             update += ", idempotency_key = :key"
             values[":key"] = {"S": request.idempotency_key}
@@ -334,12 +438,12 @@ class SessionStore(_Table):
 
     # Cleanup
 
-    def expired_keys(self, bucket: int, now: int) -> Iterator[list[dict[str, Any]]]:
-        """Pages of keys of the items in one purge bucket whose purge time has passed."""
+    def due_keys(self, bucket: int, shard: int, now: int) -> Iterator[list[dict[str, Any]]]:
+        """Pages of keys of the items under one purge index key (bucket, shard) whose purge time has passed."""
         query: dict[str, Any] = {
             "IndexName": PURGE_INDEX,
-            "KeyConditionExpression": "purge_bucket = :bucket AND purge_at <= :now",
-            "ExpressionAttributeValues": {":bucket": {"N": str(bucket)}, ":now": {"N": str(now)}},
+            "KeyConditionExpression": "purge_shard = :key AND purge_at <= :now",
+            "ExpressionAttributeValues": {":key": {"S": purge_shard_key(bucket, shard)}, ":now": {"N": str(now)}},
             "ProjectionExpression": "pk",
         }
         while True:
@@ -349,12 +453,51 @@ class SessionStore(_Table):
                 return
             query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
-    def delete_keys(self, keys: list[dict[str, Any]]) -> int:
-        """Delete one item per DeleteItem (the role may delete sessions and put nothing, which BatchWriteItem would
-        allow); returns how many were sent. A deletion that fails after botocore's retries fails the run."""
-        for key in keys:
-            self._call("delete_item", Key=key)
-        return len(keys)
+    def delete_due(self, keys: list[dict[str, Any]], now: int) -> int:
+        """Delete each item if it is still due (`purge_at <= now`), a few at a time; returns how many were deleted.
+
+        The index is read eventually consistently, so the table decides: an item whose purge time moved, or that
+        is gone already, is left alone. (BatchWriteItem takes no condition, hence one DeleteItem per item.)
+        """
+
+        def delete(key: dict[str, Any]) -> bool:
+            try:
+                self._call(
+                    "delete_item",
+                    Key=key,
+                    ConditionExpression="purge_at <= :now",
+                    ExpressionAttributeValues={":now": {"N": str(now)}},
+                )
+            except ConditionFailedError:
+                return False
+            return True
+
+        if len(keys) <= 1:
+            return sum(map(delete, keys))
+        with ThreadPoolExecutor(max_workers=min(DELETE_CONCURRENCY, len(keys))) as pool:
+            return sum(pool.map(delete, keys))
+
+    def mark_shard_done(self, bucket: int, shard: int, now: int) -> None:
+        """Record that one shard of a purge bucket holds nothing more (its bucket wholly in the past)."""
+        self._call(
+            "update_item",
+            Key={"pk": {"S": _CLEANUP_PROGRESS_PREFIX + str(bucket)}},
+            UpdateExpression="ADD done_shards :shard SET purge_at = :forget",
+            ExpressionAttributeValues={
+                ":shard": {"NS": [str(shard)]},
+                ":forget": {"N": str(now + _PROGRESS_KEPT_SECONDS)},  # TTL: long after the watermark passed it
+            },
+        )
+
+    def done_shards(self, buckets: list[int]) -> dict[int, set[int]]:
+        """The shards recorded done, for each of these buckets that has any."""
+        done: dict[int, set[int]] = {}
+        for start in range(0, len(buckets), BATCH_GET_LIMIT):
+            keys = [{"pk": {"S": _CLEANUP_PROGRESS_PREFIX + str(b)}} for b in buckets[start : start + BATCH_GET_LIMIT]]
+            for pk, item in self._items_by_key(keys).items():
+                bucket = int(pk.removeprefix(_CLEANUP_PROGRESS_PREFIX))
+                done[bucket] = {int(shard) for shard in item.get("done_shards", {}).get("NS", [])}
+        return done
 
     def cleanup_watermark(self) -> int | None:
         """The oldest purge bucket that may still hold items, as far as earlier cleanups know."""
@@ -497,6 +640,10 @@ def _session_list_key(livemode: bool, customer: str) -> str:
     return f"sessions#{_mode(livemode)}#" + hashlib.sha256(customer.encode("utf-8")).hexdigest()
 
 
+def _account_list_key(livemode: bool, customer_account: str) -> str:
+    return f"account-sessions#{_mode(livemode)}#" + hashlib.sha256(customer_account.encode("utf-8")).hexdigest()
+
+
 def _list_sort(created: int, object_id: str) -> str:
     return f"{created:012d}#{object_id}"
 
@@ -527,8 +674,10 @@ def _configuration_from_item(item: dict[str, Any]) -> StoredConfiguration:
     )
 
 
-def _session_item(session: PortalSession, token_hash: str, purge_hold: int | None) -> dict[str, Any]:
-    purge_at = session.expires_at if purge_hold is None else max(purge_hold, session.expires_at)
+def _session_item(session: PortalSession, token_hash: str, purge_shards: int) -> dict[str, Any]:
+    if session.purge_at is None:
+        raise ValueError("a stored session needs its purge time")
+    bucket = purge_bucket(session.purge_at)
     item: dict[str, Any] = {
         "pk": {"S": _TOKEN_PREFIX + token_hash},
         "session_id": {"S": session.id},
@@ -536,16 +685,16 @@ def _session_item(session: PortalSession, token_hash: str, purge_hold: int | Non
         "configuration": {"S": session.configuration},
         "created": {"N": str(session.created)},
         "expires_at": {"N": str(session.expires_at)},
-        "purge_at": {"N": str(purge_at)},
-        "purge_bucket": {"N": str(purge_bucket(purge_at))},
+        "purge_at": {"N": str(session.purge_at)},
+        "purge_shard": {"S": purge_shard_key(bucket, purge_shard_of(token_hash, purge_shards))},
     }
-    owner = session.customer or session.customer_account
-    if owner is not None:  # listed per customer, newest first
-        item["list_key"] = {"S": _session_list_key(session.livemode, owner)}
+    # Listed per customer and per customer account, apart (a session with both is in both lists), newest first.
+    if session.customer is not None:
+        item["customer_list_key"] = {"S": _session_list_key(session.livemode, session.customer)}
+    if session.customer_account is not None:
+        item["account_list_key"] = {"S": _account_list_key(session.livemode, session.customer_account)}
+    if session.customer is not None or session.customer_account is not None:
         item["list_sort"] = {"S": _list_sort(session.created, session.id)}
-    if purge_hold is not None:
-        item["purge_hold"] = {"N": str(purge_at)}
-        item["purge_hold_bucket"] = {"N": str(purge_bucket(purge_at))}
     if session.recovery_until is not None:
         item["recovery_until"] = {"N": str(session.recovery_until)}
     optional = {
@@ -608,4 +757,5 @@ def session_from_item(item: dict[str, Any]) -> PortalSession:
         visited_at=int(item["visited_at"]["N"]) if "visited_at" in item else None,
         after_expiration=None if after_expiration is None else json.loads(after_expiration),
         recovery_until=int(item["recovery_until"]["N"]) if "recovery_until" in item else None,
+        purge_at=int(item["purge_at"]["N"]) if "purge_at" in item else None,
     )

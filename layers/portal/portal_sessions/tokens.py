@@ -40,3 +40,36 @@ def is_well_formed_url_token(token: str) -> bool:
 def url_token_hash(token: str) -> str:
     """What the table stores in place of the token, so a table dump reveals no live URL."""
     return hashlib.sha256(token.encode("ascii")).hexdigest()
+
+
+_SESSION_ID_PREFIX = "bps_"
+_SESSION_ID_DIGITS = 43  # base62 digits of a 256-bit number
+_SESSION_ID_LENGTH = len(_SESSION_ID_PREFIX) + _SESSION_ID_DIGITS
+
+
+def session_id_for(token_hash: str) -> str:
+    """A session's public id: its URL token's hash in base62, so retrieve-by-id finds the item by its key (no index).
+
+    The id reveals only what a table dump shows (the hash), never the token.
+    """
+    number = int(token_hash, 16)
+    digits = []
+    for _ in range(_SESSION_ID_DIGITS):
+        number, digit = divmod(number, 62)
+        digits.append(_ID_ALPHABET[digit])
+    return _SESSION_ID_PREFIX + "".join(reversed(digits))
+
+
+def token_hash_of(session_id: str) -> str | None:
+    """The URL token hash a session id stands for; None if the string is no session id (then nothing is looked up)."""
+    if len(session_id) != _SESSION_ID_LENGTH or not session_id.startswith(_SESSION_ID_PREFIX):
+        return None
+    number = 0
+    for character in session_id[len(_SESSION_ID_PREFIX) :]:
+        digit = _ID_ALPHABET.find(character)
+        if digit < 0:
+            return None
+        number = number * 62 + digit
+    if number >= 1 << 256:
+        return None
+    return f"{number:064x}"

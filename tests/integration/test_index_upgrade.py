@@ -1,0 +1,110 @@
+"""Upgrading a live stack's table to the sharded, keys-only indexes: one index per deploy, serving throughout."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+import boto3
+import pytest
+import redirect_handler
+
+from local_gateway.template import table_definition
+from portal_sessions import clock
+from portal_sessions.tokens import new_url_token, url_token_hash
+from tests.conftest import TEMPLATE, FakeContext, http_event, json_body
+from tests.integration.test_session_lifecycle import T0, api
+
+
+@pytest.fixture
+def now(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    current = [T0]
+    monkeypatch.setattr(clock, "now", lambda: current[0])
+    return current
+
+
+STEP = "SessionIndexesUpgradeStep"
+
+
+def definition(step: int) -> dict[str, Any]:
+    return table_definition(TEMPLATE, parameters={STEP: str(step)})["create_table"]
+
+
+def indexes(create_table: dict[str, Any]) -> dict[str, str]:
+    return {index["IndexName"]: json.dumps(index, sort_keys=True) for index in create_table["GlobalSecondaryIndexes"]}
+
+
+def test_each_step_changes_exactly_one_index_and_the_last_is_the_default() -> None:
+    steps = [definition(step) for step in range(6)]
+
+    assert set(indexes(steps[0])) == {"ByPurgeBucket", "ByList", "BySessionId"}  # the layout before
+    for before, after in zip(steps, steps[1:], strict=False):
+        changed = set(indexes(before).items()) ^ set(indexes(after).items())
+        assert len(changed) == 1, changed
+    assert steps[5] == table_definition(TEMPLATE)["create_table"]
+    assert set(indexes(steps[5])) == {"ByPurgeShard", "ByList", "SessionsByCustomer", "SessionsByAccount"}
+    allowed = TEMPLATE["Parameters"][STEP]["AllowedValues"]
+    assert [int(value) for value in allowed] == [1, 2, 3, 4, 5]
+
+
+def legacy_session_item(token: str) -> dict[str, Any]:
+    """A session as the layout before stored it (random 24-character id, purge_bucket, listed through ByList)."""
+    expires_at = T0 + 300
+    return {
+        "pk": {"S": "token#" + url_token_hash(token)},
+        "session_id": {"S": "bps_LegacySession0000000001"},
+        "livemode": {"BOOL": False},
+        "configuration": {"S": "bpc_DefaultTestConfiguration"},
+        "created": {"N": str(T0)},
+        "expires_at": {"N": str(expires_at)},
+        "purge_at": {"N": str(expires_at)},
+        "purge_bucket": {"N": str(expires_at // 3600)},
+        "list_key": {"S": "sessions#test#legacy"},
+        "list_sort": {"S": f"{T0:012d}#bps_LegacySession0000000001"},
+        "customer": {"S": "cus_Legacy"},
+        "return_url": {"S": "https://example.com"},
+    }
+
+
+def test_a_live_table_walks_the_steps_and_keeps_serving(service_env: dict, now: list[int]) -> None:
+    # Given the table as deployed before, holding a session made then
+    client = boto3.client("dynamodb")
+    table = service_env["TABLE_NAME"]
+    client.delete_table(TableName=table)
+    client.create_table(TableName=table, **definition(0))
+    legacy_token = new_url_token()
+    client.put_item(TableName=table, Item=legacy_session_item(legacy_token))
+
+    # When each step is deployed in turn (one index created or deleted per update, as CloudFormation does)
+    for step in range(1, 6):
+        before, after = indexes(definition(step - 1)), indexes(definition(step))
+        [name] = set(before) ^ set(after)
+        update = {"Create": json.loads(after[name])} if name in after else {"Delete": {"IndexName": name}}
+        client.update_table(
+            TableName=table,
+            AttributeDefinitions=definition(step)["AttributeDefinitions"],
+            GlobalSecondaryIndexUpdates=[update],
+        )
+        live = client.describe_table(TableName=table)["Table"].get("GlobalSecondaryIndexes", [])
+        assert {index["IndexName"] for index in live} == set(after)
+
+        # Then the link made before the upgrade keeps working at every step
+        response = redirect_handler.lambda_handler(http_event("GET", f"/p/session/{legacy_token}"), FakeContext())
+        assert response["statusCode"] == 302  # its first visit at step 1, revisits after
+
+    # And at the end the new layout serves the whole lifecycle
+    body = urlencode({"customer": "cus_New", "return_url": "https://example.com"})
+    created = json_body(api("POST", "/v1/billing_portal/sessions", body=body))
+    visit = redirect_handler.lambda_handler(http_event("GET", urlsplit(created["url"]).path), FakeContext())
+    assert visit["statusCode"] == 302
+    assert json_body(api("GET", f"/v1/billing_portal/sessions/{created['id']}"))["status"] == "visited"
+    listed = json_body(api("GET", "/v1/billing_portal/sessions", query="customer=cus_New"))
+    assert [session["id"] for session in listed["data"]] == [created["id"]]
+
+
+@pytest.mark.parametrize("step", range(6))
+def test_every_step_is_a_table_dynamodb_accepts(aws: None, step: int) -> None:
+    client = boto3.client("dynamodb")
+    client.create_table(TableName=f"step-{step}", **definition(step))
+    assert client.describe_table(TableName=f"step-{step}")["Table"]["TableStatus"] == "ACTIVE"
