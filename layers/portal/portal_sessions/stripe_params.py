@@ -160,7 +160,8 @@ ReturnUrl = Annotated[
     str, NotEmpty, StringConstraints(min_length=1, max_length=MAX_URL), AfterValidator(_check_url),
     _Pattern(RETURN_URL_PATTERN),
 ]  # fmt: skip
-FormInteger = Annotated[int, BeforeValidator(_form_integer)]
+MAX_FORM_INTEGER = 10**15 - 1  # what _form_integer reads from a form: at most 15 digits
+FormInteger = Annotated[int, Field(ge=-MAX_FORM_INTEGER, le=MAX_FORM_INTEGER), BeforeValidator(_form_integer)]
 FormBoolean = Annotated[bool, BeforeValidator(_form_boolean)]
 # Bounds before the validator, so that the JSON schema states them (minimum, maximum)
 ListLimit = Annotated[int, Field(ge=1, le=100), BeforeValidator(_form_integer)]
