@@ -49,8 +49,9 @@ TEST_KEY = "sk_test_IntegrationTestKey000000001"
 LIVE_KEY = "sk_live_IntegrationTestKey000000001"
 EVENT_BUS_NAME = "portal-sessions-test"
 TEMPLATE = load_template()
-# Valid settings for every function, before any test module imports a handler (whose init checks its settings);
-# `service_env` sets them again for each test. Child processes of the e2e tests do not inherit them.
+# Valid settings for every function while test modules are collected (importing a handler runs its init, which
+# checks its settings); removed once collection is done, so no child process inherits them. `service_env` sets them
+# for each test.
 FUNCTION_SETTINGS = {
     "TABLE_NAME": TABLE_NAME,
     "API_KEYS_PARAMETER": API_KEYS_PARAMETER,
@@ -62,6 +63,12 @@ FUNCTION_SETTINGS = {
 }
 for _name, _value in FUNCTION_SETTINGS.items():
     os.environ.setdefault(_name, _value)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    for name, value in FUNCTION_SETTINGS.items():  # (an xdist worker inherits them from the controller)
+        if os.environ.get(name) == value:
+            del os.environ[name]
 
 
 @pytest.fixture

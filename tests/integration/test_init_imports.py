@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import FUNCTION_SETTINGS
+
 ROOT = Path(__file__).resolve().parents[2]
 PROBE = """
 import importlib, json, sys
@@ -34,7 +36,8 @@ print(json.dumps({"modules": modules, "built": built}))
 def init_of(module: str, **environment: str) -> dict[str, list[str]]:
     path = [str(ROOT / "layers" / "portal"), *(str(folder) for folder in (ROOT / "functions").iterdir())]
     env = {name: value for name, value in os.environ.items() if name != "LAMBDA_TASK_ROOT"}
-    env.update({"PYTHONPATH": os.pathsep.join(path), "POWERTOOLS_TRACE_DISABLED": "true", **environment})
+    settings = {"PYTHONPATH": os.pathsep.join(path), "POWERTOOLS_TRACE_DISABLED": "true", **FUNCTION_SETTINGS}
+    env.update({**settings, **environment})
     done = subprocess.run(
         [sys.executable, "-c", PROBE, module], env=env, capture_output=True, text=True, timeout=60, check=True
     )
