@@ -53,8 +53,9 @@ LIVE_KEY = "sk_live_IntegrationTestKey000000001"
 EVENT_BUS_NAME = "portal-sessions-test"
 WEBHOOK_SECRETS_KEY_ID = "portal-sessions/test/webhook-secrets-key"
 TEMPLATE = load_template()
-# Valid settings for every function, before any test module imports a handler (whose init checks its settings);
-# `service_env` sets them again for each test. Child processes of the e2e tests do not inherit them.
+# Valid settings for every function while test modules are collected (importing a handler runs its init, which
+# checks its settings); removed once collection is done, so no child process inherits them. `service_env` sets them
+# for each test.
 FUNCTION_SETTINGS = {
     "TABLE_NAME": TABLE_NAME,
     "API_KEYS_PARAMETER": API_KEYS_PARAMETER,
@@ -99,6 +100,12 @@ def dynamodb_local_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterato
 def engine(request: pytest.FixtureRequest) -> str:
     """The DynamoDB engine of this test run: "moto" or "dynamodb-local"."""
     return str(request.param)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    for name, value in FUNCTION_SETTINGS.items():  # (an xdist worker inherits them from the controller)
+        if os.environ.get(name) == value:
+            del os.environ[name]
 
 
 @pytest.fixture
