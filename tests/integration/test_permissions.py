@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import fnmatch
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import boto3
@@ -21,15 +22,53 @@ import pytest
 import redirect_handler
 import sessions_handler
 
-from portal_sessions.auth import ManagedKey
-from portal_sessions.store import ApiKeyStore, ConditionFailedError, SessionStore
+from portal_sessions.auth import ManagedKey, key_hash
+from portal_sessions.store import ApiKeyStore, ConditionFailedError, SessionStore, dynamodb_client
 from tests.conftest import TEMPLATE, TEST_KEY, FakeContext, http_event, json_body
-from tests.integration.conftest import TABLE, Call
 from tests.integration.helpers import all_items, insert_session
 
 FORM = {"content-type": "application/x-www-form-urlencoded", "authorization": f"Bearer {TEST_KEY}"}
+TRANSACTION_ITEM_ACTIONS = {"ConditionCheck": "ConditionCheckItem", "Put": "PutItem", "Update": "UpdateItem",
+                            "Delete": "DeleteItem"}  # fmt: skip
 FUNCTIONS = sorted(name for name, r in TEMPLATE["Resources"].items() if r["Type"] == "AWS::Serverless::Function")
+TABLE = "table"
 WRITES = ("PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "PartiQLInsert", "PartiQLUpdate", "PartiQLDelete")
+
+
+@dataclass(frozen=True)
+class Call:
+    action: str
+    resource: str  # "table", or "table/index/<name>"
+    leading_key: str | None  # the item's pk; None for a Query (read through an index)
+
+
+def _key_of(request: dict[str, Any]) -> str:
+    return str((request.get("Key") or request.get("Item"))["pk"]["S"])
+
+
+@pytest.fixture
+def calls(service_env: dict) -> Iterator[set[Call]]:
+    made: set[Call] = set()
+
+    def record(model: Any, params: dict[str, Any], **_: Any) -> None:
+        if model.name == "TransactWriteItems":
+            for item in params["TransactItems"]:
+                for kind, request in item.items():
+                    made.add(Call(TRANSACTION_ITEM_ACTIONS[kind], TABLE, _key_of(request)))
+        elif model.name == "BatchWriteItem":
+            for requests in params["RequestItems"].values():
+                for request in requests:
+                    for inner in request.values():
+                        made.add(Call("BatchWriteItem", TABLE, _key_of(inner)))
+        elif model.name == "Query":
+            index = params.get("IndexName")
+            made.add(Call("Query", f"{TABLE}/index/{index}" if index else TABLE, None))
+        else:
+            made.add(Call(model.name, TABLE, _key_of(params)))
+
+    dynamodb_client().meta.events.register("before-parameter-build.dynamodb.*", record)
+    yield made
+    dynamodb_client().meta.events.unregister("before-parameter-build.dynamodb.*", record)
 
 
 # The policy, evaluated
@@ -103,6 +142,15 @@ def create(body: str = "customer=cus_1&return_url=https://example.com", **header
     return json_body(
         call(create_session_handler.lambda_handler, "POST", "/v1/billing_portal/sessions", body, **headers)
     )
+
+
+@pytest.fixture
+def managed_key(service_env: dict) -> str:
+    """A key made by the admin command: authenticating it reads its apikey# item."""
+    secret = "sk_test_ManagedPermissionsKey0000000001"
+    key = ManagedKey(key_id="key_perm", name="perm", livemode=False, restricted=False, created=1, masked="sk_test_…")
+    ApiKeyStore(service_env["TABLE_NAME"], boto3.client("dynamodb")).put_new(key, key_hash(secret))  # not recorded
+    return secret
 
 
 def kinds(made: set[Call], *actions: str) -> set[str]:

@@ -13,10 +13,13 @@ import webhook_endpoints_handler
 
 from portal_sessions.settings import clear_settings_cache
 from tests.conftest import FakeContext
-from tests.integration.conftest import Call
-from tests.integration.test_permissions import call, create, denied, kinds
+from tests.integration import test_permissions
+from tests.integration.test_permissions import Call, call, create, denied, kinds
 from tests.integration.test_webhook_deliveries import queued, sqs_event
 from tests.webhook_receiver import webhook_receiver
+
+calls = test_permissions.calls  # the fixtures: each DynamoDB call made, and a managed key
+managed_key = test_permissions.managed_key
 
 
 def test_webhook_endpoints(calls: set[Call], managed_key: str) -> None:
