@@ -45,6 +45,10 @@ def function_properties(name: str) -> dict[str, Any]:
     return merged
 
 
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
 def walk(value: Any) -> Iterator[Any]:
     yield value
     children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else []
@@ -369,18 +373,24 @@ def test_the_table_and_the_functions_environment_use_the_customer_key_when_given
         assert given_key(function_properties(function)["KmsKeyArn"])[0] == WITH_THE_KEY
 
 
-def test_functions_reading_encrypted_secrets_or_sending_to_encrypted_queues_may_use_the_key_through_them_only() -> None:
+def test_functions_reading_encrypted_secrets_or_using_encrypted_queues_may_use_the_key_through_them_only() -> None:
     readers = {
         function
         for function in FUNCTIONS
         for node in walk(RESOURCES[function]["Properties"].get("Policies", []))
         if isinstance(node, dict) and node.get("Action") == "secretsmanager:GetSecretValue"
     }
-    senders = {
+    senders = {  # an on-failure destination, a queue it sends to, or a queue it is invoked from (reads)
         function
         for function in FUNCTIONS
         for event in RESOURCES[function]["Properties"].get("Events", {}).values()
         if event["Properties"].get("DestinationConfig", {}).get("OnFailure", {}).get("Type") == "SQS"
+        or event["Type"] == "SQS"
+    } | {
+        function
+        for function in FUNCTIONS
+        for node in walk(RESOURCES[function]["Properties"].get("Policies", []))
+        if isinstance(node, dict) and "sqs:SendMessage" in _as_list(node.get("Action"))
     }
 
     assert readers and senders
