@@ -54,8 +54,9 @@ LIVE_KEY = "sk_live_IntegrationTestKey000000001"
 EVENT_BUS_NAME = "portal-sessions-test"
 WEBHOOK_SECRETS_KEY_ID = "portal-sessions/test/webhook-secrets-key"
 TEMPLATE = load_template()
-# Valid settings for every function, before any test module imports a handler (whose init checks its settings);
-# `service_env` sets them again for each test. Child processes of the e2e tests do not inherit them.
+# Valid settings for every function while test modules are collected (importing a handler runs its init, which
+# checks its settings); removed once collection is done, so no child process inherits them. `service_env` sets them
+# for each test.
 FUNCTION_SETTINGS = {
     "TABLE_NAME": TABLE_NAME,
     "API_KEYS_PARAMETER": API_KEYS_PARAMETER,
@@ -64,6 +65,7 @@ FUNCTION_SETTINGS = {
     "PORTAL_URL": PORTAL_URL,
     "PORTAL_LOGIN_URL": PORTAL_LOGIN_URL,
     "EVENT_BUS_NAME": EVENT_BUS_NAME,
+    "CLEANUP_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/cleanup-units",  # service_env: moto's
 }
 for _name, _value in FUNCTION_SETTINGS.items():
     os.environ.setdefault(_name, _value)
@@ -100,6 +102,12 @@ def dynamodb_local_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterato
 def engine(request: pytest.FixtureRequest) -> str:
     """The DynamoDB engine of this test run: "moto" or "dynamodb-local"."""
     return str(request.param)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    for name, value in FUNCTION_SETTINGS.items():  # (an xdist worker inherits them from the controller)
+        if os.environ.get(name) == value:
+            del os.environ[name]
 
 
 @pytest.fixture

@@ -56,7 +56,9 @@ def test_bad_settings_refuse_to_start_with_their_message(
     process, stdout, stderr = start_runner(tmp_path, **{setting: value})
 
     # Then it exits, unsuccessfully, before serving, saying what is wrong (and no traceback)
-    assert wait_for_exit(process, START_TIMEOUT_SECONDS) != 0
+    assert (
+        wait_for_exit(process, 4 * START_TIMEOUT_SECONDS) != 0
+    )  # it imports every handler first: slow on a busy machine
     errors = stderr.read_text()
     assert f"Not starting: invalid function settings: {message}" in errors
     assert "Traceback" not in errors
@@ -81,6 +83,6 @@ def test_ctrl_c_or_sigterm_stops_quietly(tmp_path: Path, stop: signal.Signals, w
     process.send_signal(stop)
 
     # Then it stops, successfully, without a KeyboardInterrupt traceback
-    assert wait_for_exit(process, STOP_TIMEOUT_SECONDS) == 0
+    assert wait_for_exit(process, 3 * STOP_TIMEOUT_SECONDS) == 0
     errors = stderr.read_text()
     assert "Traceback" not in errors and "KeyboardInterrupt" not in errors

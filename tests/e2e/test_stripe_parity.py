@@ -1273,7 +1273,11 @@ def test_an_expired_recoverable_session_goes_to_the_login_page(
     assert location.startswith(login_url + "?"), location
     recovery = parse_qs(urlsplit(location).query)["recovery"][0]
     claims = jwt.decode(recovery, options={"verify_signature": False})
-    assert (claims["aud"], claims["sid"], claims["customer"]) == ("billing_portal_login", session.id, "cus_E2eParity")
+    assert (claims["aud"], claims["sid"], claims["customer"]) == (
+        "billing_portal_login_test",
+        session.id,
+        "cus_E2eParity",
+    )
     assert login.status_code == 200, login.text
     assert "Log in to continue" in login.text
     assert page_fields(login.text) == {

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from local_gateway.template import load_template
+from tests.conftest import FUNCTION_SETTINGS
 
 ROOT = Path(__file__).resolve().parents[2]
 PROBE = """
@@ -38,7 +39,8 @@ print(json.dumps({"modules": modules, "built": built}))
 def init_of(module: str, *, as_in_lambda: bool = False, **environment: str) -> dict[str, list[str]]:
     path = [str(ROOT / "layers" / "portal"), *(str(folder) for folder in (ROOT / "functions").iterdir())]
     env = {name: value for name, value in os.environ.items() if name != "LAMBDA_TASK_ROOT"}
-    env.update({"PYTHONPATH": os.pathsep.join(path), "POWERTOOLS_TRACE_DISABLED": "true", **environment})
+    settings = {"PYTHONPATH": os.pathsep.join(path), "POWERTOOLS_TRACE_DISABLED": "true", **FUNCTION_SETTINGS}
+    env.update({**settings, **environment})
     done = subprocess.run(
         [sys.executable, "-c", PROBE, module, *(_absent_in_lambda(module) if as_in_lambda else [])],
         env=env,

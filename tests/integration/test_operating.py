@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from local_gateway.template import ROOT, http_routes
+from local_gateway.template import ROOT, http_routes, table_definition
 from tests.conftest import TEMPLATE
 
 RESOURCES: dict[str, Any] = TEMPLATE["Resources"]
@@ -43,6 +43,10 @@ def function_properties(name: str) -> dict[str, Any]:
         if isinstance(value, dict) and isinstance(own.get(key), dict):
             merged[key] = {**value, **own[key]}
     return merged
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
 
 
 def walk(value: Any) -> Iterator[Any]:
@@ -201,14 +205,14 @@ def test_the_api_alarms_watch_the_api_and_the_latency_alarms_watch_routes_with_d
 
 
 def test_the_dynamodb_throttles_alarm_covers_the_table_and_every_index() -> None:
-    table = RESOURCES["SessionsTable"]["Properties"]
     metrics = alarm_metrics(ALARMS["DynamoDbThrottlesAlarm"])
     covered = {
         (metric["MetricName"], dimension(metric, "GlobalSecondaryIndexName"))
         for metric in metrics
         if dimension(metric, "TableName") == {"Ref": "SessionsTable"}
     }
-    indexes = [None, *(index["IndexName"] for index in table.get("GlobalSecondaryIndexes", []))]
+    final = table_definition(TEMPLATE)["create_table"]  # the table as the last upgrade step leaves it
+    indexes = [None, *(index["IndexName"] for index in final.get("GlobalSecondaryIndexes", []))]
 
     assert covered == {(kind, index) for kind in ("ReadThrottleEvents", "WriteThrottleEvents") for index in indexes}
     [expression] = [
@@ -369,18 +373,24 @@ def test_the_table_and_the_functions_environment_use_the_customer_key_when_given
         assert given_key(function_properties(function)["KmsKeyArn"])[0] == WITH_THE_KEY
 
 
-def test_functions_reading_encrypted_secrets_or_sending_to_encrypted_queues_may_use_the_key_through_them_only() -> None:
+def test_functions_reading_encrypted_secrets_or_using_encrypted_queues_may_use_the_key_through_them_only() -> None:
     readers = {
         function
         for function in FUNCTIONS
         for node in walk(RESOURCES[function]["Properties"].get("Policies", []))
         if isinstance(node, dict) and node.get("Action") == "secretsmanager:GetSecretValue"
     }
-    senders = {
+    senders = {  # an on-failure destination, a queue it sends to, or a queue it is invoked from (reads)
         function
         for function in FUNCTIONS
         for event in RESOURCES[function]["Properties"].get("Events", {}).values()
         if event["Properties"].get("DestinationConfig", {}).get("OnFailure", {}).get("Type") == "SQS"
+        or event["Type"] == "SQS"
+    } | {
+        function
+        for function in FUNCTIONS
+        for node in walk(RESOURCES[function]["Properties"].get("Policies", []))
+        if isinstance(node, dict) and "sqs:SendMessage" in _as_list(node.get("Action"))
     }
 
     assert readers and senders

@@ -32,14 +32,7 @@ from tests.integration.test_cleanup import sqs_event
 FORM = {"content-type": "application/x-www-form-urlencoded", "authorization": f"Bearer {TEST_KEY}"}
 TRANSACTION_ITEM_ACTIONS = {"ConditionCheck": "ConditionCheckItem", "Put": "PutItem", "Update": "UpdateItem",
                             "Delete": "DeleteItem"}  # fmt: skip
-FUNCTIONS = [
-    "CreateSessionFunction",
-    "ConfigurationsFunction",
-    "SessionsFunction",
-    "RedirectFunction",
-    "CleanupFunction",
-    "CleanupWorkerFunction",
-]
+FUNCTIONS = sorted(name for name, r in TEMPLATE["Resources"].items() if r["Type"] == "AWS::Serverless::Function")
 TABLE = "table"
 WRITES = ("PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "PartiQLInsert", "PartiQLUpdate", "PartiQLDelete")
 
@@ -269,24 +262,33 @@ def test_every_item_statement_names_the_item_kinds_it_allows(function: str) -> N
         assert "dynamodb:Scan" not in _as_list(statement["Action"])
 
 
-@pytest.mark.parametrize(
-    ("function", "allowed_writes"),
-    [
-        ("RedirectFunction", {("UpdateItem", "token")}),
-        ("CleanupFunction", {("UpdateItem", "meta")}),
-        ("CleanupWorkerFunction", {("DeleteItem", "token"), ("UpdateItem", "meta")}),
-        ("SessionsFunction", {("UpdateItem", "token"), *((w, "idempotency") for w in WRITES[:3])}),
-        ("ConfigurationsFunction", {("PutItem", "configuration"), *((w, "idempotency") for w in WRITES[:3])}),
-        ("CreateSessionFunction", {("PutItem", "token"), *((w, "idempotency") for w in WRITES[:3])}),
-    ],
-)
-def test_each_role_writes_only_its_own_item_kinds(function: str, allowed_writes: set[tuple[str, str]]) -> None:
+ALLOWED_WRITES = {  # a function not listed writes nothing
+    "RedirectFunction": {("UpdateItem", "token")},
+    "CleanupFunction": {("UpdateItem", "meta")},
+    "CleanupWorkerFunction": {("DeleteItem", "token"), ("UpdateItem", "meta")},
+    "SessionsFunction": {("UpdateItem", "token"), *((w, "idempotency") for w in WRITES[:3])},
+    "ConfigurationsFunction": {("PutItem", "configuration"), *((w, "idempotency") for w in WRITES[:3])},
+    "CreateSessionFunction": {("PutItem", "token"), *((w, "idempotency") for w in WRITES[:3])},
+    "SessionEventsFunction": {("PutItem", "event")},
+    "WebhookEndpointsFunction": {
+        ("PutItem", "webhook_endpoint"),
+        ("DeleteItem", "webhook_endpoint"),
+        *((w, "idempotency") for w in WRITES[:3]),
+    },
+    "WebhookDeliveriesFunction": {("UpdateItem", "event")},
+}
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_each_role_writes_only_its_own_item_kinds(function: str) -> None:
     samples = {
         "token": "token#" + "a" * 64,
         "configuration": "configuration#bpc_Someone",
         "apikey": "apikey#" + "0" * 64,
         "idempotency": "idempotency#abc",
         "meta": "meta#cleanup-watermark" if function == "CleanupFunction" else "meta#cleanup-bucket#1",
+        "event": "event#evt_Someone",
+        "webhook_endpoint": "webhook_endpoint#we_Someone",
     }
     writable = {
         (action, kind)
@@ -294,7 +296,7 @@ def test_each_role_writes_only_its_own_item_kinds(function: str, allowed_writes:
         for kind, key in samples.items()
         if allows(function, Call(action, TABLE, key))
     }
-    assert writable == allowed_writes
+    assert writable == ALLOWED_WRITES.get(function, set())
 
 
 def test_the_create_role_may_put_only_the_default_configurations() -> None:

@@ -1,10 +1,9 @@
-"""The webhook functions' IAM policies in template.yaml allow every DynamoDB action their code makes (see
-test_permissions.py, whose reading of the template this reuses)."""
+"""The webhook functions' IAM policies in template.yaml allow every DynamoDB call their code makes, and only on the
+item kinds they touch (evaluated as test_permissions.py evaluates them: action, resource and `dynamodb:LeadingKeys`)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import events_handler
@@ -13,63 +12,62 @@ import webhook_deliveries_handler
 import webhook_endpoints_handler
 
 from portal_sessions.settings import clear_settings_cache
-from portal_sessions.store import dynamodb_client
 from tests.conftest import FakeContext
-from tests.integration.test_permissions import TRANSACTION_ITEM_ACTIONS, allowed, call, create
+from tests.integration import test_permissions
+from tests.integration.test_permissions import Call, call, create, denied, kinds
 from tests.integration.test_webhook_deliveries import queued, sqs_event
 from tests.webhook_receiver import webhook_receiver
 
-
-@pytest.fixture
-def actions(service_env: dict) -> Iterator[set[str]]:
-    made: set[str] = set()
-
-    def record(model: Any, params: dict[str, Any], **_: Any) -> None:
-        if model.name == "TransactWriteItems":
-            made.update(TRANSACTION_ITEM_ACTIONS[kind] for item in params["TransactItems"] for kind in item)
-        else:
-            made.add(model.name)
-
-    dynamodb_client().meta.events.register("before-parameter-build.dynamodb.*", record)
-    yield made
-    dynamodb_client().meta.events.unregister("before-parameter-build.dynamodb.*", record)
+calls = test_permissions.calls  # the fixtures: each DynamoDB call made, and a managed key
+managed_key = test_permissions.managed_key
 
 
-def test_webhook_endpoints(actions: set[str]) -> None:
+def test_webhook_endpoints(calls: set[Call], managed_key: str) -> None:
     base = "/v1/webhook_endpoints"
     body = "url=https://hooks.example.com/h&enabled_events[0]=*"
+    handler = webhook_endpoints_handler.lambda_handler
 
-    made = json.loads(call(webhook_endpoints_handler.lambda_handler, "POST", base, body, **{"idempotency-key": "w"})
-                      ["body"])  # fmt: skip
-    call(webhook_endpoints_handler.lambda_handler, "POST", f"{base}/{made['id']}", "disabled=true")
-    call(webhook_endpoints_handler.lambda_handler, "GET", f"{base}/{made['id']}")
-    call(webhook_endpoints_handler.lambda_handler, "GET", base)
-    call(webhook_endpoints_handler.lambda_handler, "DELETE", f"{base}/{made['id']}")
+    made = json.loads(call(handler, "POST", base, body, **{"idempotency-key": "w"})["body"])
+    call(handler, "POST", base, body, **{"idempotency-key": "w"})  # a replay
+    call(handler, "POST", f"{base}/{made['id']}", "disabled=true", **{"idempotency-key": "u"})
+    call(handler, "GET", f"{base}/{made['id']}", authorization=f"Bearer {managed_key}")
+    call(handler, "GET", base)
+    call(handler, "DELETE", f"{base}/{made['id']}")
 
-    assert {"PutItem", "UpdateItem", "GetItem", "Query", "DeleteItem"} <= actions
-    assert actions <= allowed("WebhookEndpointsFunction")
+    assert {"PutItem", "UpdateItem", "GetItem", "Query", "DeleteItem"} <= {call.action for call in calls}
+    assert {"apikey", "webhook_endpoint"} <= kinds(calls, "GetItem")  # a replay reads its record as its put fails
+    assert kinds(calls, "PutItem") == {"webhook_endpoint", "idempotency"}
+    assert kinds(calls, "DeleteItem") == {"webhook_endpoint"}
+    assert denied("WebhookEndpointsFunction", calls) == []
 
 
-def test_events_and_deliveries(actions: set[str], service_env: dict, published_events: Any, monkeypatch: Any) -> None:
+def test_events_and_deliveries(
+    calls: set[Call], service_env: dict, managed_key: str, published_events: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("WEBHOOK_LOCAL_RECEIVERS", "true")
     clear_settings_cache()
     with webhook_receiver() as receiver:
         call(webhook_endpoints_handler.lambda_handler, "POST", "/v1/webhook_endpoints",
              f"url={receiver.url}&enabled_events[0]=*")  # fmt: skip
         create()
-        actions.clear()
+        calls.clear()
         (envelope,) = published_events()
-        assert {"PutItem", "Query"} <= actions
-        assert actions <= allowed("SessionEventsFunction")
+        assert {"PutItem", "Query"} <= {call.action for call in calls}
+        assert kinds(calls, "PutItem") == {"event"}
+        assert denied("SessionEventsFunction", calls) == []
 
-        actions.clear()
+        calls.clear()
         webhook_deliveries_handler.lambda_handler(sqs_event(queued(service_env)), FakeContext())
         assert len(receiver.received) == 1
-        assert {"GetItem", "UpdateItem"} <= actions
-        assert actions <= allowed("WebhookDeliveriesFunction")
+        assert {"GetItem", "UpdateItem"} <= {call.action for call in calls}
+        assert kinds(calls, "GetItem") == {"event", "webhook_endpoint"}
+        assert kinds(calls, "UpdateItem") == {"event"}
+        assert denied("WebhookDeliveriesFunction", calls) == []
 
-    actions.clear()
-    call(events_handler.lambda_handler, "GET", f"/v1/events/{envelope['detail']['id']}")
+    calls.clear()
+    event_id = envelope["detail"]["id"]
+    call(events_handler.lambda_handler, "GET", f"/v1/events/{event_id}", authorization=f"Bearer {managed_key}")
     call(events_handler.lambda_handler, "GET", "/v1/events?type=billing_portal.session.created")
-    assert {"GetItem", "Query"} <= actions
-    assert actions <= allowed("EventsFunction")
+    assert {"GetItem", "Query"} <= {call.action for call in calls}
+    assert kinds(calls, "GetItem") == {"apikey", "event"}
+    assert denied("EventsFunction", calls) == []
