@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -67,6 +68,19 @@ def legacy_session_item(token: str) -> dict[str, Any]:
     }
 
 
+def settled_indexes(client: Any, table: str) -> list[dict[str, Any]]:
+    """The table's indexes once the update is done: DynamoDB (and DynamoDB Local, unlike moto) builds or deletes an
+    index in the background and refuses the next index update until then, as CloudFormation waits between updates."""
+    deadline = time.monotonic() + 120
+    while True:
+        described = client.describe_table(TableName=table)["Table"]
+        live = described.get("GlobalSecondaryIndexes", [])
+        if described["TableStatus"] == "ACTIVE" and all(index["IndexStatus"] == "ACTIVE" for index in live):
+            return list(live)
+        assert time.monotonic() < deadline, f"the index update did not settle: {live}"
+        time.sleep(0.2)  # bounded polling, as a waiter would
+
+
 def test_a_live_table_walks_the_steps_and_keeps_serving(service_env: dict, now: list[int]) -> None:
     # Given the table as deployed before, holding a session made then
     client = boto3.client("dynamodb")
@@ -86,7 +100,7 @@ def test_a_live_table_walks_the_steps_and_keeps_serving(service_env: dict, now: 
             AttributeDefinitions=definition(step)["AttributeDefinitions"],
             GlobalSecondaryIndexUpdates=[update],
         )
-        live = client.describe_table(TableName=table)["Table"].get("GlobalSecondaryIndexes", [])
+        live = settled_indexes(client, table)
         assert {index["IndexName"] for index in live} == set(after)
 
         # Then the link made before the upgrade keeps working at every step
