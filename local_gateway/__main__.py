@@ -116,6 +116,7 @@ def run(host: str, port: int, dynamodb: str = "embedded") -> int:
             f"Portal session service on {base_url}\n"
             f"  API key (test mode): {api_key}\n"
             f"  DynamoDB: {backend.dynamodb_description}, table {backend.table_name}\n"
+            f"  Other AWS services: embedded ({backend.endpoint_url})\n"
             f"  Portal: {portal_url}\n"
             f"  Portal login (recovery of expired sessions): {login_url}\n"
             f"  Live mode portal: {live_portal_url}, login: {live_login_url}\n"

@@ -34,6 +34,7 @@ _BANNER_END = "Ctrl-C stops."  # printed once the server socket is bound, right 
 _DYNAMODB_LINE = re.compile(
     r"DynamoDB: (?:embedded \(|DynamoDB Local \()?(?P<endpoint>http://[^),;\s]+).*?, table (?P<table>\S+)"
 )
+_AWS_LINE = re.compile(r"Other AWS services: embedded \((?P<endpoint>http://[^)\s]+)\)")
 _PORTAL_LINE = re.compile(r"Portal: (?P<url>\S+)")
 _KEY_LINE = re.compile(r"API key \(test mode\): (?P<key>\S+)")
 
@@ -64,6 +65,9 @@ class LocalService:
     portal_url: str
     dynamodb_endpoint: str
     table_name: str
+    aws_endpoint: (
+        str  # the embedded moto: SSM, Secrets Manager, EventBridge, SQS (and DynamoDB, unless on DynamoDB Local)
+    )
 
     def dynamodb(self) -> Any:
         """A DynamoDB client on the server's embedded moto (which accepts any credentials)."""
@@ -125,14 +129,16 @@ def parse_banner(stdout: str, port: int) -> LocalService:
     dynamodb = _DYNAMODB_LINE.search(stdout)
     portal = _PORTAL_LINE.search(stdout)
     key = _KEY_LINE.search(stdout)
-    if not (dynamodb and portal and key):
-        raise AssertionError(f"the runner's banner lacks the DynamoDB, Portal or API key line:\n{stdout}")
+    aws = _AWS_LINE.search(stdout)
+    if not (dynamodb and portal and key and aws):
+        raise AssertionError(f"the runner's banner lacks the DynamoDB, AWS, Portal or API key line:\n{stdout}")
     return LocalService(
         base_url=f"http://127.0.0.1:{port}",
         api_key=key.group("key"),
         portal_url=portal.group("url"),
         dynamodb_endpoint=dynamodb.group("endpoint"),
         table_name=dynamodb.group("table"),
+        aws_endpoint=aws.group("endpoint"),
     )
 
 

@@ -189,7 +189,7 @@ def test_one_idempotency_key_sent_by_many_clients_at_once_creates_one_session(se
 def visited_events(service: LocalService) -> Iterator[Callable[[str], list[dict[str, Any]]]]:
     """The `billing_portal.session.visited` events the server publishes, through a rule to a queue on its moto."""
     aws = {
-        "endpoint_url": service.dynamodb_endpoint,  # the embedded moto serves every AWS service of the run
+        "endpoint_url": service.aws_endpoint,  # the embedded moto serves every AWS service but DynamoDB
         "region_name": "us-east-1",
         "aws_access_key_id": "e2e",
         "aws_secret_access_key": "e2e",
@@ -224,10 +224,10 @@ def visited_events(service: LocalService) -> Iterator[Callable[[str], list[dict[
         sqs.delete_queue(QueueUrl=queue_url)
 
 
-def test_mode_keys(service: LocalService) -> dict[str, str]:
+def mode_keys(service: LocalService) -> dict[str, str]:
     secrets_manager = boto3.client(
         "secretsmanager",
-        endpoint_url=service.dynamodb_endpoint,
+        endpoint_url=service.aws_endpoint,
         region_name="us-east-1",
         aws_access_key_id="e2e",
         aws_secret_access_key="e2e",
@@ -257,7 +257,7 @@ def test_one_session_url_opened_by_many_browsers_at_once_is_visited_once(
 
     # Then each is handed over to the portal, with its own valid hand-off for this session
     assert [visit.status_code for visit in visits] == [302] * CLIENTS, [visit.text[:200] for visit in visits]
-    keys = test_mode_keys(service)
+    keys = mode_keys(service)
     token_ids = set()
     for visit in visits:
         location = visit.headers["Location"]

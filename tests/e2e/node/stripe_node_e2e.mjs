@@ -32,7 +32,7 @@ const SDK_API_VERSION = '2026-10-28.endive'; // what stripe-node 23 pins
 const OLDER_API_VERSION = '2026-07-29.dahlia'; // the reference spec's version
 const RETURN_URL = 'https://example.com/account';
 const REQUEST_ID = /^req_[A-Za-z0-9]{14}$/;
-const SESSION_ID = /^bps_[A-Za-z0-9]{24}$/;
+const SESSION_ID = /^bps_[A-Za-z0-9]{43}$/;  // the URL token's hash in base62
 const CONFIGURATION_ID = /^bpc_[A-Za-z0-9]+$/;
 const RUN = randomBytes(6).toString('hex'); // keeps this run's customers and configurations apart from others'
 
@@ -253,7 +253,7 @@ describe('the session url', () => {
     assert.equal(response.headers.get('referrer-policy'), 'no-referrer');
     assert.equal(claims.sid, session.id);
     assert.equal(claims.customer, customer('visit'));
-    assert.equal(claims.aud, 'billing_portal');
+    assert.equal(claims.aud, 'billing_portal_test');  // a test-mode hand-off: live portals refuse it
     assert.equal(claims.livemode, false);
     assert.equal(claims.flow.type, 'subscription_cancel');
     assert.ok(claims.exp - claims.iat <= 60, `hand-off lives ${claims.exp - claims.iat} s`);
