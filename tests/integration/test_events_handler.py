@@ -95,3 +95,19 @@ def test_modes_are_separate_and_events_age_out_after_30_days(
 
     assert call("/v1/events", key=LIVE_KEY)[1]["data"] == []
     assert call(f"/v1/events/{live['id']}", key=LIVE_KEY)[0] == 404
+
+
+def test_an_id_too_long_for_a_key_names_no_event(service_env: dict) -> None:
+    # 2,000 four-byte letters: past DynamoDB's 2,048-byte partition key (never to be asked of the store)
+    status, error = call(f"/v1/events/{'𠀀' * 2000}")
+
+    assert status == 404
+    assert error["error"]["code"] == "resource_missing"
+
+
+@pytest.mark.parametrize("cursor", ["starting_after", "ending_before"])
+def test_a_list_cursor_too_long_for_a_key_is_refused(service_env: dict, cursor: str) -> None:
+    status, error = call(f"/v1/events?{cursor}={'a' * 3000}")
+
+    assert status == 400
+    assert error["error"]["param"] == cursor

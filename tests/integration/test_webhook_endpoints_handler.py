@@ -152,3 +152,20 @@ def test_bad_input_is_a_stripe_error_and_writes_nothing(
     assert (error["error"]["param"], error["error"]["code"]) == (param, code)
     items = all_items(service_env["TABLE_NAME"])
     assert not [item for item in items if item["pk"]["S"].startswith("webhook_endpoint#")]
+
+
+@pytest.mark.parametrize("method", ["GET", "POST", "DELETE"])
+def test_an_id_too_long_for_a_key_names_no_endpoint(service_env: dict, method: str) -> None:
+    # 2,000 four-byte letters: past DynamoDB's 2,048-byte partition key (never to be asked of the store)
+    status, error = call(method, f"{BASE}/{'𠀀' * 2000}", "disabled=true" if method == "POST" else "")
+
+    assert status == 404
+    assert error["error"]["code"] == "resource_missing"
+
+
+@pytest.mark.parametrize("cursor", ["starting_after", "ending_before"])
+def test_a_list_cursor_too_long_for_a_key_is_refused(service_env: dict, cursor: str) -> None:
+    status, error = call("GET", f"{BASE}?{cursor}={'a' * 3000}")
+
+    assert status == 400
+    assert error["error"]["param"] == cursor

@@ -220,6 +220,8 @@ def _form_schema(node: Any) -> Any:
             branch.setdefault("minProperties", 1)
         if branch.get("type") == "array" and not unsettable:
             branch.setdefault("minItems", 1)
+    if converted.get("maxItems") == 0:  # an array that must be empty (nothing to expand) is only ever left out
+        converted.pop("minItems", None)
     return converted
 
 
@@ -256,11 +258,12 @@ def _is_structured(schema: dict[str, Any]) -> bool:
 
 
 def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
-    """Each field a query parameter of its own, as Stripe's spec declares them."""
+    """Each field a query parameter of its own, as Stripe's spec declares them; a query string carries its hashes
+    and arrays as a form does (no null, no empty ones)."""
     schema = _params_schemas()[model.__name__]
     parameters = []
     for name, field_schema in schema["properties"].items():
-        described = _without_null(field_schema)
+        described = _form_schema(field_schema)
         structured = _is_structured(described)
         parameters.append({
             "name": name, "in": "query", "required": name in schema.get("required", []),

@@ -175,6 +175,8 @@ def is_object_id(value: str) -> bool:
 
 def expandable(*fields: str) -> Any:
     """`Field(...)` of an `expand` parameter: which fields may be named (check_expand refuses the others)."""
+    if not fields:  # an empty enum is no schema: nothing may be named, so at most an empty list
+        return Field(json_schema_extra={"maxItems": 0})
     return Field(json_schema_extra={"items": {"type": "string", "enum": list(fields)}})
 
 

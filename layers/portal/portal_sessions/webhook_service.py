@@ -9,6 +9,7 @@ from .auth import Caller
 from .delivery_safety import check_endpoint_url
 from .errors import InvalidRequestError, ResourceMissingError
 from .store import ConditionFailedError
+from .stripe_params import is_object_id
 from .tokens import new_object_id
 from .webhook_store import EventQuery, EventStore, StoredEndpoint, WebhookEndpointStore, event_sort_key
 from .webhooks import (
@@ -29,7 +30,7 @@ EVENTS_LIST_URL = "/v1/events"
 def _find_endpoint(
     store: WebhookEndpointStore, endpoint_id: str, caller: Caller, *, param: str | None = "id", http_status: int = 404
 ) -> StoredEndpoint:
-    stored = store.get(endpoint_id) if len(endpoint_id) <= 5000 else None
+    stored = store.get(endpoint_id) if is_object_id(endpoint_id) else None
     if stored is None or stored.endpoint["livemode"] != caller.livemode:
         raise ResourceMissingError(f"No such webhook endpoint: '{endpoint_id}'", param=param, http_status=http_status)
     return stored
@@ -106,7 +107,7 @@ def list_webhook_endpoints(
 def _find_event(
     store: EventStore, event_id: str, caller: Caller, *, now: int, param: str | None = "id", http_status: int = 404
 ) -> dict[str, Any]:
-    event = store.get(event_id, now=now) if len(event_id) <= 5000 else None
+    event = store.get(event_id, now=now) if is_object_id(event_id) else None
     if event is None or event["livemode"] != caller.livemode:
         raise ResourceMissingError(f"No such event: '{event_id}'", param=param, http_status=http_status)
     return event

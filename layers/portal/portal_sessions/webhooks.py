@@ -18,7 +18,18 @@ from pydantic import Field
 from . import stripe_params
 from .configuration import MAX_METADATA_KEYS, Metadata
 from .errors import InvalidRequestError
-from .stripe_params import FormBoolean, FormInteger, StripeParams, Text, Unsettable, Url, validate_params
+from .stripe_params import (
+    FormBoolean,
+    FormInteger,
+    ListLimit,
+    ObjectId,
+    StripeParams,
+    Text,
+    Unsettable,
+    Url,
+    expandable,
+    validate_params,
+)
 
 LIST_URL = "/v1/webhook_endpoints"
 SESSION_CREATED = "billing_portal.session.created"
@@ -37,36 +48,43 @@ LIVE_RETRY_DELAYS = (60, 300, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 24 * 36
 TEST_RETRY_DELAYS = (60, 900, 3 * 3600)
 
 Description = Annotated[str, stripe_params.NotEmpty, Field(max_length=5000)]
+# What _check_events takes, stated in the JSON schema (its own error names the position: `enabled_events[0]`)
+EnabledEvents = Annotated[
+    list[Text], Field(min_length=1, json_schema_extra={"items": {"type": "string", "enum": [ALL_EVENTS, *EVENT_TYPES]}})
+]
+Expand = Annotated[list[Text] | None, expandable()]  # nothing of these objects can be expanded
+# Only false: Connect endpoints are refused (parse_create_webhook_endpoint_params)
+NotConnect = Annotated[FormBoolean, Field(json_schema_extra={"enum": [False]})]
 
 
 class CreateWebhookEndpointParams(StripeParams):
     url: Url
-    enabled_events: Annotated[list[Text], Field(min_length=1)]
+    enabled_events: EnabledEvents
     api_version: Text | None = None
-    connect: FormBoolean | None = None
+    connect: NotConnect | None = None
     description: Annotated[Description | None, Unsettable] = None
-    expand: list[Text] | None = None
+    expand: Expand = None
     metadata: Metadata | None = None
 
 
 class UpdateWebhookEndpointParams(StripeParams):
     url: Url | None = None
-    enabled_events: Annotated[list[Text], Field(min_length=1)] | None = None
+    enabled_events: EnabledEvents | None = None
     description: Annotated[Description | None, Unsettable] = None
     disabled: FormBoolean | None = None
-    expand: list[Text] | None = None
+    expand: Expand = None
     metadata: Annotated[Metadata | None, Unsettable] = None
 
 
 class ListWebhookEndpointsParams(StripeParams):
-    ending_before: Text | None = None
-    expand: list[Text] | None = None
-    limit: Annotated[FormInteger, Field(ge=1, le=100)] = 10
-    starting_after: Text | None = None
+    ending_before: ObjectId | None = None
+    expand: Expand = None
+    limit: ListLimit = 10
+    starting_after: ObjectId | None = None
 
 
 class RetrieveWebhookEndpointParams(StripeParams):
-    expand: list[Text] | None = None
+    expand: Expand = None
 
 
 def _check_events(enabled_events: list[str] | None) -> None:
@@ -224,16 +242,16 @@ class CreatedRangeParams(StripeParams):
 
 class ListEventsParams(StripeParams):
     created: CreatedRangeParams | FormInteger | None = None
-    ending_before: Text | None = None
-    expand: list[Text] | None = None
-    limit: Annotated[FormInteger, Field(ge=1, le=100)] = 10
-    starting_after: Text | None = None
+    ending_before: ObjectId | None = None
+    expand: Expand = None
+    limit: ListLimit = 10
+    starting_after: ObjectId | None = None
     type: Text | None = None
     types: Annotated[list[Text], Field(max_length=20)] | None = None
 
 
 class RetrieveEventParams(StripeParams):
-    expand: list[Text] | None = None
+    expand: Expand = None
 
 
 def parse_list_events_params(raw: dict[str, Any]) -> ListEventsParams:
