@@ -132,6 +132,16 @@ def test_a_name_that_resolves_to_a_private_address_is_refused_at_delivery(addres
         checked_address(url, True, resolver=resolver_to(address))
 
 
+@pytest.mark.parametrize(
+    "address",
+    ["64:ff9b::a9fe:a9fe", "64:ff9b:1::a00:1", "2002:a9fe:a9fe::", "::a9fe:a9fe"],  # NAT64, 6to4, IPv4-compatible
+)
+def test_a_name_that_resolves_to_an_ipv6_form_of_an_ipv4_address_is_refused_at_delivery(address: str) -> None:
+    # Python calls some of these global; a translator or tunnel would take them to the IPv4 address they carry
+    with pytest.raises(UnsafeUrlError):
+        checked_address("https://hooks.example.com/stripe", True, resolver=resolver_to(address))
+
+
 def test_one_private_address_among_public_ones_is_enough_to_refuse() -> None:
     with pytest.raises(UnsafeUrlError):
         checked_address("https://hooks.example.com/", True, resolver=resolver_to("93.184.215.14", "10.0.0.1"))

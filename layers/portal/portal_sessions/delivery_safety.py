@@ -41,9 +41,18 @@ class DeliveryFailedError(Exception):
         self.status = status
 
 
+# IPv6 forms that carry an IPv4 address a translator or tunnel may reach (NAT64, 6to4, IPv4-compatible): Python calls
+# some of them global whatever IPv4 address they wrap, so none is a receiver.
+_IPV4_CARRYING = tuple(
+    ipaddress.IPv6Network(prefix) for prefix in ("64:ff9b::/96", "64:ff9b:1::/48", "2002::/16", "::/96")
+)
+
+
 def _address_allowed(address: ipaddress.IPv4Address | ipaddress.IPv6Address, local_receivers: bool) -> bool:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         address = address.ipv4_mapped
+    if isinstance(address, ipaddress.IPv6Address) and any(address in network for network in _IPV4_CARRYING):
+        return local_receivers and address.is_loopback  # ::1 lies in ::/96
     if local_receivers and address.is_loopback:
         return True
     return address.is_global and not address.is_multicast
