@@ -208,9 +208,11 @@ def _measure(sessions: int) -> dict[str, Any]:
     create_seconds = time.perf_counter() - started
     meter.phase = "visit"
     for n, token in enumerate(tokens):
-        visit_session(token, store, now=start + n * 600 // sessions + 30, session_ttl_seconds=3600)
+        visit_session(
+            token, store, now=start + n * 600 // sessions + 30, session_ttl_seconds=3600, retention_seconds=7 * 86400
+        )
     meter.phase = "revisit"
-    visit_session(tokens[0], store, now=start + 60, session_ttl_seconds=3600)
+    visit_session(tokens[0], store, now=start + 60, session_ttl_seconds=3600, retention_seconds=7 * 86400)
 
     # The customer + customer_account case (finding 5: listed under both)
     meter.phase = "create (customer and customer_account)"

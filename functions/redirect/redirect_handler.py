@@ -34,7 +34,14 @@ def visit_session_route(token: str) -> dict[str, Any]:
     now = clock.now()
     store = SessionStore(settings.table_name)
     request = RequestRef(current_request_id())
-    visit = visit_session(token, store, now=now, session_ttl_seconds=settings.session_ttl_seconds, request=request)
+    visit = visit_session(
+        token,
+        store,
+        now=now,
+        session_ttl_seconds=settings.session_ttl_seconds,
+        retention_seconds=settings.expired_retention_seconds,
+        request=request,
+    )
     livemode = visit.session.livemode
     if visit.recovery:  # expired, but after_expiration lets the customer log in to get it back
         target, parameter, metric = settings.portal_login_url_for(livemode), "recovery", "Recoveries"

@@ -200,7 +200,9 @@ def test_a_session_visited_just_before_its_purge_is_never_deleted_while_live(ser
     token, session = insert_session(table, created=NOW - 295, expires_at=NOW + 5, purge_shards=1)
 
     # When it is visited at the last moment, and cleanup runs at every second of its new life
-    visit = visit_session(token, SessionStore(table), now=NOW + 4, session_ttl_seconds=3600)
+    visit = visit_session(
+        token, SessionStore(table), now=NOW + 4, session_ttl_seconds=3600, retention_seconds=7 * 86400
+    )
     store = SessionStore(table, purge_shards=1)
     for now in (NOW + 4, NOW + 1800, NOW + 3600 + 3):
         for shard_keys in store.due_keys(purge_bucket(now), 0, now):

@@ -107,6 +107,20 @@ def test_a_live_table_walks_the_steps_and_keeps_serving(service_env: dict, now: 
         response = redirect_handler.lambda_handler(http_event("GET", f"/p/session/{legacy_token}"), FakeContext())
         assert response["statusCode"] == 302  # its first visit at step 1, revisits after
 
+    # And its visit gave it the whole session lifetime, past the purge time its old layout had set at its link's expiry
+    [stored] = [
+        item for item in client.scan(TableName=table)["Items"] if item["pk"] == legacy_session_item(legacy_token)["pk"]
+    ]
+    assert int(stored["expires_at"]["N"]) == T0 + 3600
+    assert int(stored["purge_at"]["N"]) >= T0 + 3600
+    now[0] = T0 + 3599
+    response = redirect_handler.lambda_handler(http_event("GET", f"/p/session/{legacy_token}"), FakeContext())
+    assert response["statusCode"] == 302
+    now[0] = T0 + 3600
+    response = redirect_handler.lambda_handler(http_event("GET", f"/p/session/{legacy_token}"), FakeContext())
+    assert response["statusCode"] == 410
+    now[0] = T0
+
     # And at the end the new layout serves the whole lifecycle
     body = urlencode({"customer": "cus_New", "return_url": "https://example.com"})
     created = json_body(api("POST", "/v1/billing_portal/sessions", body=body))

@@ -338,7 +338,7 @@ def test_expiring_a_session_whose_item_is_gone_creates_nothing(service_env: dict
 
 
 def test_a_visit_to_an_unknown_token_creates_nothing(service_env: dict) -> None:
-    result = SessionStore(service_env["TABLE_NAME"]).record_visit("b" * 64, int(time.time()), 3600)
+    result = SessionStore(service_env["TABLE_NAME"]).record_visit("b" * 64, int(time.time()), 3600, 0)
 
     assert result.session is None
     assert all_items(service_env["TABLE_NAME"]) == []

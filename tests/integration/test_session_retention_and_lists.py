@@ -11,6 +11,7 @@ import redirect_handler
 
 from portal_admin.__main__ import main as admin
 from portal_sessions import clock
+from portal_sessions.settings import clear_settings_cache
 from tests.conftest import FakeContext, http_event, json_body
 from tests.integration.helpers import session_items
 from tests.integration.test_session_lifecycle import T0, api
@@ -94,6 +95,37 @@ def test_a_visit_never_moves_the_purge_time(service_env: dict, now: list[int]) -
     assert int(after["expires_at"]["N"]) == T0 + 299 + 3600
     assert (after["purge_at"], after["purge_shard"]) == (before["purge_at"], before["purge_shard"])
     assert int(after["purge_at"]["N"]) == T0 + LATEST_LIFE + RETENTION
+
+
+@pytest.mark.parametrize("retention", [0, 3600])
+def test_a_lifetime_raised_after_create_never_outlives_the_purge_time(
+    service_env: dict, now: list[int], monkeypatch: pytest.MonkeyPatch, retention: int
+) -> None:
+    # Given a session created under a 1-hour lifetime and a short retention, then the lifetime raised to a day
+    monkeypatch.setenv("EXPIRED_RETENTION_SECONDS", str(retention))
+    clear_settings_cache()
+    session = create(customer="cus_Raised")
+    [stored] = session_items(service_env["TABLE_NAME"])
+    purge_at = int(stored["purge_at"]["N"])
+    assert purge_at == T0 + LATEST_LIFE + retention
+    monkeypatch.setenv("SESSION_TTL_SECONDS", str(86400))
+    clear_settings_cache()
+
+    # When it is visited at the last moment of its link
+    now[0] = T0 + 299
+    assert visit(session["url"])["statusCode"] == 302
+
+    # Then it ends in time for its retention window, before TTL or cleanup may erase it
+    [visited] = session_items(service_env["TABLE_NAME"])
+    expires_at = int(visited["expires_at"]["N"])
+    assert expires_at == purge_at - retention
+    assert visited["purge_at"] == stored["purge_at"]
+    now[0] = expires_at - 1
+    assert visit(session["url"])["statusCode"] == 302
+    if retention:
+        now[0] = expires_at
+        assert visit(session["url"])["statusCode"] == 410
+        assert json_body(api("GET", f"/v1/billing_portal/sessions/{session['id']}"))["status"] == "expired"
 
 
 def test_an_id_that_is_no_session_id_is_404_without_a_lookup(service_env: dict, now: list[int]) -> None:

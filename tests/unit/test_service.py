@@ -44,7 +44,7 @@ def test_visit_with_a_malformed_token_is_not_found_without_the_store(token: str)
     # When the session URL is visited
     # Then it is simply not found
     with pytest.raises(SessionNotFoundError):
-        visit_session(token, store, now=NOW, session_ttl_seconds=3600)
+        visit_session(token, store, now=NOW, session_ttl_seconds=3600, retention_seconds=7 * 86400)
 
 
 @pytest.mark.parametrize("token", MALFORMED_TOKENS)
@@ -66,7 +66,7 @@ def test_well_formed_token_does_reach_the_store(use_case: str) -> None:
     # Then the store is consulted
     with pytest.raises(AssertionError, match="the store was used"):
         if use_case == "visit":
-            visit_session(token, store, now=NOW, session_ttl_seconds=3600)
+            visit_session(token, store, now=NOW, session_ttl_seconds=3600, retention_seconds=7 * 86400)
         else:
             check_session(token, store, now=NOW)
 

@@ -290,3 +290,18 @@ def test_contract_rejects_a_corrupted_fixture(component: str, path: tuple[str, .
     # When it is validated
     # Then the validator reports a problem, so a passing validation means something
     assert schema_errors(component, broken) != []
+
+
+@pytest.mark.parametrize(
+    ("purge_at", "retention", "expected"),
+    [
+        pytest.param(None, 3600, 1_000 + 3600, id="no-purge-time"),
+        pytest.param(1_000 + 3600 + 86400, 86400, 1_000 + 3600, id="fits"),
+        pytest.param(1_000 + 1800 + 86400, 86400, 1_000 + 1800, id="lifetime-raised-since-create"),
+        pytest.param(1_000 + 1800, 86400, 1_000 + 1800, id="retention-grown-past-it"),
+    ],
+)
+def test_a_visit_ends_the_session_a_retention_window_before_its_purge_time(
+    purge_at: int | None, retention: int, expected: int
+) -> None:
+    assert session(purge_at=purge_at).visit_expiry(1_000, 3600, retention) == expected

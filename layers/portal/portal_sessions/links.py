@@ -21,12 +21,18 @@ class SessionVisit:
 
 
 def visit_session(
-    token: str, store: SessionStore, *, now: int, session_ttl_seconds: int, request: RequestRef | None = None
+    token: str,
+    store: SessionStore,
+    *,
+    now: int,
+    session_ttl_seconds: int,
+    retention_seconds: int,
+    request: RequestRef | None = None,
 ) -> SessionVisit:
     """A GET of the session URL: the first visit starts the session's usable lifetime."""
     if not is_well_formed_url_token(token):
         raise SessionNotFoundError
-    result = store.record_visit(url_token_hash(token), now, session_ttl_seconds, request)
+    result = store.record_visit(url_token_hash(token), now, session_ttl_seconds, retention_seconds, request)
     if result.session is None:
         raise SessionNotFoundError
     if result.expired:

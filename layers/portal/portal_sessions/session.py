@@ -45,6 +45,15 @@ class PortalSession:
         """Past its purge time: gone, whether or not TTL or cleanup has deleted the item yet."""
         return self.purge_at is not None and now >= self.purge_at
 
+    def visit_expiry(self, now: int, session_ttl_seconds: int, retention_seconds: int) -> int:
+        """When a first visit now ends the session: after the lifetime in force, but a retention window before its
+        purge time (fixed at create, under the settings then), or at the purge time if the window has since grown."""
+        wanted = now + session_ttl_seconds
+        if self.purge_at is None:
+            return wanted
+        latest = self.purge_at - retention_seconds
+        return min(wanted, latest if latest > now else self.purge_at)
+
     def can_be_recovered(self, now: int) -> bool:
         return self.recovery_until is not None and now < self.recovery_until
 

@@ -70,6 +70,7 @@ class RedirectSettings(_Settings):
     handoff_secret_id: str = _text(min_length=1)  # live mode's keyring
     test_handoff_secret_id: str = _text(min_length=1)
     session_ttl_seconds: int = _number(default=3600, ge=60, le=7 * _DAY)
+    expired_retention_seconds: int = _number(default=7 * _DAY, ge=0, le=90 * _DAY)
     handoff_ttl_seconds: int = _number(default=60, ge=5, le=60)
 
     def portal_url_for(self, livemode: bool) -> str:

@@ -86,6 +86,19 @@ class VisitResult:
     expired: bool = False
 
 
+def _refused_visit(item: dict[str, Any] | None, now: int) -> VisitResult | None:
+    """What a first visit's failed condition means, from the item DynamoDB returned: an unknown or purged token, a
+    revisit, an expired session; None when the item could still take a first visit (its purge time refused it)."""
+    if not item:
+        return VisitResult(session=None)
+    session = session_from_item(item)
+    if session.is_purged(now):  # TTL's deletion lags: a purged session is gone, whatever is left of it
+        return VisitResult(session=None)
+    if session.visited_at is None and not session.is_expired(now):
+        return None
+    return VisitResult(session=session, expired=session.is_expired(now))
+
+
 @cache
 def dynamodb_client() -> DynamoDBClient:
     """One client per execution environment; endpoint and region come from the standard AWS settings."""
@@ -275,38 +288,80 @@ class SessionStore(_Table):
         return session_from_item(item) if item else None
 
     def record_visit(
-        self, token_hash: str, now: int, session_ttl_seconds: int, request: RequestRef | None = None
+        self,
+        token_hash: str,
+        now: int,
+        session_ttl_seconds: int,
+        retention_seconds: int,
+        request: RequestRef | None = None,
     ) -> VisitResult:
         """Mark the first visit and extend the lifetime, in one conditional UpdateItem.
 
         When the condition fails DynamoDB returns the old item, which tells a revisit, an expired session
         and an unknown token apart without a second call. No index key or projected attribute changes: the
-        visit writes the table's item alone.
+        visit writes the table's item alone. The session must end a retention window before its purge time
+        (fixed at create); when the lifetime in force does not fit (raised since the session was made, or an
+        item of the layout before, whose purge time was its link's expiry), a second UpdateItem fits the visit
+        to the item seen.
         """
         expires_at = now + session_ttl_seconds
+        fits = "(attribute_not_exists(purge_at) OR purge_at >= :latest)"
         try:
-            response = self._call(
-                "update_item",
-                Key={"pk": {"S": _TOKEN_PREFIX + token_hash}},
-                UpdateExpression=(
-                    "SET visited_at = :now, expires_at = :exp, request_id = :request REMOVE idempotency_key"
-                ),
-                ConditionExpression="attribute_exists(pk) AND attribute_not_exists(visited_at) AND expires_at > :now",
-                ExpressionAttributeValues={
-                    ":now": {"N": str(now)},
-                    ":exp": {"N": str(expires_at)},
-                    ":request": _request_id_value(request),
-                },
-                ReturnValues="ALL_NEW",
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            return self._first_visit(
+                token_hash, now, expires_at, request, fits, {":latest": {"N": str(expires_at + retention_seconds)}}
             )
         except ConditionFailedError as failed:
-            if not failed.item:
-                return VisitResult(session=None)
-            session = session_from_item(failed.item)
-            if session.is_purged(now):  # TTL's deletion lags: a purged session is gone, whatever is left of it
-                return VisitResult(session=None)
-            return VisitResult(session=session, expired=session.is_expired(now))
+            refused = _refused_visit(failed.item, now)
+            if refused is not None or failed.item is None:
+                return refused or VisitResult(session=None)
+            seen = failed.item  # unvisited and live: it failed on its purge time alone
+        purge_at = None
+        if "purge_shard" in seen:
+            expires_at = session_from_item(seen).visit_expiry(now, session_ttl_seconds, retention_seconds)
+        else:  # the layout before set the purge time at the link's expiry, and its visits moved it: so does this one
+            purge_at = expires_at + retention_seconds
+        try:
+            return self._first_visit(
+                token_hash, now, expires_at, request, "purge_at = :seen", {":seen": seen["purge_at"]}, purge_at
+            )
+        except ConditionFailedError as raced:  # another visit, or an erase, came between the two calls
+            refused = _refused_visit(raced.item, now)
+            if refused is None:
+                raise ServiceUnavailableError(
+                    "The session store is unavailable right now. Please retry shortly."
+                ) from None
+            return refused
+
+    def _first_visit(
+        self,
+        token_hash: str,
+        now: int,
+        expires_at: int,
+        request: RequestRef | None,
+        condition: str,
+        values: dict[str, Any],
+        purge_at: int | None = None,
+    ) -> VisitResult:
+        update = "SET visited_at = :now, expires_at = :exp, request_id = :request"
+        if purge_at is not None:
+            update += ", purge_at = :purge"
+            values = {**values, ":purge": {"N": str(purge_at)}}
+        response = self._call(
+            "update_item",
+            Key={"pk": {"S": _TOKEN_PREFIX + token_hash}},
+            UpdateExpression=update + " REMOVE idempotency_key",
+            ConditionExpression=(
+                f"attribute_exists(pk) AND attribute_not_exists(visited_at) AND expires_at > :now AND {condition}"
+            ),
+            ExpressionAttributeValues={
+                ":now": {"N": str(now)},
+                ":exp": {"N": str(expires_at)},
+                ":request": _request_id_value(request),
+                **values,
+            },
+            ReturnValues="ALL_NEW",
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
         return VisitResult(session=session_from_item(response["Attributes"]), first_visit=True)
 
     def get_by_id(self, session_id: str) -> StoredSession | None:
