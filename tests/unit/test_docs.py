@@ -1,4 +1,5 @@
-"""The README and docs/ hold together: every relative link reaches a file, and every `#anchor` a heading there."""
+"""The README and docs/ hold together: every relative link reaches a file, and every `#anchor` a heading there; the
+README's endpoint table and docs/api.md's routes name exactly the routes template.yaml serves."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from local_gateway.template import http_routes, load_template
+
 ROOT = Path(__file__).resolve().parents[2]
 DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
@@ -14,6 +17,7 @@ FENCE = re.compile(r"^```.*?^```", re.MULTILINE | re.DOTALL)
 INLINE_CODE = re.compile(r"`[^`\n]*`")
 LINK = re.compile(r"\[[^\]\n]*\]\(([^)\s]+)\)")
 HEADING = re.compile(r"^#{1,6} +(.+?) *#*$", re.MULTILINE)
+ROUTE_ROW = re.compile(r"^\| `([A-Z]+) (/[^`?]*)[^`]*` \|", re.MULTILINE)
 
 
 def prose(text: str) -> str:
@@ -71,3 +75,22 @@ def test_the_check_sees_a_broken_file_and_a_broken_anchor(tmp_path: Path) -> Non
         "other.md#nowhere: no such heading in other.md",
         "#not-a-heading: no such heading in doc.md",
     ]
+
+
+def documented_routes(text: str) -> set[tuple[str, str]]:
+    """The routes a section's table names, `{parameters}` unnamed: `GET /v1/events/{}`."""
+    return {(method, re.sub(r"\{[^}]*\}", "{}", path)) for method, path in ROUTE_ROW.findall(text)}
+
+
+def served_routes() -> set[tuple[str, str]]:
+    return {(route.method, re.sub(r"\{[^}]*\}", "{}", route.path)) for route in http_routes(load_template())} - {
+        ("ANY", "$default")  # Stripe's 404 for any URL no route takes, not an endpoint
+    }
+
+
+def test_the_readme_and_the_api_reference_list_every_route_the_template_serves() -> None:
+    readme = (ROOT / "README.md").read_text().split("\n## API\n", 1)[1].split("\n## ", 1)[0]
+    reference = (ROOT / "docs" / "api.md").read_text().split("\n## Routes\n", 1)[1].split("\n## ", 1)[0]
+
+    assert documented_routes(readme) == served_routes()
+    assert documented_routes(reference) == served_routes()
