@@ -52,7 +52,7 @@ def create_parameters() -> set[str]:
     return set(body["schema"]["properties"])
 
 
-# Limits this service states as deviations from Stripe's 5000 characters (README, "What differs from Stripe").
+# Limits this service states as deviations from Stripe's 5000 characters (docs/api.md, "What differs from Stripe").
 MAX_ID, MAX_URL = 255, 2048
 ID_PARAMETERS = frozenset({
     "customer", "customer_account", "configuration", "on_behalf_of", "starting_after", "ending_before",

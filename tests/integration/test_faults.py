@@ -401,7 +401,7 @@ def test_a_throttled_idempotency_record_write_is_a_429_and_writes_nothing(
     # When
     response = create(**{"idempotency-key": "throttled-record"})
 
-    # Then throttling is reported as throttling (README: 429 rate_limit when DynamoDB throttled after the retries)
+    # Then throttling is reported as throttling (docs/api.md, "Errors": 429 rate_limit after the retries)
     error = stripe_error(response, 429)
     assert error["code"] == "rate_limit"
     # And nothing ran

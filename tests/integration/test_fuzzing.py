@@ -610,7 +610,7 @@ def huge_requests(draw: st.DrawFn) -> FuzzRequest:
             event_body=base64.b64encode(body).decode() if base64_body else body.decode(),
             base64_flag=base64_body,
         )
-    else:  # the README allows customer and customer_account up to 255 characters: beyond, a 400
+    else:  # docs/api.md allows customer and customer_account up to 255 characters: beyond, a 400
         name = draw(st.sampled_from(["customer", "customer_account"]))
         value = draw(st.sampled_from(["x", "é", "😀"])) * draw(st.integers(min_value=1_000, max_value=5_000))
         pairs = [(name, value), ("return_url", "https://example.com")]

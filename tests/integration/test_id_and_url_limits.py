@@ -1,4 +1,4 @@
-"""Ids at most 255 characters and URLs at most 2,048 (deviations the README states): refused before any store call.
+"""Ids at most 255 characters and URLs at most 2,048 (deviations docs/api.md states): refused before any store call.
 
 Beyond these limits an id no longer fits a DynamoDB key (2048 bytes for a partition key, 1024 for a sort key):
 Amazon's DynamoDB refuses such a request outright, which must never surface as a 5xx.

@@ -29,13 +29,13 @@ def now(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 
 def keyring_of(secret_id: str) -> dict[str, str]:
-    """A portal's keys, read from its mode's secret as the README says: every member but `signing_kid`."""
+    """A portal's keys, read from its mode's secret as docs/handoff.md says: every member but `signing_kid`."""
     text = boto3.client("secretsmanager").get_secret_value(SecretId=secret_id)["SecretString"]
     return {kid: key for kid, key in json.loads(text).items() if kid != "signing_kid"}
 
 
 def portal_verifies(handoff: str, keys: dict[str, str], audience: str) -> dict[str, Any]:
-    """The README's portal snippet, verbatim in substance: the key the header names, then PyJWT's checks."""
+    """The portal snippet of docs/handoff.md, verbatim in substance: the key the header names, then PyJWT's checks."""
     kid = jwt.get_unverified_header(handoff).get("kid")
     if kid not in keys:
         raise jwt.InvalidTokenError("unknown key id")
@@ -76,7 +76,7 @@ def test_a_test_hand_off_fails_live_verification_and_vice_versa(service_env: dic
     _, test_handoff = handoff_of(TEST_KEY, LIVE_CUSTOMER)
     _, live_handoff = handoff_of(LIVE_KEY, LIVE_CUSTOMER)
 
-    # Then each verifies at its own mode's portal, as the README tells a portal to verify
+    # Then each verifies at its own mode's portal, as docs/handoff.md tells a portal to verify
     assert portal_verifies(live_handoff, live_keys, "billing_portal")["livemode"] is True
     assert portal_verifies(test_handoff, test_keys, "billing_portal_test")["livemode"] is False
 

@@ -1,6 +1,6 @@
 """The document's Stripe operations take exactly the parameters of Stripe's published spec (tests/reference/paths.json):
 the same names, in the same place, required alike, encoded alike (style, explode); lengths as Stripe's, except the
-deviations the README states (ids at most 255 characters, URLs at most 2,048)."""
+deviations docs/api.md states (ids at most 255 characters, URLs at most 2,048)."""
 
 from __future__ import annotations
 
@@ -83,9 +83,9 @@ def test_a_session_needs_a_customer_or_a_customer_account_as_the_service_enforce
     assert [branch["required"] for branch in create["anyOf"]] == [["customer"], ["customer_account"]]
 
 
-def test_the_stated_deviations_are_in_the_readme() -> None:
-    readme = (REFERENCE.parents[1] / "README.md").read_text()
-    differences = readme[readme.index("### What differs from Stripe") :].split("\n## ", 1)[0]
+def test_the_stated_deviations_are_in_the_api_reference() -> None:
+    reference = (REFERENCE.parents[1] / "docs" / "api.md").read_text()
+    differences = reference[reference.index("\n## What differs from Stripe") + 1 :].split("\n## ", 1)[0]
 
     assert "255 characters" in differences
     assert "2,048 characters" in differences

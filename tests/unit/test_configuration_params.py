@@ -587,7 +587,7 @@ _LIMITED = [param for call in CALLS for param in _parameters(call, lambda schema
 def test_strings_up_to_their_maximum_length_are_accepted(
     call: str, path: tuple[str | int, ...], schema: dict[str, Any]
 ) -> None:
-    # Given a request with a string exactly as long as the spec allows (or the service, where the README says so)
+    # Given a request with a string exactly as long as the spec allows (or the service, where docs/api.md says so)
     limit = stated_max_length(path, _max_length(schema))
     assert limit is not None
     raw = _request_with(call, path, "a" * limit)
@@ -603,7 +603,7 @@ def test_strings_up_to_their_maximum_length_are_accepted(
 def test_strings_over_their_maximum_length_are_refused(
     call: str, path: tuple[str | int, ...], schema: dict[str, Any]
 ) -> None:
-    # Given a request with a string one character over the spec's limit (or the service's, where the README says so)
+    # Given a request with a string one character over the spec's limit (or the service's, where docs/api.md says so)
     limit = stated_max_length(path, _max_length(schema))
     assert limit is not None
     raw = _request_with(call, path, "a" * (limit + 1))

@@ -93,7 +93,7 @@ def load_keyring(secret_id: str) -> Keyring:
 
 
 def handoff_claims(session: PortalSession, *, now: int, ttl_seconds: int, recovery: bool = False) -> dict[str, Any]:
-    """What the portal needs, and nothing else; a claim with no value is left out (README: "The portal hand-off")."""
+    """What the portal needs, and nothing else; a claim with no value is left out (docs/handoff.md)."""
     audiences = RECOVERY_AUDIENCES if recovery else AUDIENCES
     claims: dict[str, Any] = {
         "iss": ISSUER,

@@ -28,7 +28,7 @@ from pydantic_core import PydanticCustomError, core_schema
 from .errors import InvalidRequestError
 
 MAX_STRING = 5000
-# Deviations from Stripe (which allows 5000 everywhere), stated in the README: an id is part of a DynamoDB key
+# Deviations from Stripe (which allows 5000 everywhere), stated in docs/api.md: an id is part of a DynamoDB key
 # (at most 1024 bytes in a sort key: 255 characters of up to 4 bytes each fit), and a URL a browser is sent to
 # stays within what every browser and proxy handles.
 MAX_ID = 255

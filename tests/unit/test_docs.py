@@ -1,0 +1,96 @@
+"""The README and docs/ hold together: every relative link reaches a file, and every `#anchor` a heading there; the
+README's endpoint table and docs/api.md's routes name exactly the routes template.yaml serves."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from local_gateway.template import http_routes, load_template
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+FENCE = re.compile(r"^```.*?^```", re.MULTILINE | re.DOTALL)
+INLINE_CODE = re.compile(r"`[^`\n]*`")
+LINK = re.compile(r"\[[^\]\n]*\]\(([^)\s]+)\)")
+HEADING = re.compile(r"^#{1,6} +(.+?) *#*$", re.MULTILINE)
+ROUTE_ROW = re.compile(r"^\| `([A-Z]+) (/[^`?]*)[^`]*` \|", re.MULTILINE)
+
+
+def prose(text: str) -> str:
+    """The text without code: a `[x](y)` or a `# comment` inside code is neither a link nor a heading."""
+    return INLINE_CODE.sub("", FENCE.sub("", text))
+
+
+def anchors(document: Path) -> set[str]:
+    """The anchors GitHub gives a document's headings: lower case, punctuation dropped, spaces as hyphens."""
+    found: set[str] = set()
+    for heading in HEADING.findall(FENCE.sub("", document.read_text())):
+        slug = re.sub(r"[^\w\- ]", "", heading.replace("`", "").lower()).replace(" ", "-")
+        candidate, n = slug, 0
+        while candidate in found:  # a repeated heading gets -1, -2, …
+            n += 1
+            candidate = f"{slug}-{n}"
+        found.add(candidate)
+    return found
+
+
+def relative_links(document: Path) -> list[str]:
+    return [target for target in LINK.findall(prose(document.read_text())) if not re.match(r"\w+:", target)]
+
+
+def broken_links(document: Path) -> list[str]:
+    broken = []
+    for target in relative_links(document):
+        path, _, anchor = target.partition("#")
+        linked = (document.parent / path).resolve() if path else document
+        if not linked.exists():
+            broken.append(f"{target}: no such file")
+        elif anchor and linked.suffix == ".md" and anchor not in anchors(linked):
+            broken.append(f"{target}: no such heading in {linked.name}")
+    return broken
+
+
+@pytest.mark.parametrize("document", DOCUMENTS, ids=lambda path: str(path.relative_to(ROOT)))
+def test_every_relative_link_reaches_a_file_and_heading(document: Path) -> None:
+    assert broken_links(document) == []
+
+
+def test_the_check_sees_a_broken_file_and_a_broken_anchor(tmp_path: Path) -> None:
+    # Given a document linking to a file and a heading that exist, and to ones that do not
+    (tmp_path / "other.md").write_text("# Other\n\n## The portal hand-off\n")
+    document = tmp_path / "doc.md"
+    document.write_text(
+        "# Doc\n\n## Two `commands`\n\n```sh\n# not a heading\n```\n\n"
+        "[ok](other.md#the-portal-hand-off) [ok](#two-commands) [ok](https://example.com/#x) `[code](nowhere.md)`\n"
+        "[gone](missing.md) [gone](other.md#nowhere) [gone](#not-a-heading)\n"
+    )
+
+    # Then only the broken ones are reported
+    assert broken_links(document) == [
+        "missing.md: no such file",
+        "other.md#nowhere: no such heading in other.md",
+        "#not-a-heading: no such heading in doc.md",
+    ]
+
+
+def documented_routes(text: str) -> set[tuple[str, str]]:
+    """The routes a section's table names, `{parameters}` unnamed: `GET /v1/events/{}`."""
+    return {(method, re.sub(r"\{[^}]*\}", "{}", path)) for method, path in ROUTE_ROW.findall(text)}
+
+
+def served_routes() -> set[tuple[str, str]]:
+    return {(route.method, re.sub(r"\{[^}]*\}", "{}", route.path)) for route in http_routes(load_template())} - {
+        ("ANY", "$default")  # Stripe's 404 for any URL no route takes, not an endpoint
+    }
+
+
+def test_the_readme_and_the_api_reference_list_every_route_the_template_serves() -> None:
+    readme = (ROOT / "README.md").read_text().split("\n## API\n", 1)[1].split("\n## ", 1)[0]
+    reference = (ROOT / "docs" / "api.md").read_text().split("\n## Routes\n", 1)[1].split("\n## ", 1)[0]
+
+    assert documented_routes(readme) == served_routes()
+    assert documented_routes(reference) == served_routes()
