@@ -17,6 +17,7 @@ from portal_sessions.errors import ConditionFailedError, ConfigurationCheckFaile
 from portal_sessions.session import PortalSession, RequestRef
 from portal_sessions.store.configurations import ConfigurationRequirement, StoredConfiguration
 from portal_sessions.store.items import (
+    TOKEN_PREFIX,
     configuration_list_sort,
     list_sort_of,
     purge_bucket,
@@ -195,7 +196,7 @@ class FakeSessionStore:
         )
 
     def expire(self, stored: StoredSession, now: int, request: RequestRef | None = None) -> PortalSession:
-        token_hash = stored.key["pk"]["S"].removeprefix("token#")
+        token_hash = stored.key["pk"]["S"].removeprefix(TOKEN_PREFIX)
         current = self.sessions.get(token_hash)
         if current is None:
             raise ConditionFailedError(None)
@@ -252,7 +253,7 @@ class FakePurgeStore:
     def delete_due(self, keys: list[dict[str, Any]], now: int) -> int:
         deleted = 0
         for key in keys:
-            token_hash = key["pk"]["S"].removeprefix("token#")
+            token_hash = key["pk"]["S"].removeprefix(TOKEN_PREFIX)
             purge_at = self.purge_times.get(token_hash)
             if purge_at is not None and purge_at <= now:  # still due: the table decides, not the index
                 del self.purge_times[token_hash]
@@ -294,7 +295,13 @@ class FakeWebhookEndpointStore:
         self, livemode: bool, *, limit: int, after: str | None = None, before: str | None = None
     ) -> tuple[list[dict[str, Any]], bool]:
         matching = [copy.deepcopy(s.endpoint) for s in self.endpoints.values() if s.endpoint["livemode"] == livemode]
-        return newest_first_page(matching, event_sort_key, limit=limit, after=after, before=before)
+        return newest_first_page(
+            matching,
+            lambda endpoint: list_sort_of(endpoint["created"], endpoint["id"]),
+            limit=limit,
+            after=after,
+            before=before,
+        )
 
 
 class FakeEventStore:
