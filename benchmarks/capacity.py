@@ -169,7 +169,10 @@ def _measure(sessions: int) -> dict[str, Any]:
     from portal_sessions.links import visit_session
     from portal_sessions.params import CreateSessionParams
     from portal_sessions.service import create_session
-    from portal_sessions.store import BUCKET_SECONDS, ConfigurationStore, SessionStore, dynamodb_client
+    from portal_sessions.store.configurations import ConfigurationStore
+    from portal_sessions.store.items import BUCKET_SECONDS
+    from portal_sessions.store.sessions import SessionStore
+    from portal_sessions.store.table import dynamodb_client
 
     template = load_template()
     shards = int(template["Parameters"]["PurgeIndexShards"]["Default"])

@@ -39,7 +39,7 @@ from .common import (
 GOAL_RATIO = 1.3
 GOAL_FUNCTIONS = ("CreateSessionFunction", "RedirectFunction")
 FLOOR_CODE = 'import boto3; boto3.client("dynamodb")'
-HANDLER_CODE = "import {module}; from portal_sessions.store import dynamodb_client; dynamodb_client()"
+HANDLER_CODE = "import {module}; from portal_sessions.store.table import dynamodb_client; dynamodb_client()"
 RUN_TIMEOUT_SECONDS = 60
 # The libraries each goal function imports, alone on top of the floor: the part of the gap that is not this project's.
 LIBRARIES = {
@@ -368,7 +368,7 @@ def render(result: dict[str, Any]) -> str:
         "(shuffled order every round); *ratio to floor* is the median over rounds of the row's time over the floor's "
         "in the same round, which cancels most of this shared machine's drift in speed. "
         f"*floor* = `{FLOOR_CODE}`; a handler row = `import <handler>` + "
-        "`portal_sessions.store.dynamodb_client()`. `sys.path` is Lambda's: function code, then the layer "
+        "`portal_sessions.store.table.dynamodb_client()`. `sys.path` is Lambda's: function code, then the layer "
         f"({', '.join(result['layer_packages'])}), then the runtime's boto3 closure "
         f"({', '.join(result['runtime_packages'])}), all with their `.pyc`. *bare* = `python -S -c pass` "
         "(interpreter start-up); *net ratio* = (row − bare) ÷ (floor − bare). A handler row runs with tracing off "

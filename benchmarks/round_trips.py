@@ -108,7 +108,7 @@ def _measure() -> dict[str, Any]:
         from local_gateway.template import load_template, table_definition
         from portal_sessions import eventbus
         from portal_sessions.auth import key_hash
-        from portal_sessions.store import dynamodb_client
+        from portal_sessions.store.table import dynamodb_client
 
         assert os.environ["TABLE_NAME"] == BENCH_TABLE
         definition = table_definition(load_template())
@@ -126,7 +126,7 @@ def _measure() -> dict[str, Any]:
         ssm, secrets_manager = boto3.client("ssm"), boto3.client("secretsmanager")
         DEFAULT_PROVIDERS["ssm"] = SSMProvider(boto3_client=ssm)
         DEFAULT_PROVIDERS["secrets"] = SecretsProvider(boto3_client=secrets_manager)
-        for client in (dynamodb_client(), eventbus._events_client(), ssm, secrets_manager):
+        for client in (dynamodb_client(), eventbus.events_client(), ssm, secrets_manager):
             recorder.watch(client)
 
         import configurations_handler
@@ -232,11 +232,11 @@ def _events_scenarios(scenarios: dict[str, dict[str, Any]], recorder: Any, conte
 
     from local_gateway.streams import StreamReader
     from portal_sessions import webhook_delivery
-    from portal_sessions.webhook_store import WebhookEndpointStore
+    from portal_sessions.store.webhooks import WebhookEndpointStore
 
     queue_url = boto3.client("sqs").create_queue(QueueName="portal-sessions-bench-webhooks")["QueueUrl"]
     os.environ.update({"EVENT_BUS_NAME": BENCH_REFS["SessionEventsBus"], "WEBHOOK_DELIVERY_QUEUE_URL": queue_url})
-    recorder.watch(webhook_delivery._sqs_client())
+    recorder.watch(webhook_delivery.sqs_client())
     endpoint = {"id": "we_Bench", "object": "webhook_endpoint", "api_version": None, "application": None,
                 "created": 1, "description": None, "enabled_events": ["*"], "livemode": False, "metadata": {},
                 "status": "enabled", "url": "https://hooks.example.com/bench"}  # fmt: skip

@@ -153,14 +153,16 @@ def _measure(iterations: int, warmup: int, profiled: int) -> dict[str, Any]:
     from portal_sessions.auth import key_hash
     from portal_sessions.configuration import default_configuration
     from portal_sessions.service import ensure_default_configuration
-    from portal_sessions.store import ConfigurationStore, _configuration_item, dynamodb_client
+    from portal_sessions.store.configurations import ConfigurationStore
+    from portal_sessions.store.items import configuration_item
+    from portal_sessions.store.table import dynamodb_client
     from portal_sessions.tokens import new_url_token
 
     table_name = os.environ["TABLE_NAME"]
     assert table_name == BENCH_TABLE
     dynamodb = dynamodb_client()  # the functions' own cached client, stubbed from here on
     dynamodb_stub = Stubber(dynamodb)
-    events_stub = Stubber(eventbus._events_client())
+    events_stub = Stubber(eventbus.events_client())
     ssm, secrets_manager = boto3.client("ssm"), boto3.client("secretsmanager")
     ssm_stub, secrets_stub = Stubber(ssm), Stubber(secrets_manager)
     for _refresh in range(50):  # Powertools' cache calls these once per max_age (60 s / 300 s)
@@ -176,12 +178,12 @@ def _measure(iterations: int, warmup: int, profiled: int) -> dict[str, Any]:
 
     # As in a warm function: the mode's default configuration has been seen (the recorded creates come after one).
     default = default_configuration(livemode=False, now=int(time.time()))
-    dynamodb_stub.add_response("get_item", {"Item": _configuration_item(default, version=1)})
+    dynamodb_stub.add_response("get_item", {"Item": configuration_item(default, version=1)})
     ensure_default_configuration(ConfigurationStore(table_name), livemode=False, now=int(time.time()))
 
     recorded = _recorded_scenarios()
     stubs = {"dynamodb": dynamodb_stub, "events": events_stub}
-    clients = {"dynamodb": dynamodb, "events": eventbus._events_client()}
+    clients = {"dynamodb": dynamodb, "events": eventbus.events_client()}
     methods = {
         service: {api: method for method, api in client.meta.method_to_api_mapping.items()}
         for service, client in clients.items()

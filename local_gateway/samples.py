@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from portal_sessions.session import PortalSession
-from portal_sessions.store import SessionStore
+from portal_sessions.store.sessions import SessionStore
 from portal_sessions.tokens import session_id_for, url_token_hash
 
 SAMPLE_API_KEY = "sk_test_SampleEventsKeyLocalOnly0"

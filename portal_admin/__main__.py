@@ -14,7 +14,8 @@ import sys
 import time
 
 from portal_sessions.auth import ManagedKey, key_hash, mask_key, new_api_key
-from portal_sessions.store import ApiKeyStore, SessionStore
+from portal_sessions.store.api_keys import ApiKeyStore
+from portal_sessions.store.sessions import SessionStore
 from portal_sessions.tokens import new_object_id
 
 

@@ -36,7 +36,7 @@ from portal_sessions.auth import key_hash  # noqa: E402
 from portal_sessions.cleanup_queue import sqs_client  # noqa: E402
 from portal_sessions.service import forget_default_configurations  # noqa: E402
 from portal_sessions.settings import clear_settings_cache  # noqa: E402
-from portal_sessions.store import dynamodb_client  # noqa: E402
+from portal_sessions.store.table import dynamodb_client  # noqa: E402
 from tests.contract import schema_errors  # noqa: E402
 
 TABLE_NAME = "portal-sessions-test"

@@ -12,7 +12,7 @@ from portal_sessions.cleanup import plan_cleanup
 from portal_sessions.cleanup_queue import queue_units
 from portal_sessions.observability import logger, metrics, traced
 from portal_sessions.settings import cleanup_settings
-from portal_sessions.store import SessionStore
+from portal_sessions.store.sessions import SessionStore
 
 cleanup_settings()  # at init: a bad setting fails the function's start with its message, not each request
 

@@ -14,7 +14,7 @@ from portal_sessions.cleanup import clean_unit
 from portal_sessions.cleanup_queue import sqs_client, unit_from_message, unit_message
 from portal_sessions.observability import logger, metrics, traced
 from portal_sessions.settings import cleanup_worker_settings
-from portal_sessions.store import SessionStore
+from portal_sessions.store.sessions import SessionStore
 
 SAFETY_MILLISECONDS = 30_000  # stop a unit this long before the timeout, to queue its continuation in time
 processor = BatchProcessor(event_type=EventType.SQS)

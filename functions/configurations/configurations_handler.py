@@ -29,7 +29,7 @@ from portal_sessions.service import (
     update_configuration,
 )
 from portal_sessions.settings import configuration_settings
-from portal_sessions.store import ConfigurationStore
+from portal_sessions.store.configurations import ConfigurationStore
 from portal_sessions.stripe_params import build_validators, validate_params
 from portal_sessions.web import (
     authenticated_caller,

@@ -18,7 +18,8 @@ from portal_sessions.request_log import current_request_id
 from portal_sessions.service import create_session
 from portal_sessions.session import RequestRef
 from portal_sessions.settings import create_session_settings
-from portal_sessions.store import ConfigurationStore, SessionStore
+from portal_sessions.store.configurations import ConfigurationStore
+from portal_sessions.store.sessions import SessionStore
 from portal_sessions.stripe_params import build_validators
 from portal_sessions.web import (
     authenticated_caller,

@@ -12,10 +12,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from portal_sessions import clock
 from portal_sessions.observability import logger, metrics, traced
 from portal_sessions.settings import api_settings
+from portal_sessions.store.webhooks import EventQuery, EventStore
 from portal_sessions.stripe_params import build_validators, check_expand, validate_params
 from portal_sessions.web import authenticated_caller, json_response, new_resolver, query_params, resolve
 from portal_sessions.webhook_service import list_events, retrieve_event
-from portal_sessions.webhook_store import EventQuery, EventStore
 from portal_sessions.webhooks import (
     ListEventsParams,
     RetrieveEventParams,

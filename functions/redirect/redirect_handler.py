@@ -18,7 +18,7 @@ from portal_sessions.pages import HTML_HEADERS, expired_page, not_found_page, un
 from portal_sessions.request_log import current_request_id, logged_request
 from portal_sessions.session import RequestRef
 from portal_sessions.settings import redirect_settings
-from portal_sessions.store import SessionStore
+from portal_sessions.store.sessions import SessionStore
 
 redirect_settings()  # at init: a bad setting fails the function's start with its message, not each request
 

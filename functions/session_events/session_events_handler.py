@@ -20,8 +20,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from portal_sessions.eventbus import event_from_stream_record, publish
 from portal_sessions.observability import logger, metrics, traced
 from portal_sessions.settings import session_events_settings
+from portal_sessions.store.webhooks import EventStore, WebhookEndpointStore
 from portal_sessions.webhook_delivery import SqsDeliveryQueue, fan_out
-from portal_sessions.webhook_store import EventStore, WebhookEndpointStore
 
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 

@@ -19,7 +19,7 @@ from portal_sessions.request_log import current_request_id
 from portal_sessions.service import EXPANDABLE, expire_session, list_sessions, retrieve_session
 from portal_sessions.session import RequestRef
 from portal_sessions.settings import api_settings
-from portal_sessions.store import SessionStore
+from portal_sessions.store.sessions import SessionStore
 from portal_sessions.stripe_params import build_validators, check_expand, validate_params
 from portal_sessions.web import (
     authenticated_caller,

@@ -16,8 +16,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from portal_sessions import clock
 from portal_sessions.observability import logger, metrics, traced
 from portal_sessions.settings import webhook_delivery_settings
+from portal_sessions.store.webhooks import EventStore, WebhookEndpointStore
 from portal_sessions.webhook_delivery import Delivery, SqsDeliveryQueue, attempt
-from portal_sessions.webhook_store import EventStore, WebhookEndpointStore
 from portal_sessions.webhooks import endpoint_secrets
 
 processor = BatchProcessor(event_type=EventType.SQS)

@@ -13,6 +13,7 @@ from portal_sessions import clock
 from portal_sessions.idempotency import CompletionWrites, respond_idempotently
 from portal_sessions.observability import logger, metrics, traced
 from portal_sessions.settings import webhook_endpoints_settings
+from portal_sessions.store.webhooks import WebhookEndpointStore
 from portal_sessions.stripe_params import build_validators, check_expand, validate_params
 from portal_sessions.web import authenticated_caller, body_params, json_response, new_resolver, query_params, resolve
 from portal_sessions.webhook_service import (
@@ -22,7 +23,6 @@ from portal_sessions.webhook_service import (
     retrieve_webhook_endpoint,
     update_webhook_endpoint,
 )
-from portal_sessions.webhook_store import WebhookEndpointStore
 from portal_sessions.webhooks import (
     CreateWebhookEndpointParams,
     ListWebhookEndpointsParams,

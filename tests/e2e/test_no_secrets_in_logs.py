@@ -31,7 +31,7 @@ import requests
 
 from local_gateway.backend import HANDOFF_SECRET_NAME
 from portal_sessions.auth import ManagedKey, key_hash, mask_key
-from portal_sessions.store import ApiKeyStore
+from portal_sessions.store.api_keys import ApiKeyStore
 from portal_sessions.tokens import url_token_hash
 from tests.e2e.conftest import free_port, port_answers, stop_process
 

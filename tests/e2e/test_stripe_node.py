@@ -25,7 +25,7 @@ from typing import Any, NoReturn
 import pytest
 
 from portal_sessions.auth import ManagedKey, key_hash, mask_key
-from portal_sessions.store import ApiKeyStore
+from portal_sessions.store.api_keys import ApiKeyStore
 from tests.contract import schema_errors
 
 from .conftest import ROOT, LocalService

@@ -18,7 +18,7 @@ import requests
 import stripe
 
 from portal_sessions.session import PortalSession
-from portal_sessions.store import SessionStore
+from portal_sessions.store.sessions import SessionStore
 from portal_sessions.tokens import session_id_for
 from tests.contract import schema_errors
 

@@ -7,7 +7,7 @@ from typing import Any
 import boto3
 
 from portal_sessions.session import PortalSession
-from portal_sessions.store import SessionStore
+from portal_sessions.store.sessions import SessionStore
 from portal_sessions.tokens import new_object_id, new_url_token, session_id_for, url_token_hash
 
 LATEST_LIFE_SECONDS = 300 + 3600  # the test environment's link and session lifetimes

@@ -16,7 +16,9 @@ import pytest
 
 from portal_sessions import clock
 from portal_sessions.cleanup import CleanupUnit, clean_unit, plan_cleanup
-from portal_sessions.store import BUCKET_SECONDS, SessionStore, dynamodb_client, purge_bucket
+from portal_sessions.store.items import BUCKET_SECONDS, purge_bucket
+from portal_sessions.store.sessions import SessionStore
+from portal_sessions.store.table import dynamodb_client
 from tests.conftest import FakeContext
 from tests.integration.helpers import insert_session, item_for_token, session_items
 

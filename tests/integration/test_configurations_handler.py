@@ -16,7 +16,8 @@ import create_session_handler
 import pytest
 
 from portal_sessions import clock
-from portal_sessions.store import ConditionFailedError, ConfigurationStore
+from portal_sessions.errors import ConditionFailedError
+from portal_sessions.store.configurations import ConfigurationStore
 from tests.conftest import LIVE_KEY, TEST_KEY, FakeContext, http_event, json_body
 from tests.contract import schema_errors
 from tests.integration.helpers import session_items

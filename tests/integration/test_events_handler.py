@@ -10,7 +10,7 @@ import create_session_handler
 import events_handler
 import pytest
 
-from portal_sessions.webhook_store import EVENT_LIST_SHARDS, event_shard
+from portal_sessions.store.webhooks import EVENT_LIST_SHARDS, event_shard
 from tests.conftest import LIVE_KEY, TEST_KEY, FakeContext, http_event
 
 FORM = "application/x-www-form-urlencoded"

@@ -1,6 +1,6 @@
 """DynamoDB failing under the functions: throttling, server errors and timeouts, injected on the real client.
 
-Faults are injected on the `before-send` event of the very client the service uses (`store.dynamodb_client()`),
+Faults are injected on the `before-send` event of the very client the service uses (`store.table.dynamodb_client()`),
 so botocore's own standard retry mode runs exactly as in production (`total_max_attempts: 3`: three attempts
 in all): the fault answers every HTTP attempt it is set for, and anything else goes on to
 moto. (botocore's `Stubber` answers at `before-call`, which skips the retry loop altogether, so it could not show the
@@ -31,7 +31,7 @@ from botocore.exceptions import ReadTimeoutError
 from moto.core.models import botocore_stubber
 
 from portal_sessions import idempotency
-from portal_sessions.store import dynamodb_client
+from portal_sessions.store.table import dynamodb_client
 from tests.conftest import PORTAL_URL, TEMPLATE, TEST_KEY, FakeContext, http_event
 from tests.contract import schema_errors
 from tests.integration.helpers import all_items, item_for_token, session_items

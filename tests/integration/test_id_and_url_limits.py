@@ -15,7 +15,7 @@ import create_session_handler
 import pytest
 import sessions_handler
 
-from portal_sessions.store import dynamodb_client
+from portal_sessions.store.table import dynamodb_client
 from tests.conftest import TEST_KEY, FakeContext, http_event, json_body
 
 FORM = {"content-type": "application/x-www-form-urlencoded", "authorization": f"Bearer {TEST_KEY}"}

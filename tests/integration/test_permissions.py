@@ -24,7 +24,10 @@ import redirect_handler
 import sessions_handler
 
 from portal_sessions.auth import ManagedKey, key_hash
-from portal_sessions.store import ApiKeyStore, ConditionFailedError, SessionStore, dynamodb_client
+from portal_sessions.errors import ConditionFailedError
+from portal_sessions.store.api_keys import ApiKeyStore
+from portal_sessions.store.sessions import SessionStore
+from portal_sessions.store.table import dynamodb_client
 from tests.conftest import TEMPLATE, TEST_KEY, FakeContext, http_event, json_body
 from tests.integration.helpers import all_items, insert_session
 from tests.integration.test_cleanup import sqs_event

@@ -17,7 +17,8 @@ import sessions_handler
 from aws_lambda_powertools.utilities import parameters
 
 from portal_sessions.configuration import default_configuration
-from portal_sessions.store import FILTERED_PAGE_ITEMS, MAX_ITEMS_READ, ConfigurationStore, dynamodb_client
+from portal_sessions.store.configurations import ConfigurationStore
+from portal_sessions.store.table import FILTERED_PAGE_ITEMS, MAX_ITEMS_READ, dynamodb_client
 from tests.conftest import TEST_KEY, FakeContext, http_event, json_body
 
 FORM = {"content-type": "application/x-www-form-urlencoded", "authorization": f"Bearer {TEST_KEY}"}

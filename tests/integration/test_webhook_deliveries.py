@@ -18,8 +18,8 @@ import webhook_deliveries_handler
 import webhook_endpoints_handler
 
 from portal_sessions.settings import clear_settings_cache
+from portal_sessions.store.webhooks import EventStore, WebhookEndpointStore
 from portal_sessions.webhook_delivery import Delivery, attempt
-from portal_sessions.webhook_store import EventStore, WebhookEndpointStore
 from portal_sessions.webhooks import endpoint_secrets, new_signing_secret
 from tests.conftest import LIVE_KEY, TEST_KEY, FakeContext, http_event
 from tests.webhook_receiver import Receiver, webhook_receiver

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import webhook_endpoints_handler
 
-from portal_sessions.webhook_store import WebhookEndpointStore
+from portal_sessions.store.webhooks import WebhookEndpointStore
 from portal_sessions.webhooks import endpoint_secrets
 from tests.conftest import LIVE_KEY, TEST_KEY, FakeContext, http_event
 from tests.integration.helpers import all_items

@@ -9,7 +9,7 @@ import pytest
 
 from portal_sessions.eventbus import event_from_stream_record
 from portal_sessions.session import PortalSession, RequestRef
-from portal_sessions.store import _request_attributes, _session_item
+from portal_sessions.store.items import request_attributes, session_item
 
 CREATED = 1_800_000_000
 SESSION = PortalSession(
@@ -26,7 +26,7 @@ SESSION = PortalSession(
     expires_at=CREATED + 300,
     purge_at=CREATED + 300 + 3600 + 7 * 86400,
 )
-ITEM = _session_item(SESSION, "ab" * 32, 32) | _request_attributes(RequestRef("req_Create1", "key-1"))
+ITEM = session_item(SESSION, "ab" * 32, 32) | request_attributes(RequestRef("req_Create1", "key-1"))
 
 
 def record(event_name: str, new: dict[str, Any] | None, old: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -10,9 +10,8 @@ from typing import Any
 import pytest
 import stripe
 
-from portal_sessions.delivery_safety import UnsafeUrlError, check_endpoint_url, checked_address
-from portal_sessions.errors import InvalidRequestError
-from portal_sessions.sealing import SealBrokenError
+from portal_sessions.delivery_safety import check_endpoint_url, checked_address
+from portal_sessions.errors import InvalidRequestError, SealBrokenError, UnsafeUrlError
 from portal_sessions.webhooks import (
     CreatedRangeParams,
     EndpointSecrets,

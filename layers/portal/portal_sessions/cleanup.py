@@ -11,8 +11,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from .store import BUCKET_SECONDS, SessionStore, purge_bucket
+from .store.items import BUCKET_SECONDS, purge_bucket
+
+if TYPE_CHECKING:
+    from .store.ports import PurgeRepository
 
 DELETES_PER_SECOND = 500.0  # per unit: half of what one index key takes
 DELETE_CHUNK = 100
@@ -36,7 +40,7 @@ class UnitOutcome:
     finished: bool  # False: stopped at its budget, to be continued by another invocation
 
 
-def plan_cleanup(store: SessionStore, *, now: int, lookback_hours: int, shards: int) -> CleanupPlan:
+def plan_cleanup(store: PurgeRepository, *, now: int, lookback_hours: int, shards: int) -> CleanupPlan:
     """Move the watermark over the buckets every shard of which is done; the units still to work on."""
     current = purge_bucket(now)
     start = store.cleanup_watermark()
@@ -61,7 +65,7 @@ def plan_cleanup(store: SessionStore, *, now: int, lookback_hours: int, shards: 
 
 
 def clean_unit(
-    store: SessionStore,
+    store: PurgeRepository,
     unit: CleanupUnit,
     *,
     now: int,

@@ -22,23 +22,11 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-from .errors import InvalidRequestError
+from .errors import DeliveryFailedError, InvalidRequestError, UnsafeUrlError
 
 ATTEMPT_TIMEOUT_SECONDS = 10.0
 Resolver = Callable[..., list[tuple[Any, ...]]]
 _LOCAL_NAMES = ("localhost", "localhost.localdomain")
-
-
-class UnsafeUrlError(Exception):
-    """The endpoint's URL may not be delivered to (scheme, or an address that is not public)."""
-
-
-class DeliveryFailedError(Exception):
-    """An attempt failed: no connection, a timeout, or a non-2xx answer (`status`)."""
-
-    def __init__(self, reason: str, status: int | None = None) -> None:
-        super().__init__(reason)
-        self.status = status
 
 
 # IPv6 forms that carry an IPv4 address a translator or tunnel may reach (NAT64, 6to4, IPv4-compatible): Python calls

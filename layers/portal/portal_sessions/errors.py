@@ -1,4 +1,9 @@
-"""Stripe-shaped errors, raised by domain code and rendered once by the web adapter."""
+"""Every exception the layer raises, in one module.
+
+Stripe-shaped errors (`StripeError` and its kinds) are raised by domain code and rendered once by the web adapter;
+the others are signals between the layer's modules (the store's failed conditions, a broken seal, an unsafe webhook
+URL, …), each caught and turned into an answer, a retry or a Stripe-shaped error by whoever called.
+"""
 
 from __future__ import annotations
 
@@ -76,6 +81,22 @@ class PermissionDeniedError(InvalidRequestError):
     http_status = 403
 
 
+class UnrecognizedUrlError(InvalidRequestError):
+    """No route of the API takes this URL (Stripe's 404 for an unknown URL)."""
+
+    http_status = 404
+
+
+class MethodNotAllowedError(InvalidRequestError):
+    """A path the API serves, with a method it does not serve there; `allowed` are the methods it does."""
+
+    http_status = 405
+
+    def __init__(self, message: str, allowed: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.allowed = allowed
+
+
 class RateLimitError(StripeError):
     http_status = 429
     error_type = "invalid_request_error"
@@ -105,3 +126,44 @@ class SessionExpiredError(Exception):
 
 class ConfigurationError(Exception):
     """The function is deployed with settings it cannot run with."""
+
+
+# Signals between the layer's modules
+
+
+class ConditionFailedError(Exception):
+    """A conditional write found the item otherwise than required; `item` is the item as it was, if any."""
+
+    def __init__(self, item: dict[str, Any] | None) -> None:
+        super().__init__("condition failed")
+        self.item = item
+
+
+class ConfigurationCheckFailedError(Exception):
+    """The configuration a session names is missing, inactive, of the other mode, or has the flow's feature off.
+
+    (Raised for the first item of a cancelled transaction; `item` is that item as it was, if returned.)"""
+
+    def __init__(self, item: dict[str, Any] | None = None) -> None:
+        super().__init__("configuration check failed")
+        self.item = item
+
+
+class SealBrokenError(Exception):
+    """The sealed value was altered, sealed under another key, or sealed in an older format."""
+
+
+class UnsafeUrlError(Exception):
+    """The endpoint's URL may not be delivered to (scheme, or an address that is not public)."""
+
+
+class DeliveryFailedError(Exception):
+    """An attempt failed: no connection, a timeout, or a non-2xx answer (`status`)."""
+
+    def __init__(self, reason: str, status: int | None = None) -> None:
+        super().__init__(reason)
+        self.status = status
+
+
+class PublishError(Exception):
+    """EventBridge did not take every event (the stream batch is retried)."""

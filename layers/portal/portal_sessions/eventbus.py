@@ -17,8 +17,9 @@ from typing import Any
 from botocore.config import Config
 
 from .api_version import LATEST
+from .errors import PublishError
 from .session import RequestRef
-from .store import is_session_item, request_from_item, session_from_item
+from .store.items import is_session_item, request_from_item, session_from_item
 
 SOURCE = "portal-sessions"
 SESSION_CREATED = "billing_portal.session.created"
@@ -28,15 +29,11 @@ CONFIGURATION_CREATED = "billing_portal.configuration.created"
 CONFIGURATION_UPDATED = "billing_portal.configuration.updated"
 
 
-class PublishError(Exception):
-    """EventBridge did not take every event (the stream batch is retried)."""
-
-
 @cache
-def _events_client() -> Any:
+def events_client() -> Any:
     import boto3
 
-    # Requests built here, not from input: no client-side validation (see store.dynamodb_client).
+    # Requests built here, not from input: no client-side validation (see store.table.dynamodb_client).
     config = Config(
         retries={"mode": "standard", "max_attempts": 3}, connect_timeout=2, read_timeout=3, parameter_validation=False
     )
@@ -137,6 +134,6 @@ def _event_id(record: dict[str, Any], event_type: str) -> str:
 def publish(bus_name: str, event: dict[str, Any]) -> None:
     """Put the event on the bus; PublishError if EventBridge refused it."""
     entry = {"Source": SOURCE, "DetailType": event["type"], "Detail": json.dumps(event), "EventBusName": bus_name}
-    response = _events_client().put_events(Entries=[entry])
+    response = events_client().put_events(Entries=[entry])
     if response.get("FailedEntryCount", 0):
         raise PublishError(f"EventBridge refused the event: {response['Entries'][0].get('ErrorCode', 'unknown')}")

@@ -41,11 +41,12 @@ from .errors import (
     IdempotencyKeyInUseError,
     InvalidRequestError,
     RateLimitError,
+    SealBrokenError,
     ServiceUnavailableError,
 )
 from .observability import logger, metrics
-from .sealing import SealBrokenError, seal, unseal
-from .store import THROTTLING_CODES, dynamodb_client
+from .sealing import seal, unseal
+from .store.table import THROTTLING_CODES, dynamodb_client
 from .web import json_response
 
 MAX_KEY_LENGTH = 255

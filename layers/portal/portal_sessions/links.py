@@ -6,11 +6,14 @@ Kept apart from service.py so the redirect function imports none of the request 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .errors import SessionExpiredError, SessionNotFoundError
 from .session import PortalSession, RequestRef
-from .store import SessionStore
 from .tokens import is_well_formed_url_token, url_token_hash
+
+if TYPE_CHECKING:
+    from .store.ports import SessionRepository
 
 
 @dataclass(frozen=True)
@@ -22,7 +25,7 @@ class SessionVisit:
 
 def visit_session(
     token: str,
-    store: SessionStore,
+    store: SessionRepository,
     *,
     now: int,
     session_ttl_seconds: int,
@@ -42,7 +45,7 @@ def visit_session(
     return SessionVisit(result.session, first=result.first_visit)
 
 
-def check_session(token: str, store: SessionStore, *, now: int) -> PortalSession:
+def check_session(token: str, store: SessionRepository, *, now: int) -> PortalSession:
     """A HEAD of the session URL (link previews, scanners): answers like a visit but records nothing."""
     if not is_well_formed_url_token(token):
         raise SessionNotFoundError

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from functools import cache
 
-from .errors import InvalidRequestError, StripeError
+from .errors import MethodNotAllowedError, StripeError, UnrecognizedUrlError
 from .openapi import OPERATIONS
 
 _HELP = "Please see https://stripe.com/docs or we can help at https://support.stripe.com/."
@@ -17,20 +17,6 @@ _TRAILING_SLASH_HELP = (
     "If you are trying to list objects, remove the trailing slash. If you are trying to retrieve an object, make "
     "sure you passed a valid (non-empty) identifier in your code. "
 )
-
-
-class UnrecognizedUrlError(InvalidRequestError):
-    http_status = 404
-
-
-class MethodNotAllowedError(InvalidRequestError):
-    """A path the API serves, with a method it does not serve there; `allowed` are the methods it does."""
-
-    http_status = 405
-
-    def __init__(self, message: str, allowed: tuple[str, ...]) -> None:
-        super().__init__(message)
-        self.allowed = allowed
 
 
 @cache

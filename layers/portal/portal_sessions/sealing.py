@@ -14,16 +14,14 @@ import hmac
 import secrets
 from typing import TYPE_CHECKING
 
+from .errors import SealBrokenError
+
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 _NONCE_BYTES = 12  # GCM's native nonce size; random nonces stay safe far beyond one key's number of seals
 _TAG_BYTES = 16
 _ASSOCIATED_DATA = b"portal-sessions sealed response v2"
-
-
-class SealBrokenError(Exception):
-    """The sealed value was altered, sealed under another key, or sealed in an older format."""
 
 
 def derive_key(secret: str, purpose: str) -> bytes:

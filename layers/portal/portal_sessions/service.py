@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from .api_version import RECOVERY_AND_NEW_FLOWS
@@ -19,21 +19,23 @@ from .configuration import (
     new_configuration,
     updated_configuration,
 )
-from .errors import InvalidRequestError, PermissionDeniedError, ResourceMissingError
+from .errors import (
+    ConditionFailedError,
+    ConfigurationCheckFailedError,
+    InvalidRequestError,
+    PermissionDeniedError,
+    ResourceMissingError,
+)
 from .handoff import check_handoff_size
 from .params import EXPANDABLE, AfterExpirationParams, CreateSessionParams, ListSessionsParams
 from .session import PortalSession, RequestRef, after_expiration_object, flow_object
-from .store import (
-    ConditionFailedError,
-    ConfigurationCheckFailedError,
-    ConfigurationRequirement,
-    ConfigurationStore,
-    SessionStore,
-    StoredConfiguration,
-    StoredSession,
-)
+from .store.configurations import ConfigurationRequirement, StoredConfiguration
 from .stripe_params import check_expand, is_object_id
 from .tokens import new_object_id, new_url_token, session_id_for, url_token_hash
+
+if TYPE_CHECKING:
+    from .store.ports import ConfigurationRepository, SessionRepository
+    from .store.sessions import StoredSession
 
 SESSION_URL_PATH = "/p/session/"
 MAX_RECOVERY_SECONDS = 30 * 86400  # after_expiration without expires_at: recoverable this long
@@ -70,8 +72,8 @@ class CreatedSession:
 def create_session(
     params: CreateSessionParams,
     caller: Caller,
-    store: SessionStore,
-    configurations: ConfigurationStore,
+    store: SessionRepository,
+    configurations: ConfigurationRepository,
     *,
     now: int,
     link_ttl_seconds: int,
@@ -178,7 +180,7 @@ def create_session(
 
 
 def _usable_configuration(
-    params: CreateSessionParams, caller: Caller, configurations: ConfigurationStore, *, now: int
+    params: CreateSessionParams, caller: Caller, configurations: ConfigurationRepository, *, now: int
 ) -> dict[str, Any]:
     if params.configuration is None:
         configuration = ensure_default_configuration(configurations, caller.livemode, now=now).configuration
@@ -197,7 +199,7 @@ def _usable_configuration(
 
 
 def _store_under_fresh_token(
-    store: SessionStore,
+    store: SessionRepository,
     draft: PortalSession,
     requirement: ConfigurationRequirement | None,
     api_object: Callable[[PortalSession, str], dict[str, Any]],
@@ -265,7 +267,7 @@ def _check_flow_allowed(flow_type: str, configuration: dict[str, Any]) -> None:
 
 
 def ensure_default_configuration(
-    configurations: ConfigurationStore, livemode: bool, *, now: int
+    configurations: ConfigurationRepository, livemode: bool, *, now: int
 ) -> StoredConfiguration:
     """The mode's default configuration, created the first time anything needs it."""
     stored = configurations.get(DEFAULT_CONFIGURATION_IDS[livemode])
@@ -282,7 +284,7 @@ def ensure_default_configuration(
 
 
 def _find_configuration(
-    configurations: ConfigurationStore,
+    configurations: ConfigurationRepository,
     configuration_id: str,
     caller: Caller,
     *,
@@ -306,7 +308,12 @@ def _find_configuration(
 
 
 def create_configuration(
-    params: CreateConfigurationParams, caller: Caller, configurations: ConfigurationStore, *, now: int, login_url: str
+    params: CreateConfigurationParams,
+    caller: Caller,
+    configurations: ConfigurationRepository,
+    *,
+    now: int,
+    login_url: str,
 ) -> dict[str, Any]:
     configuration = new_configuration(params, new_object_id("bpc"), caller.livemode, now, login_url)
     configurations.put_new(configuration)
@@ -314,7 +321,7 @@ def create_configuration(
 
 
 def retrieve_configuration(
-    configuration_id: str, caller: Caller, configurations: ConfigurationStore, *, now: int
+    configuration_id: str, caller: Caller, configurations: ConfigurationRepository, *, now: int
 ) -> dict[str, Any]:
     return _find_configuration(
         configurations, configuration_id, caller, now=now, param="id", http_status=404
@@ -325,7 +332,7 @@ def update_configuration(
     configuration_id: str,
     params: UpdateConfigurationParams,
     caller: Caller,
-    configurations: ConfigurationStore,
+    configurations: ConfigurationRepository,
     *,
     now: int,
     login_url: str,
@@ -344,7 +351,7 @@ def update_configuration(
 
 
 def list_configurations(
-    params: ListConfigurationsParams, caller: Caller, configurations: ConfigurationStore, *, now: int
+    params: ListConfigurationsParams, caller: Caller, configurations: ConfigurationRepository, *, now: int
 ) -> dict[str, Any]:
     ensure_default_configuration(configurations, caller.livemode, now=now)
     cursors: dict[str, str | None] = {"after": None, "before": None}
@@ -371,7 +378,7 @@ SESSIONS_LIST_URL = "/v1/billing_portal/sessions"
 
 
 def _find_session(
-    store: SessionStore, session_id: str, caller: Caller, *, now: int, param: str | None = "id"
+    store: SessionRepository, session_id: str, caller: Caller, *, now: int, param: str | None = "id"
 ) -> StoredSession:
     stored = store.get_by_id(session_id) if is_object_id(session_id) else None
     if stored is None or stored.session.livemode != caller.livemode or stored.session.is_purged(now):
@@ -380,7 +387,7 @@ def _find_session(
 
 
 def retrieve_session(
-    session_id: str, caller: Caller, store: SessionStore, *, now: int, api_version: str = RECOVERY_AND_NEW_FLOWS
+    session_id: str, caller: Caller, store: SessionRepository, *, now: int, api_version: str = RECOVERY_AND_NEW_FLOWS
 ) -> dict[str, Any]:
     """The session as created, but with `url` null: only its hash is kept, so it cannot be shown again."""
     return _find_session(store, session_id, caller, now=now).session.to_api_object(
@@ -391,7 +398,7 @@ def retrieve_session(
 def list_sessions(
     params: ListSessionsParams,
     caller: Caller,
-    store: SessionStore,
+    store: SessionRepository,
     *,
     now: int,
     api_version: str = RECOVERY_AND_NEW_FLOWS,
@@ -420,7 +427,7 @@ def list_sessions(
 def expire_session(
     session_id: str,
     caller: Caller,
-    store: SessionStore,
+    store: SessionRepository,
     *,
     now: int,
     request: RequestRef | None = None,

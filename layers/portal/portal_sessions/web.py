@@ -17,12 +17,18 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from .api_version import answered_version, requested_version
 from .auth import Caller, authenticate, load_key_hashes
-from .errors import InvalidRequestError, PermissionDeniedError, RequestTooLargeError, StripeError
+from .errors import (
+    InvalidRequestError,
+    MethodNotAllowedError,
+    PermissionDeniedError,
+    RequestTooLargeError,
+    StripeError,
+)
 from .observability import logger, metrics
 from .request_log import logged_request
-from .routes import MethodNotAllowedError, unrecognized_request
+from .routes import unrecognized_request
 from .settings import ApiSettings
-from .store import ApiKeyStore
+from .store.api_keys import ApiKeyStore
 from .wire import MAX_BODY_BYTES, decode_body, decode_form
 
 JSON_HEADERS = {"Content-Type": "application/json", "Cache-Control": "no-store"}

@@ -13,13 +13,16 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from functools import cache
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from botocore.config import Config
 
-from .delivery_safety import DeliveryFailedError, UnsafeUrlError, post
-from .webhook_store import EventStore, WebhookEndpointStore
+from .delivery_safety import post
+from .errors import DeliveryFailedError, UnsafeUrlError
 from .webhooks import EndpointSecrets, retry_delays, signature_header, wants
+
+if TYPE_CHECKING:
+    from .store.ports import EventRepository, WebhookEndpointRepository
 
 MAX_QUEUE_DELAY_SECONDS = 900  # SQS's longest DelaySeconds
 USER_AGENT = "portal-sessions-webhooks/1.0"
@@ -49,7 +52,7 @@ class DeliveryQueue(Protocol):
 
 
 @cache
-def _sqs_client() -> Any:
+def sqs_client() -> Any:
     import boto3
 
     config = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=2, read_timeout=3)
@@ -67,16 +70,16 @@ class SqsDeliveryQueue:
                 {"Id": str(position), "MessageBody": delivery.to_json(), "DelaySeconds": delay_seconds}
                 for position, delivery in enumerate(deliveries[start : start + 10])
             ]
-            response = _sqs_client().send_message_batch(QueueUrl=self.queue_url, Entries=entries)
+            response = sqs_client().send_message_batch(QueueUrl=self.queue_url, Entries=entries)
             if response.get("Failed"):
                 raise RuntimeError(f"{len(response['Failed'])} webhook deliveries could not be queued")
 
     def send_failed(self, delivery: Delivery) -> None:
-        _sqs_client().send_message(QueueUrl=self.failed_queue_url, MessageBody=delivery.to_json())
+        sqs_client().send_message(QueueUrl=self.failed_queue_url, MessageBody=delivery.to_json())
 
 
 def fan_out(
-    event: dict[str, Any], endpoints: list[dict[str, Any]], store: EventStore, queue: DeliveryQueue
+    event: dict[str, Any], endpoints: list[dict[str, Any]], store: EventRepository, queue: DeliveryQueue
 ) -> list[Delivery]:
     """Store the event (with how many endpoints will get it) and queue one delivery per subscribed endpoint.
 
@@ -95,8 +98,8 @@ def attempt(
     delivery: Delivery,
     *,
     now: int,
-    events: EventStore,
-    endpoints: WebhookEndpointStore,
+    events: EventRepository,
+    endpoints: WebhookEndpointRepository,
     secrets: EndpointSecrets,
     queue: DeliveryQueue,
     local_receivers: bool = False,

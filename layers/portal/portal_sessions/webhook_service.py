@@ -3,15 +3,14 @@ list events. Test and live mode are separate worlds: an object of the other mode
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .auth import Caller
 from .delivery_safety import check_endpoint_url
-from .errors import InvalidRequestError, ResourceMissingError
-from .store import ConditionFailedError
+from .errors import ConditionFailedError, InvalidRequestError, ResourceMissingError
+from .store.webhooks import EventQuery, StoredEndpoint, event_sort_key
 from .stripe_params import is_object_id
 from .tokens import new_object_id
-from .webhook_store import EventQuery, EventStore, StoredEndpoint, WebhookEndpointStore, event_sort_key
 from .webhooks import (
     LIST_URL,
     CreateWebhookEndpointParams,
@@ -24,11 +23,19 @@ from .webhooks import (
     updated_endpoint,
 )
 
+if TYPE_CHECKING:
+    from .store.ports import EventRepository, WebhookEndpointRepository
+
 EVENTS_LIST_URL = "/v1/events"
 
 
 def _find_endpoint(
-    store: WebhookEndpointStore, endpoint_id: str, caller: Caller, *, param: str | None = "id", http_status: int = 404
+    store: WebhookEndpointRepository,
+    endpoint_id: str,
+    caller: Caller,
+    *,
+    param: str | None = "id",
+    http_status: int = 404,
 ) -> StoredEndpoint:
     stored = store.get(endpoint_id) if is_object_id(endpoint_id) else None
     if stored is None or stored.endpoint["livemode"] != caller.livemode:
@@ -39,7 +46,7 @@ def _find_endpoint(
 def create_webhook_endpoint(
     params: CreateWebhookEndpointParams,
     caller: Caller,
-    store: WebhookEndpointStore,
+    store: WebhookEndpointRepository,
     secrets: EndpointSecrets,
     *,
     now: int,
@@ -53,7 +60,7 @@ def create_webhook_endpoint(
     return {**endpoint, "secret": secret}
 
 
-def retrieve_webhook_endpoint(endpoint_id: str, caller: Caller, store: WebhookEndpointStore) -> dict[str, Any]:
+def retrieve_webhook_endpoint(endpoint_id: str, caller: Caller, store: WebhookEndpointRepository) -> dict[str, Any]:
     return _find_endpoint(store, endpoint_id, caller).endpoint
 
 
@@ -61,7 +68,7 @@ def update_webhook_endpoint(
     endpoint_id: str,
     params: UpdateWebhookEndpointParams,
     caller: Caller,
-    store: WebhookEndpointStore,
+    store: WebhookEndpointRepository,
     *,
     local_receivers: bool = False,
 ) -> dict[str, Any]:
@@ -78,7 +85,7 @@ def update_webhook_endpoint(
     raise InvalidRequestError("This webhook endpoint is being updated by another request. Please retry.")
 
 
-def delete_webhook_endpoint(endpoint_id: str, caller: Caller, store: WebhookEndpointStore) -> dict[str, Any]:
+def delete_webhook_endpoint(endpoint_id: str, caller: Caller, store: WebhookEndpointRepository) -> dict[str, Any]:
     _find_endpoint(store, endpoint_id, caller)
     try:
         store.delete(endpoint_id)
@@ -88,7 +95,7 @@ def delete_webhook_endpoint(endpoint_id: str, caller: Caller, store: WebhookEndp
 
 
 def list_webhook_endpoints(
-    params: ListWebhookEndpointsParams, caller: Caller, store: WebhookEndpointStore
+    params: ListWebhookEndpointsParams, caller: Caller, store: WebhookEndpointRepository
 ) -> dict[str, Any]:
     cursors: dict[str, str | None] = {"after": None, "before": None}
     for name, endpoint_id in (("after", params.starting_after), ("before", params.ending_before)):
@@ -105,7 +112,7 @@ def list_webhook_endpoints(
 
 
 def _find_event(
-    store: EventStore, event_id: str, caller: Caller, *, now: int, param: str | None = "id", http_status: int = 404
+    store: EventRepository, event_id: str, caller: Caller, *, now: int, param: str | None = "id", http_status: int = 404
 ) -> dict[str, Any]:
     event = store.get(event_id, now=now) if is_object_id(event_id) else None
     if event is None or event["livemode"] != caller.livemode:
@@ -113,14 +120,14 @@ def _find_event(
     return event
 
 
-def retrieve_event(event_id: str, caller: Caller, store: EventStore, *, now: int) -> dict[str, Any]:
+def retrieve_event(event_id: str, caller: Caller, store: EventRepository, *, now: int) -> dict[str, Any]:
     return _find_event(store, event_id, caller, now=now)
 
 
 def list_events(
     query: EventQuery,
     caller: Caller,
-    store: EventStore,
+    store: EventRepository,
     *,
     now: int,
     limit: int,

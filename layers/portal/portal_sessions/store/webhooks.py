@@ -15,20 +15,14 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from .store import ConditionFailedError, _Table
+from ..errors import ConditionFailedError
+from .items import list_sort_of, mode_name
+from .table import LIST_INDEX, Table
 
 EVENT_RETENTION_SECONDS = 30 * 86400
 EVENT_LIST_SHARDS = 8
 _ENDPOINT_PREFIX = "webhook_endpoint#"
 _EVENT_PREFIX = "event#"
-
-
-def _mode(livemode: bool) -> str:
-    return "live" if livemode else "test"
-
-
-def _sort_key(created: int, object_id: str) -> str:
-    return f"{created:012d}#{object_id}"
 
 
 @dataclass(frozen=True)
@@ -39,22 +33,22 @@ class StoredEndpoint:
 
     @property
     def list_sort(self) -> str:
-        return _sort_key(self.endpoint["created"], self.endpoint["id"])
+        return list_sort_of(self.endpoint["created"], self.endpoint["id"])
 
 
-class WebhookEndpointStore(_Table):
+class WebhookEndpointStore(Table):
     def get(self, endpoint_id: str) -> StoredEndpoint | None:
-        response = self._call("get_item", Key={"pk": {"S": _ENDPOINT_PREFIX + endpoint_id}}, ConsistentRead=True)
+        response = self.call("get_item", Key={"pk": {"S": _ENDPOINT_PREFIX + endpoint_id}}, ConsistentRead=True)
         item = response.get("Item")
         return _endpoint_from_item(item) if item else None
 
     def put_new(self, endpoint: dict[str, Any], sealed_secret: str) -> None:
         item = _endpoint_item(endpoint, sealed_secret, version=1)
-        self._call("put_item", Item=item, ConditionExpression="attribute_not_exists(pk)")
+        self.call("put_item", Item=item, ConditionExpression="attribute_not_exists(pk)")
 
     def replace(self, stored: StoredEndpoint, endpoint: dict[str, Any]) -> None:
         """Write an updated endpoint if nobody else did since it was read (else ConditionFailedError)."""
-        self._call(
+        self.call(
             "put_item",
             Item=_endpoint_item(endpoint, stored.sealed_secret, version=stored.version + 1),
             ConditionExpression="version = :expected",
@@ -63,7 +57,7 @@ class WebhookEndpointStore(_Table):
 
     def delete(self, endpoint_id: str) -> None:
         """Delete an endpoint; ConditionFailedError if there is none."""
-        self._call(
+        self.call(
             "delete_item",
             Key={"pk": {"S": _ENDPOINT_PREFIX + endpoint_id}},
             ConditionExpression="attribute_exists(pk)",
@@ -72,7 +66,7 @@ class WebhookEndpointStore(_Table):
     def list_page(
         self, livemode: bool, *, limit: int, after: str | None = None, before: str | None = None
     ) -> tuple[list[dict[str, Any]], bool]:
-        items, has_more = self._list_page(_endpoint_list_key(livemode), limit=limit, after=after, before=before)
+        items, has_more = self.list_items(_endpoint_list_key(livemode), limit=limit, after=after, before=before)
         return [json.loads(item["body"]["S"]) for item in items], has_more
 
     def all_of_mode(self, livemode: bool) -> list[dict[str, Any]]:
@@ -84,18 +78,18 @@ class WebhookEndpointStore(_Table):
             endpoints.extend(page)
             if not has_more:
                 return endpoints
-            after = _sort_key(page[-1]["created"], page[-1]["id"])
+            after = list_sort_of(page[-1]["created"], page[-1]["id"])
 
 
 def _endpoint_list_key(livemode: bool) -> str:
-    return "webhook_endpoints#" + _mode(livemode)
+    return "webhook_endpoints#" + mode_name(livemode)
 
 
 def _endpoint_item(endpoint: dict[str, Any], sealed_secret: str, version: int) -> dict[str, Any]:
     return {
         "pk": {"S": _ENDPOINT_PREFIX + endpoint["id"]},
         "list_key": {"S": _endpoint_list_key(endpoint["livemode"])},
-        "list_sort": {"S": _sort_key(endpoint["created"], endpoint["id"])},
+        "list_sort": {"S": list_sort_of(endpoint["created"], endpoint["id"])},
         "livemode": {"BOOL": endpoint["livemode"]},
         "status": {"S": endpoint["status"]},
         "sealed_secret": {"S": sealed_secret},
@@ -129,17 +123,17 @@ def event_shard(event_id: str) -> int:
 
 
 def _event_list_key(livemode: bool, shard: int) -> str:
-    return f"events#{_mode(livemode)}#{shard}"
+    return f"events#{mode_name(livemode)}#{shard}"
 
 
-class EventStore(_Table):
+class EventStore(Table):
     def put_new(self, event: dict[str, Any], pending_webhooks: int) -> bool:
         """Store an event once; False if it was stored before (a retried stream record makes the same id)."""
         shown = {**event, "pending_webhooks": pending_webhooks}
         item = {
             "pk": {"S": _EVENT_PREFIX + event["id"]},
             "list_key": {"S": _event_list_key(event["livemode"], event_shard(event["id"]))},
-            "list_sort": {"S": _sort_key(event["created"], event["id"])},
+            "list_sort": {"S": list_sort_of(event["created"], event["id"])},
             "event_type": {"S": event["type"]},
             "livemode": {"BOOL": event["livemode"]},
             "purge_at": {"N": str(event["created"] + EVENT_RETENTION_SECONDS)},  # the table's TTL attribute
@@ -147,13 +141,13 @@ class EventStore(_Table):
             "body": {"S": json.dumps(shown, separators=(",", ":"))},
         }
         try:
-            self._call("put_item", Item=item, ConditionExpression="attribute_not_exists(pk)")
+            self.call("put_item", Item=item, ConditionExpression="attribute_not_exists(pk)")
         except ConditionFailedError:
             return False
         return True
 
     def get(self, event_id: str, *, now: int) -> dict[str, Any] | None:
-        response = self._call("get_item", Key={"pk": {"S": _EVENT_PREFIX + event_id}}, ConsistentRead=True)
+        response = self.call("get_item", Key={"pk": {"S": _EVENT_PREFIX + event_id}}, ConsistentRead=True)
         item = response.get("Item")
         if not item:
             return None
@@ -163,7 +157,7 @@ class EventStore(_Table):
     def webhook_settled(self, event_id: str) -> None:
         """One endpoint is done with the event (delivered, or failed for good): one fewer pending webhook."""
         try:
-            self._call(
+            self.call(
                 "update_item",
                 Key={"pk": {"S": _EVENT_PREFIX + event_id}},
                 UpdateExpression="ADD pending_webhooks :minus",
@@ -185,8 +179,8 @@ class EventStore(_Table):
     ) -> tuple[list[dict[str, Any]], bool]:
         """Newest first: `limit` events older than `after` or newer than `before`; and whether more exist."""
         oldest = now - EVENT_RETENTION_SECONDS + 1
-        low = _sort_key(max(oldest, query.created_from or 0), "")
-        high = _sort_key(query.created_to, "~") if query.created_to is not None else "~"
+        low = list_sort_of(max(oldest, query.created_from or 0), "")
+        high = list_sort_of(query.created_to, "~") if query.created_to is not None else "~"
         if after is not None:
             high = min(high, after)
         if before is not None:
@@ -210,7 +204,7 @@ class EventStore(_Table):
     ) -> list[tuple[str, dict[str, Any]]]:
         values: dict[str, Any] = {":list": {"S": list_key}, ":low": {"S": low}, ":high": {"S": high}}
         request: dict[str, Any] = {
-            "IndexName": "ByList",
+            "IndexName": LIST_INDEX,
             "KeyConditionExpression": "list_key = :list AND list_sort BETWEEN :low AND :high",
             "ExpressionAttributeValues": values,
             "ScanIndexForward": not newest,
@@ -222,7 +216,7 @@ class EventStore(_Table):
         found: list[tuple[str, dict[str, Any]]] = []
         while len(found) < wanted + 1:  # one more than wanted: the cursor itself may be among them
             request["Limit"] = wanted + 1 - len(found)
-            response = self._call("query", **request)
+            response = self.call("query", **request)
             found.extend((item["list_sort"]["S"], _event_from_item(item)) for item in response.get("Items", []))
             if "LastEvaluatedKey" not in response:
                 break
@@ -241,7 +235,7 @@ class _Descending:
 
 
 def event_sort_key(event: dict[str, Any]) -> str:
-    return _sort_key(event["created"], event["id"])
+    return list_sort_of(event["created"], event["id"])
 
 
 def _event_from_item(item: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,89 @@
+"""DynamoDB storage of portal configurations: one item per configuration keyed by its id, listed newest first
+through the `ByList` index. A new session's transaction checks its configuration's item (see sessions.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import ConditionFailedError
+from .items import (
+    configuration_from_item,
+    configuration_item,
+    configuration_key,
+    configuration_list_key,
+    configuration_list_sort,
+    item_version,
+)
+from .table import Table
+
+
+@dataclass(frozen=True)
+class ConfigurationRequirement:
+    """What a new session needs of its configuration, checked in the same transaction that stores it."""
+
+    configuration_id: str
+    livemode: bool
+    feature: str | None  # a feature the session's flow needs enabled
+
+
+@dataclass(frozen=True)
+class StoredConfiguration:
+    configuration: dict[str, Any]
+    version: int
+
+    @property
+    def list_sort(self) -> str:
+        return configuration_list_sort(self.configuration)
+
+
+class ConfigurationStore(Table):
+    def get(self, configuration_id: str) -> StoredConfiguration | None:
+        response = self.call("get_item", Key=configuration_key(configuration_id), ConsistentRead=True)
+        item = response.get("Item")
+        return StoredConfiguration(configuration_from_item(item), item_version(item)) if item else None
+
+    def put_new(self, configuration: dict[str, Any]) -> None:
+        """Store a new configuration; ConditionFailedError if its id exists."""
+        item = configuration_item(configuration, version=1)
+        try:
+            self.call(
+                "put_item",
+                Item=item,
+                ConditionExpression="attribute_not_exists(pk)",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ConditionFailedError as taken:
+            if taken.item != item:
+                raise
+            # botocore retried a put whose first attempt landed (its answer was lost): the item is this one
+
+    def replace(self, configuration: dict[str, Any], expected_version: int) -> None:
+        """Write an updated configuration if nobody else did since it was read (else ConditionFailedError)."""
+        self.call(
+            "put_item",
+            Item=configuration_item(configuration, version=expected_version + 1),
+            ConditionExpression="attribute_exists(pk) AND version = :expected",
+            ExpressionAttributeValues={":expected": {"N": str(expected_version)}},
+        )
+
+    def list_page(
+        self,
+        livemode: bool,
+        *,
+        limit: int,
+        after: str | None = None,
+        before: str | None = None,
+        active: bool | None = None,
+        is_default: bool | None = None,
+    ) -> tuple[list[dict[str, Any]], bool]:
+        """Newest first: `limit` configurations older than `after` or newer than `before`, and whether more exist."""
+        items, has_more = self.list_items(
+            configuration_list_key(livemode),
+            limit=limit,
+            after=after,
+            before=before,
+            active=active,
+            is_default=is_default,
+        )
+        return [configuration_from_item(item) for item in items], has_more
