@@ -40,6 +40,10 @@ BENCH_REFS = {
     "ApiKeyHashesParameter": "/portal-sessions/bench/api-key-hashes",
     "HandoffSigningSecret": "portal-sessions/bench/handoff-signing-key",
     "TestHandoffSigningSecret": "portal-sessions/bench/test-handoff-signing-key",
+    "WebhookSecretsKey": "portal-sessions/bench/webhook-secrets-key",
+    "CleanupQueue": "https://sqs.us-east-1.amazonaws.com/123456789012/portal-sessions-bench-cleanup",
+    "WebhookDeliveryQueue": "https://sqs.us-east-1.amazonaws.com/123456789012/portal-sessions-bench-deliveries",
+    "WebhookFailedDeliveriesQueue": "https://sqs.us-east-1.amazonaws.com/123456789012/portal-sessions-bench-failed",
 }
 BENCH_API_KEY = "sk_test_BenchmarkKey0000000000000001"
 # A hand-off signing secret's text: a keyring (the same for both modes here, which only a benchmark may do).
