@@ -36,16 +36,17 @@ from .common import (
     verdict,
 )
 
-GOAL_RATIO = 1.3
-GOAL_FUNCTIONS = ("CreateSessionFunction", "RedirectFunction")
+# The goals (issue 11) are at the floor of the libraries each function must import, tracing off: create needs
+# pydantic and Powertools' logger, metrics and parameters; the redirect needs Powertools and PyJWT.
+GOAL_RATIOS = {"CreateSessionFunction": 1.45, "RedirectFunction": 1.30}
+GOAL_FUNCTIONS = tuple(GOAL_RATIOS)
 FLOOR_CODE = 'import boto3; boto3.client("dynamodb")'
 HANDLER_CODE = "import {module}; from portal_sessions.store.table import dynamodb_client; dynamodb_client()"
 RUN_TIMEOUT_SECONDS = 60
 # The libraries each goal function imports, alone on top of the floor: the part of the gap that is not this project's.
 LIBRARIES = {
     "CreateSessionFunction": (
-        "import aws_lambda_powertools, aws_lambda_powertools.event_handler, aws_lambda_powertools.utilities.idempotency"
-        ", aws_lambda_powertools.utilities.parameters; from pydantic import BaseModel"
+        "import aws_lambda_powertools, aws_lambda_powertools.utilities.parameters; from pydantic import BaseModel"
     ),
     "RedirectFunction": "import aws_lambda_powertools, aws_lambda_powertools.utilities.parameters, jwt",
 }
@@ -343,8 +344,8 @@ def _ratio_rows(samples: dict[str, list[float]], names: list[str], floor: str, b
         ratio = paired_ratio(samples, name, floor)
         net = "" if bare is None else fmt((ms - bare) / (floor_ms - bare))
         goal = ""
-        if name in GOAL_FUNCTIONS or name.removesuffix(", tracer on") in GOAL_FUNCTIONS:
-            goal = f"≤ {GOAL_RATIO}×: {verdict(ratio <= GOAL_RATIO)}"
+        if name in GOAL_RATIOS:
+            goal = f"≤ {GOAL_RATIOS[name]}×: {verdict(ratio <= GOAL_RATIOS[name])}"
         row = [name, fmt(ms, 0), fmt(min(samples[name]) * 1000, 0), f"{ratio:.2f}×"]
         if bare is not None:
             row.append(f"{net}×" if name not in ("bare", floor) else "")
@@ -448,12 +449,13 @@ def goals(result: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]:
     rows: list[tuple[str, str, str, bool | None]] = []
     for name in [*GOAL_FUNCTIONS, *(f"{logical_id}, tracer on" for logical_id in GOAL_FUNCTIONS)]:
         ratio = paired_ratio(samples, name, "floor")
+        goal = GOAL_RATIOS.get(name)  # tracer on: shown beside, the X-Ray SDK's own cost is no goal of ours
         rows.append(
             (
                 f"Cold start, {name} ÷ floor",
                 f"{ratio:.2f}× ({fmt(median(samples[name]) * 1000, 0)} ms vs {fmt(floor * 1000, 0)} ms)",
-                f"≤ {GOAL_RATIO}×",
-                ratio <= GOAL_RATIO,
+                "–" if goal is None else f"≤ {goal}×",
+                None if goal is None else ratio <= goal,
             )
         )
     required = "floor + pydantic, Powertools' logger and metrics"

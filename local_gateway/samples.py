@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from portal_sessions.session import PortalSession
-from portal_sessions.store.sessions import SessionStore
+from portal_sessions.store.sessions import NewSession, SessionStore
 from portal_sessions.tokens import session_id_for, url_token_hash
 
 SAMPLE_API_KEY = "sk_test_SampleEventsKeyLocalOnly0"
@@ -30,4 +30,4 @@ def seed_sample_session(table_name: str) -> None:
         expires_at=now + 300,
         purge_at=now + 8 * 86400,
     )
-    SessionStore(table_name).put_new(session, url_token_hash(SAMPLE_LIVE_TOKEN))
+    SessionStore(table_name).put_new(NewSession(session, url_token_hash(SAMPLE_LIVE_TOKEN)))

@@ -34,8 +34,8 @@ from local_gateway.gateway import build_event  # noqa: E402
 from local_gateway.template import http_routes, load_template, table_definition  # noqa: E402
 from portal_sessions.auth import key_hash  # noqa: E402
 from portal_sessions.cleanup_queue import sqs_client  # noqa: E402
-from portal_sessions.service import forget_default_configurations  # noqa: E402
 from portal_sessions.settings import clear_settings_cache  # noqa: E402
+from portal_sessions.store.configurations import ConfigurationStore  # noqa: E402
 from portal_sessions.store.table import dynamodb_client  # noqa: E402
 from tests.contract import schema_errors  # noqa: E402
 
@@ -136,7 +136,7 @@ def sessions_table(aws: None, engine: str) -> Iterator[str]:
     client = boto3.client("dynamodb")
     client.create_table(TableName=TABLE_NAME, **definition["create_table"])
     client.update_time_to_live(TableName=TABLE_NAME, TimeToLiveSpecification=definition["time_to_live"])
-    forget_default_configurations()  # this process may have seen them in the previous test's table
+    ConfigurationStore.forget_defaults()  # this process may have seen them in the previous test's table
     yield TABLE_NAME
     if engine == "dynamodb-local":  # one engine serves every test of this process: leave it empty
         with contextlib.suppress(client.exceptions.ResourceNotFoundException):  # a test may have deleted it

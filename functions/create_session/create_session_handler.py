@@ -1,76 +1,75 @@
-"""POST /v1/billing_portal/sessions: Stripe's create call for portal sessions."""
+"""POST /v1/billing_portal/sessions: Stripe's create call for portal sessions.
+
+API Gateway routes this one method and path here, so there is no router to import.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from portal_sessions import clock
-from portal_sessions.api_version import requested_version
-from portal_sessions.idempotency import CompletionWrites, respond_idempotently
-from portal_sessions.observability import logger, metrics, traced
+from portal_sessions.api import (
+    ApiRequest,
+    api_handler,
+    authenticated_caller,
+    body_params,
+    idempotent_response,
+    public_base_url,
+)
+from portal_sessions.idempotency import IdempotencyClaim, OperationResult
+from portal_sessions.observability import logger, metrics
 from portal_sessions.params import CreateSessionParams, parse_create_params
 from portal_sessions.request_log import current_request_id
-from portal_sessions.service import create_session
+from portal_sessions.routes import unrecognized_request
+from portal_sessions.service import CreateSessionRequest, SessionLifetimes, create_session
 from portal_sessions.session import RequestRef
 from portal_sessions.settings import create_session_settings
 from portal_sessions.store.configurations import ConfigurationStore
 from portal_sessions.store.sessions import SessionStore
 from portal_sessions.stripe_params import build_validators
-from portal_sessions.web import (
-    authenticated_caller,
-    body_params,
-    new_resolver,
-    public_base_url,
-    resolve,
-)
 
 create_session_settings()  # at init: a bad setting fails the function's start with its message, not each request
-
-app = new_resolver()
 build_validators(CreateSessionParams)
 
+ROUTE = "POST /v1/billing_portal/sessions"
 
-@app.post("/v1/billing_portal/sessions")
-def create_session_route() -> Response[str]:
-    event = app.current_event
+
+def create_session_route(request: ApiRequest, context: LambdaContext) -> dict[str, Any]:
+    if request.operation != ROUTE:  # API Gateway sends nothing else here; answer as Stripe would anyway
+        raise unrecognized_request(request.method, request.path)
     settings = create_session_settings()
-    caller = authenticated_caller(event, settings, restricted_keys_allowed=True)
-    api_version = requested_version(event.headers.get("stripe-version"))
-    raw_params = body_params(event)
+    caller = authenticated_caller(request, settings, restricted_keys_allowed=True)
+    raw_params = body_params(request)
+    api_version = request.api_version
     params = parse_create_params(raw_params, api_version)
+    lifetimes = SessionLifetimes(
+        settings.link_ttl_seconds, settings.session_ttl_seconds, settings.expired_retention_seconds
+    )
+    base_url = public_base_url(request, settings.public_base_url)
 
-    idempotency_key = event.headers.get("idempotency-key")
-
-    def create(completion: CompletionWrites | None) -> dict[str, Any]:
-        now = clock.now()
+    def create(claim: IdempotencyClaim | None) -> OperationResult:
         created = create_session(
-            params,
-            caller,
+            CreateSessionRequest(
+                params,
+                caller,
+                now=clock.now(),
+                lifetimes=lifetimes,
+                base_url=base_url,
+                api_version=api_version,
+                request=RequestRef(current_request_id(), request.idempotency_key),
+                idempotency=claim,
+            ),
             SessionStore(settings.table_name, purge_shards=settings.purge_shards),
             ConfigurationStore(settings.table_name),
-            now=now,
-            link_ttl_seconds=settings.link_ttl_seconds,
-            session_ttl_seconds=settings.session_ttl_seconds,
-            base_url=public_base_url(event.raw_event, settings.public_base_url),
-            retention_seconds=settings.expired_retention_seconds,
-            api_version=api_version,
-            also_write=completion,  # the idempotency record completes in the session's transaction
-            request=RequestRef(current_request_id(), idempotency_key),
         )
         logger.append_keys(session_id=created.session.id)
         metrics.add_metric(name="SessionsCreated", unit=MetricUnit.Count, value=1)
-        return created.api_object
+        return OperationResult(created.api_object, record_completed=created.record_completed)
 
-    return respond_idempotently(app, caller, raw_params, settings.table_name, create)
+    return idempotent_response(request, caller, raw_params, settings.table_name, context, create)
 
 
-@traced
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
-@metrics.log_metrics(capture_cold_start_metric=True)
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return resolve(app, event, context)
+lambda_handler = api_handler(create_session_route)

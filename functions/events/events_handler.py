@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from portal_sessions import clock
-from portal_sessions.observability import logger, metrics, traced
+from portal_sessions.api import authenticated_caller, json_response, query_params
+from portal_sessions.observability import metrics
 from portal_sessions.settings import api_settings
 from portal_sessions.store.webhooks import EventQuery, EventStore
 from portal_sessions.stripe_params import build_validators, check_expand, validate_params
-from portal_sessions.web import authenticated_caller, json_response, new_resolver, query_params, resolve
+from portal_sessions.web import current_request, route_response, routed_handler
 from portal_sessions.webhook_service import list_events, retrieve_event
 from portal_sessions.webhooks import (
     ListEventsParams,
@@ -26,15 +23,16 @@ from portal_sessions.webhooks import (
 
 COLLECTION = "/v1/events"
 
-app = new_resolver()
+app = APIGatewayHttpResolver()
 build_validators(ListEventsParams, RetrieveEventParams)
 
 
 @app.get(COLLECTION)
 def list_events_route() -> Response[str]:
+    request = current_request(app)
     settings = api_settings()
-    caller = authenticated_caller(app.current_event, settings)
-    params = parse_list_events_params(query_params(app.current_event))
+    caller = authenticated_caller(request, settings)
+    params = parse_list_events_params(query_params(request))
     created_from, created_to = created_bounds(params.created)
     query = EventQuery(types=event_types_wanted(params), created_from=created_from, created_to=created_to)
     page = list_events(
@@ -47,21 +45,18 @@ def list_events_route() -> Response[str]:
         ending_before=params.ending_before,
     )
     metrics.add_metric(name="EventsListed", unit=MetricUnit.Count, value=1)
-    return json_response(200, page)
+    return route_response(json_response(200, page))
 
 
 @app.get(COLLECTION + "/<event_id>")
 def retrieve_event_route(event_id: str) -> Response[str]:
+    request = current_request(app)
     settings = api_settings()
-    caller = authenticated_caller(app.current_event, settings)
-    check_expand(validate_params(RetrieveEventParams, query_params(app.current_event)).expand, ())
+    caller = authenticated_caller(request, settings)
+    check_expand(validate_params(RetrieveEventParams, query_params(request)).expand, ())
     event = retrieve_event(event_id, caller, EventStore(settings.table_name), now=clock.now())
     metrics.add_metric(name="EventsRetrieved", unit=MetricUnit.Count, value=1)
-    return json_response(200, event)
+    return route_response(json_response(200, event))
 
 
-@traced
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
-@metrics.log_metrics(capture_cold_start_metric=True)
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return resolve(app, event, context)
+lambda_handler = routed_handler(app)

@@ -5,17 +5,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from portal_sessions.observability import logger, metrics, traced
-from portal_sessions.web import new_resolver, resolve
-
-app = new_resolver()  # no routes: every request is answered by its not-found handler (404, or 405 with Allow)
+from portal_sessions.api import ApiRequest, api_handler
+from portal_sessions.routes import unrecognized_request
 
 
-@traced
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
-@metrics.log_metrics(capture_cold_start_metric=True)
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return resolve(app, event, context)
+def unmatched_route(request: ApiRequest, context: LambdaContext) -> dict[str, Any]:
+    """404 for a path the API does not serve, 405 with `Allow` for one it serves with other methods."""
+    raise unrecognized_request(request.method, request.path)
+
+
+lambda_handler = api_handler(unmatched_route)

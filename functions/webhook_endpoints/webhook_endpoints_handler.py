@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from portal_sessions import clock
-from portal_sessions.idempotency import CompletionWrites, respond_idempotently
-from portal_sessions.observability import logger, metrics, traced
+from portal_sessions.api import authenticated_caller, body_params, idempotent_response, json_response, query_params
+from portal_sessions.idempotency import IdempotencyClaim, OperationResult
+from portal_sessions.observability import logger, metrics
 from portal_sessions.settings import webhook_endpoints_settings
 from portal_sessions.store.webhooks import WebhookEndpointStore
 from portal_sessions.stripe_params import build_validators, check_expand, validate_params
-from portal_sessions.web import authenticated_caller, body_params, json_response, new_resolver, query_params, resolve
+from portal_sessions.web import current_request, route_response, routed_handler
 from portal_sessions.webhook_service import (
     create_webhook_endpoint,
     delete_webhook_endpoint,
@@ -36,7 +33,7 @@ from portal_sessions.webhooks import (
 
 COLLECTION = "/v1/webhook_endpoints"
 
-app = new_resolver()
+app = APIGatewayHttpResolver()
 build_validators(
     CreateWebhookEndpointParams, UpdateWebhookEndpointParams, ListWebhookEndpointsParams, RetrieveWebhookEndpointParams
 )
@@ -44,12 +41,13 @@ build_validators(
 
 @app.post(COLLECTION)
 def create_webhook_endpoint_route() -> Response[str]:
+    request = current_request(app)
     settings = webhook_endpoints_settings()
-    caller = authenticated_caller(app.current_event, settings)
-    raw_params = body_params(app.current_event)
+    caller = authenticated_caller(request, settings)
+    raw_params = body_params(request)
     params = parse_create_webhook_endpoint_params(raw_params)
 
-    def create(_completion: CompletionWrites | None) -> dict[str, Any]:  # completed by Powertools, sealed
+    def create(_claim: IdempotencyClaim | None) -> OperationResult:
         endpoint = create_webhook_endpoint(
             params,
             caller,
@@ -60,39 +58,44 @@ def create_webhook_endpoint_route() -> Response[str]:
         )
         logger.append_keys(webhook_endpoint_id=endpoint["id"])
         metrics.add_metric(name="WebhookEndpointsCreated", unit=MetricUnit.Count, value=1)
-        return endpoint
+        return OperationResult(endpoint)
 
-    return respond_idempotently(app, caller, raw_params, settings.table_name, create)
+    return route_response(
+        idempotent_response(request, caller, raw_params, settings.table_name, app.lambda_context, create)
+    )
 
 
 @app.get(COLLECTION)
 def list_webhook_endpoints_route() -> Response[str]:
+    request = current_request(app)
     settings = webhook_endpoints_settings()
-    caller = authenticated_caller(app.current_event, settings)
-    params = parse_list_webhook_endpoints_params(query_params(app.current_event))
+    caller = authenticated_caller(request, settings)
+    params = parse_list_webhook_endpoints_params(query_params(request))
     page = list_webhook_endpoints(params, caller, WebhookEndpointStore(settings.table_name))
     metrics.add_metric(name="WebhookEndpointsListed", unit=MetricUnit.Count, value=1)
-    return json_response(200, page)
+    return route_response(json_response(200, page))
 
 
 @app.get(COLLECTION + "/<endpoint_id>")
 def retrieve_webhook_endpoint_route(endpoint_id: str) -> Response[str]:
+    request = current_request(app)
     settings = webhook_endpoints_settings()
-    caller = authenticated_caller(app.current_event, settings)
-    check_expand(validate_params(RetrieveWebhookEndpointParams, query_params(app.current_event)).expand, ())
+    caller = authenticated_caller(request, settings)
+    check_expand(validate_params(RetrieveWebhookEndpointParams, query_params(request)).expand, ())
     endpoint = retrieve_webhook_endpoint(endpoint_id, caller, WebhookEndpointStore(settings.table_name))
     metrics.add_metric(name="WebhookEndpointsRetrieved", unit=MetricUnit.Count, value=1)
-    return json_response(200, endpoint)
+    return route_response(json_response(200, endpoint))
 
 
 @app.post(COLLECTION + "/<endpoint_id>")
 def update_webhook_endpoint_route(endpoint_id: str) -> Response[str]:
+    request = current_request(app)
     settings = webhook_endpoints_settings()
-    caller = authenticated_caller(app.current_event, settings)
-    raw_params = body_params(app.current_event)
+    caller = authenticated_caller(request, settings)
+    raw_params = body_params(request)
     params = parse_update_webhook_endpoint_params(raw_params)
 
-    def update(_completion: CompletionWrites | None) -> dict[str, Any]:  # completed by Powertools
+    def update(_claim: IdempotencyClaim | None) -> OperationResult:
         endpoint = update_webhook_endpoint(
             endpoint_id,
             params,
@@ -102,23 +105,22 @@ def update_webhook_endpoint_route(endpoint_id: str) -> Response[str]:
         )
         logger.append_keys(webhook_endpoint_id=endpoint_id)
         metrics.add_metric(name="WebhookEndpointsUpdated", unit=MetricUnit.Count, value=1)
-        return endpoint
+        return OperationResult(endpoint)
 
-    return respond_idempotently(app, caller, raw_params, settings.table_name, update)
+    return route_response(
+        idempotent_response(request, caller, raw_params, settings.table_name, app.lambda_context, update)
+    )
 
 
 @app.delete(COLLECTION + "/<endpoint_id>")
 def delete_webhook_endpoint_route(endpoint_id: str) -> Response[str]:
+    request = current_request(app)
     settings = webhook_endpoints_settings()
-    caller = authenticated_caller(app.current_event, settings)
+    caller = authenticated_caller(request, settings)
     deleted = delete_webhook_endpoint(endpoint_id, caller, WebhookEndpointStore(settings.table_name))
     logger.append_keys(webhook_endpoint_id=endpoint_id)
     metrics.add_metric(name="WebhookEndpointsDeleted", unit=MetricUnit.Count, value=1)
-    return json_response(200, deleted)
+    return route_response(json_response(200, deleted))
 
 
-@traced
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
-@metrics.log_metrics(capture_cold_start_metric=True)
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return resolve(app, event, context)
+lambda_handler = routed_handler(app)

@@ -18,7 +18,7 @@ import requests
 import stripe
 
 from portal_sessions.session import PortalSession
-from portal_sessions.store.sessions import SessionStore
+from portal_sessions.store.sessions import NewSession, SessionStore
 from portal_sessions.tokens import session_id_for
 from tests.contract import schema_errors
 
@@ -91,7 +91,7 @@ def insert_session(service: LocalService, token: str, **fields: Any) -> None:
         }
     )
     digest = hashlib.sha256(token.encode("ascii")).hexdigest()
-    SessionStore(service.table_name, client=service.dynamodb()).put_new(session, digest)
+    SessionStore(service.table_name, client=service.dynamodb()).put_new(NewSession(session, digest))
 
 
 def portal_page_fields(page: str) -> dict[str, str]:

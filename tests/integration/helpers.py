@@ -7,7 +7,7 @@ from typing import Any
 import boto3
 
 from portal_sessions.session import PortalSession
-from portal_sessions.store.sessions import SessionStore
+from portal_sessions.store.sessions import NewSession, SessionStore
 from portal_sessions.tokens import new_object_id, new_url_token, session_id_for, url_token_hash
 
 LATEST_LIFE_SECONDS = 300 + 3600  # the test environment's link and session lifetimes
@@ -56,5 +56,5 @@ def insert_session(
         visited_at=visited_at,
         purge_at=max(expires_at, created + LATEST_LIFE_SECONDS) if purge_at is None else purge_at,
     )
-    SessionStore(table_name, purge_shards=purge_shards).put_new(session, url_token_hash(token))
+    SessionStore(table_name, purge_shards=purge_shards).put_new(NewSession(session, url_token_hash(token)))
     return token, session

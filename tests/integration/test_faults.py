@@ -30,7 +30,6 @@ from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ReadTimeoutError
 from moto.core.models import botocore_stubber
 
-from portal_sessions import idempotency
 from portal_sessions.store.table import dynamodb_client
 from tests.conftest import PORTAL_URL, TEMPLATE, TEST_KEY, FakeContext, http_event
 from tests.contract import schema_errors
@@ -136,13 +135,10 @@ def backoff(monkeypatch: pytest.MonkeyPatch) -> _RecordedSleep:
 @pytest.fixture
 def faults(service_env: dict[str, str], backoff: _RecordedSleep) -> Iterator[DynamoDBFaults]:
     injector = DynamoDBFaults()
-    # The idempotency layer is cached per table with the client of its first use: rebuild it on this test's client.
-    idempotency._persistence_layer.cache_clear()
     client = dynamodb_client()  # the cached client every store and the idempotency layer use
     client.meta.events.register_first("before-send.dynamodb", injector, unique_id="test-faults")
     yield injector
     client.meta.events.unregister("before-send.dynamodb", unique_id="test-faults")
-    idempotency._persistence_layer.cache_clear()
 
 
 # Requests

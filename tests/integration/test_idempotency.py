@@ -8,6 +8,7 @@ import hmac
 import json
 import secrets
 import threading
+import time
 from typing import Any
 
 import boto3
@@ -17,8 +18,9 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from portal_sessions.auth import authenticate, key_hash
-from portal_sessions.errors import IdempotencyKeyInUseError
-from portal_sessions.idempotency import run_idempotently
+from portal_sessions.errors import IdempotencyError, IdempotencyKeyInUseError
+from portal_sessions.idempotency import IdempotencyClaim, IdempotentRequest, OperationResult, run_idempotently
+from portal_sessions.store.idempotency import IdempotencyRecordStore
 from tests.conftest import LIVE_KEY, TEST_KEY, FakeContext, http_event, json_body
 from tests.contract import schema_errors
 from tests.integration.helpers import all_items, session_items
@@ -171,24 +173,25 @@ def test_a_record_that_cannot_be_opened_is_a_non_retryable_idempotency_error(ser
     assert len(session_items(service_env["TABLE_NAME"])) == 1
 
 
-@pytest.mark.filterwarnings("ignore:Couldn't determine the remaining time left")  # no Lambda context here
 def test_a_concurrent_request_with_the_key_gets_409_and_one_operation_runs(service_env: dict) -> None:
     # Given an operation that is still running when a second request with the same key arrives
     caller = authenticate(f"Bearer {TEST_KEY}", {key_hash(TEST_KEY)})
     started, release = threading.Event(), threading.Event()
     runs: list[int] = []
 
-    def slow_operation(_completion: Any) -> dict[str, Any]:
+    def slow_operation(_claim: IdempotencyClaim | None) -> OperationResult:
         runs.append(1)
         started.set()
         release.wait(timeout=10)
-        return {"id": "obj_1"}
+        return OperationResult({"id": "obj_1"})
 
     def request() -> Any:
         return run_idempotently(
-            "same-key", caller=caller, operation="POST /x", params={"a": "1"},
-            table_name=service_env["TABLE_NAME"], lambda_context=None, run=slow_operation,
-        )  # fmt: skip
+            IdempotentRequest("same-key", caller, "POST /x", {"a": "1"}),
+            IdempotencyRecordStore(service_env["TABLE_NAME"]),
+            slow_operation,
+            now_ms=int(time.time() * 1000),
+        )
 
     thread = threading.Thread(target=request)
     thread.start()
@@ -208,3 +211,63 @@ def test_a_concurrent_request_with_the_key_gets_409_and_one_operation_runs(servi
     replay = request()
     assert replay.replayed is True and replay.body == {"id": "obj_1"}
     assert runs == [1]
+
+
+def test_a_record_written_by_powertools_idempotency_utility_is_replayed(service_env: dict) -> None:
+    # Given a create whose record was written by Powertools' idempotency utility (as the service did before it owned
+    # its records), through the utility's public API, with the scope, payload and sealing the service used
+    from aws_lambda_powertools.utilities.idempotency import (
+        DynamoDBPersistenceLayer,
+        IdempotencyConfig,
+        idempotent_function,
+    )
+    from aws_lambda_powertools.utilities.idempotency.serialization.base import BaseIdempotencySerializer
+
+    from portal_sessions.sealing import seal
+
+    caller = authenticate(f"Bearer {TEST_KEY}", {key_hash(TEST_KEY)})
+    params = {"customer": "cus_1", "return_url": "https://example.com"}
+    stored_body = {"id": "bps_Before", "object": "billing_portal.session"}
+
+    class Sealed(BaseIdempotencySerializer):
+        def to_dict(self, data: Any) -> dict[str, Any]:
+            return {"sealed": seal(json.dumps(data, separators=(",", ":")), caller.sealing_key)}
+
+        def from_dict(self, data: dict[str, Any]) -> Any:
+            raise AssertionError("not read here")
+
+    @idempotent_function(
+        data_keyword_argument="record",
+        persistence_store=DynamoDBPersistenceLayer(
+            table_name=service_env["TABLE_NAME"], key_attr="pk", expiry_attr="purge_at"
+        ),
+        config=IdempotencyConfig(
+            event_key_jmespath="scope", payload_validation_jmespath="request", hash_function="sha256"
+        ),
+        output_serializer=Sealed(),
+        key_prefix="idempotency",
+    )
+    def before(record: dict[str, Any]) -> dict[str, Any]:
+        return stored_body
+
+    with pytest.warns(UserWarning):  # no Lambda context to bound the in-progress window with
+        before(
+            record={
+                "scope": f"test:{caller.key_fingerprint}:old-key",
+                "request": {"operation": "POST " + PATH, "params": params},
+            }
+        )
+
+    # When the same request is retried with the key
+    def must_not_run(_claim: IdempotencyClaim | None) -> OperationResult:
+        raise AssertionError("the stored response should have been replayed")
+
+    request = IdempotentRequest("old-key", caller, "POST " + PATH, params)
+    records = IdempotencyRecordStore(service_env["TABLE_NAME"])
+    replay = run_idempotently(request, records, must_not_run, now_ms=int(time.time() * 1000))
+
+    # Then it is replayed from that record; and other parameters under the key are refused as before
+    assert replay.replayed is True and replay.body == stored_body
+    other = IdempotentRequest("old-key", caller, "POST " + PATH, params | {"locale": "fr"})
+    with pytest.raises(IdempotencyError):
+        run_idempotently(other, records, must_not_run, now_ms=int(time.time() * 1000))

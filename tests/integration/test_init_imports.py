@@ -1,6 +1,7 @@
 """What each function imports at init, in a fresh process as in a cold Lambda: only what its requests need.
 
-The redirect (a link a customer waits on) and the cleanup import neither pydantic nor Powertools' event handler; with
+The redirect (a link a customer waits on) and the cleanup import neither pydantic nor Powertools' event handler, nor
+does create import the event handler; with
 tracing off nothing imports the X-Ray SDK; an API function builds the validators of its own requests at init and
 leaves every other request model unbuilt.
 """
@@ -86,6 +87,17 @@ def test_links_and_cleanup_need_no_pydantic_and_no_router(module: str) -> None:
     assert not imported(modules, "pydantic")
     assert not imported(modules, "aws_lambda_powertools.event_handler")
     assert not imported(modules, "aws_xray_sdk")
+
+
+def test_create_answers_its_one_route_without_a_router_nor_the_idempotency_utility() -> None:
+    # create is the API's hot path: no event handler package (about 100 ms of cold start), no Powertools
+    # idempotency utility (the service owns its records), no OpenAPI document (only a refused URL needs it)
+    modules = init_of("create_session_handler")["modules"]
+
+    assert imported(modules, "portal_sessions.idempotency")  # the probe saw the function's own imports
+    assert not imported(modules, "aws_lambda_powertools.event_handler")
+    assert not imported(modules, "aws_lambda_powertools.utilities.idempotency")
+    assert not imported(modules, "portal_sessions.openapi")
 
 
 def test_create_builds_its_own_request_models_only() -> None:

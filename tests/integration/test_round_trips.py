@@ -78,7 +78,7 @@ def test_create_with_an_idempotency_key_is_two_calls(calls: Counter[str]) -> Non
 
     created = create(**{"idempotency-key": "round-trips"})
 
-    # Powertools' in-progress record (a conditional PutItem), then one transaction that checks the configuration,
+    # The idempotency claim (a conditional PutItem), then one transaction that checks the configuration,
     # stores the session and completes the record
     assert calls == Counter({"PutItem": 1, "TransactWriteItems": 1})
     calls.clear()

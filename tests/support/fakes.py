@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from portal_sessions.errors import ConditionFailedError, ConfigurationCheckFailedError
 from portal_sessions.session import PortalSession, RequestRef
 from portal_sessions.store.configurations import ConfigurationRequirement, StoredConfiguration
+from portal_sessions.store.idempotency import RecordCompletion
 from portal_sessions.store.items import (
     TOKEN_PREFIX,
     configuration_list_sort,
@@ -33,7 +34,7 @@ from portal_sessions.store.ports import (
     SessionRepository,
     WebhookEndpointRepository,
 )
-from portal_sessions.store.sessions import StoredSession, VisitResult
+from portal_sessions.store.sessions import NewSession, StoredSession, VisitResult
 from portal_sessions.store.webhooks import EVENT_RETENTION_SECONDS, EventQuery, StoredEndpoint, event_sort_key
 from portal_sessions.tokens import token_hash_of
 
@@ -55,13 +56,15 @@ def newest_first_page(
 class FakeConfigurationStore:
     """Configurations by id, with the version each write gives them."""
 
-    def __init__(self, table_name: str = "fake-table") -> None:
-        self._table_name = table_name
+    def __init__(self) -> None:
         self.configurations: dict[str, StoredConfiguration] = {}
+        self.defaults_known: set[bool] = set()
 
-    @property
-    def table_name(self) -> str:
-        return self._table_name
+    def default_known(self, livemode: bool) -> bool:
+        return livemode in self.defaults_known
+
+    def remember_default(self, livemode: bool) -> None:
+        self.defaults_known.add(livemode)
 
     def get(self, configuration_id: str) -> StoredConfiguration | None:
         stored = self.configurations.get(configuration_id)
@@ -120,16 +123,10 @@ class FakeSessionStore:
         self.sessions: dict[str, PortalSession] = {}
         self.requests: dict[str, RequestRef | None] = {}  # the request that last changed each session
         self.writes_with_requirement = 0  # creates that checked their configuration in the same write
-        self.also_written: list[dict[str, Any]] = []  # the other writes made with new sessions
+        self.completions: list[RecordCompletion] = []  # idempotency records completed with new sessions
 
-    def put_new(
-        self,
-        session: PortalSession,
-        token_hash: str,
-        requirement: ConfigurationRequirement | None = None,
-        also: list[dict[str, Any]] | None = None,
-        request: RequestRef | None = None,
-    ) -> None:
+    def put_new(self, new: NewSession) -> None:
+        session, token_hash, requirement = new.session, new.token_hash, new.requirement
         if session.purge_at is None:
             raise ValueError("a stored session needs its purge time")
         if requirement is not None:
@@ -140,8 +137,9 @@ class FakeSessionStore:
         if existing is not None:  # never overwrite; the item as it was comes back with the failure
             raise ConditionFailedError(session_item(existing, token_hash, 1))
         self.sessions[token_hash] = session
-        self.requests[token_hash] = request
-        self.also_written.extend(also or [])
+        self.requests[token_hash] = new.request
+        if new.completion is not None:
+            self.completions.append(new.completion)
 
     def find(self, token_hash: str) -> PortalSession | None:
         return self.sessions.get(token_hash)

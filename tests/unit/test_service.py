@@ -3,7 +3,6 @@ that must answer before the store is ever touched."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any, NoReturn
 
 import pytest
@@ -21,9 +20,10 @@ from portal_sessions.params import parse_create_params
 from portal_sessions.service import (
     SESSION_URL_PATH,
     CreatedSession,
+    CreateSessionRequest,
+    SessionLifetimes,
     create_session,
     expire_session,
-    forget_default_configurations,
     retrieve_session,
 )
 from portal_sessions.tokens import new_object_id, new_url_token, url_token_hash
@@ -91,14 +91,11 @@ def create(raw: dict[str, Any], caller: Caller = TEST_CALLER) -> Any:
     store: Any = UntouchableStore()
     params = parse_create_params(raw)
     return create_session(
-        params,
-        caller,
+        CreateSessionRequest(
+            params, caller, now=NOW, lifetimes=SessionLifetimes(300, 3600), base_url="https://api.example.test"
+        ),
         store,
         store,
-        now=NOW,
-        link_ttl_seconds=300,
-        session_ttl_seconds=3600,
-        base_url="https://api.example.test",
     )
 
 
@@ -131,14 +128,6 @@ SESSION_TTL = 3600
 RETENTION = 7 * 86400
 
 
-@pytest.fixture(autouse=True)
-def no_default_configuration_seen() -> Iterator[None]:
-    # create remembers, per table, the default configurations it saw: each test starts with none seen
-    forget_default_configurations()
-    yield
-    forget_default_configurations()
-
-
 @pytest.fixture
 def configurations() -> FakeConfigurationStore:
     return FakeConfigurationStore()
@@ -153,15 +142,15 @@ def create_on(
     sessions: FakeSessionStore, configurations: FakeConfigurationStore, raw: dict[str, Any], *, now: int = NOW
 ) -> CreatedSession:
     return create_session(
-        parse_create_params(raw),
-        TEST_CALLER,
+        CreateSessionRequest(
+            parse_create_params(raw),
+            TEST_CALLER,
+            now=now,
+            lifetimes=SessionLifetimes(LINK_TTL, SESSION_TTL, RETENTION),
+            base_url="https://api.example.test",
+        ),
         sessions,
         configurations,
-        now=now,
-        link_ttl_seconds=LINK_TTL,
-        session_ttl_seconds=SESSION_TTL,
-        base_url="https://api.example.test",
-        retention_seconds=RETENTION,
     )
 
 
@@ -210,6 +199,30 @@ def test_once_the_default_is_seen_a_create_stores_without_checking_it(
     # Then it is stored without checking the configuration again (a plain put)
     assert sessions.writes_with_requirement == 1
     assert sorted(session.customer or "" for session in sessions.sessions.values()) == ["cus_1", "cus_2"]
+
+
+def test_a_flow_on_the_default_configuration_is_checked_even_once_the_default_is_seen(
+    sessions: FakeSessionStore, configurations: FakeConfigurationStore
+) -> None:
+    # Given the default configuration is known, then its subscription_cancel feature turned off
+    create_on(sessions, configurations, {"customer": "cus_1", "return_url": "https://example.com"})
+    assert configurations.default_known(livemode=False)
+    default_id = DEFAULT_CONFIGURATION_IDS[False]
+    stored = configurations.configurations[default_id]
+    features = stored.configuration["features"] | {"subscription_cancel": {"enabled": False}}
+    configurations.replace(stored.configuration | {"features": features}, stored.version)
+
+    # When a session with a subscription_cancel flow is created without naming a configuration
+    flow = {"type": "subscription_cancel", "subscription_cancel": {"subscription": "sub_1"}}
+    with pytest.raises(InvalidRequestError) as refused:
+        create_on(
+            sessions, configurations, {"customer": "cus_2", "return_url": "https://example.com", "flow_data": flow}
+        )
+
+    # Then the feature was checked in the write, and the session refused
+    assert sessions.writes_with_requirement == 2
+    assert refused.value.param == "flow_data[type]"
+    assert len(sessions.sessions) == 1
 
 
 def test_create_with_a_named_configuration_checks_it_in_the_same_write(

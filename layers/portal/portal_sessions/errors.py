@@ -26,6 +26,10 @@ class StripeError(Exception):
         self.code = code
         self.param = param if param is None or len(param) <= MAX_PARAM else param[: MAX_PARAM - 1] + "…"
 
+    def response_headers(self) -> dict[str, str]:
+        """Headers the error's response carries besides the usual ones."""
+        return {}
+
     def to_dict(self) -> dict[str, Any]:
         error: dict[str, Any] = {"type": self.error_type, "message": self.message}
         if self.code is not None:
@@ -96,6 +100,9 @@ class MethodNotAllowedError(InvalidRequestError):
         super().__init__(message)
         self.allowed = allowed
 
+    def response_headers(self) -> dict[str, str]:
+        return {"Allow": ", ".join(self.allowed)}
+
 
 class RateLimitError(StripeError):
     http_status = 429
@@ -137,6 +144,15 @@ class ConditionFailedError(Exception):
     def __init__(self, item: dict[str, Any] | None) -> None:
         super().__init__("condition failed")
         self.item = item
+
+
+class TransactionConditionFailedError(Exception):
+    """Items of a TransactWriteItems failed their conditions: `items` maps each one's position to the item DynamoDB
+    returned for it (None if it returned none). The repository that built the transaction says what that means."""
+
+    def __init__(self, items: dict[int, dict[str, Any] | None]) -> None:
+        super().__init__(f"transaction items {sorted(items)} failed their conditions")
+        self.items = items
 
 
 class ConfigurationCheckFailedError(Exception):

@@ -10,7 +10,6 @@ import re
 from functools import cache
 
 from .errors import MethodNotAllowedError, StripeError, UnrecognizedUrlError
-from .openapi import OPERATIONS
 
 _HELP = "Please see https://stripe.com/docs or we can help at https://support.stripe.com/."
 _TRAILING_SLASH_HELP = (
@@ -21,6 +20,9 @@ _TRAILING_SLASH_HELP = (
 
 @cache
 def _route_patterns() -> tuple[tuple[re.Pattern[str], str], ...]:
+    # Imported here: the document's models are a cold start's largest import, and only a refused URL needs them.
+    from .openapi import OPERATIONS
+
     def pattern(path: str) -> re.Pattern[str]:
         return re.compile("^" + re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(path)) + "$")
 

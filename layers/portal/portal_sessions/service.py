@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -27,9 +26,11 @@ from .errors import (
     ResourceMissingError,
 )
 from .handoff import check_handoff_size
+from .idempotency import IdempotencyClaim
 from .params import EXPANDABLE, AfterExpirationParams, CreateSessionParams, ListSessionsParams
 from .session import PortalSession, RequestRef, after_expiration_object, flow_object
 from .store.configurations import ConfigurationRequirement, StoredConfiguration
+from .store.sessions import NewSession
 from .stripe_params import check_expand, is_object_id
 from .tokens import new_object_id, new_url_token, session_id_for, url_token_hash
 
@@ -52,46 +53,47 @@ _FLOW_FEATURES = {
 }
 
 
-# (table, livemode) of the default configurations seen to exist by this execution environment. That can be trusted
-# for good: a default configuration is never deleted or deactivated (update refuses `active=false` for it). A create
-# that needs nothing else from it then stores the session without checking it: a PutItem, not a transaction.
-_DEFAULT_CONFIGURATIONS_SEEN: set[tuple[str, bool]] = set()
+@dataclass(frozen=True)
+class SessionLifetimes:
+    """The settings a new session is made under."""
+
+    link_ttl_seconds: int  # until the first visit
+    session_ttl_seconds: int  # after the first visit
+    retention_seconds: int = 7 * 86400  # kept, ended, before it is purged
 
 
-def forget_default_configurations() -> None:
-    """For a table made anew under the same name (tests): its default configurations exist no more."""
-    _DEFAULT_CONFIGURATIONS_SEEN.clear()
+@dataclass(frozen=True)
+class CreateSessionRequest:
+    """A create, as the handler read it: the parameters, who asks, and what the answer depends on."""
+
+    params: CreateSessionParams
+    caller: Caller
+    now: int
+    lifetimes: SessionLifetimes
+    base_url: str  # where session URLs point
+    api_version: str = RECOVERY_AND_NEW_FLOWS
+    request: RequestRef | None = None  # kept with the session for its `created` event
+    idempotency: IdempotencyClaim | None = None  # completed in the session's own transaction
 
 
 @dataclass(frozen=True)
 class CreatedSession:
     session: PortalSession
     api_object: dict[str, Any]
+    record_completed: bool  # the idempotency claim's record was completed with the session
 
 
 def create_session(
-    params: CreateSessionParams,
-    caller: Caller,
-    store: SessionRepository,
-    configurations: ConfigurationRepository,
-    *,
-    now: int,
-    link_ttl_seconds: int,
-    session_ttl_seconds: int,
-    base_url: str,
-    retention_seconds: int = 7 * 86400,
-    api_version: str = RECOVERY_AND_NEW_FLOWS,
-    also_write: Callable[[dict[str, Any]], list[dict[str, Any]]] | None = None,
-    request: RequestRef | None = None,
+    create: CreateSessionRequest, sessions: SessionRepository, configurations: ConfigurationRepository
 ) -> CreatedSession:
     """Check and store a new session.
 
     When the request needs nothing from the configuration but its say-so (a return_url is given, nothing expanded),
-    one transactional write both checks the configuration (exists, active, the flow's feature on) and stores the
-    session. Otherwise, or when that check fails, the configuration is read, which also words the precise error.
-    `also_write`, given the session's API object, returns more writes to make in the session's own transaction
-    (the idempotency record's completion). `request` is kept with the session for its `created` event.
+    one write stores the session and, in the same transaction, checks the configuration (exists, active, the flow's
+    feature on); the mode's default configuration, once seen, needs no check. Otherwise, or when that check fails,
+    the configuration is read, which also words the precise error.
     """
+    params, caller = create.params, create.caller
     expand = params.expand or []
     check_expand(expand, EXPANDABLE)
     if caller.restricted and "configuration" in expand:
@@ -105,78 +107,85 @@ def create_session(
     if completion is not None and completion.redirect is not None:
         name = "flow_data[after_completion][redirect][return_url]"
         _check_return_url(completion.redirect.return_url, caller.livemode, name)
-    recovery_until = None if params.after_expiration is None else _recovery_deadline(params.after_expiration, now)
-    # Fixed now, never moved: the latest the session (visited at the last moment) or its recovery can live, then
-    # the retention window, in which its link answers 410 and the API shows it `expired`.
-    latest_end = max(now + link_ttl_seconds + session_ttl_seconds, recovery_until or 0)
-    purge_at = latest_end + retention_seconds
-
-    def session_with(configuration_id: str, return_url: str) -> PortalSession:
-        return PortalSession(
-            id="",  # the URL token's, once drawn
-            livemode=caller.livemode,
-            customer=params.customer,
-            customer_account=params.customer_account,
-            configuration=configuration_id,
-            flow=None if params.flow_data is None else flow_object(params.flow_data),
-            locale=params.locale,
-            on_behalf_of=params.on_behalf_of,
-            return_url=return_url,
-            created=now,
-            expires_at=now + link_ttl_seconds,
-            after_expiration=None
-            if params.after_expiration is None
-            else after_expiration_object(params.after_expiration),
-            recovery_until=recovery_until,
-            purge_at=purge_at,
-        )
-
-    def api_object(session: PortalSession, configuration: dict[str, Any] | None, token: str) -> dict[str, Any]:
-        url = base_url.rstrip("/") + SESSION_URL_PATH + token
-        shown_configuration = configuration if "configuration" in expand else None
-        return session.to_api_object(url, shown_configuration, now=now, api_version=api_version)
-
-    configuration: dict[str, Any] | None = None
-    shown: dict[str, Any] | None = None
     if params.return_url is not None and "configuration" not in expand:
         _check_return_url(params.return_url, caller.livemode, "return_url")
-        check_handoff_size(
-            session_with(params.configuration or DEFAULT_CONFIGURATION_IDS[caller.livemode], params.return_url)
-        )
         requirement = ConfigurationRequirement(
             configuration_id=params.configuration or DEFAULT_CONFIGURATION_IDS[caller.livemode],
             livemode=caller.livemode,
             feature=None if params.flow_data is None else _FLOW_FEATURES.get(params.flow_data.type),
         )
-        session = session_with(requirement.configuration_id, params.return_url)
-        default_seen = (configurations.table_name, caller.livemode) in _DEFAULT_CONFIGURATIONS_SEEN
-        checked = None if params.configuration is None and requirement.feature is None and default_seen else requirement
+        draft = _draft_session(create, requirement.configuration_id, params.return_url)
+        check_handoff_size(draft)
+        # The default configuration, once seen, needs no check, unless the flow needs a feature of it.
+        known_default = params.configuration is None and configurations.default_known(caller.livemode)
+        unchecked = known_default and requirement.feature is None
         try:
-            stored, shown = _store_under_fresh_token(
-                store, session, checked, lambda stored, token: api_object(stored, None, token), also_write, request
-            )
-            session = stored
-            if params.configuration is None:
-                _DEFAULT_CONFIGURATIONS_SEEN.add((configurations.table_name, caller.livemode))
+            created = _store(create, sessions, draft, None, None if unchecked else requirement)
         except ConfigurationCheckFailedError:
-            shown = None  # read it below: to word the error, or to create the default first
-    if shown is None:
-        configuration = _usable_configuration(params, caller, configurations, now=now)
-        return_url = params.return_url or configuration["default_return_url"]
-        if return_url is None:
-            raise InvalidRequestError(_MISSING_RETURN_URL, param="return_url")
-        _check_return_url(return_url, caller.livemode, "return_url")
-        check_handoff_size(session_with(configuration["id"], return_url))
-        usable = configuration
-        session, shown = _store_under_fresh_token(
-            store,
-            session_with(configuration["id"], return_url),
-            None,
-            lambda stored, token: api_object(stored, usable, token),
-            also_write,
-            request,
-        )
-    return CreatedSession(session=session, api_object=shown)
+            pass  # read it below: to word the error, or to create the default first
+        else:
+            if params.configuration is None:
+                configurations.remember_default(caller.livemode)
+            return created
+    configuration = _usable_configuration(params, caller, configurations, now=create.now)
+    return_url = params.return_url or configuration["default_return_url"]
+    if return_url is None:
+        raise InvalidRequestError(_MISSING_RETURN_URL, param="return_url")
+    _check_return_url(return_url, caller.livemode, "return_url")
+    draft = _draft_session(create, configuration["id"], return_url)
+    check_handoff_size(draft)
+    return _store(create, sessions, draft, configuration if "configuration" in expand else None, None)
+
+
+def _draft_session(create: CreateSessionRequest, configuration_id: str, return_url: str) -> PortalSession:
+    """The session to store, but for its id (the URL token's, once drawn)."""
+    params, now, lifetimes = create.params, create.now, create.lifetimes
+    recovery_until = None if params.after_expiration is None else _recovery_deadline(params.after_expiration, now)
+    # Fixed now, never moved: the latest the session (visited at the last moment) or its recovery can live, then
+    # the retention window, in which its link answers 410 and the API shows it `expired`.
+    latest_end = max(now + lifetimes.link_ttl_seconds + lifetimes.session_ttl_seconds, recovery_until or 0)
+    return PortalSession(
+        id="",
+        livemode=create.caller.livemode,
+        customer=params.customer,
+        customer_account=params.customer_account,
+        configuration=configuration_id,
+        flow=None if params.flow_data is None else flow_object(params.flow_data),
+        locale=params.locale,
+        on_behalf_of=params.on_behalf_of,
+        return_url=return_url,
+        created=now,
+        expires_at=now + lifetimes.link_ttl_seconds,
+        after_expiration=None if params.after_expiration is None else after_expiration_object(params.after_expiration),
+        recovery_until=recovery_until,
+        purge_at=latest_end + lifetimes.retention_seconds,
+    )
+
+
+def _store(
+    create: CreateSessionRequest,
+    sessions: SessionRepository,
+    draft: PortalSession,
+    shown_configuration: dict[str, Any] | None,
+    requirement: ConfigurationRequirement | None,
+) -> CreatedSession:
+    """Store the session under a new URL token (its id is the token's hash), with its idempotency record's
+    completion in the same write; the session and its API object, which shows the token in its URL."""
+    for _attempt in range(3):  # a 256-bit token never collides in practice; never overwrite if it does
+        token = new_url_token()
+        token_hash = url_token_hash(token)
+        session = replace(draft, id=session_id_for(token_hash))
+        url = create.base_url.rstrip("/") + SESSION_URL_PATH + token
+        shown = session.to_api_object(url, shown_configuration, now=create.now, api_version=create.api_version)
+        completion = None if create.idempotency is None else create.idempotency.completion(shown)
+        try:
+            sessions.put_new(NewSession(session, token_hash, requirement, completion, create.request))
+        except ConditionFailedError as taken:
+            if taken.item is None:
+                continue
+            # The key is this token's hash: botocore retried a put that landed, ours.
+        return CreatedSession(session, shown, record_completed=completion is not None)
+    raise RuntimeError("could not store the session under a fresh token")
 
 
 def _usable_configuration(
@@ -196,32 +205,6 @@ def _usable_configuration(
     if params.flow_data is not None:
         _check_flow_allowed(params.flow_data.type, configuration)
     return configuration
-
-
-def _store_under_fresh_token(
-    store: SessionRepository,
-    draft: PortalSession,
-    requirement: ConfigurationRequirement | None,
-    api_object: Callable[[PortalSession, str], dict[str, Any]],
-    also_write: Callable[[dict[str, Any]], list[dict[str, Any]]] | None,
-    request: RequestRef | None,
-) -> tuple[PortalSession, dict[str, Any]]:
-    """Store the session under a new URL token (its id is the token's); the session and its API object (which shows
-    the token in its URL)."""
-    for _attempt in range(3):  # a 256-bit token never collides in practice; never overwrite if it does
-        token = new_url_token()
-        token_hash = url_token_hash(token)
-        session = replace(draft, id=session_id_for(token_hash))
-        shown = api_object(session, token)
-        also = None if also_write is None else also_write(shown)
-        try:
-            store.put_new(session, token_hash, requirement, also, request)
-            return session, shown
-        except ConditionFailedError as taken:
-            if taken.item is not None:  # the key is this token's hash: botocore retried a put that landed, ours
-                return session, shown
-            continue
-    raise RuntimeError("could not store the session under a fresh token")
 
 
 def _recovery_deadline(after_expiration: AfterExpirationParams, now: int) -> int:
@@ -272,14 +255,14 @@ def ensure_default_configuration(
     """The mode's default configuration, created the first time anything needs it."""
     stored = configurations.get(DEFAULT_CONFIGURATION_IDS[livemode])
     if stored is not None:
-        _DEFAULT_CONFIGURATIONS_SEEN.add((configurations.table_name, livemode))
+        configurations.remember_default(livemode)
         return stored
     configuration = default_configuration(livemode, now)
     try:
         configurations.put_new(configuration)
     except ConditionFailedError:  # created concurrently: use that one
         return ensure_default_configuration(configurations, livemode, now=now)
-    _DEFAULT_CONFIGURATIONS_SEEN.add((configurations.table_name, livemode))
+    configurations.remember_default(livemode)
     return StoredConfiguration(configuration, version=1)
 
 

@@ -4,7 +4,7 @@ through the `ByList` index. A new session's transaction checks its configuration
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from ..errors import ConditionFailedError
 from .items import (
@@ -38,6 +38,23 @@ class StoredConfiguration:
 
 
 class ConfigurationStore(Table):
+    # (table, livemode) of the default configurations this execution environment has seen exist. That holds for good:
+    # a default configuration is never deleted or deactivated (update refuses `active=false` for it), so a create
+    # that needs nothing else from it stores its session with a PutItem, not a transaction that checks it.
+    _defaults_seen: ClassVar[set[tuple[str, bool]]] = set()
+
+    def default_known(self, livemode: bool) -> bool:
+        """Whether the mode's default configuration is known to exist."""
+        return (self.table_name, livemode) in self._defaults_seen
+
+    def remember_default(self, livemode: bool) -> None:
+        self._defaults_seen.add((self.table_name, livemode))
+
+    @classmethod
+    def forget_defaults(cls) -> None:
+        """For a table made anew under the same name (tests): its default configurations exist no more."""
+        cls._defaults_seen.clear()
+
     def get(self, configuration_id: str) -> StoredConfiguration | None:
         response = self.call("get_item", Key=configuration_key(configuration_id), ConsistentRead=True)
         item = response.get("Item")

@@ -12,24 +12,18 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from ..session import PortalSession, RequestRef
-    from .configurations import ConfigurationRequirement, StoredConfiguration
-    from .sessions import StoredSession, VisitResult
+    from .configurations import StoredConfiguration
+    from .sessions import NewSession, StoredSession, VisitResult
     from .webhooks import EventQuery, StoredEndpoint
 
 
 class SessionRepository(Protocol):
     """Sessions, as the API's use cases and the redirect use them (see sessions.SessionStore)."""
 
-    def put_new(
-        self,
-        session: PortalSession,
-        token_hash: str,
-        requirement: ConfigurationRequirement | None = None,
-        also: list[dict[str, Any]] | None = None,
-        request: RequestRef | None = None,
-    ) -> None:
+    def put_new(self, new: NewSession) -> None:
         """Store a new session, never overwriting one (ConditionFailedError); with a `requirement`, only if its
-        configuration meets it (ConfigurationCheckFailedError)."""
+        configuration meets it (ConfigurationCheckFailedError); with a `completion`, completing that idempotency
+        record in the same write."""
         ...
 
     def find(self, token_hash: str) -> PortalSession | None: ...
@@ -80,10 +74,11 @@ class PurgeRepository(Protocol):
 class ConfigurationRepository(Protocol):
     """Portal configurations (see configurations.ConfigurationStore)."""
 
-    @property
-    def table_name(self) -> str:
-        """Which table: the default configurations seen to exist are remembered per table."""
+    def default_known(self, livemode: bool) -> bool:
+        """Whether the mode's default configuration is known to exist (it is never deleted nor deactivated)."""
         ...
+
+    def remember_default(self, livemode: bool) -> None: ...
 
     def get(self, configuration_id: str) -> StoredConfiguration | None: ...
 

@@ -18,10 +18,16 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ConditionFailedError, ConfigurationCheckFailedError, ServiceUnavailableError
+from ..errors import (
+    ConditionFailedError,
+    ConfigurationCheckFailedError,
+    ServiceUnavailableError,
+    TransactionConditionFailedError,
+)
 from ..session import PortalSession, RequestRef
 from ..tokens import token_hash_of
 from .configurations import ConfigurationRequirement
+from .idempotency import RecordCompletion, completion_update
 from .items import (
     account_list_key,
     configuration_key,
@@ -48,6 +54,17 @@ DELETE_CONCURRENCY = 10  # botocore's default connection pool size
 _WATERMARK_KEY = "meta#cleanup-watermark"
 _CLEANUP_PROGRESS_PREFIX = "meta#cleanup-bucket#"
 _PROGRESS_KEPT_SECONDS = 30 * 86400
+
+
+@dataclass(frozen=True)
+class NewSession:
+    """A session to store under its token's hash, with what its write must check and complete."""
+
+    session: PortalSession
+    token_hash: str
+    requirement: ConfigurationRequirement | None = None  # its configuration, checked in the same transaction
+    completion: RecordCompletion | None = None  # its idempotency record's completion, in the same transaction
+    request: RequestRef | None = None  # the request that made it, for its `created` event
 
 
 @dataclass(frozen=True)
@@ -87,43 +104,37 @@ class SessionStore(Table):
         super().__init__(table_name, client)
         self.purge_shards = purge_shards
 
-    def put_new(
-        self,
-        session: PortalSession,
-        token_hash: str,
-        requirement: ConfigurationRequirement | None = None,
-        also: list[dict[str, Any]] | None = None,
-        request: RequestRef | None = None,
-    ) -> None:
-        """Store a new session; ConditionFailedError if the key exists (never overwrite).
+    def put_new(self, new: NewSession) -> None:
+        """Store a new session; ConditionFailedError if its key exists (never overwrite), with the item found.
 
-        The session's `purge_at` (set at create, never moved) decides its purge index key.
-        With a `requirement`, one transaction also checks the configuration (ConfigurationCheckFailedError); `also`
-        are more writes (TransactWriteItems items) made in that same transaction. `request` is kept on the item for
-        the `created` event its stream record becomes.
+        The session's `purge_at` (set at create, never moved) decides its purge index key. A `requirement` is checked
+        on the configuration's item (ConfigurationCheckFailedError) and a `completion` completes an idempotency
+        record, both in the same transaction. `request` is kept on the item for the `created` event its stream
+        record becomes.
         """
         put = {
             "TableName": self.table_name,
-            "Item": session_item(session, token_hash, self.purge_shards) | request_attributes(request),
+            "Item": session_item(new.session, new.token_hash, self.purge_shards) | request_attributes(new.request),
             "ConditionExpression": "attribute_not_exists(pk)",
-        }
-        if requirement is None and not also:
             # The existing item comes back with the failure: a retry of a put that landed finds its own session.
-            self.request("put_item", **put, ReturnValuesOnConditionCheckFailure="ALL_OLD")
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+        if new.requirement is None and new.completion is None:
+            self.request("put_item", **put)
             return
-        # As above: a retried transaction that had landed finds its own session (AWS would answer such a retry,
-        # under botocore's ClientRequestToken, with success; moto does not).
-        items: list[dict[str, Any]] = [{"Put": put | {"ReturnValuesOnConditionCheckFailure": "ALL_OLD"}}, *(also or [])]
-        if requirement is not None:
-            items.insert(0, {"ConditionCheck": self._configuration_check(requirement)})
+        items: list[dict[str, Any]] = [{"Put": put}]
+        if new.requirement is not None:
+            items.append({"ConditionCheck": self._configuration_check(new.requirement)})
+        if new.completion is not None:
+            items.append(completion_update(self.table_name, new.completion))
         try:
             # The token's hash names the transaction: botocore's retry of one whose answer was lost is answered
-            # as it was, rather than failing on the session it stored itself.
-            self.request("transact_write_items", TransactItems=items, ClientRequestToken=token_hash[:36])
-        except ConfigurationCheckFailedError as failed:
-            if requirement is None:  # the first item was the session's own put: its key exists
-                raise ConditionFailedError(failed.item) from None
-            raise
+            # as it was (AWS), or fails on the session it stored itself, which the caller then finds (moto).
+            self.request("transact_write_items", TransactItems=items, ClientRequestToken=new.token_hash[:36])
+        except TransactionConditionFailedError as failed:
+            if 0 in failed.items:  # the session's own put: its key exists
+                raise ConditionFailedError(failed.items[0]) from None
+            raise ConfigurationCheckFailedError() from None  # the only other conditional item
 
     def _configuration_check(self, requirement: ConfigurationRequirement) -> dict[str, Any]:
         condition = "attribute_exists(pk) AND active = :true AND livemode = :livemode"

@@ -11,10 +11,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ..errors import (
     ConditionFailedError,
-    ConfigurationCheckFailedError,
     InvalidRequestError,
     RateLimitError,
     ServiceUnavailableError,
+    TransactionConditionFailedError,
 )
 
 if TYPE_CHECKING:
@@ -72,11 +72,13 @@ class Table:
                 raise ConditionFailedError(exc.response.get("Item")) from None  # type: ignore[arg-type]
             if code == "TransactionCanceledException":
                 reasons = exc.response.get("CancellationReasons", [])
-                failed = [i for i, reason in enumerate(reasons) if reason.get("Code") == "ConditionalCheckFailed"]
-                if failed and failed[0] == 0:
-                    raise ConfigurationCheckFailedError(reasons[0].get("Item")) from None  # type: ignore[arg-type]
+                failed = {
+                    position: reason.get("Item")
+                    for position, reason in enumerate(reasons)
+                    if reason.get("Code") == "ConditionalCheckFailed"
+                }
                 if failed:
-                    raise ConditionFailedError(reasons[failed[0]].get("Item")) from None  # type: ignore[arg-type]
+                    raise TransactionConditionFailedError(failed) from None  # type: ignore[arg-type]
             if code in THROTTLING_CODES:
                 raise RateLimitError(
                     "Too many requests hit the API too quickly. Please retry with exponential backoff."
