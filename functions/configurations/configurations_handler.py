@@ -7,7 +7,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from portal_sessions import clock
 from portal_sessions.api import authenticated_caller, body_params, idempotent_response, json_response, query_params
-from portal_sessions.configuration import (
+from portal_sessions.configuration_params import (
     CreateConfigurationParams,
     ListConfigurationsParams,
     RetrieveConfigurationParams,

@@ -27,7 +27,7 @@ for hidden in sys.argv[2:]:  # what the function's Lambda environment lacks (thi
 importlib.import_module(sys.argv[1])
 modules = sorted(name for name, loaded in sys.modules.items() if loaded is not None)
 request_models = [
-    sys.modules[name] for name in ("portal_sessions.params", "portal_sessions.configuration") if name in modules
+    sys.modules[name] for name in ("portal_sessions.params", "portal_sessions.configuration_params") if name in modules
 ]
 built = sorted(
     name for module in request_models for name, value in vars(module).items()
@@ -98,6 +98,7 @@ def test_create_answers_its_one_route_without_a_router_nor_the_idempotency_utili
     assert not imported(modules, "aws_lambda_powertools.event_handler")
     assert not imported(modules, "aws_lambda_powertools.utilities.idempotency")
     assert not imported(modules, "portal_sessions.openapi")
+    assert not imported(modules, "portal_sessions.configuration_params")  # the configuration calls' models
 
 
 def test_create_builds_its_own_request_models_only() -> None:

@@ -17,17 +17,16 @@ from typing import Any
 
 import pytest
 
-from portal_sessions.configuration import (
+from portal_sessions.configuration import new_configuration, updated_configuration
+from portal_sessions.configuration_params import (
     CreateConfigurationParams,
     ListConfigurationsParams,
     RetrieveConfigurationParams,
     UpdateConfigurationParams,
     check_expand,
-    new_configuration,
     parse_create_configuration_params,
     parse_list_configurations_params,
     parse_update_configuration_params,
-    updated_configuration,
 )
 from portal_sessions.errors import InvalidRequestError
 from portal_sessions.stripe_params import StripeParams, validate_params

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from .api_version import LATEST
-from .configuration import (
+from .configuration_params import (
     CreateConfigurationParams,
     ListConfigurationsParams,
     RetrieveConfigurationParams,

@@ -11,9 +11,6 @@ from .auth import Caller
 from .configuration import (
     DEFAULT_CONFIGURATION_IDS,
     LIST_URL,
-    CreateConfigurationParams,
-    ListConfigurationsParams,
-    UpdateConfigurationParams,
     default_configuration,
     new_configuration,
     updated_configuration,
@@ -35,6 +32,7 @@ from .stripe_params import check_expand, is_object_id
 from .tokens import new_object_id, new_url_token, session_id_for, url_token_hash
 
 if TYPE_CHECKING:
+    from .configuration_params import CreateConfigurationParams, ListConfigurationsParams, UpdateConfigurationParams
     from .store.ports import ConfigurationRepository, SessionRepository
     from .store.sessions import StoredSession
 

@@ -16,7 +16,8 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from . import stripe_params
-from .configuration import MAX_METADATA_KEYS, Metadata
+from .configuration import MAX_METADATA_KEYS
+from .configuration_params import Metadata
 from .errors import InvalidRequestError
 from .stripe_params import (
     FormBoolean,
