@@ -6,7 +6,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.metrics import MetricUnit
 
 from portal_sessions import clock
-from portal_sessions.api import authenticated_caller, body_params, idempotent_response, json_response, query_params
+from portal_sessions.api import body_params, query_params
 from portal_sessions.configuration_params import (
     CreateConfigurationParams,
     ListConfigurationsParams,
@@ -28,7 +28,12 @@ from portal_sessions.service import (
 from portal_sessions.settings import configuration_settings
 from portal_sessions.store.configurations import ConfigurationStore
 from portal_sessions.stripe_params import build_validators, validate_params
-from portal_sessions.web import current_request, route_response, routed_handler
+from portal_sessions.web import (
+    authenticated,
+    counted_response,
+    idempotent_route_response,
+    routed_handler,
+)
 
 configuration_settings()  # at init: a bad setting fails the function's start with its message, not each request
 
@@ -42,9 +47,8 @@ build_validators(
 
 @app.post(COLLECTION)
 def create_configuration_route() -> Response[str]:
-    request = current_request(app)
     settings = configuration_settings()
-    caller = authenticated_caller(request, settings)
+    request, caller = authenticated(app, settings)
     raw_params = body_params(request)
     params = parse_create_configuration_params(raw_params)
 
@@ -57,39 +61,32 @@ def create_configuration_route() -> Response[str]:
         metrics.add_metric(name="ConfigurationsCreated", unit=MetricUnit.Count, value=1)
         return OperationResult(configuration)
 
-    return route_response(
-        idempotent_response(request, caller, raw_params, settings.table_name, app.lambda_context, create)
-    )
+    return idempotent_route_response(app, request, caller, raw_params, settings.table_name, create)
 
 
 @app.get(COLLECTION)
 def list_configurations_route() -> Response[str]:
-    request = current_request(app)
     settings = configuration_settings()
-    caller = authenticated_caller(request, settings)
+    request, caller = authenticated(app, settings)
     params = parse_list_configurations_params(query_params(request))
     page = list_configurations(params, caller, ConfigurationStore(settings.table_name), now=clock.now())
-    metrics.add_metric(name="ConfigurationsListed", unit=MetricUnit.Count, value=1)
-    return route_response(json_response(200, page))
+    return counted_response(page, "ConfigurationsListed")
 
 
 @app.get(COLLECTION + "/<configuration_id>")
 def retrieve_configuration_route(configuration_id: str) -> Response[str]:
-    request = current_request(app)
     settings = configuration_settings()
-    caller = authenticated_caller(request, settings)
+    request, caller = authenticated(app, settings)
     check_expand(validate_params(RetrieveConfigurationParams, query_params(request)).expand)
     store = ConfigurationStore(settings.table_name)
     configuration = retrieve_configuration(configuration_id, caller, store, now=clock.now())
-    metrics.add_metric(name="ConfigurationsRetrieved", unit=MetricUnit.Count, value=1)
-    return route_response(json_response(200, configuration))
+    return counted_response(configuration, "ConfigurationsRetrieved")
 
 
 @app.post(COLLECTION + "/<configuration_id>")
 def update_configuration_route(configuration_id: str) -> Response[str]:
-    request = current_request(app)
     settings = configuration_settings()
-    caller = authenticated_caller(request, settings)
+    request, caller = authenticated(app, settings)
     raw_params = body_params(request)
     params = parse_update_configuration_params(raw_params)
 
@@ -107,9 +104,7 @@ def update_configuration_route(configuration_id: str) -> Response[str]:
         metrics.add_metric(name="ConfigurationsUpdated", unit=MetricUnit.Count, value=1)
         return OperationResult(configuration)
 
-    return route_response(
-        idempotent_response(request, caller, raw_params, settings.table_name, app.lambda_context, update)
-    )
+    return idempotent_route_response(app, request, caller, raw_params, settings.table_name, update)
 
 
 lambda_handler = routed_handler(app)

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
-from aws_lambda_powertools.metrics import MetricUnit
 
 from portal_sessions import clock
-from portal_sessions.api import authenticated_caller, json_response, query_params
-from portal_sessions.observability import metrics
+from portal_sessions.api import query_params
 from portal_sessions.settings import api_settings
 from portal_sessions.store.webhooks import EventQuery, EventStore
 from portal_sessions.stripe_params import build_validators, check_expand, validate_params
-from portal_sessions.web import current_request, route_response, routed_handler
+from portal_sessions.web import (
+    authenticated,
+    counted_response,
+    routed_handler,
+)
 from portal_sessions.webhook_service import list_events, retrieve_event
 from portal_sessions.webhooks import (
     ListEventsParams,
@@ -29,9 +31,8 @@ build_validators(ListEventsParams, RetrieveEventParams)
 
 @app.get(COLLECTION)
 def list_events_route() -> Response[str]:
-    request = current_request(app)
     settings = api_settings()
-    caller = authenticated_caller(request, settings)
+    request, caller = authenticated(app, settings)
     params = parse_list_events_params(query_params(request))
     created_from, created_to = created_bounds(params.created)
     query = EventQuery(types=event_types_wanted(params), created_from=created_from, created_to=created_to)
@@ -44,19 +45,16 @@ def list_events_route() -> Response[str]:
         starting_after=params.starting_after,
         ending_before=params.ending_before,
     )
-    metrics.add_metric(name="EventsListed", unit=MetricUnit.Count, value=1)
-    return route_response(json_response(200, page))
+    return counted_response(page, "EventsListed")
 
 
 @app.get(COLLECTION + "/<event_id>")
 def retrieve_event_route(event_id: str) -> Response[str]:
-    request = current_request(app)
     settings = api_settings()
-    caller = authenticated_caller(request, settings)
+    request, caller = authenticated(app, settings)
     check_expand(validate_params(RetrieveEventParams, query_params(request)).expand, ())
     event = retrieve_event(event_id, caller, EventStore(settings.table_name), now=clock.now())
-    metrics.add_metric(name="EventsRetrieved", unit=MetricUnit.Count, value=1)
-    return route_response(json_response(200, event))
+    return counted_response(event, "EventsRetrieved")
 
 
 lambda_handler = routed_handler(app)

@@ -7,10 +7,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from portal_sessions import clock
 from portal_sessions.api import (
-    authenticated_caller,
     body_params,
-    idempotent_response,
-    json_response,
     public_base_url,
     query_params,
 )
@@ -24,7 +21,13 @@ from portal_sessions.session import RequestRef
 from portal_sessions.settings import api_settings
 from portal_sessions.store.sessions import SessionStore
 from portal_sessions.stripe_params import build_validators, check_expand, validate_params
-from portal_sessions.web import current_request, route_response, routed_handler
+from portal_sessions.web import (
+    authenticated,
+    counted_response,
+    current_request,
+    idempotent_route_response,
+    routed_handler,
+)
 
 api_settings()  # at init: a bad setting fails the function's start with its message, not each request
 
@@ -37,42 +40,35 @@ build_validators(ListSessionsParams, RetrieveSessionParams)
 @app.get("/v1/openapi.json")
 def openapi_route() -> Response[str]:
     """The API's OpenAPI document (public: it describes the API, it grants nothing)."""
-    request = current_request(app)
-    server = public_base_url(request, api_settings().public_base_url)
-    metrics.add_metric(name="OpenApiDocumentsServed", unit=MetricUnit.Count, value=1)
-    return route_response(json_response(200, openapi_document(server)))
+    server = public_base_url(current_request(app), api_settings().public_base_url)
+    return counted_response(openapi_document(server), "OpenApiDocumentsServed")
 
 
 @app.get(COLLECTION + "/<session_id>")
 def retrieve_session_route(session_id: str) -> Response[str]:
-    request = current_request(app)
     settings = api_settings()
-    caller = authenticated_caller(request, settings)
+    request, caller = authenticated(app, settings)
     check_expand(validate_params(RetrieveSessionParams, query_params(request)).expand, EXPANDABLE)
     api_version = request.api_version
     store = SessionStore(settings.table_name)
     session = retrieve_session(session_id, caller, store, now=clock.now(), api_version=api_version)
-    metrics.add_metric(name="SessionsRetrieved", unit=MetricUnit.Count, value=1)
-    return route_response(json_response(200, session))
+    return counted_response(session, "SessionsRetrieved")
 
 
 @app.get(COLLECTION)
 def list_sessions_route() -> Response[str]:
-    request = current_request(app)
     settings = api_settings()
-    caller = authenticated_caller(request, settings)
+    request, caller = authenticated(app, settings)
     params = parse_list_sessions_params(query_params(request))
     api_version = request.api_version
     page = list_sessions(params, caller, SessionStore(settings.table_name), now=clock.now(), api_version=api_version)
-    metrics.add_metric(name="SessionsListed", unit=MetricUnit.Count, value=1)
-    return route_response(json_response(200, page))
+    return counted_response(page, "SessionsListed")
 
 
 @app.post(COLLECTION + "/<session_id>/expire")
 def expire_session_route(session_id: str) -> Response[str]:
-    request = current_request(app)
     settings = api_settings()
-    caller = authenticated_caller(request, settings)
+    request, caller = authenticated(app, settings)
     raw_params = body_params(request)
     check_expand(validate_params(RetrieveSessionParams, raw_params).expand, EXPANDABLE)  # like Stripe's expire calls
     idempotency_key = request.idempotency_key
@@ -87,9 +83,7 @@ def expire_session_route(session_id: str) -> Response[str]:
         metrics.add_metric(name="SessionsExpiredOnRequest", unit=MetricUnit.Count, value=1)
         return OperationResult(session)
 
-    return route_response(
-        idempotent_response(request, caller, raw_params, settings.table_name, app.lambda_context, expire)
-    )
+    return idempotent_route_response(app, request, caller, raw_params, settings.table_name, expire)
 
 
 lambda_handler = routed_handler(app)

@@ -6,13 +6,18 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.metrics import MetricUnit
 
 from portal_sessions import clock
-from portal_sessions.api import authenticated_caller, body_params, idempotent_response, json_response, query_params
+from portal_sessions.api import body_params, query_params
 from portal_sessions.idempotency import IdempotencyClaim, OperationResult
 from portal_sessions.observability import logger, metrics
 from portal_sessions.settings import webhook_endpoints_settings
 from portal_sessions.store.webhooks import WebhookEndpointStore
 from portal_sessions.stripe_params import build_validators, check_expand, validate_params
-from portal_sessions.web import current_request, route_response, routed_handler
+from portal_sessions.web import (
+    authenticated,
+    counted_response,
+    idempotent_route_response,
+    routed_handler,
+)
 from portal_sessions.webhook_service import (
     create_webhook_endpoint,
     delete_webhook_endpoint,
@@ -41,9 +46,8 @@ build_validators(
 
 @app.post(COLLECTION)
 def create_webhook_endpoint_route() -> Response[str]:
-    request = current_request(app)
     settings = webhook_endpoints_settings()
-    caller = authenticated_caller(request, settings)
+    request, caller = authenticated(app, settings)
     raw_params = body_params(request)
     params = parse_create_webhook_endpoint_params(raw_params)
 
@@ -60,38 +64,31 @@ def create_webhook_endpoint_route() -> Response[str]:
         metrics.add_metric(name="WebhookEndpointsCreated", unit=MetricUnit.Count, value=1)
         return OperationResult(endpoint)
 
-    return route_response(
-        idempotent_response(request, caller, raw_params, settings.table_name, app.lambda_context, create)
-    )
+    return idempotent_route_response(app, request, caller, raw_params, settings.table_name, create)
 
 
 @app.get(COLLECTION)
 def list_webhook_endpoints_route() -> Response[str]:
-    request = current_request(app)
     settings = webhook_endpoints_settings()
-    caller = authenticated_caller(request, settings)
+    request, caller = authenticated(app, settings)
     params = parse_list_webhook_endpoints_params(query_params(request))
     page = list_webhook_endpoints(params, caller, WebhookEndpointStore(settings.table_name))
-    metrics.add_metric(name="WebhookEndpointsListed", unit=MetricUnit.Count, value=1)
-    return route_response(json_response(200, page))
+    return counted_response(page, "WebhookEndpointsListed")
 
 
 @app.get(COLLECTION + "/<endpoint_id>")
 def retrieve_webhook_endpoint_route(endpoint_id: str) -> Response[str]:
-    request = current_request(app)
     settings = webhook_endpoints_settings()
-    caller = authenticated_caller(request, settings)
+    request, caller = authenticated(app, settings)
     check_expand(validate_params(RetrieveWebhookEndpointParams, query_params(request)).expand, ())
     endpoint = retrieve_webhook_endpoint(endpoint_id, caller, WebhookEndpointStore(settings.table_name))
-    metrics.add_metric(name="WebhookEndpointsRetrieved", unit=MetricUnit.Count, value=1)
-    return route_response(json_response(200, endpoint))
+    return counted_response(endpoint, "WebhookEndpointsRetrieved")
 
 
 @app.post(COLLECTION + "/<endpoint_id>")
 def update_webhook_endpoint_route(endpoint_id: str) -> Response[str]:
-    request = current_request(app)
     settings = webhook_endpoints_settings()
-    caller = authenticated_caller(request, settings)
+    request, caller = authenticated(app, settings)
     raw_params = body_params(request)
     params = parse_update_webhook_endpoint_params(raw_params)
 
@@ -107,20 +104,16 @@ def update_webhook_endpoint_route(endpoint_id: str) -> Response[str]:
         metrics.add_metric(name="WebhookEndpointsUpdated", unit=MetricUnit.Count, value=1)
         return OperationResult(endpoint)
 
-    return route_response(
-        idempotent_response(request, caller, raw_params, settings.table_name, app.lambda_context, update)
-    )
+    return idempotent_route_response(app, request, caller, raw_params, settings.table_name, update)
 
 
 @app.delete(COLLECTION + "/<endpoint_id>")
 def delete_webhook_endpoint_route(endpoint_id: str) -> Response[str]:
-    request = current_request(app)
     settings = webhook_endpoints_settings()
-    caller = authenticated_caller(request, settings)
+    request, caller = authenticated(app, settings)
     deleted = delete_webhook_endpoint(endpoint_id, caller, WebhookEndpointStore(settings.table_name))
     logger.append_keys(webhook_endpoint_id=endpoint_id)
-    metrics.add_metric(name="WebhookEndpointsDeleted", unit=MetricUnit.Count, value=1)
-    return route_response(json_response(200, deleted))
+    return counted_response(deleted, "WebhookEndpointsDeleted")
 
 
 lambda_handler = routed_handler(app)

@@ -10,8 +10,7 @@ from __future__ import annotations
 import copy
 from typing import TYPE_CHECKING, Any
 
-from .errors import InvalidRequestError
-from .stripe_params import StripeParams
+from .stripe_params import StripeParams, merged_metadata
 
 if TYPE_CHECKING:
     from .configuration_params import (
@@ -24,7 +23,6 @@ if TYPE_CHECKING:
 DEFAULT_CONFIGURATION_IDS = {False: "bpc_DefaultTestConfiguration", True: "bpc_DefaultLiveConfiguration"}
 LIST_URL = "/v1/billing_portal/configurations"
 EXPANDABLE = ("application", "business_profile", "features", "login_page")
-MAX_METADATA_KEYS = 50
 
 
 def _features(
@@ -130,17 +128,7 @@ def _apply(
     if params.features is not None:
         _apply_features(configuration["features"], params.features)
     if "metadata" in given:
-        if params.metadata is None:
-            configuration["metadata"] = {}
-        else:  # merge key by key; an empty value removes the key
-            merged = {**configuration["metadata"], **params.metadata}
-            configuration["metadata"] = {key: value for key, value in merged.items() if value != ""}
-            if len(configuration["metadata"]) > MAX_METADATA_KEYS:
-                raise InvalidRequestError(
-                    f"Invalid metadata: an object can have at most {MAX_METADATA_KEYS} metadata keys.",
-                    code="parameter_invalid",
-                    param="metadata",
-                )
+        configuration["metadata"] = merged_metadata(configuration["metadata"], params.metadata)
 
 
 _RESET_VALUES: dict[str, Any] = {

@@ -7,15 +7,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, StringConstraints
+from pydantic import StringConstraints
 
 from . import stripe_params
-from .configuration import EXPANDABLE, MAX_METADATA_KEYS
-from .errors import InvalidRequestError
+from .configuration import EXPANDABLE
 from .stripe_params import (
     FormBoolean,
     FormInteger,
     ListLimit,
+    Metadata,
     NotEmpty,
     ObjectId,
     StripeParams,
@@ -37,9 +37,6 @@ Proration = Literal["always_invoice", "create_prorations", "none"]
 AllowedUpdate = Literal["price", "promotion_code", "quantity"]
 Headline = Annotated[str, NotEmpty, StringConstraints(max_length=60)]
 Name = Annotated[str, NotEmpty, StringConstraints(max_length=256)]
-MetadataKey = Annotated[str, StringConstraints(min_length=1, max_length=40)]
-MetadataValue = Annotated[str, StringConstraints(max_length=500)]
-Metadata = Annotated[dict[MetadataKey, MetadataValue], Field(max_length=MAX_METADATA_KEYS)]
 
 
 class BusinessProfileCreateParams(StripeParams):
@@ -209,12 +206,7 @@ def parse_update_configuration_params(raw: dict[str, Any]) -> UpdateConfiguratio
 
 def parse_list_configurations_params(raw: dict[str, Any]) -> ListConfigurationsParams:
     params = validate_params(ListConfigurationsParams, raw)
-    if params.starting_after is not None and params.ending_before is not None:
-        raise InvalidRequestError(
-            "You may only specify one of these parameters: ending_before, starting_after.",
-            code="parameters_exclusive",
-            param="ending_before",
-        )
+    stripe_params.check_one_cursor(params.starting_after, params.ending_before)
     stripe_params.check_expand(params.expand, tuple("data." + field for field in EXPANDABLE))  # items' fields
     return params
 

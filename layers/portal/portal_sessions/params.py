@@ -19,6 +19,7 @@ from .stripe_params import (
     ReturnUrl,
     StripeParams,
     Text,
+    check_one_cursor,
     expandable,
     validate_params,
 )
@@ -239,10 +240,5 @@ def parse_list_sessions_params(raw: dict[str, Any]) -> ListSessionsParams:
             code="parameter_missing",
             param="customer",
         )
-    if params.starting_after is not None and params.ending_before is not None:
-        raise InvalidRequestError(
-            "You may only specify one of these parameters: ending_before, starting_after.",
-            code="parameters_exclusive",
-            param="ending_before",
-        )
+    check_one_cursor(params.starting_after, params.ending_before)
     return params

@@ -180,6 +180,38 @@ def expandable(*fields: str) -> Any:
     return Field(json_schema_extra={"items": {"type": "string", "enum": list(fields)}})
 
 
+MAX_METADATA_KEYS = 50
+MetadataKey = Annotated[str, StringConstraints(min_length=1, max_length=40)]
+MetadataValue = Annotated[str, StringConstraints(max_length=500)]
+Metadata = Annotated[dict[MetadataKey, MetadataValue], Field(max_length=MAX_METADATA_KEYS)]
+
+
+def merged_metadata(current: dict[str, str], given: dict[str, str] | None) -> dict[str, str]:
+    """An update's metadata as Stripe merges it: "" for the whole hash clears it, otherwise key by key, an empty
+    value removing its key."""
+    if given is None:
+        return {}
+    merged = {**current, **given}
+    metadata = {key: value for key, value in merged.items() if value != ""}
+    if len(metadata) > MAX_METADATA_KEYS:
+        raise InvalidRequestError(
+            f"Invalid metadata: an object can have at most {MAX_METADATA_KEYS} metadata keys.",
+            code="parameter_invalid",
+            param="metadata",
+        )
+    return metadata
+
+
+def check_one_cursor(starting_after: str | None, ending_before: str | None) -> None:
+    """A list page is after one object or before one, not both."""
+    if starting_after is not None and ending_before is not None:
+        raise InvalidRequestError(
+            "You may only specify one of these parameters: ending_before, starting_after.",
+            code="parameters_exclusive",
+            param="ending_before",
+        )
+
+
 def check_expand(expand: list[str] | None, expandable: tuple[str, ...]) -> None:
     for field in expand or []:
         if field not in expandable:

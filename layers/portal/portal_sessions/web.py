@@ -6,14 +6,29 @@ or not, speaks through the same few functions.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from .api import ApiRequest, LambdaHandler, api_handler, error_response, unexpected_error_response
+from .api import (
+    ApiRequest,
+    LambdaHandler,
+    api_handler,
+    authenticated_caller,
+    error_response,
+    idempotent_response,
+    json_response,
+    unexpected_error_response,
+)
+from .auth import Caller
 from .errors import StripeError
+from .idempotency import IdempotencyClaim, OperationResult
+from .observability import metrics
 from .routes import unrecognized_request
+from .settings import ApiSettings
 
 
 def routed_handler(app: APIGatewayHttpResolver) -> LambdaHandler:
@@ -41,6 +56,30 @@ def routed_handler(app: APIGatewayHttpResolver) -> LambdaHandler:
 
 def current_request(app: APIGatewayHttpResolver) -> ApiRequest:
     return ApiRequest.from_event(app.current_event.raw_event)
+
+
+def authenticated(app: APIGatewayHttpResolver, settings: ApiSettings) -> tuple[ApiRequest, Caller]:
+    """The route's request, and who sent it (see api.authenticated_caller)."""
+    request = current_request(app)
+    return request, authenticated_caller(request, settings)
+
+
+def counted_response(body: dict[str, Any], metric: str) -> Response[str]:
+    """200 with the object, counted under the route's metric."""
+    metrics.add_metric(name=metric, unit=MetricUnit.Count, value=1)
+    return route_response(json_response(200, body))
+
+
+def idempotent_route_response(
+    app: APIGatewayHttpResolver,
+    request: ApiRequest,
+    caller: Caller,
+    params: dict[str, Any],
+    table_name: str,
+    run: Callable[[IdempotencyClaim | None], OperationResult],
+) -> Response[str]:
+    """A POST's answer: its use case run under its Idempotency-Key (see api.idempotent_response)."""
+    return route_response(idempotent_response(request, caller, params, table_name, app.lambda_context, run))
 
 
 def route_response(response: dict[str, Any]) -> Response[str]:

@@ -16,19 +16,19 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from . import stripe_params
-from .configuration import MAX_METADATA_KEYS
-from .configuration_params import Metadata
 from .errors import InvalidRequestError
 from .stripe_params import (
     FormBoolean,
     FormInteger,
     ListLimit,
+    Metadata,
     ObjectId,
     StripeParams,
     Text,
     Unsettable,
     Url,
     expandable,
+    merged_metadata,
     validate_params,
 )
 
@@ -115,12 +115,7 @@ def parse_update_webhook_endpoint_params(raw: dict[str, Any]) -> UpdateWebhookEn
 
 def parse_list_webhook_endpoints_params(raw: dict[str, Any]) -> ListWebhookEndpointsParams:
     params = validate_params(ListWebhookEndpointsParams, raw)
-    if params.starting_after is not None and params.ending_before is not None:
-        raise InvalidRequestError(
-            "You may only specify one of these parameters: ending_before, starting_after.",
-            code="parameters_exclusive",
-            param="ending_before",
-        )
+    stripe_params.check_one_cursor(params.starting_after, params.ending_before)
     stripe_params.check_expand(params.expand, ())
     return params
 
@@ -158,17 +153,7 @@ def updated_endpoint(endpoint: dict[str, Any], params: UpdateWebhookEndpointPara
     if params.disabled is not None:
         updated["status"] = "disabled" if params.disabled else "enabled"
     if "metadata" in given:
-        if params.metadata is None:
-            updated["metadata"] = {}
-        else:  # merged key by key; an empty value removes the key
-            merged = {**updated["metadata"], **params.metadata}
-            updated["metadata"] = {key: value for key, value in merged.items() if value != ""}
-            if len(updated["metadata"]) > MAX_METADATA_KEYS:
-                raise InvalidRequestError(
-                    f"Invalid metadata: an object can have at most {MAX_METADATA_KEYS} metadata keys.",
-                    code="parameter_invalid",
-                    param="metadata",
-                )
+        updated["metadata"] = merged_metadata(updated["metadata"], params.metadata)
     return updated
 
 
@@ -257,12 +242,7 @@ class RetrieveEventParams(StripeParams):
 
 def parse_list_events_params(raw: dict[str, Any]) -> ListEventsParams:
     params = validate_params(ListEventsParams, raw)
-    if params.starting_after is not None and params.ending_before is not None:
-        raise InvalidRequestError(
-            "You may only specify one of these parameters: ending_before, starting_after.",
-            code="parameters_exclusive",
-            param="ending_before",
-        )
+    stripe_params.check_one_cursor(params.starting_after, params.ending_before)
     if params.type is not None and params.types is not None:
         raise InvalidRequestError(
             "You may only specify one of these parameters: type, types.", code="parameters_exclusive", param="types"

@@ -40,7 +40,7 @@ from .items import (
     session_item,
     session_key,
 )
-from .table import Table
+from .table import Table, newest_first_condition
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -257,20 +257,8 @@ class SessionStore(Table):
 
         The list indexes hold keys only (a visit then writes no index), so the page is read from the table after.
         """
-        if customer is not None:
-            index, name, owner = CUSTOMER_LIST_INDEX, "customer_list_key", customer_list_key(livemode, customer)
-        elif customer_account is not None:
-            index, name, owner = ACCOUNT_LIST_INDEX, "account_list_key", account_list_key(livemode, customer_account)
-        else:
-            raise ValueError("a customer or a customer account is needed")
-        values: dict[str, Any] = {":owner": {"S": owner}}
-        condition = f"{name} = :owner"
-        if after is not None:
-            condition += " AND list_sort < :cursor"
-            values[":cursor"] = {"S": after}
-        elif before is not None:
-            condition += " AND list_sort > :cursor"
-            values[":cursor"] = {"S": before}
+        index, name, owner = _owner_list(livemode, customer, customer_account)
+        condition, values = newest_first_condition(name, owner, after=after, before=before)
         response = self.call(
             "query",
             IndexName=index,
@@ -293,12 +281,7 @@ class SessionStore(Table):
         For data-protection requests: the list index names every such session, and deleting the item removes it
         from both lists (a session with both a customer and a customer account included).
         """
-        if customer is not None:
-            index, name, owner = CUSTOMER_LIST_INDEX, "customer_list_key", customer_list_key(livemode, customer)
-        elif customer_account is not None:
-            index, name, owner = ACCOUNT_LIST_INDEX, "account_list_key", account_list_key(livemode, customer_account)
-        else:
-            raise ValueError("a customer or a customer account is needed")
+        index, name, owner = _owner_list(livemode, customer, customer_account)
         query: dict[str, Any] = {
             "IndexName": index,
             "KeyConditionExpression": f"{name} = :owner",
@@ -443,3 +426,12 @@ class SessionStore(Table):
             )
         except ConditionFailedError:
             pass  # another run already moved it at least this far
+
+
+def _owner_list(livemode: bool, customer: str | None, customer_account: str | None) -> tuple[str, str, str]:
+    """The index, its key attribute and the key of one customer's (or customer account's) sessions."""
+    if customer is not None:
+        return CUSTOMER_LIST_INDEX, "customer_list_key", customer_list_key(livemode, customer)
+    if customer_account is not None:
+        return ACCOUNT_LIST_INDEX, "account_list_key", account_list_key(livemode, customer_account)
+    raise ValueError("a customer or a customer account is needed")

@@ -91,14 +91,7 @@ class Table:
         self, list_key: str, *, limit: int, after: str | None, before: str | None, **equals: bool | None
     ) -> tuple[list[dict[str, Any]], bool]:
         """Items of one list of the ByList index, newest first, after or before a cursor; and whether more exist."""
-        values: dict[str, Any] = {":list": {"S": list_key}}
-        condition = "list_key = :list"
-        if after is not None:
-            condition += " AND list_sort < :cursor"
-            values[":cursor"] = {"S": after}
-        elif before is not None:
-            condition += " AND list_sort > :cursor"
-            values[":cursor"] = {"S": before}
+        condition, values = newest_first_condition("list_key", list_key, after=after, before=before)
         filters = []
         for name, wanted in equals.items():
             if wanted is not None:
@@ -129,3 +122,18 @@ class Table:
             query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
         page = found[:limit]
         return (page[::-1] if before is not None else page), len(found) > limit or more
+
+
+def newest_first_condition(
+    key_name: str, key: str, *, after: str | None, before: str | None
+) -> tuple[str, dict[str, Any]]:
+    """A list index's key condition: one list, past a cursor on its `list_sort` (older after, newer before)."""
+    values: dict[str, Any] = {":list": {"S": key}}
+    condition = f"{key_name} = :list"
+    if after is not None:
+        condition += " AND list_sort < :cursor"
+        values[":cursor"] = {"S": after}
+    elif before is not None:
+        condition += " AND list_sort > :cursor"
+        values[":cursor"] = {"S": before}
+    return condition, values
