@@ -1,5 +1,5 @@
-"""The layer as `sam build` leaves it (layers/portal/Makefile): run by `make build`, not by `make test`.
-
+"""The layers and functions as `sam build` leaves them (layers/*/Makefile, functions/Makefile): run by `make build`,
+not by `make test`.
 Every module ships with a .pyc that Lambda uses without checking the source, the wheels are the arm64 ones, and the
 boto3 closure is left to the runtime.
 """
@@ -13,11 +13,18 @@ from pathlib import Path
 
 import pytest
 
+from local_gateway.template import load_template
+
 ROOT = Path(__file__).resolve().parents[2]
 LAYER = ROOT / ".aws-sam" / "build" / "PortalLayer" / "python"
 SOURCE = ROOT / "layers" / "portal"
 CIPHER_LAYER = ROOT / ".aws-sam" / "build" / "CipherLayer" / "python"
 CIPHER_SOURCE = ROOT / "layers" / "cipher"
+FUNCTIONS = {
+    name: resource["Properties"]["CodeUri"]
+    for name, resource in load_template()["Resources"].items()
+    if resource["Type"] == "AWS::Serverless::Function"
+}
 RUNTIME_ONLY = ("botocore", "boto3", "s3transfer", "urllib3", "dateutil")
 UNCHECKED_HASH = 0b01  # PEP 552 flags: hash-based, check_source off
 EM_AARCH64 = 183
@@ -33,26 +40,42 @@ def normalized(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def test_every_module_has_an_unchecked_hash_pyc() -> None:
-    layer = built_layer()
-    sources = sorted(layer.rglob("*.py"))
-    assert len(sources) > 100
+def pyc_problems(root: Path) -> list[str]:
+    """Sources under `root` without an unchecked-hash .pyc compiled from them, and .pyc files without a source."""
+    sources = sorted(root.rglob("*.py"))
     problems = []
     for source in sources:
         pyc = Path(importlib.util.cache_from_source(str(source)))
         if not pyc.is_file():
-            problems.append(f"{source.relative_to(layer)}: no {pyc.name}")
+            problems.append(f"{source.relative_to(root)}: no {pyc.name}")
             continue
         header = pyc.read_bytes()[:16]
         if header[:4] != importlib.util.MAGIC_NUMBER:
-            problems.append(f"{pyc.relative_to(layer)}: not Python 3.11 bytecode")
+            problems.append(f"{pyc.relative_to(root)}: not Python 3.11 bytecode")
         elif int.from_bytes(header[4:8], "little") != UNCHECKED_HASH:
-            problems.append(f"{pyc.relative_to(layer)}: flags {header[4:8].hex()}, not unchecked-hash")
+            problems.append(f"{pyc.relative_to(root)}: flags {header[4:8].hex()}, not unchecked-hash")
         elif header[8:16] != importlib.util.source_hash(source.read_bytes()):
-            problems.append(f"{pyc.relative_to(layer)}: compiled from another source")
+            problems.append(f"{pyc.relative_to(root)}: compiled from another source")
     compiled = {Path(importlib.util.cache_from_source(str(source))) for source in sources}
-    problems += [f"{pyc.relative_to(layer)}: no source" for pyc in layer.rglob("*.pyc") if pyc not in compiled]
-    assert problems == []
+    problems += [f"{pyc.relative_to(root)}: no source" for pyc in root.rglob("*.pyc") if pyc not in compiled]
+    return problems
+
+
+def test_every_module_has_an_unchecked_hash_pyc() -> None:
+    layer = built_layer()
+    assert len(sorted(layer.rglob("*.py"))) > 100
+    assert pyc_problems(layer) == []
+
+
+@pytest.mark.parametrize("logical_id", sorted(FUNCTIONS))
+def test_each_function_ships_its_own_modules_compiled(logical_id: str) -> None:
+    built = ROOT / ".aws-sam" / "build" / logical_id
+    if not built.is_dir():
+        pytest.fail(f"{built.relative_to(ROOT)} is not built: run `make build` (sam build)")
+    source = ROOT / FUNCTIONS[logical_id]
+
+    assert sorted(path.name for path in built.glob("*.py")) == sorted(path.name for path in source.glob("*.py"))
+    assert pyc_problems(built) == []
 
 
 def test_no_boto3_closure_in_the_layer() -> None:
