@@ -11,8 +11,7 @@ from pathlib import Path
 import requests
 
 from portal_sessions.webhooks import new_signing_secret, signature_header
-
-from .conftest import ROOT, free_port, port_answers, stop_process
+from tests.support.local_service import ROOT, free_port, port_answers, stop_process
 
 
 def documented_receiver() -> str:

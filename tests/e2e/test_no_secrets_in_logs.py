@@ -33,9 +33,14 @@ from local_gateway.backend import HANDOFF_SECRET_NAME
 from portal_sessions.auth import ManagedKey, key_hash, mask_key
 from portal_sessions.store.api_keys import ApiKeyStore
 from portal_sessions.tokens import url_token_hash
-from tests.e2e.conftest import free_port, port_answers, stop_process
-
-from .conftest import ROOT, START_TIMEOUT_SECONDS, child_environment
+from tests.support.local_service import (
+    ROOT,
+    START_TIMEOUT_SECONDS,
+    child_environment,
+    free_port,
+    port_answers,
+    stop_process,
+)
 
 TIMEOUT_SECONDS = 30
 BANNER_END = "Ctrl-C stops."

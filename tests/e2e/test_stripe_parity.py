@@ -26,9 +26,8 @@ import pytest
 import requests
 import stripe
 
-from tests.contract import published_component, schema_errors
-
-from .conftest import LocalService
+from tests.support.contract import published_component, schema_errors
+from tests.support.local_service import LocalService
 
 LATEST_VERSION = "2026-10-28.endive"  # what stripe 16.1.0 sends, and what adds the newer flows and after_expiration
 OLDER_VERSION = "2026-07-29.dahlia"  # the version of the reference spec in tests/reference

@@ -20,9 +20,8 @@ import stripe
 from portal_sessions.session import PortalSession
 from portal_sessions.store.sessions import NewSession, SessionStore
 from portal_sessions.tokens import session_id_for
-from tests.contract import schema_errors
-
-from .conftest import E2E_API_KEY, LocalService
+from tests.support.contract import schema_errors
+from tests.support.local_service import E2E_API_KEY, LocalService
 
 REQUEST_ID = re.compile(r"^req_[A-Za-z0-9]{14}$")
 SESSION_ID = re.compile(r"^bps_[A-Za-z0-9]{43}$")  # the URL token's hash in base62 (README, "Architecture")

@@ -10,9 +10,8 @@ from collections.abc import Iterator
 import pytest
 import stripe
 
-from tests.webhook_receiver import Receiver, webhook_receiver
-
-from .conftest import LocalService
+from tests.support.local_service import LocalService
+from tests.support.webhook_receiver import Receiver, webhook_receiver
 
 PORTAL_EVENTS = ["billing_portal.session.created", "billing_portal.configuration.created",
                  "billing_portal.configuration.updated"]  # fmt: skip

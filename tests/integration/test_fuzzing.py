@@ -30,8 +30,9 @@ from hypothesis import strategies as st
 from moto.backends import get_backend
 from moto.core import DEFAULT_ACCOUNT_ID
 
-from tests.conftest import LIVE_KEY, TEST_KEY, FakeContext, contract_problems, http_event
-from tests.contract import schema_errors
+from tests.support.contract import contract_problems, schema_errors
+from tests.support.events import FakeContext, http_event
+from tests.support.settings import LIVE_KEY, TEST_KEY
 
 PATH = "/v1/billing_portal/sessions"
 FORM = "application/x-www-form-urlencoded"

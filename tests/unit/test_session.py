@@ -10,7 +10,7 @@ import pytest
 from portal_sessions.configuration import DEFAULT_CONFIGURATION_IDS, default_configuration
 from portal_sessions.params import FlowDataParams
 from portal_sessions.session import PortalSession, flow_object
-from tests.contract import fixture, published_component, schema_errors
+from tests.support.contract import fixture, published_component, schema_errors
 
 REDIRECT = {"type": "redirect", "redirect": {"return_url": "https://example.com/after"}}
 HOSTED = {"type": "hosted_confirmation", "hosted_confirmation": {"custom_message": "All done."}}
