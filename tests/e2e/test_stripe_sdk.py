@@ -17,10 +17,10 @@ import pytest
 import requests
 import stripe
 
-from portal_sessions.session import PortalSession
 from portal_sessions.store.sessions import NewSession, SessionStore
 from portal_sessions.tokens import session_id_for
 from tests.support.contract import schema_errors
+from tests.support.factories import a_session
 from tests.support.local_service import E2E_API_KEY, LocalService
 
 REQUEST_ID = re.compile(r"^req_[A-Za-z0-9]{14}$")
@@ -72,16 +72,10 @@ def stored_item(service: LocalService, token: str) -> dict[str, Any] | None:
 def insert_session(service: LocalService, token: str, **fields: Any) -> None:
     """Write a session straight into the service's table, in the store's own item format."""
     now = int(time.time())
-    session = PortalSession(
+    session = a_session(
         **{
             "id": session_id_for(hashlib.sha256(token.encode("ascii")).hexdigest()),
-            "livemode": False,
             "customer": "cus_E2eInserted",
-            "customer_account": None,
-            "configuration": "bpc_DefaultTestConfiguration",
-            "flow": None,
-            "locale": None,
-            "on_behalf_of": None,
             "return_url": RETURN_URL,
             "created": now - 600,
             "expires_at": now + 300,
