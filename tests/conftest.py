@@ -33,10 +33,10 @@ from aws_lambda_powertools.utilities import parameters  # noqa: E402
 from local_gateway import dynamodb_local  # noqa: E402
 from local_gateway.template import table_definition  # noqa: E402
 from portal_sessions.auth import key_hash  # noqa: E402
-from portal_sessions.cleanup_queue import sqs_client  # noqa: E402
+from portal_sessions.cleanup_queue import clear_client_cache as clear_sqs_client  # noqa: E402
 from portal_sessions.settings import clear_settings_cache  # noqa: E402
 from portal_sessions.store.configurations import ConfigurationStore  # noqa: E402
-from portal_sessions.store.table import dynamodb_client  # noqa: E402
+from portal_sessions.store.table import clear_client_cache as clear_dynamodb_client  # noqa: E402
 from tests.support.engines import DYNAMODB_LOCAL_MISSING, ENGINES, REQUIRE_ALL_ENGINES  # noqa: E402
 from tests.support.events import FakeContext  # noqa: E402
 from tests.support.settings import (  # noqa: E402
@@ -106,12 +106,12 @@ def aws(engine: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyP
         monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB_STREAMS", endpoint)
         config = {"core": {"passthrough": {"services": ["dynamodb", "dynamodbstreams"]}}}
     with mock_aws(config=config):  # type: ignore[arg-type]
-        dynamodb_client.cache_clear()
-        sqs_client.cache_clear()
+        clear_dynamodb_client()
+        clear_sqs_client()
         parameters.clear_caches()
         yield
-    dynamodb_client.cache_clear()
-    sqs_client.cache_clear()
+    clear_dynamodb_client()
+    clear_sqs_client()
     parameters.clear_caches()
 
 
