@@ -115,5 +115,4 @@ def merchant_site() -> Iterator[MerchantSite]:
 
 @pytest.fixture
 def client(service: LocalService) -> stripe.StripeClient:
-    # No retries: every answer here is final, and a retried request would hide what the first one got.
-    return stripe.StripeClient(service.api_key, base_addresses={"api": service.base_url}, max_network_retries=0)
+    return service.stripe_client()

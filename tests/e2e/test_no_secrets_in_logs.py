@@ -32,21 +32,20 @@ import pytest
 import requests
 
 from local_gateway.backend import HANDOFF_SECRET_NAME, TEST_HANDOFF_SECRET_NAME
+from local_gateway.dynamodb_local import free_port, port_answers
 from portal_sessions.auth import ManagedKey, key_hash, mask_key
 from portal_sessions.handoff import parse_keyring
 from portal_sessions.store.api_keys import ApiKeyStore
 from portal_sessions.tokens import url_token_hash
 from tests.support.local_service import (
+    BANNER_END,
     ROOT,
     START_TIMEOUT_SECONDS,
     child_environment,
-    free_port,
-    port_answers,
     stop_process,
 )
 
 TIMEOUT_SECONDS = 30
-BANNER_END = "Ctrl-C stops."
 SESSIONS = "/v1/billing_portal/sessions"
 CONFIGURATIONS = "/v1/billing_portal/configurations"
 RETURN_URL = "https://example.com/account"

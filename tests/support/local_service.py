@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,7 +22,9 @@ from typing import Any
 
 import boto3
 import pytest
+import stripe
 
+from local_gateway.dynamodb_local import free_port, port_answers
 from tests.support.engines import ENGINES
 from tests.support.settings import FUNCTION_SETTINGS
 
@@ -73,6 +74,11 @@ class LocalService:
         str  # the embedded moto: SSM, Secrets Manager, EventBridge, SQS (and DynamoDB, unless on DynamoDB Local)
     )
 
+    def stripe_client(self) -> stripe.StripeClient:
+        """Stripe's official SDK on this service. No retries: every answer here is final, and a retried request
+        would hide what the first one got."""
+        return stripe.StripeClient(self.api_key, base_addresses={"api": self.base_url}, max_network_retries=0)
+
     def dynamodb(self) -> Any:
         """A DynamoDB client on the server's embedded moto (which accepts any credentials)."""
         return boto3.client(
@@ -101,20 +107,6 @@ def child_environment(**extra: str) -> dict[str, str]:
     )
     env.update(extra)
     return env
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def port_answers(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
 
 
 def stop_process(process: subprocess.Popen[Any]) -> None:
