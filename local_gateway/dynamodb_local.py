@@ -51,13 +51,15 @@ def unavailable_reason() -> str | None:
     return None
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port free on loopback now (another process may take it before it is bound)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
 
 
-def _answers(port: int) -> bool:
+def port_answers(port: int) -> bool:
+    """Whether something accepts connections on this loopback port."""
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.5):
             return True
@@ -89,7 +91,7 @@ def start(*, db_path: Path | None = None, log_path: Path | None = None) -> Dynam
     storage = ["-dbPath", str(db_path)] if db_path is not None else ["-inMemory"]
     if db_path is not None:
         db_path.mkdir(parents=True, exist_ok=True)
-    port = _free_port()
+    port = free_port()
     log = log_path.open("wb") if log_path is not None else subprocess.DEVNULL
     native_libraries = f"-Djava.library.path={jar.parent / 'DynamoDBLocal_lib'}"
     process = subprocess.Popen(
@@ -105,7 +107,7 @@ def start(*, db_path: Path | None = None, log_path: Path | None = None) -> Dynam
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 raise DynamoDBLocalUnavailable(f"DynamoDB Local exited at start with code {process.returncode}")
-            if _answers(port):
+            if port_answers(port):
                 return running
             time.sleep(0.1)  # bounded wait for the JVM to listen
     except BaseException:  # Ctrl-C while it starts: no JVM left behind

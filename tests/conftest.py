@@ -1,5 +1,6 @@
 """Shared fixtures: AWS on moto, with DynamoDB on moto or on Amazon's DynamoDB Local (every test that touches the
-table runs on both), the table built from template.yaml, keys, and HTTP events."""
+table runs on both), the table built from template.yaml, the functions' settings, secrets, queues and event bus; and
+the pytest hooks. What tests build with (events, names and keys, factories, Stripe's schemas) is in tests/support."""
 
 from __future__ import annotations
 
@@ -30,51 +31,36 @@ for _name in [name for name in os.environ if name.startswith("AWS_ENDPOINT_URL")
 from aws_lambda_powertools.utilities import parameters  # noqa: E402
 
 from local_gateway import dynamodb_local  # noqa: E402
-from local_gateway.gateway import build_event  # noqa: E402
-from local_gateway.template import http_routes, load_template, table_definition  # noqa: E402
+from local_gateway.template import table_definition  # noqa: E402
 from portal_sessions.auth import key_hash  # noqa: E402
-from portal_sessions.cleanup_queue import sqs_client  # noqa: E402
+from portal_sessions.cleanup_queue import clear_client_cache as clear_sqs_client  # noqa: E402
 from portal_sessions.settings import clear_settings_cache  # noqa: E402
 from portal_sessions.store.configurations import ConfigurationStore  # noqa: E402
-from portal_sessions.store.table import dynamodb_client  # noqa: E402
-from tests.contract import schema_errors  # noqa: E402
+from portal_sessions.store.table import clear_client_cache as clear_dynamodb_client  # noqa: E402
+from tests.support.engines import DYNAMODB_LOCAL_MISSING, ENGINES, REQUIRE_ALL_ENGINES  # noqa: E402
+from tests.support.events import FakeContext  # noqa: E402
+from tests.support.settings import (  # noqa: E402
+    API_KEYS_PARAMETER,
+    EVENT_BUS_NAME,
+    FUNCTION_SETTINGS,
+    HANDOFF_SECRET_ID,
+    LIVE_HANDOFF_KEYS,
+    LIVE_KEY,
+    PORTAL_LOGIN_URL,
+    PORTAL_URL,
+    TABLE_NAME,
+    TEMPLATE,
+    TEST_HANDOFF_KEYS,
+    TEST_HANDOFF_SECRET_ID,
+    TEST_KEY,
+    WEBHOOK_SECRETS_KEY_ID,
+)
 
-TABLE_NAME = "portal-sessions-test"
-API_KEYS_PARAMETER = "/portal-sessions/test/api-key-hashes"
-HANDOFF_SECRET_ID = "portal-sessions/test/handoff-signing-key"  # live mode's keyring
-TEST_HANDOFF_SECRET_ID = "portal-sessions/test/test-handoff-signing-key"
-HANDOFF_SIGNING_KEY = "live-signing-key-0123456789abcdefghijklmnopqrstuvwxyz"
-TEST_HANDOFF_SIGNING_KEY = "test-signing-key-0123456789abcdefghijklmnopqrstuvwxyz"
-LIVE_HANDOFF_KEYS = {"live-1": HANDOFF_SIGNING_KEY}  # what a live portal holds
-TEST_HANDOFF_KEYS = {"test-1": TEST_HANDOFF_SIGNING_KEY}  # what a test portal holds
-PORTAL_URL = "https://portal.example.com/session"
-PORTAL_LOGIN_URL = "https://portal.example.com/login"
-TEST_KEY = "sk_test_IntegrationTestKey000000001"
-LIVE_KEY = "sk_live_IntegrationTestKey000000001"
-EVENT_BUS_NAME = "portal-sessions-test"
-WEBHOOK_SECRETS_KEY_ID = "portal-sessions/test/webhook-secrets-key"
-TEMPLATE = load_template()
 # Valid settings for every function while test modules are collected (importing a handler runs its init, which
-# checks its settings); removed once collection is done, so no child process inherits them. `service_env` sets them
-# for each test.
-FUNCTION_SETTINGS = {
-    "TABLE_NAME": TABLE_NAME,
-    "API_KEYS_PARAMETER": API_KEYS_PARAMETER,
-    "HANDOFF_SECRET_ID": HANDOFF_SECRET_ID,
-    "TEST_HANDOFF_SECRET_ID": TEST_HANDOFF_SECRET_ID,
-    "PORTAL_URL": PORTAL_URL,
-    "PORTAL_LOGIN_URL": PORTAL_LOGIN_URL,
-    "EVENT_BUS_NAME": EVENT_BUS_NAME,
-    "CLEANUP_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/cleanup-units",  # service_env: moto's
-}
+# checks its settings); removed once collection is done (pytest_collection_finish), so no child process inherits
+# them. `service_env` sets them for each test.
 for _name, _value in FUNCTION_SETTINGS.items():
     os.environ.setdefault(_name, _value)
-
-# The engines DynamoDB tests run on. Without Java or the pinned jar only moto runs, said once in the report header;
-# CI sets PORTAL_REQUIRE_ALL_ENGINES=1 so that a missing engine fails the run instead.
-DYNAMODB_LOCAL_MISSING = dynamodb_local.unavailable_reason()
-REQUIRE_ALL_ENGINES = os.environ.get("PORTAL_REQUIRE_ALL_ENGINES") == "1"
-ENGINES = ["moto"] if DYNAMODB_LOCAL_MISSING else ["moto", "dynamodb-local"]
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -120,12 +106,12 @@ def aws(engine: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyP
         monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB_STREAMS", endpoint)
         config = {"core": {"passthrough": {"services": ["dynamodb", "dynamodbstreams"]}}}
     with mock_aws(config=config):  # type: ignore[arg-type]
-        dynamodb_client.cache_clear()
-        sqs_client.cache_clear()
+        clear_dynamodb_client()
+        clear_sqs_client()
         parameters.clear_caches()
         yield
-    dynamodb_client.cache_clear()
-    sqs_client.cache_clear()
+    clear_dynamodb_client()
+    clear_sqs_client()
     parameters.clear_caches()
 
 
@@ -218,59 +204,3 @@ def published_events(session_events: Any) -> Any:
                 sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
 
     return read
-
-
-class FakeContext:
-    function_name = "test-function"
-    memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:test-function"
-    aws_request_id = "00000000-0000-0000-0000-000000000000"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 10_000
-
-
-def http_event(
-    method: str, path: str, *, headers: dict[str, str] | None = None, body: bytes | str = b""
-) -> dict[str, Any]:
-    """The payload 2.0 event API Gateway would send, built by the same code as the local gateway's."""
-    raw = body.encode() if isinstance(body, str) else body
-    for route in http_routes(TEMPLATE):
-        found = route.pattern.match(path)
-        if found and route.method == method:
-            all_headers = {"host": "api.example.test", "x-forwarded-proto": "https", **(headers or {})}
-            if raw:
-                all_headers.setdefault("content-length", str(len(raw)))
-            return build_event(route, found.groupdict(), method, path, all_headers, raw, "192.0.2.10")
-    raise AssertionError(f"no route in template.yaml for {method} {path}")
-
-
-def json_body(response: dict[str, Any]) -> Any:
-    """The response's JSON, checked against Stripe's schema first: every object a test reads is a contract check."""
-    body = json.loads(response["body"])
-    problems = contract_problems(body)
-    assert problems == [], f"response does not match Stripe's schema: {problems}"
-    return body
-
-
-_COMPONENTS = {"billing_portal.session", "billing_portal.configuration"}
-
-
-def contract_problems(body: Any) -> list[str]:
-    if not isinstance(body, dict):
-        return ["not a JSON object"]
-    if "error" in body:
-        return schema_errors("error", body)
-    if body.get("object") == "list":
-        problems = [] if isinstance(body.get("has_more"), bool) and isinstance(body.get("url"), str) else ["list"]
-        return problems + [problem for item in body.get("data", []) for problem in contract_problems(item)]
-    if body.get("object") in _COMPONENTS:
-        problems = schema_errors(body["object"], body)
-        # Documented deviations: with only customer_account there is no customer id to show; and after creation
-        # (retrieve, list, expire, events) a session's url is null, since only its token's hash is kept.
-        if body.get("customer") is None and body.get("customer_account") is not None:
-            problems = [problem for problem in problems if not problem.startswith("customer: None")]
-        if body.get("url", "") is None:
-            problems = [problem for problem in problems if not problem.startswith("url: None")]
-        return problems
-    return [f"unknown object {body.get('object')!r}"]

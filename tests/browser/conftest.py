@@ -9,12 +9,9 @@ of the page a failing test was on.
 
 from __future__ import annotations
 
-import os
-import struct
 import threading
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -24,38 +21,23 @@ import stripe
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 
-from tests.e2e import conftest as e2e
-from tests.e2e.conftest import ROOT, LocalService
-
-service = e2e.service  # the end-to-end suite's fixture: `python -m local_gateway run`, once per test session
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
-ARTIFACTS = ROOT / "test-artifacts" / "browser"
-WAIT_SECONDS = 10.0  # every wait in these tests is bounded by this
-PAGE_LOAD_SECONDS = 15.0
-WINDOW_SIZE = (1024, 768)
-CHROMIUM_FLAGS = (
-    "--headless",
-    "--no-sandbox",  # CI runs as root
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-    "--no-proxy-server",  # only 127.0.0.1 is ever visited, whatever proxy the environment names
-    f"--window-size={WINDOW_SIZE[0]},{WINDOW_SIZE[1]}",
+from tests.support import local_service
+from tests.support.browser import (
+    ARTIFACTS,
+    CHROMEDRIVER,
+    CHROMIUM,
+    CHROMIUM_FLAGS,
+    MERCHANT_TITLE,
+    MISSING_BROWSER,
+    PAGE_LOAD_SECONDS,
+    WAIT_SECONDS,
+    MerchantSite,
+    save_screenshot,
 )
-MERCHANT_TITLE = "Your account (merchant site stand-in)"
-_MISSING = [str(path) for path in (CHROMIUM, CHROMEDRIVER) if not os.access(path, os.X_OK)]
-MISSING_BROWSER = (
-    f"{' and '.join(_MISSING)} not installed: apt-get install chromium chromium-driver" if _MISSING else ""
-)
-# For a test module's `pytestmark`: skips before any fixture runs (the service takes seconds to start).
-requires_chromium = pytest.mark.skipif(bool(MISSING_BROWSER), reason=MISSING_BROWSER)
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+from tests.support.local_service import LocalService
+
+service = local_service.service  # the end-to-end suite's fixture: `python -m local_gateway run`, once per test session
+
 _PHASE_REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
 
 
@@ -65,30 +47,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report = yield
     item.stash.setdefault(_PHASE_REPORTS, {})[report.when] = report
     return report
-
-
-def save_screenshot(driver: webdriver.Chrome, name: str) -> Path:
-    """The current viewport as test-artifacts/browser/<name>.png."""
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    path = ARTIFACTS / f"{name}.png"
-    path.write_bytes(driver.get_screenshot_as_png())
-    return path
-
-
-def viewport_size(driver: webdriver.Chrome) -> tuple[int, int]:
-    """The page's viewport in device pixels: the size of a screenshot of it."""
-    width, height = driver.execute_script(
-        "return [window.innerWidth, window.innerHeight].map(n => Math.round(n * window.devicePixelRatio))"
-    )
-    return int(width), int(height)
-
-
-def png_size(path: Path) -> tuple[int, int]:
-    """Width and height from a PNG's header; fails if the file is not a PNG."""
-    data = path.read_bytes()
-    assert data[:8] == _PNG_SIGNATURE and data[12:16] == b"IHDR", f"{path} is not a PNG"
-    width, height = struct.unpack(">II", data[16:24])
-    return int(width), int(height)
 
 
 @pytest.fixture
@@ -118,17 +76,6 @@ def chromium(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[webdriv
             save_screenshot(driver, failure_screenshot)
     finally:
         driver.quit()
-
-
-@dataclass
-class MerchantSite:
-    """A stand-in for the merchant's own site, where the portal's Return link leads: records every visit."""
-
-    base_url: str
-    visits: list[tuple[str, str | None]] = field(default_factory=list)  # (path with query, Referer header)
-
-    def url(self, path: str) -> str:
-        return self.base_url + path
 
 
 @pytest.fixture
@@ -168,5 +115,4 @@ def merchant_site() -> Iterator[MerchantSite]:
 
 @pytest.fixture
 def client(service: LocalService) -> stripe.StripeClient:
-    # No retries: every answer here is final, and a retried request would hide what the first one got.
-    return stripe.StripeClient(service.api_key, base_addresses={"api": service.base_url}, max_network_retries=0)
+    return service.stripe_client()

@@ -12,9 +12,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.e2e.conftest import LocalService
-
-from .conftest import (
+from tests.support.browser import (
     MERCHANT_TITLE,
     WAIT_SECONDS,
     MerchantSite,
@@ -23,6 +21,7 @@ from .conftest import (
     save_screenshot,
     viewport_size,
 )
+from tests.support.local_service import LocalService
 
 pytestmark = requires_chromium
 

@@ -25,9 +25,8 @@ import requests
 
 from local_gateway.backend import EVENT_BUS_NAME, TEST_HANDOFF_SECRET_NAME
 from portal_sessions.handoff import AUDIENCES, RECOVERY_AUDIENCES, parse_keyring, verify_handoff_token
-from tests.conftest import contract_problems
-
-from .conftest import LocalService
+from tests.support.contract import contract_problems
+from tests.support.local_service import LocalService
 
 CLIENTS = 50
 REQUEST_TIMEOUT_SECONDS = 30

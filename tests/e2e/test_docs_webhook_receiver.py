@@ -10,9 +10,9 @@ from pathlib import Path
 
 import requests
 
+from local_gateway.dynamodb_local import free_port, port_answers
 from portal_sessions.webhooks import new_signing_secret, signature_header
-
-from .conftest import ROOT, free_port, port_answers, stop_process
+from tests.support.local_service import ROOT, stop_process
 
 
 def documented_receiver() -> str:

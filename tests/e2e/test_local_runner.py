@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import ROOT, START_TIMEOUT_SECONDS, STOP_TIMEOUT_SECONDS, child_environment
+from tests.support.local_service import ROOT, START_TIMEOUT_SECONDS, STOP_TIMEOUT_SECONDS, child_environment
 
 _BANNER_END = "Ctrl-C stops."
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import DYNAMODB_LOCAL_MISSING
-from tests.e2e.conftest import parse_banner, start_runner, stop_process
+from tests.support.engines import DYNAMODB_LOCAL_MISSING
+from tests.support.local_service import parse_banner, start_runner, stop_process
 
 pytestmark = pytest.mark.skipif(DYNAMODB_LOCAL_MISSING is not None, reason=f"{DYNAMODB_LOCAL_MISSING}")
 

@@ -17,9 +17,8 @@ import pytest
 
 from local_gateway.samples import SAMPLE_LIVE_TOKEN
 from portal_sessions.tokens import session_id_for, url_token_hash
-from tests.contract import schema_errors
-
-from .conftest import ROOT, child_environment
+from tests.support.contract import schema_errors
+from tests.support.local_service import ROOT, child_environment
 
 EVENTS_DIR = ROOT / "events"
 EVENT_FILES = sorted(path.name for path in EVENTS_DIR.glob("*.json"))

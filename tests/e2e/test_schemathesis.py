@@ -20,7 +20,7 @@ from schemathesis.core.failures import AcceptedNegativeData
 from schemathesis.openapi.checks import RejectedPositiveData
 
 from portal_sessions.openapi import openapi_document
-from tests.e2e.conftest import E2E_API_KEY, LocalService
+from tests.support.local_service import E2E_API_KEY, LocalService
 
 SEED = 20261201
 EXAMPLES_PER_OPERATION = 25

@@ -26,9 +26,8 @@ import pytest
 
 from portal_sessions.auth import ManagedKey, key_hash, mask_key
 from portal_sessions.store.api_keys import ApiKeyStore
-from tests.contract import schema_errors
-
-from .conftest import ROOT, LocalService
+from tests.support.contract import schema_errors
+from tests.support.local_service import ROOT, LocalService
 
 SCRIPT = ROOT / "tests" / "e2e" / "node" / "stripe_node_e2e.mjs"
 SDK_PACKAGE = ROOT / "node_modules" / "stripe" / "package.json"

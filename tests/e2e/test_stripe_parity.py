@@ -8,14 +8,11 @@ JSON the SDK received (`obj.last_response.body`), not from the SDK's parsed obje
 
 from __future__ import annotations
 
-import hashlib
-import html
 import itertools
-import json
 import re
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,9 +23,9 @@ import pytest
 import requests
 import stripe
 
-from tests.contract import published_component, schema_errors
-
-from .conftest import LocalService
+from tests.support.contract import published_component, schema_errors
+from tests.support.local_service import LocalService
+from tests.support.sdk import portal_page_fields, raw_json, session_key, url_token
 
 LATEST_VERSION = "2026-10-28.endive"  # what stripe 16.1.0 sends, and what adds the newer flows and after_expiration
 OLDER_VERSION = "2026-07-29.dahlia"  # the version of the reference spec in tests/reference
@@ -41,12 +38,6 @@ RUN = secrets.token_hex(6)  # tags this module's configurations in their metadat
 
 
 # Helpers
-
-
-def raw(obj: stripe.StripeObject) -> Any:
-    """The JSON exactly as the service sent it, before the SDK turned it into objects."""
-    assert obj.last_response is not None
-    return json.loads(obj.last_response.body)
 
 
 def header(obj: stripe.StripeObject, name: str) -> str | None:
@@ -77,15 +68,6 @@ def error_of(raised: pytest.ExceptionInfo[stripe.StripeError]) -> stripe.StripeE
     return error
 
 
-def token_of(session_url: str) -> str:
-    return session_url.rsplit("/", 1)[1]
-
-
-def session_key(token: str) -> dict[str, Any]:
-    """The session item's key, as the store derives it: `token#` + SHA-256 of the URL token."""
-    return {"pk": {"S": "token#" + hashlib.sha256(token.encode("ascii")).hexdigest()}}
-
-
 def stored_sessions_with_id(service: LocalService, session_id: str) -> int:
     """How many session items the table holds for this session id (moto's scan: the test table is small)."""
     found = 0
@@ -101,15 +83,6 @@ def stored_sessions_with_id(service: LocalService, session_id: str) -> int:
         if "LastEvaluatedKey" not in page:
             return found
         scan["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-
-
-def page_fields(page: str) -> dict[str, str]:
-    """What the demo portal (or its login page) shows, by the id of each cell, plus its Return link."""
-    fields = {name: html.unescape(value) for name, value in re.findall(r"<td id='(\w+)'>([^<]*)</td>", page)}
-    link = re.search(r'<a id="return" href="([^"]*)"', page)
-    if link:
-        fields["return"] = html.unescape(link.group(1))
-    return fields
 
 
 def all_features() -> dict[str, Any]:
@@ -171,19 +144,6 @@ ALL_FEATURES_OBJECT = {
 
 
 # Fixtures
-
-
-@pytest.fixture(scope="module")
-def client(service: LocalService) -> stripe.StripeClient:
-    # No retries: every answer here is final, and a retried request would hide what the first one got.
-    return stripe.StripeClient(service.api_key, base_addresses={"api": service.base_url}, max_network_retries=0)
-
-
-@pytest.fixture
-def browser() -> Iterator[requests.Session]:
-    with requests.Session() as session:
-        session.trust_env = False  # straight to 127.0.0.1, whatever proxy the environment names
-        yield session
 
 
 @pytest.fixture(scope="module")
@@ -253,7 +213,7 @@ def test_the_default_configuration_is_retrievable_with_its_everyday_features(cli
     configuration = client.v1.billing_portal.configurations.retrieve(DEFAULT_CONFIGURATION)
 
     # Then it is the default, active, with everything but subscription updates switched on
-    body = raw(configuration)
+    body = raw_json(configuration)
     assert isinstance(configuration, stripe.billing_portal.Configuration)
     assert (body["id"], body["is_default"], body["active"], body["livemode"]) == (
         DEFAULT_CONFIGURATION,
@@ -293,7 +253,7 @@ def test_create_round_trips_every_field_and_retrieve_returns_the_same(
     retrieved = client.v1.billing_portal.configurations.retrieve(created.id)
 
     # Then the configuration is Stripe's object with exactly what was given, and retrieve returns the same JSON
-    body = raw(created)
+    body = raw_json(created)
     assert isinstance(created, stripe.billing_portal.Configuration)
     assert isinstance(retrieved, stripe.billing_portal.Configuration)
     assert CONFIGURATION_ID.match(body["id"]), body["id"]
@@ -315,7 +275,7 @@ def test_create_round_trips_every_field_and_retrieve_returns_the_same(
         "updated": body["updated"],
     }
     assert schema_errors("billing_portal.configuration", body) == []
-    assert raw(retrieved) == body
+    assert raw_json(retrieved) == body
 
 
 def test_features_not_given_are_off_with_stripes_defaults(client: stripe.StripeClient) -> None:
@@ -326,7 +286,7 @@ def test_features_not_given_are_off_with_stripes_defaults(client: stripe.StripeC
     )
 
     # Then every other feature is there, switched off, and the optional fields are null
-    body = raw(configuration)
+    body = raw_json(configuration)
     assert body["features"] == {
         "customer_update": {"allowed_updates": [], "enabled": False},
         "invoice_history": {"enabled": True},
@@ -395,7 +355,7 @@ def test_update_merges_hashes_and_empty_strings_reset(client: stripe.StripeClien
     retrieved = client.v1.billing_portal.configurations.retrieve(created.id)
 
     # Then given fields changed, nested hashes merged, "" reset, and retrieve returns the updated object
-    before, after = raw(created), raw(updated)
+    before, after = raw_json(created), raw_json(updated)
     assert after["name"] == "After"
     assert after["default_return_url"] is None
     assert after["business_profile"] == {
@@ -408,7 +368,7 @@ def test_update_merges_hashes_and_empty_strings_reset(client: stripe.StripeClien
     subscription_update = after["features"]["subscription_update"]
     assert (subscription_update["enabled"], subscription_update["default_allowed_updates"]) == (True, [])
     assert subscription_update["products"] is None
-    assert raw(created)["features"]["subscription_update"]["products"] == [
+    assert raw_json(created)["features"]["subscription_update"]["products"] == [
         {
             "adjustable_quantity": {"enabled": False, "maximum": None, "minimum": 1},
             "prices": ["price_E2e"],
@@ -420,7 +380,7 @@ def test_update_merges_hashes_and_empty_strings_reset(client: stripe.StripeClien
     assert (after["id"], after["created"]) == (before["id"], before["created"])
     assert after["updated"] >= before["updated"]
     assert schema_errors("billing_portal.configuration", after) == []
-    assert raw(retrieved) == after
+    assert raw_json(retrieved) == after
 
 
 def test_update_with_metadata_empty_clears_it_and_active_false_deactivates(client: stripe.StripeClient) -> None:
@@ -433,7 +393,7 @@ def test_update_with_metadata_empty_clears_it_and_active_false_deactivates(clien
     updated = client.v1.billing_portal.configurations.update(created.id, params={"metadata": "", "active": False})
 
     # Then it has no metadata and is inactive
-    body = raw(updated)
+    body = raw_json(updated)
     assert (body["metadata"], body["active"]) == ({}, False)
     assert isinstance(updated, stripe.billing_portal.Configuration)
     assert schema_errors("billing_portal.configuration", body) == []
@@ -448,7 +408,7 @@ def test_list_is_a_stripe_list_object_and_auto_paging_walks_everything_once(
     # Given the default configuration and several created ones
     configurations_api = client.v1.billing_portal.configurations
     everything = configurations_api.list(params={"limit": 100})
-    ids = assert_configuration_list(raw(everything), has_more=False)
+    ids = assert_configuration_list(raw_json(everything), has_more=False)
 
     # When the SDK lists with the default limit, and walks the list two at a time
     default_page = configurations_api.list()
@@ -461,10 +421,10 @@ def test_list_is_a_stripe_list_object_and_auto_paging_walks_everything_once(
     assert len(ids) == len(set(ids)) >= 4
     assert {DEFAULT_CONFIGURATION, configurations.full, configurations.bare, configurations.inactive} <= set(ids)
     assert walked == ids
-    created = [item["created"] for item in raw(everything)["data"]]
+    created = [item["created"] for item in raw_json(everything)["data"]]
     assert created == sorted(created, reverse=True)
-    assert assert_configuration_list(raw(first_page), has_more=True) == ids[:2]
-    assert assert_configuration_list(raw(default_page), has_more=len(ids) > 10) == ids[:10]
+    assert assert_configuration_list(raw_json(first_page), has_more=True) == ids[:2]
+    assert assert_configuration_list(raw_json(default_page), has_more=len(ids) > 10) == ids[:10]
 
 
 def test_starting_after_and_ending_before_page_around_a_cursor(
@@ -472,7 +432,7 @@ def test_starting_after_and_ending_before_page_around_a_cursor(
 ) -> None:
     # Given the whole list, in order
     configurations_api = client.v1.billing_portal.configurations
-    ids = [item["id"] for item in raw(configurations_api.list(params={"limit": 100}))["data"]]
+    ids = [item["id"] for item in raw_json(configurations_api.list(params={"limit": 100}))["data"]]
     assert len(ids) >= 4
 
     # When pages of two are asked for after the second item and before the third
@@ -481,9 +441,9 @@ def test_starting_after_and_ending_before_page_around_a_cursor(
     last = configurations_api.list(params={"limit": 2, "starting_after": ids[-3]})
 
     # Then each holds the cursor's neighbours in list order, and has_more says whether more lie that way
-    assert assert_configuration_list(raw(after), has_more=len(ids) > 4) == ids[2:4]
-    assert assert_configuration_list(raw(before), has_more=False) == ids[0:2]
-    assert assert_configuration_list(raw(last), has_more=False) == ids[-2:]
+    assert assert_configuration_list(raw_json(after), has_more=len(ids) > 4) == ids[2:4]
+    assert assert_configuration_list(raw_json(before), has_more=False) == ids[0:2]
+    assert assert_configuration_list(raw_json(last), has_more=False) == ids[-2:]
 
 
 def test_auto_paging_from_ending_before_walks_back_to_the_newest(
@@ -491,7 +451,7 @@ def test_auto_paging_from_ending_before_walks_back_to_the_newest(
 ) -> None:
     # Given the whole list, in order
     configurations_api = client.v1.billing_portal.configurations
-    ids = [item["id"] for item in raw(configurations_api.list(params={"limit": 100}))["data"]]
+    ids = [item["id"] for item in raw_json(configurations_api.list(params={"limit": 100}))["data"]]
 
     # When the SDK pages backwards from before the oldest, one at a time
     walked = [
@@ -514,13 +474,13 @@ def test_list_filters_on_active_and_is_default(client: stripe.StripeClient, conf
     others = configurations_api.list(params={"is_default": False, "limit": 100})
 
     # Then each holds exactly the matching configurations
-    active_ids = assert_configuration_list(raw(active), has_more=False)
+    active_ids = assert_configuration_list(raw_json(active), has_more=False)
     assert configurations.inactive in inactive_ids and len(inactive_ids) == len(set(inactive_ids))
-    assert all(item["active"] is False for item in raw(inactive)["data"])
+    assert all(item["active"] is False for item in raw_json(inactive)["data"])
     assert configurations.inactive not in active_ids and configurations.full in active_ids
-    assert all(item["active"] is True for item in raw(active)["data"])
-    assert assert_configuration_list(raw(defaults), has_more=False) == [DEFAULT_CONFIGURATION]
-    other_ids = assert_configuration_list(raw(others), has_more=False)
+    assert all(item["active"] is True for item in raw_json(active)["data"])
+    assert assert_configuration_list(raw_json(defaults), has_more=False) == [DEFAULT_CONFIGURATION]
+    other_ids = assert_configuration_list(raw_json(others), has_more=False)
     assert DEFAULT_CONFIGURATION not in other_ids and configurations.bare in other_ids
     assert set(active_ids) | set(inactive_ids) == {DEFAULT_CONFIGURATION, *other_ids}
 
@@ -734,7 +694,7 @@ def test_every_flow_and_every_after_completion(
     session = create_session(client, configuration=configurations.full, return_url=RETURN_URL, flow_data=flow_data)
 
     # Then the session shows the whole flow, every field present, nulls where nothing was given
-    body = raw(session)
+    body = raw_json(session)
     assert isinstance(session, stripe.billing_portal.Session)
     assert body["flow"] == {
         "after_completion": completion_shown,
@@ -761,7 +721,7 @@ def test_a_session_without_return_url_takes_the_configurations_default(
     # Then the session returns to the configuration's default
     assert session.return_url == "https://example.com/from-configuration"
     assert session.configuration == configurations.full
-    assert schema_errors("billing_portal.session", raw(session)) == []
+    assert schema_errors("billing_portal.session", raw_json(session)) == []
 
 
 def test_a_session_without_configuration_uses_the_default(client: stripe.StripeClient) -> None:
@@ -770,7 +730,7 @@ def test_a_session_without_configuration_uses_the_default(client: stripe.StripeC
     session = create_session(client, return_url=RETURN_URL)
 
     # Then it uses the mode's default configuration, and shows the newer version's fields
-    body = raw(session)
+    body = raw_json(session)
     assert body["configuration"] == DEFAULT_CONFIGURATION
     assert body["after_expiration"] is None
     assert session_properties() <= set(body)
@@ -788,9 +748,9 @@ def test_expand_configuration_returns_the_sessions_configuration_object(
     # Then the configuration is the SDK's Configuration object, the same one retrieve returns
     assert isinstance(session.configuration, stripe.billing_portal.Configuration)
     assert session.configuration.id == configurations.full
-    assert raw(session)["configuration"] == raw(retrieved)
-    assert schema_errors("billing_portal.session", raw(session)) == []
-    assert schema_errors("billing_portal.configuration", raw(session)["configuration"]) == []
+    assert raw_json(session)["configuration"] == raw_json(retrieved)
+    assert schema_errors("billing_portal.session", raw_json(session)) == []
+    assert schema_errors("billing_portal.configuration", raw_json(session)["configuration"]) == []
 
 
 @pytest.mark.parametrize("locale", ["auto", "en-GB", "es-419", "pt-BR", "zh-HK"])
@@ -801,7 +761,7 @@ def test_locale_is_shown_as_given(client: stripe.StripeClient, locale: str) -> N
 
     # Then the session carries it
     assert session.locale == locale
-    assert schema_errors("billing_portal.session", raw(session)) == []
+    assert schema_errors("billing_portal.session", raw_json(session)) == []
 
 
 def test_on_behalf_of_and_customer_account_are_shown_with_the_customer(client: stripe.StripeClient) -> None:
@@ -812,7 +772,7 @@ def test_on_behalf_of_and_customer_account_are_shown_with_the_customer(client: s
     )
 
     # Then all three are shown
-    body = raw(session)
+    body = raw_json(session)
     assert (body["customer"], body["customer_account"], body["on_behalf_of"]) == (
         "cus_E2eParity",
         "acct_E2eCustomer",
@@ -834,11 +794,11 @@ def test_a_session_for_a_customer_account_only_has_a_null_customer(
 
     # Then `customer` is null (the service's documented deviation: Stripe's schema has a string), nothing else
     # departs from the schema, and the portal is handed the account
-    body = raw(session)
+    body = raw_json(session)
     assert (body["customer"], body["customer_account"]) == (None, "acct_E2eOnly")
     assert schema_errors("billing_portal.session", body) == ["customer: None is not of type 'string'"]
     assert redirect.status_code == 302 and portal.status_code == 200, portal.text
-    assert page_fields(portal.text)["customer"] == "acct_E2eOnly"
+    assert portal_page_fields(portal.text)["customer"] == "acct_E2eOnly"
 
 
 # Sessions: errors
@@ -1013,10 +973,10 @@ def test_a_retry_with_the_same_idempotency_key_replays_the_session(
     assert header(second, "Idempotent-Replayed") == "true"
     assert header(first, "Idempotency-Key") == header(second, "Idempotency-Key") == key
     assert (second.id, second.url) == (first.id, first.url)
-    assert raw(second) == raw(first)
+    assert raw_json(second) == raw_json(first)
     assert header(second, "Request-Id") != header(first, "Request-Id")
     assert stored_sessions_with_id(service, first.id) == 1
-    assert schema_errors("billing_portal.session", raw(second)) == []
+    assert schema_errors("billing_portal.session", raw_json(second)) == []
 
 
 def test_the_sdks_own_idempotency_key_replays_on_a_retry(client: stripe.StripeClient) -> None:
@@ -1049,9 +1009,11 @@ def test_a_configuration_create_and_update_replay_with_their_key(client: stripe.
     # Then both replay, and one configuration carries the tag
     assert header(created_again, "Idempotent-Replayed") == header(updated_again, "Idempotent-Replayed") == "true"
     assert header(created, "Idempotent-Replayed") is None and header(updated, "Idempotent-Replayed") is None
-    assert raw(created_again) == raw(created) and raw(updated_again) == raw(updated)
+    assert raw_json(created_again) == raw_json(created) and raw_json(updated_again) == raw_json(updated)
     assert isinstance(created_again, stripe.billing_portal.Configuration)
-    tagged = [item["id"] for item in raw(api.list(params={"limit": 100}))["data"] if item["metadata"].get("tag") == tag]
+    tagged = [
+        item["id"] for item in raw_json(api.list(params={"limit": 100}))["data"] if item["metadata"].get("tag") == tag
+    ]
     assert tagged == [created.id]
 
 
@@ -1089,7 +1051,7 @@ def test_a_request_that_failed_validation_does_not_keep_its_key(client: stripe.S
 
     # Then it runs as a first request
     assert header(session, "Idempotent-Replayed") is None
-    assert schema_errors("billing_portal.session", raw(session)) == []
+    assert schema_errors("billing_portal.session", raw_json(session)) == []
 
 
 def test_an_idempotency_key_over_255_characters_is_refused(client: stripe.StripeClient) -> None:
@@ -1124,7 +1086,7 @@ def test_the_sdk_sends_the_newer_version_by_default(client: stripe.StripeClient)
     )
 
     # Then the newer fields are there
-    body = raw(session)
+    body = raw_json(session)
     assert body["flow"]["customer_update"] == {} and body["flow"]["subscription_pause"] is None
     assert body["after_expiration"] == {"customer_login": {"expires_at": None}, "type": "customer_login"}
     assert schema_errors("billing_portal.session", body) == []
@@ -1141,7 +1103,7 @@ def test_an_older_version_gets_the_reference_specs_shape(client: stripe.StripeCl
     )
 
     # Then the session has the spec's fields but no after_expiration, and its flow exactly the spec's fields
-    body = raw(session)
+    body = raw_json(session)
     assert session_properties() <= set(body)
     assert "after_expiration" not in body
     assert set(body["flow"]) == {
@@ -1218,7 +1180,7 @@ def expire(service: LocalService, session_url: str, *, recovery_until: int | Non
         values[":until"] = {"N": str(recovery_until)}
     service.dynamodb().update_item(
         TableName=service.table_name,
-        Key=session_key(token_of(session_url)),
+        Key=session_key(url_token(session_url)),
         UpdateExpression=update,
         ConditionExpression="attribute_exists(pk)",
         ExpressionAttributeValues=values,
@@ -1237,9 +1199,12 @@ def test_after_expiration_with_a_deadline_is_shown_as_given(client: stripe.Strip
     )
 
     # Then the session shows it
-    assert raw(session)["after_expiration"] == {"customer_login": {"expires_at": deadline}, "type": "customer_login"}
+    assert raw_json(session)["after_expiration"] == {
+        "customer_login": {"expires_at": deadline},
+        "type": "customer_login",
+    }
     assert session.after_expiration.customer_login.expires_at == deadline
-    assert schema_errors("billing_portal.session", raw(session)) == []
+    assert schema_errors("billing_portal.session", raw_json(session)) == []
 
 
 @pytest.mark.parametrize("visited", [False, True], ids=["never-visited", "visited"])
@@ -1280,7 +1245,7 @@ def test_an_expired_recoverable_session_goes_to_the_login_page(
     )
     assert login.status_code == 200, login.text
     assert "Log in to continue" in login.text
-    assert page_fields(login.text) == {
+    assert portal_page_fields(login.text) == {
         "customer": "cus_E2eParity",
         "session": session.id,
         "mode": "test",

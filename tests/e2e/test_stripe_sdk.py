@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import html
-import json
 import re
 import secrets
 import time
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -17,12 +15,12 @@ import pytest
 import requests
 import stripe
 
-from portal_sessions.session import PortalSession
 from portal_sessions.store.sessions import NewSession, SessionStore
 from portal_sessions.tokens import session_id_for
-from tests.contract import schema_errors
-
-from .conftest import E2E_API_KEY, LocalService
+from tests.support.contract import schema_errors
+from tests.support.factories import a_session
+from tests.support.local_service import E2E_API_KEY, LocalService
+from tests.support.sdk import portal_page_fields, raw_json, session_key, url_token
 
 REQUEST_ID = re.compile(r"^req_[A-Za-z0-9]{14}$")
 SESSION_ID = re.compile(r"^bps_[A-Za-z0-9]{43}$")  # the URL token's hash in base62 (README, "Architecture")
@@ -30,27 +28,8 @@ RETURN_URL = "https://example.com/account"
 CREATE_PATH = "/v1/billing_portal/sessions"
 
 
-@pytest.fixture
-def client(service: LocalService) -> stripe.StripeClient:
-    # No retries: every answer here is final, and a retried request would hide what the first one got.
-    return stripe.StripeClient(service.api_key, base_addresses={"api": service.base_url}, max_network_retries=0)
-
-
-@pytest.fixture
-def browser() -> Iterator[requests.Session]:
-    with requests.Session() as session:
-        session.trust_env = False  # straight to 127.0.0.1, whatever proxy the environment names
-        yield session
-
-
 def create(client: stripe.StripeClient, **params: Any) -> stripe.billing_portal.Session:
     return client.v1.billing_portal.sessions.create(params={"customer": "cus_E2eCustomer", **params})
-
-
-def raw_json(session: stripe.billing_portal.Session) -> Any:
-    """The JSON exactly as the service sent it, before the SDK turned it into objects."""
-    assert session.last_response is not None
-    return json.loads(session.last_response.body)
 
 
 def assert_request_id(headers: Any) -> str:
@@ -59,30 +38,19 @@ def assert_request_id(headers: Any) -> str:
     return request_id
 
 
-def url_token(session_url: str) -> str:
-    return session_url.rsplit("/", 1)[1]
-
-
 def stored_item(service: LocalService, token: str) -> dict[str, Any] | None:
     """The session's item, read the way the service keys it: `token#` + SHA-256 of the URL token."""
-    pk = "token#" + hashlib.sha256(token.encode("ascii")).hexdigest()
-    response = service.dynamodb().get_item(TableName=service.table_name, Key={"pk": {"S": pk}}, ConsistentRead=True)
+    response = service.dynamodb().get_item(TableName=service.table_name, Key=session_key(token), ConsistentRead=True)
     return response.get("Item")
 
 
 def insert_session(service: LocalService, token: str, **fields: Any) -> None:
     """Write a session straight into the service's table, in the store's own item format."""
-    now = int(time.time())
-    session = PortalSession(
+    now, digest = int(time.time()), hashlib.sha256(token.encode("ascii")).hexdigest()
+    session = a_session(
         **{
-            "id": session_id_for(hashlib.sha256(token.encode("ascii")).hexdigest()),
-            "livemode": False,
+            "id": session_id_for(digest),
             "customer": "cus_E2eInserted",
-            "customer_account": None,
-            "configuration": "bpc_DefaultTestConfiguration",
-            "flow": None,
-            "locale": None,
-            "on_behalf_of": None,
             "return_url": RETURN_URL,
             "created": now - 600,
             "expires_at": now + 300,
@@ -90,17 +58,7 @@ def insert_session(service: LocalService, token: str, **fields: Any) -> None:
             **fields,
         }
     )
-    digest = hashlib.sha256(token.encode("ascii")).hexdigest()
     SessionStore(service.table_name, client=service.dynamodb()).put_new(NewSession(session, digest))
-
-
-def portal_page_fields(page: str) -> dict[str, str]:
-    """What the demo portal shows, by the id of each cell, plus the href of its Return link."""
-    fields = {name: html.unescape(value) for name, value in re.findall(r"<td id='(\w+)'>([^<]*)</td>", page)}
-    link = re.search(r'<a id="return" href="([^"]*)"', page)
-    if link:
-        fields["return"] = html.unescape(link.group(1))
-    return fields
 
 
 def visit(browser: requests.Session, service: LocalService, session_url: str) -> tuple[requests.Response, str]:

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.e2e.conftest import LocalService
+from tests.support.local_service import LocalService
 
 
 def send(service: LocalService, method: str, path: str) -> tuple[int, dict[str, str], bytes]:

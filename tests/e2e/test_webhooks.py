@@ -10,17 +10,10 @@ from collections.abc import Iterator
 import pytest
 import stripe
 
-from tests.webhook_receiver import Receiver, webhook_receiver
-
-from .conftest import LocalService
+from tests.support.webhook_receiver import Receiver, webhook_receiver
 
 PORTAL_EVENTS = ["billing_portal.session.created", "billing_portal.configuration.created",
                  "billing_portal.configuration.updated"]  # fmt: skip
-
-
-@pytest.fixture
-def client(service: LocalService) -> stripe.StripeClient:
-    return stripe.StripeClient(service.api_key, base_addresses={"api": service.base_url}, max_network_retries=0)
 
 
 @pytest.fixture

@@ -10,8 +10,9 @@ import pytest
 import sessions_handler
 
 from portal_admin.__main__ import main as admin
-from tests.conftest import LIVE_KEY, TEST_KEY, FakeContext, http_event, json_body
-from tests.integration.helpers import all_items, session_items
+from tests.support.events import FakeContext, http_event, json_body
+from tests.support.settings import LIVE_KEY, TEST_KEY
+from tests.support.table import all_items, session_items
 
 BODY = "customer=cus_1&return_url=https://example.com"
 

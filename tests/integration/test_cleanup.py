@@ -19,8 +19,8 @@ from portal_sessions.cleanup import CleanupUnit, clean_unit, plan_cleanup
 from portal_sessions.store.items import BUCKET_SECONDS, purge_bucket
 from portal_sessions.store.sessions import SessionStore
 from portal_sessions.store.table import dynamodb_client
-from tests.conftest import FakeContext
-from tests.integration.helpers import insert_session, item_for_token, session_items
+from tests.support.events import FakeContext
+from tests.support.table import insert_session, item_for_token, session_items
 
 NOW = 1_800_000_000 - 1_800_000_000 % BUCKET_SECONDS + 1800  # the middle of an hour
 SHARDS = 4

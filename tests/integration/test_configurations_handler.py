@@ -18,9 +18,10 @@ import pytest
 from portal_sessions import clock
 from portal_sessions.errors import ConditionFailedError
 from portal_sessions.store.configurations import ConfigurationStore
-from tests.conftest import LIVE_KEY, TEST_KEY, FakeContext, http_event, json_body
-from tests.contract import schema_errors
-from tests.integration.helpers import session_items
+from tests.support.contract import schema_errors
+from tests.support.events import FakeContext, http_event, json_body
+from tests.support.settings import LIVE_KEY, TEST_KEY
+from tests.support.table import session_items
 
 COLLECTION = "/v1/billing_portal/configurations"
 SESSIONS = "/v1/billing_portal/sessions"

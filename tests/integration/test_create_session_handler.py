@@ -13,9 +13,10 @@ import pytest
 
 from portal_sessions import clock
 from portal_sessions.tokens import url_token_hash
-from tests.conftest import LIVE_KEY, TEST_KEY, FakeContext, http_event, json_body
-from tests.contract import schema_errors
-from tests.integration.helpers import all_items, session_items
+from tests.support.contract import schema_errors
+from tests.support.events import FakeContext, http_event, json_body
+from tests.support.settings import LIVE_KEY, TEST_KEY
+from tests.support.table import all_items, session_items
 
 PATH = "/v1/billing_portal/sessions"
 FORM = "application/x-www-form-urlencoded"

@@ -11,7 +11,8 @@ import events_handler
 import pytest
 
 from portal_sessions.store.webhooks import EVENT_LIST_SHARDS, event_shard
-from tests.conftest import LIVE_KEY, TEST_KEY, FakeContext, http_event
+from tests.support.events import FakeContext, http_event
+from tests.support.settings import LIVE_KEY, TEST_KEY
 
 FORM = "application/x-www-form-urlencoded"
 

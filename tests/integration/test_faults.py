@@ -31,9 +31,10 @@ from botocore.exceptions import ReadTimeoutError
 from moto.core.models import botocore_stubber
 
 from portal_sessions.store.table import dynamodb_client
-from tests.conftest import PORTAL_URL, TEMPLATE, TEST_KEY, FakeContext, http_event
-from tests.contract import schema_errors
-from tests.integration.helpers import all_items, item_for_token, session_items
+from tests.support.contract import schema_errors
+from tests.support.events import FakeContext, http_event
+from tests.support.settings import PORTAL_URL, TEMPLATE, TEST_KEY
+from tests.support.table import all_items, item_for_token, session_items
 
 PATH = "/v1/billing_portal/sessions"
 FORM = "application/x-www-form-urlencoded"

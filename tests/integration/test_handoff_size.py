@@ -16,8 +16,9 @@ import redirect_handler
 
 from portal_sessions import clock
 from portal_sessions.settings import clear_settings_cache
-from tests.conftest import LIVE_KEY, TEST_KEY, FakeContext, http_event, json_body
-from tests.integration.helpers import session_items
+from tests.support.events import FakeContext, http_event, json_body
+from tests.support.settings import LIVE_KEY, TEST_KEY
+from tests.support.table import session_items
 
 T0 = 1_800_000_000
 MAX_LOCATION = 8192

@@ -16,7 +16,8 @@ import pytest
 import sessions_handler
 
 from portal_sessions.store.table import dynamodb_client
-from tests.conftest import TEST_KEY, FakeContext, http_event, json_body
+from tests.support.events import FakeContext, http_event, json_body
+from tests.support.settings import TEST_KEY
 
 FORM = {"content-type": "application/x-www-form-urlencoded", "authorization": f"Bearer {TEST_KEY}"}
 LONG_ID = "😀" * 256  # 256 characters, 1024 UTF-8 bytes

@@ -21,9 +21,10 @@ from portal_sessions.auth import authenticate, key_hash
 from portal_sessions.errors import IdempotencyError, IdempotencyKeyInUseError
 from portal_sessions.idempotency import IdempotencyClaim, IdempotentRequest, OperationResult, run_idempotently
 from portal_sessions.store.idempotency import IdempotencyRecordStore
-from tests.conftest import LIVE_KEY, TEST_KEY, FakeContext, http_event, json_body
-from tests.contract import schema_errors
-from tests.integration.helpers import all_items, session_items
+from tests.support.contract import schema_errors
+from tests.support.events import FakeContext, http_event, json_body
+from tests.support.settings import LIVE_KEY, TEST_KEY
+from tests.support.table import all_items, session_items
 
 PATH = "/v1/billing_portal/sessions"
 BODY = "customer=cus_1&return_url=https://example.com"

@@ -14,8 +14,9 @@ import redirect_handler
 from local_gateway.template import table_definition
 from portal_sessions import clock
 from portal_sessions.tokens import new_url_token, url_token_hash
-from tests.conftest import TEMPLATE, FakeContext, http_event, json_body
 from tests.integration.test_session_lifecycle import T0, api
+from tests.support.events import FakeContext, http_event, json_body
+from tests.support.settings import TEMPLATE
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from local_gateway.template import load_template
-from tests.conftest import FUNCTION_SETTINGS
+from tests.support.settings import FUNCTION_SETTINGS
 
 ROOT = Path(__file__).resolve().parents[2]
 PROBE = """

@@ -14,7 +14,8 @@ import redirect_handler
 
 from portal_sessions import clock
 from portal_sessions.settings import clear_settings_cache
-from tests.conftest import LIVE_KEY, PORTAL_LOGIN_URL, PORTAL_URL, TEST_KEY, FakeContext, http_event, json_body
+from tests.support.events import FakeContext, http_event, json_body
+from tests.support.settings import LIVE_KEY, PORTAL_LOGIN_URL, PORTAL_URL, TEST_KEY
 
 T0 = 1_800_000_000
 TEST_PORTAL_URL = "https://test-portal.example.com/session"

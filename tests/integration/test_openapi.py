@@ -13,7 +13,8 @@ from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 
 from local_gateway.template import DEFAULT_ROUTE, http_routes
-from tests.conftest import TEMPLATE, TEST_KEY, FakeContext, http_event, json_body
+from tests.support.events import FakeContext, http_event, json_body
+from tests.support.settings import TEMPLATE, TEST_KEY
 
 FORM = {"content-type": "application/x-www-form-urlencoded", "authorization": f"Bearer {TEST_KEY}"}
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from portal_sessions.openapi import openapi_document
-from tests.contract import REFERENCE, stated_max_length
+from tests.support.contract import REFERENCE, stated_max_length
 
 STRIPE = json.loads((REFERENCE / "paths.json").read_text())
 OURS = openapi_document("https://api.example.test")

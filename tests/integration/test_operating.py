@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from local_gateway.template import ROOT, http_routes, table_definition
-from tests.conftest import TEMPLATE
+from tests.support.settings import TEMPLATE
 
 RESOURCES: dict[str, Any] = TEMPLATE["Resources"]
 PARAMETERS: dict[str, Any] = TEMPLATE["Parameters"]

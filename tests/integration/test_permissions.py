@@ -28,9 +28,10 @@ from portal_sessions.errors import ConditionFailedError
 from portal_sessions.store.api_keys import ApiKeyStore
 from portal_sessions.store.sessions import SessionStore
 from portal_sessions.store.table import dynamodb_client
-from tests.conftest import TEMPLATE, TEST_KEY, FakeContext, http_event, json_body
-from tests.integration.helpers import all_items, insert_session
 from tests.integration.test_cleanup import sqs_event
+from tests.support.events import FakeContext, http_event, json_body
+from tests.support.settings import TEMPLATE, TEST_KEY
+from tests.support.table import all_items, insert_session
 
 FORM = {"content-type": "application/x-www-form-urlencoded", "authorization": f"Bearer {TEST_KEY}"}
 TRANSACTION_ITEM_ACTIONS = {"ConditionCheck": "ConditionCheckItem", "Put": "PutItem", "Update": "UpdateItem",

@@ -9,8 +9,9 @@ import redirect_handler
 
 from portal_sessions import clock
 from portal_sessions.handoff import AUDIENCES, verify_handoff_token
-from tests.conftest import PORTAL_URL, TEST_HANDOFF_KEYS, FakeContext, http_event
-from tests.integration.helpers import insert_session, item_for_token
+from tests.support.events import FakeContext, http_event
+from tests.support.settings import PORTAL_URL, TEST_HANDOFF_KEYS
+from tests.support.table import insert_session, item_for_token
 
 T0 = 1_800_000_000
 

@@ -19,7 +19,8 @@ from aws_lambda_powertools.utilities import parameters
 from portal_sessions.configuration import default_configuration
 from portal_sessions.store.configurations import ConfigurationStore
 from portal_sessions.store.table import FILTERED_PAGE_ITEMS, MAX_ITEMS_READ, dynamodb_client
-from tests.conftest import TEST_KEY, FakeContext, http_event, json_body
+from tests.support.events import FakeContext, http_event, json_body
+from tests.support.settings import TEST_KEY
 
 FORM = {"content-type": "application/x-www-form-urlencoded", "authorization": f"Bearer {TEST_KEY}"}
 BODY = "customer=cus_1&return_url=https://example.com"

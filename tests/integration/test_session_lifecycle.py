@@ -17,7 +17,8 @@ from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingErro
 
 from local_gateway.streams import StreamReader
 from portal_sessions import clock
-from tests.conftest import LIVE_KEY, TEST_KEY, FakeContext, http_event, json_body
+from tests.support.events import FakeContext, http_event, json_body
+from tests.support.settings import LIVE_KEY, TEST_KEY
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = 1_800_000_000

@@ -12,9 +12,9 @@ import redirect_handler
 from portal_admin.__main__ import main as admin
 from portal_sessions import clock
 from portal_sessions.settings import clear_settings_cache
-from tests.conftest import FakeContext, http_event, json_body
-from tests.integration.helpers import session_items
 from tests.integration.test_session_lifecycle import T0, api
+from tests.support.events import FakeContext, http_event, json_body
+from tests.support.table import session_items
 
 
 @pytest.fixture

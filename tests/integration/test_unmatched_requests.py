@@ -10,7 +10,8 @@ import unmatched_handler
 
 from local_gateway.gateway import build_event, match_route
 from local_gateway.template import DEFAULT_ROUTE, http_routes
-from tests.conftest import TEMPLATE, TEST_KEY, FakeContext, json_body
+from tests.support.events import FakeContext, json_body
+from tests.support.settings import TEMPLATE, TEST_KEY
 
 STRIPE_HELP = "Please see https://stripe.com/docs or we can help at https://support.stripe.com/."
 

@@ -14,9 +14,10 @@ import sessions_handler
 
 from portal_sessions import clock
 from portal_sessions.handoff import AUDIENCES, RECOVERY_AUDIENCES, verify_handoff_token
-from tests.conftest import PORTAL_LOGIN_URL, TEST_HANDOFF_KEYS, TEST_KEY, FakeContext, http_event, json_body
-from tests.contract import schema_errors
-from tests.integration.helpers import item_for_token
+from tests.support.contract import schema_errors
+from tests.support.events import FakeContext, http_event, json_body
+from tests.support.settings import PORTAL_LOGIN_URL, TEST_HANDOFF_KEYS, TEST_KEY
+from tests.support.table import item_for_token
 
 T0 = 1_800_000_000
 OLD_VERSION = "2026-07-29.dahlia"

@@ -21,8 +21,9 @@ from portal_sessions.settings import clear_settings_cache
 from portal_sessions.store.webhooks import EventStore, WebhookEndpointStore
 from portal_sessions.webhook_delivery import Delivery, attempt
 from portal_sessions.webhooks import endpoint_secrets, new_signing_secret
-from tests.conftest import LIVE_KEY, TEST_KEY, FakeContext, http_event
-from tests.webhook_receiver import Receiver, webhook_receiver
+from tests.support.events import FakeContext, http_event
+from tests.support.settings import LIVE_KEY, TEST_KEY
+from tests.support.webhook_receiver import Receiver, webhook_receiver
 
 PORTAL_EVENTS = ["billing_portal.session.created", "billing_portal.configuration.created",
                  "billing_portal.configuration.updated"]  # fmt: skip

@@ -12,8 +12,9 @@ import webhook_endpoints_handler
 
 from portal_sessions.store.webhooks import WebhookEndpointStore
 from portal_sessions.webhooks import endpoint_secrets
-from tests.conftest import LIVE_KEY, TEST_KEY, FakeContext, http_event
-from tests.integration.helpers import all_items
+from tests.support.events import FakeContext, http_event
+from tests.support.settings import LIVE_KEY, TEST_KEY
+from tests.support.table import all_items
 
 BASE = "/v1/webhook_endpoints"
 FIXTURES = json.loads((Path(__file__).parents[1] / "reference" / "webhook_fixtures.json").read_text())

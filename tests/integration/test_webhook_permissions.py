@@ -12,11 +12,11 @@ import webhook_deliveries_handler
 import webhook_endpoints_handler
 
 from portal_sessions.settings import clear_settings_cache
-from tests.conftest import FakeContext
 from tests.integration import test_permissions
 from tests.integration.test_permissions import Call, call, create, denied, kinds
 from tests.integration.test_webhook_deliveries import queued, sqs_event
-from tests.webhook_receiver import webhook_receiver
+from tests.support.events import FakeContext
+from tests.support.webhook_receiver import webhook_receiver
 
 calls = test_permissions.calls  # the fixtures: each DynamoDB call made, and a managed key
 managed_key = test_permissions.managed_key

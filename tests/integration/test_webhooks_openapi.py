@@ -8,9 +8,10 @@ from typing import Any
 import events_handler
 import webhook_endpoints_handler
 
-from tests.conftest import TEST_KEY, FakeContext, http_event
 from tests.integration.test_events_handler import make_events
 from tests.integration.test_openapi import conforms, document  # noqa: F401 - `document` is a fixture
+from tests.support.events import FakeContext, http_event
+from tests.support.settings import TEST_KEY
 
 HEADERS = {"content-type": "application/x-www-form-urlencoded", "authorization": f"Bearer {TEST_KEY}"}
 

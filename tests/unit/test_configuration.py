@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from portal_sessions.configuration import DEFAULT_CONFIGURATION_IDS, default_configuration
-from tests.contract import schema_errors
+from tests.support.contract import schema_errors
 
 
 @pytest.mark.parametrize("livemode", [False, True])

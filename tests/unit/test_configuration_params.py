@@ -30,7 +30,7 @@ from portal_sessions.configuration_params import (
 )
 from portal_sessions.errors import InvalidRequestError
 from portal_sessions.stripe_params import StripeParams, validate_params
-from tests.contract import REFERENCE, schema_errors, stated_max_length
+from tests.support.contract import REFERENCE, schema_errors, stated_max_length
 
 NOW = 1_800_000_000
 LATER = NOW + 3_600

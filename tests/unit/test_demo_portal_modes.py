@@ -6,18 +6,14 @@ import time
 
 from local_gateway.demo_portal import PortalPage
 from portal_sessions.handoff import Keyring, issue_handoff_token
-from portal_sessions.session import PortalSession
+from tests.support.factories import a_session
 
 LIVE = Keyring(signing_kid="live-local", keys={"live-local": "l" * 48})
 TEST = Keyring(signing_kid="test-local", keys={"test-local": "t" * 48})
 
 
 def handoff(livemode: bool, keyring: Keyring, recovery: bool = False) -> str:
-    session = PortalSession(
-        id="bps_123456789012345678901234", livemode=livemode, customer="cus_1", customer_account=None,
-        configuration="bpc_1", flow=None, locale=None, on_behalf_of=None, return_url="https://example.com",
-        created=0, expires_at=1,
-    )  # fmt: skip
+    session = a_session(livemode=livemode)
     return issue_handoff_token(session, now=int(time.time()), ttl_seconds=60, keyring=keyring, recovery=recovery)
 
 

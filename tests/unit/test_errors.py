@@ -13,7 +13,7 @@ from portal_sessions.errors import (
     ServiceUnavailableError,
     StripeError,
 )
-from tests.contract import schema_errors
+from tests.support.contract import schema_errors
 
 ERRORS = [
     pytest.param(StripeError("Something broke."), 500, id="stripe-error"),

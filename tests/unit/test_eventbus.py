@@ -8,20 +8,14 @@ from typing import Any
 import pytest
 
 from portal_sessions.eventbus import event_from_stream_record
-from portal_sessions.session import PortalSession, RequestRef
+from portal_sessions.session import RequestRef
 from portal_sessions.store.items import request_attributes, session_item
+from tests.support.factories import a_session
 
 CREATED = 1_800_000_000
-SESSION = PortalSession(
+SESSION = a_session(
     id="bps_Events123",
-    livemode=False,
-    customer="cus_Events",
-    customer_account=None,
-    configuration="bpc_DefaultTestConfiguration",
-    flow=None,
     locale="fr",
-    on_behalf_of=None,
-    return_url="https://example.com/account",
     created=CREATED,
     expires_at=CREATED + 300,
     purge_at=CREATED + 300 + 3600 + 7 * 86400,

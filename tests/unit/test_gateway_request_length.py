@@ -13,7 +13,7 @@ import pytest
 
 from local_gateway.gateway import MAX_PAYLOAD_BYTES, GatewayServer, make_server
 from local_gateway.template import http_routes
-from tests.conftest import TEMPLATE
+from tests.support.settings import TEMPLATE
 
 
 class RecordingRuntime:

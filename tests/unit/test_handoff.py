@@ -21,6 +21,7 @@ from portal_sessions.handoff import (
     verify_handoff_token,
 )
 from portal_sessions.session import PortalSession
+from tests.support.factories import a_session
 
 SIGNING_KEY = "unit-test-signing-key-0123456789abcdefghijklmnop"
 OTHER_KEY = "another-signing-key-0123456789abcdefghijklmnopqr"
@@ -37,20 +38,19 @@ FLOW = {
 
 
 def session(**changes: Any) -> PortalSession:
-    fields: dict[str, Any] = {
+    """A live session whose hand-off carries every claim: a flow, a locale, on_behalf_of (the round trip below checks
+    each of these fields)."""
+    fields = {
         "id": "bps_123456789012345678901234",
-        "livemode": True,
         "customer": "cus_1",
-        "customer_account": None,
+        "return_url": "https://example.com/account",
+        "livemode": True,
         "configuration": "bpc_DefaultLiveConfiguration",
         "flow": FLOW,
         "locale": "fr",
         "on_behalf_of": "acct_1",
-        "return_url": "https://example.com/account",
-        "created": 1_767_225_600,
-        "expires_at": 1_767_225_900,
     }
-    return PortalSession(**(fields | changes))
+    return a_session(**(fields | changes))
 
 
 def issue(

@@ -10,7 +10,7 @@ import pytest
 from portal_sessions.errors import InvalidRequestError
 from portal_sessions.params import MAX_CUSTOM_MESSAGE, CreateSessionParams, Locale, parse_create_params
 from portal_sessions.stripe_params import MAX_ID, MAX_STRING, MAX_URL, param_name
-from tests.contract import REFERENCE, create_parameters
+from tests.support.contract import REFERENCE, create_parameters
 
 CANCEL = {"type": "subscription_cancel", "subscription_cancel": {"subscription": "sub_1"}}
 CONFIRM_PATH = "flow_data[subscription_update_confirm]"

@@ -27,6 +27,7 @@ from portal_sessions.service import (
     retrieve_session,
 )
 from portal_sessions.tokens import new_object_id, new_url_token, url_token_hash
+from tests.support.factories import MALFORMED_URL_TOKENS
 from tests.support.fakes import FakeConfigurationStore, FakeSessionStore
 
 NOW = 1_767_225_600
@@ -40,20 +41,7 @@ class UntouchableStore:
         raise AssertionError(f"the store was used: {name}")
 
 
-MALFORMED_TOKENS = [
-    pytest.param("", id="empty"),
-    pytest.param("short", id="short"),
-    pytest.param("A" * 42, id="42-chars"),
-    pytest.param("A" * 44, id="44-chars"),
-    pytest.param("A" * 42 + "+", id="plus"),
-    pytest.param("A" * 42 + "=", id="padding"),
-    pytest.param("A" * 42 + "é", id="non-ascii"),
-    pytest.param("A" * 43 + "\n", id="trailing-newline"),
-    pytest.param("../../" + "A" * 37, id="path-traversal"),
-]
-
-
-@pytest.mark.parametrize("token", MALFORMED_TOKENS)
+@pytest.mark.parametrize("token", MALFORMED_URL_TOKENS)
 def test_visit_with_a_malformed_token_is_not_found_without_the_store(token: str) -> None:
     # Given a token that cannot have been issued, and a store that must not be used
     store: Any = UntouchableStore()
@@ -63,7 +51,7 @@ def test_visit_with_a_malformed_token_is_not_found_without_the_store(token: str)
         visit_session(token, store, now=NOW, session_ttl_seconds=3600, retention_seconds=7 * 86400)
 
 
-@pytest.mark.parametrize("token", MALFORMED_TOKENS)
+@pytest.mark.parametrize("token", MALFORMED_URL_TOKENS)
 def test_check_with_a_malformed_token_is_not_found_without_the_store(token: str) -> None:
     # Given a token that cannot have been issued, and a store that must not be used
     store: Any = UntouchableStore()

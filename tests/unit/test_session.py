@@ -9,8 +9,9 @@ import pytest
 
 from portal_sessions.configuration import DEFAULT_CONFIGURATION_IDS, default_configuration
 from portal_sessions.params import FlowDataParams
-from portal_sessions.session import PortalSession, flow_object
-from tests.contract import fixture, published_component, schema_errors
+from portal_sessions.session import flow_object
+from tests.support.contract import fixture, published_component, schema_errors
+from tests.support.factories import CREATED, a_session
 
 REDIRECT = {"type": "redirect", "redirect": {"return_url": "https://example.com/after"}}
 HOSTED = {"type": "hosted_confirmation", "hosted_confirmation": {"custom_message": "All done."}}
@@ -57,25 +58,8 @@ def flow(name: str) -> dict[str, Any]:
     return flow_object(FlowDataParams.model_validate(FLOWS[name]))
 
 
-def session(**changes: Any) -> PortalSession:
-    fields: dict[str, Any] = {
-        "id": "bps_123456789012345678901234",
-        "livemode": False,
-        "customer": "cus_1",
-        "customer_account": None,
-        "configuration": DEFAULT_CONFIGURATION_IDS[False],
-        "flow": None,
-        "locale": None,
-        "on_behalf_of": None,
-        "return_url": "https://example.com/account",
-        "created": 1_767_225_600,
-        "expires_at": 1_767_225_900,
-    }
-    return PortalSession(**(fields | changes))
-
-
 URL = "https://billing.example.com/p/session/" + "A" * 43
-NOW = 1_767_225_700  # after created, before expires_at
+NOW = CREATED + 100  # after the factory's sessions are created, before they expire
 EXTENSIONS = {"expires_at", "status", "visited_at"}  # this service's additions, as checkout.session has them
 
 
@@ -191,8 +175,8 @@ def test_update_confirm_keeps_quantity_price_and_discount() -> None:
 def test_api_object_has_exactly_the_schemas_properties() -> None:
     # Given a session
     # When it is shown as an API object for the reference spec's version, and for the SDK's newer one
-    reference = session().to_api_object(URL, now=NOW, api_version="2026-07-29")
-    newer = session().to_api_object(URL, now=NOW, api_version="2026-10-28")
+    reference = a_session().to_api_object(URL, now=NOW, api_version="2026-07-29")
+    newer = a_session().to_api_object(URL, now=NOW, api_version="2026-10-28")
     # Then its keys are exactly the schema's properties, plus after_expiration from 2026-10-28, plus our extensions
     assert set(reference) == set(schema("billing_portal.session")["properties"]) | EXTENSIONS
     assert set(newer) == set(schema("billing_portal.session")["properties"]) | {"after_expiration"} | EXTENSIONS
@@ -201,7 +185,7 @@ def test_api_object_has_exactly_the_schemas_properties() -> None:
 @pytest.mark.parametrize("name", [None, *sorted(FLOWS)])
 def test_api_object_validates_against_the_session_schema(name: str | None) -> None:
     # Given a session with or without each kind of flow, a locale and on_behalf_of
-    shown = session(flow=None if name is None else flow(name), locale="de", on_behalf_of="acct_1")
+    shown = a_session(flow=None if name is None else flow(name), locale="de", on_behalf_of="acct_1")
     # When it is shown as an API object
     rendered = shown.to_api_object(URL, now=NOW)
     # Then Stripe's billing_portal.session schema accepts it
@@ -210,7 +194,7 @@ def test_api_object_validates_against_the_session_schema(name: str | None) -> No
 
 def test_api_object_shows_the_stored_fields() -> None:
     # Given a live session
-    stored = session(livemode=True, configuration=DEFAULT_CONFIGURATION_IDS[True], locale="ja")
+    stored = a_session(livemode=True, configuration=DEFAULT_CONFIGURATION_IDS[True], locale="ja")
     # When it is shown
     shown = stored.to_api_object(URL, now=NOW)
     # Then the object carries its id, object name, configuration id, mode and URL
@@ -229,7 +213,7 @@ def test_api_object_with_expanded_configuration_validates(livemode: bool) -> Non
     configuration_id = DEFAULT_CONFIGURATION_IDS[livemode]
     expanded = default_configuration(livemode, 1_767_225_600)
     # When the session is shown with the configuration expanded
-    rendered = session(livemode=livemode, configuration=configuration_id).to_api_object(URL, expanded, now=NOW)
+    rendered = a_session(livemode=livemode, configuration=configuration_id).to_api_object(URL, expanded, now=NOW)
     # Then the configuration is the object itself, and the schema accepts the whole
     assert rendered["configuration"] == expanded
     assert schema_errors("billing_portal.session", rendered) == []
@@ -240,7 +224,7 @@ def test_session_expires_at_its_expiry_second(now: int, expired: bool) -> None:
     # Given a session expiring at 1_767_225_900
     # When expiry is checked at a given time
     # Then it is expired from that second on
-    assert session().is_expired(now) is expired
+    assert a_session(expires_at=1_767_225_900).is_expired(now) is expired
 
 
 # --- the contract validator itself -------------------------------------------------------------------------------
@@ -304,4 +288,4 @@ def test_contract_rejects_a_corrupted_fixture(component: str, path: tuple[str, .
 def test_a_visit_ends_the_session_a_retention_window_before_its_purge_time(
     purge_at: int | None, retention: int, expected: int
 ) -> None:
-    assert session(purge_at=purge_at).visit_expiry(1_000, 3600, retention) == expected
+    assert a_session(purge_at=purge_at).visit_expiry(1_000, 3600, retention) == expected

@@ -16,6 +16,7 @@ from portal_sessions.tokens import (
     token_hash_of,
     url_token_hash,
 )
+from tests.support.factories import MALFORMED_URL_TOKENS
 
 URL_SAFE_43 = re.compile(r"^[A-Za-z0-9_-]{43}$")
 
@@ -37,21 +38,7 @@ def test_url_tokens_do_not_repeat() -> None:
     assert len(tokens) == 1000
 
 
-@pytest.mark.parametrize(
-    "token",
-    [
-        pytest.param("", id="empty"),
-        pytest.param("A" * 42, id="too-short"),
-        pytest.param("A" * 44, id="too-long"),
-        pytest.param("A" * 42 + "=", id="padding"),
-        pytest.param("A" * 42 + "+", id="plus"),
-        pytest.param("A" * 42 + "/", id="slash"),
-        pytest.param("A" * 42 + ".", id="dot"),
-        pytest.param("A" * 42 + "é", id="non-ascii"),
-        pytest.param("A" * 43 + "\n", id="trailing-newline"),
-        pytest.param("../" + "A" * 40, id="path"),
-    ],
-)
+@pytest.mark.parametrize("token", MALFORMED_URL_TOKENS)
 def test_malformed_url_tokens_are_not_well_formed(token: str) -> None:
     # Given a string of the wrong length or with characters outside base64url
     # When it is checked

@@ -10,6 +10,20 @@ from portal_sessions.wire import MAX_NESTING, MAX_PARAMETERS, decode_body, decod
 FORM = "application/x-www-form-urlencoded"
 
 
+def form_refusal(body: str) -> InvalidRequestError:
+    """The error decode_form raises for `body`; fails if it raises none."""
+    with pytest.raises(InvalidRequestError) as raised:
+        decode_form(body)
+    return raised.value
+
+
+def body_refusal(body: bytes, content_type: str | None) -> InvalidRequestError:
+    """The error decode_body raises for `body`; fails if it raises none."""
+    with pytest.raises(InvalidRequestError) as raised:
+        decode_body(body, content_type)
+    return raised.value
+
+
 # --- decode_form: what it builds -------------------------------------------------------------------------------
 
 
@@ -124,11 +138,10 @@ def test_decode_form_of_empty_body_is_empty() -> None:
 def test_decode_form_rejects_a_name_used_as_two_kinds(body: str) -> None:
     # Given a parameter that is given both as a value and as a hash or array
     # When the body is decoded
-    with pytest.raises(InvalidRequestError) as raised:
-        decode_form(body)
+    error = form_refusal(body)
     # Then the request is refused as invalid, not silently merged
-    assert raised.value.http_status == 400
-    assert raised.value.error_type == "invalid_request_error"
+    assert error.http_status == 400
+    assert error.error_type == "invalid_request_error"
 
 
 @pytest.mark.parametrize(
@@ -146,11 +159,10 @@ def test_decode_form_rejects_malformed_names(name: str) -> None:
     # Given a parameter name that is not `name` followed by `[key]` segments
     body = f"{name}=1"
     # When the body is decoded
-    with pytest.raises(InvalidRequestError) as raised:
-        decode_form(body)
+    error = form_refusal(body)
     # Then it is refused, naming the parameter
-    assert raised.value.http_status == 400
-    assert raised.value.param == name
+    assert error.http_status == 400
+    assert error.param == name
 
 
 def test_decode_form_accepts_nesting_up_to_the_limit() -> None:
@@ -169,11 +181,10 @@ def test_decode_form_rejects_nesting_deeper_than_the_limit() -> None:
     # Given a name with one key more than MAX_NESTING
     name = "a" + "[a]" * MAX_NESTING
     # When it is decoded
-    with pytest.raises(InvalidRequestError) as raised:
-        decode_form(f"{name}=x")
+    error = form_refusal(f"{name}=x")
     # Then it is refused
-    assert raised.value.http_status == 400
-    assert str(MAX_NESTING) in raised.value.message
+    assert error.http_status == 400
+    assert str(MAX_NESTING) in error.message
 
 
 def test_decode_form_accepts_max_parameters() -> None:
@@ -189,20 +200,18 @@ def test_decode_form_rejects_more_than_max_parameters() -> None:
     # Given one parameter more than MAX_PARAMETERS
     body = "&".join(f"p{i}=x" for i in range(MAX_PARAMETERS + 1))
     # When it is decoded
-    with pytest.raises(InvalidRequestError) as raised:
-        decode_form(body)
+    error = form_refusal(body)
     # Then it is refused
-    assert raised.value.http_status == 400
+    assert error.http_status == 400
 
 
 @pytest.mark.parametrize("body", ["customer=%ff", "customer=%C3", "%ff=1", "a[%ff]=1"])
 def test_decode_form_rejects_percent_bytes_that_are_not_utf8(body: str) -> None:
     # Given percent-encoded bytes that do not form UTF-8
     # When the body is decoded
-    with pytest.raises(InvalidRequestError) as raised:
-        decode_form(body)
+    error = form_refusal(body)
     # Then it is a 400, not a UnicodeDecodeError or a value with replacement characters
-    assert raised.value.http_status == 400
+    assert error.http_status == 400
 
 
 # --- decode_body -----------------------------------------------------------------------------------------------
@@ -263,11 +272,10 @@ def test_decode_body_reads_form_bodies(content_type: str | None) -> None:
 def test_decode_body_refuses_json_that_is_not_a_usable_object(body: bytes) -> None:
     # Given a JSON body that is not an object, is not JSON, or nests too deep
     # When it is decoded
-    with pytest.raises(InvalidRequestError) as raised:
-        decode_body(body, "application/json")
+    error = body_refusal(body, "application/json")
     # Then it is a 400 invalid_request_error, never a crash
-    assert raised.value.http_status == 400
-    assert raised.value.error_type == "invalid_request_error"
+    assert error.http_status == 400
+    assert error.error_type == "invalid_request_error"
 
 
 def test_decode_body_accepts_json_nested_up_to_the_limit() -> None:
@@ -287,11 +295,10 @@ def test_decode_body_accepts_json_nested_up_to_the_limit() -> None:
 def test_decode_body_refuses_other_content_types(content_type: str) -> None:
     # Given a body sent with a media type the API does not read
     # When it is decoded
-    with pytest.raises(InvalidRequestError) as raised:
-        decode_body(b"customer=cus_1", content_type)
+    error = body_refusal(b"customer=cus_1", content_type)
     # Then it is a 400 that names what to send instead
-    assert raised.value.http_status == 400
-    assert "application/x-www-form-urlencoded" in raised.value.message
+    assert error.http_status == 400
+    assert "application/x-www-form-urlencoded" in error.message
 
 
 @pytest.mark.parametrize("content_type", [FORM, "application/json"])
@@ -299,10 +306,9 @@ def test_decode_body_refuses_bytes_that_are_not_utf8(content_type: str) -> None:
     # Given a body that is not valid UTF-8
     body = b"customer=caf\xe9" if content_type == FORM else b'{"customer": "caf\xe9"}'
     # When it is decoded
-    with pytest.raises(InvalidRequestError) as raised:
-        decode_body(body, content_type)
+    error = body_refusal(body, content_type)
     # Then it is a 400
-    assert raised.value.http_status == 400
+    assert error.http_status == 400
 
 
 def test_decode_body_of_empty_json_body_has_no_parameters() -> None:

@@ -24,6 +24,12 @@ def sqs_client() -> SQSClient:
     return boto3.client("sqs")
 
 
+def clear_client_cache() -> None:
+    """Forget the cached client: the next `sqs_client()` is built from the settings in force then (tests: a new mock
+    of AWS)."""
+    sqs_client.cache_clear()
+
+
 def unit_message(unit: CleanupUnit) -> str:
     return json.dumps({"bucket": unit.bucket, "shard": unit.shard})
 

@@ -45,6 +45,12 @@ def dynamodb_client() -> DynamoDBClient:
     return boto3.client("dynamodb", config=config)
 
 
+def clear_client_cache() -> None:
+    """Forget the cached client: the next `dynamodb_client()` is built from the settings in force then (tests: a new
+    mock of AWS, or another engine's endpoint)."""
+    dynamodb_client.cache_clear()
+
+
 class Table:
     """One DynamoDB table; `client` is the shared cached client unless one is given (tests, tools)."""
 

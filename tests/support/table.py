@@ -9,6 +9,7 @@ import boto3
 from portal_sessions.session import PortalSession
 from portal_sessions.store.sessions import NewSession, SessionStore
 from portal_sessions.tokens import new_object_id, new_url_token, session_id_for, url_token_hash
+from tests.support.factories import a_session
 
 LATEST_LIFE_SECONDS = 300 + 3600  # the test environment's link and session lifetimes
 
@@ -41,15 +42,10 @@ def insert_session(
     """Store a session directly (moto never expires items, so tests insert already-expired ones); purged at
     `purge_at`, by default the latest it could live (no retention)."""
     token = new_url_token()
-    session = PortalSession(
+    session = a_session(
         id=session_id_for(url_token_hash(token)),
-        livemode=False,
         customer="cus_" + new_object_id("x")[2:16],
-        customer_account=None,
-        configuration="bpc_DefaultTestConfiguration",
-        flow=None,
         locale="fr",
-        on_behalf_of=None,
         return_url=return_url or "https://example.com/account",
         created=created,
         expires_at=expires_at,
