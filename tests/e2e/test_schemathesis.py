@@ -3,6 +3,9 @@
 Its examples, coverage and fuzzing phases test each operation; its stateful phase follows the document's links
 (create a session → retrieve, expire, list, visit its URL; create a configuration → retrieve, update, list). A fixed
 seed and a bounded budget keep the run repeatable and around a minute on two cores.
+
+It runs on one engine, the closest to AWS present (DynamoDB Local, else moto): what it tests is the HTTP contract,
+which the engine does not change, and every test of the store and the handlers runs on both engines anyway.
 """
 
 from __future__ import annotations
@@ -20,7 +23,11 @@ from schemathesis.core.failures import AcceptedNegativeData
 from schemathesis.openapi.checks import RejectedPositiveData
 
 from portal_sessions.openapi import openapi_document
+from tests.support.engines import ENGINES
 from tests.support.local_service import E2E_API_KEY, LocalService
+
+# The session-scoped `service` fixture, on the one engine (indirect: the other engine's server is not started for it).
+pytestmark = pytest.mark.parametrize("service", [ENGINES[-1]], indirect=True)
 
 SEED = 20261201
 EXAMPLES_PER_OPERATION = 25
