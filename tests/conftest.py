@@ -99,12 +99,14 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 @pytest.fixture
 def aws(engine: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Every AWS service on moto; DynamoDB and its streams on the engine under test."""
-    config: dict[str, Any] = {}
+    # boto3's default session is kept from test to test (moto would make a new one each time, whose loader parses
+    # every service's JSON model again: most of an integration test's time). Clients are still made per test.
+    config: dict[str, Any] = {"core": {"reset_boto3_session": False}}
     if engine == "dynamodb-local":
         endpoint = request.getfixturevalue("dynamodb_local_endpoint")
         monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", endpoint)
         monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB_STREAMS", endpoint)
-        config = {"core": {"passthrough": {"services": ["dynamodb", "dynamodbstreams"]}}}
+        config["core"]["passthrough"] = {"services": ["dynamodb", "dynamodbstreams"]}
     with mock_aws(config=config):  # type: ignore[arg-type]
         clear_dynamodb_client()
         clear_sqs_client()
