@@ -1,7 +1,8 @@
 """Settings of each function, read once from its environment and validated so a bad deploy fails clearly.
 
 Plain dataclasses, not pydantic models: the redirect and cleanup functions never import pydantic, and building a
-model class costs a cold start several milliseconds for each of the six settings classes.
+model class costs a cold start several milliseconds for each settings class. Without `__eq__` (settings are never
+compared): every method a dataclass generates is compiled at import, in every function's cold start.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ def _number(*, default: int, ge: int, le: int) -> Any:
     return field(default=default, metadata={"ge": ge, "le": le})
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False)
 class _Settings:
     table_name: str = _text(min_length=3)
 
@@ -36,7 +37,7 @@ class _Settings:
 SettingsT = TypeVar("SettingsT", bound=_Settings)
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False)
 class ApiSettings(_Settings):
     """Settings of a function that serves Stripe's API (and so checks API keys)."""
 
@@ -44,7 +45,7 @@ class ApiSettings(_Settings):
     public_base_url: str = _text(default="")  # empty: the URL the request came in on
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False)
 class CreateSessionSettings(ApiSettings):
     link_ttl_seconds: int = _number(default=300, ge=10, le=_DAY)
     session_ttl_seconds: int = _number(default=3600, ge=60, le=7 * _DAY)
@@ -52,7 +53,7 @@ class CreateSessionSettings(ApiSettings):
     purge_shards: int = _number(default=32, ge=1, le=1000)
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False)
 class ConfigurationSettings(ApiSettings):
     portal_login_url: str = _text(pattern=_HTTP_URL)
     test_portal_login_url: str = _text(pattern=_OPTIONAL_HTTP_URL, default="")
@@ -61,7 +62,7 @@ class ConfigurationSettings(ApiSettings):
         return self.portal_login_url if livemode else self.test_portal_login_url or self.portal_login_url
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False)
 class RedirectSettings(_Settings):
     portal_url: str = _text(pattern=_HTTP_URL)
     portal_login_url: str = _text(pattern=_HTTP_URL)
@@ -80,20 +81,20 @@ class RedirectSettings(_Settings):
         return self.portal_login_url if livemode else self.test_portal_login_url or self.portal_login_url
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False)
 class SessionEventsSettings(_Settings):
     event_bus_name: str = _text(min_length=1)
     webhook_delivery_queue_url: str = _text(min_length=1)
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False)
 class WebhookEndpointsSettings(ApiSettings):
     webhook_secrets_key_id: str = _text(min_length=1)
     # "true" only under the local runner: endpoints may be loopback addresses (see delivery_safety.py)
     webhook_local_receivers: str = _text(default="false")
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False)
 class WebhookDeliverySettings(_Settings):
     webhook_secrets_key_id: str = _text(min_length=1)
     webhook_delivery_queue_url: str = _text(min_length=1)
@@ -101,7 +102,7 @@ class WebhookDeliverySettings(_Settings):
     webhook_local_receivers: str = _text(default="false")
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False)
 class CleanupSettings(_Settings):
     # The first run's reach back (later runs start at the watermark): nothing in the table can be due earlier than
     # the table's first hour, since purge times lie after their session's create.
@@ -110,7 +111,7 @@ class CleanupSettings(_Settings):
     cleanup_queue_url: str = _text(min_length=1)
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False)
 class CleanupWorkerSettings(_Settings):
     cleanup_queue_url: str = _text(min_length=1)
     cleanup_max_deletes: int = _number(default=100_000, ge=1, le=10_000_000)  # per invocation, then a continuation
