@@ -38,7 +38,7 @@ ROUTE = "POST /v1/billing_portal/sessions"
 
 
 def create_session_route(request: ApiRequest, context: LambdaContext) -> dict[str, Any]:
-    if request.operation != ROUTE:  # API Gateway sends nothing else here; answer as Stripe would anyway
+    if f"{request.method} {request.route_path}" != ROUTE:  # API Gateway sends nothing else; answer as Stripe would
         raise unrecognized_request(request.method, request.path)
     settings = create_session_settings()
     caller = authenticated_caller(request, settings, restricted_keys_allowed=True)

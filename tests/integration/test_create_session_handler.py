@@ -332,6 +332,25 @@ def test_unknown_route_gets_stripes_unrecognized_url_error(service_env: dict) ->
     )
 
 
+def test_on_a_named_stage_the_route_is_matched_without_the_stage(service_env: dict) -> None:
+    # Given the API deployed on a stage named "prod": API Gateway puts the stage before the route's path
+    event = http_event(
+        "POST",
+        PATH,
+        headers={"content-type": FORM, "authorization": f"Bearer {TEST_KEY}"},
+        body="customer=cus_1&return_url=https://example.com",
+    )
+    event["requestContext"]["stage"] = "prod"
+    event["rawPath"] = event["requestContext"]["http"]["path"] = "/prod" + PATH
+
+    # When
+    response = create_session_handler.lambda_handler(event, FakeContext())
+
+    # Then it is the create, and its URL keeps the stage
+    assert response["statusCode"] == 200, response["body"]
+    assert "/prod/p/session/" in json_body(response)["url"]
+
+
 def test_unreadable_key_parameter_is_a_503(service_env: dict) -> None:
     # Given the SSM parameter with the key digests is gone
     boto3.client("ssm").delete_parameter(Name=service_env["API_KEYS_PARAMETER"])

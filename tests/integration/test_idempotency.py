@@ -18,11 +18,14 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from portal_sessions.auth import authenticate, key_hash
-from portal_sessions.errors import IdempotencyError, IdempotencyKeyInUseError
+from portal_sessions.errors import ClaimLostError, ConditionFailedError, IdempotencyError, IdempotencyKeyInUseError
 from portal_sessions.idempotency import IdempotencyClaim, IdempotentRequest, OperationResult, run_idempotently
-from portal_sessions.store.idempotency import IdempotencyRecordStore
+from portal_sessions.store.idempotency import Claim, IdempotencyRecordStore, RecordCompletion
+from portal_sessions.store.sessions import NewSession, SessionStore
+from portal_sessions.tokens import new_url_token, session_id_for, url_token_hash
 from tests.support.contract import schema_errors
 from tests.support.events import FakeContext, http_event, json_body
+from tests.support.factories import a_session
 from tests.support.settings import LIVE_KEY, TEST_KEY
 from tests.support.table import all_items, session_items
 
@@ -272,3 +275,72 @@ def test_a_record_written_by_powertools_idempotency_utility_is_replayed(service_
     other = IdempotentRequest("old-key", caller, "POST " + PATH, params | {"locale": "fr"})
     with pytest.raises(IdempotencyError):
         run_idempotently(other, records, must_not_run, now_ms=int(time.time() * 1000))
+
+
+def records_of(service_env: dict) -> IdempotencyRecordStore:
+    return IdempotencyRecordStore(service_env["TABLE_NAME"])
+
+
+def claim_of(records: IdempotencyRecordStore, key: str, *, at_ms: int, held_ms: int = 10_000) -> Claim | None:
+    until = at_ms + held_ms
+    held = records.claim(key, "hash", expires_at=at_ms // 1000 + 86400, now_ms=at_ms, in_progress_until_ms=until)
+    return Claim(key, until) if held is None else None
+
+
+def test_a_lapsed_claim_can_neither_complete_nor_release_the_claim_that_took_the_key_over(service_env: dict) -> None:
+    # Given A's claim lapsed (its Lambda ran out of time, as far as the record can tell) and B took the key over
+    records = records_of(service_env)
+    now_ms = int(time.time() * 1000)
+    first = claim_of(records, "idempotency#lapsed", at_ms=now_ms, held_ms=1)
+    second = claim_of(records, "idempotency#lapsed", at_ms=now_ms + 5)
+    assert first is not None and second is not None
+
+    # When A completes late, or fails late and releases
+    with pytest.raises(ConditionFailedError):
+        records.complete(RecordCompletion(first, {"sealed": "A's"}, now_ms // 1000 + 86400))
+    records.release(first)
+
+    # Then the record is still B's claim, in progress, and B completes it
+    table = service_env["TABLE_NAME"]
+    [record] = [item for item in all_items(table) if item["pk"]["S"] == "idempotency#lapsed"]
+    assert (record["status"]["S"], record["in_progress_expiration"]["N"]) == (
+        "INPROGRESS",
+        str(second.in_progress_until_ms),
+    )
+    records.complete(RecordCompletion(second, {"sealed": "B's"}, now_ms // 1000 + 86400))
+
+
+def test_a_completed_record_is_not_released_by_its_own_late_failure(service_env: dict) -> None:
+    # Given a claim whose operation's write landed (the record completed) though its answer was lost
+    records = records_of(service_env)
+    now_ms = int(time.time() * 1000)
+    claim = claim_of(records, "idempotency#landed", at_ms=now_ms)
+    assert claim is not None
+    records.complete(RecordCompletion(claim, {"sealed": "stored"}, now_ms // 1000 + 86400))
+
+    # When the failure is handled by releasing the claim
+    records.release(claim)
+
+    # Then the completed record stays, for the retry to replay
+    held = records.claim("idempotency#landed", "hash", expires_at=0, now_ms=now_ms, in_progress_until_ms=now_ms)
+    assert held is not None and held.completed and held.response == '{"sealed": "stored"}'
+
+
+def test_a_session_whose_claim_was_taken_over_is_not_stored(service_env: dict) -> None:
+    # Given a create's claim that lapsed and was taken over before its transaction ran
+    records = records_of(service_env)
+    now_ms = int(time.time() * 1000)
+    lapsed = claim_of(records, "idempotency#create", at_ms=now_ms, held_ms=1)
+    assert lapsed is not None and claim_of(records, "idempotency#create", at_ms=now_ms + 5) is not None
+    token = new_url_token()
+    session = a_session(id=session_id_for(url_token_hash(token)), purge_at=now_ms // 1000 + 86400)
+    completion = RecordCompletion(lapsed, {"sealed": "late"}, now_ms // 1000 + 86400)
+
+    # When it stores its session with the record's completion
+    with pytest.raises(ClaimLostError):
+        SessionStore(service_env["TABLE_NAME"]).put_new(
+            NewSession(session, url_token_hash(token), completion=completion)
+        )
+
+    # Then nothing was written: no session, and the key's record is the other claim's
+    assert session_items(service_env["TABLE_NAME"]) == []

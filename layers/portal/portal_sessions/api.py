@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
@@ -19,7 +20,6 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from . import clock
 from .api_version import answered_version, requested_version
 from .auth import Caller, authenticate, load_key_hashes
 from .errors import InvalidRequestError, PermissionDeniedError, RequestTooLargeError, StripeError
@@ -49,6 +49,15 @@ class ApiRequest:
         http = (event.get("requestContext") or {}).get("http") or {}
         headers = {str(name).lower(): str(value) for name, value in (event.get("headers") or {}).items()}
         return cls(str(http.get("method", "")), str(event.get("rawPath", "")), headers, event)
+
+    @property
+    def route_path(self) -> str:
+        """The path as the API's routes name it: without the stage's prefix when the API has a named stage."""
+        stage = (self.event.get("requestContext") or {}).get("stage", "$default")
+        prefix = f"/{stage}"
+        if stage != "$default" and (self.path == prefix or self.path.startswith(prefix + "/")):
+            return self.path[len(prefix) :] or "/"
+        return self.path
 
     @cached_property
     def api_version(self) -> str:
@@ -151,7 +160,7 @@ def idempotent_response(
         IdempotentRequest(request.idempotency_key, caller, request.operation, params),
         IdempotencyRecordStore(table_name),
         run,
-        now_ms=clock.now() * 1000,
+        now_ms=time.time_ns() // 1_000_000,  # the claim's window to the millisecond, as Lambda's deadline is
         remaining_ms=None if context is None else context.get_remaining_time_in_millis(),
     )
     headers = {}

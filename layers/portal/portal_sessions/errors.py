@@ -146,6 +146,11 @@ class ConditionFailedError(Exception):
         self.item = item
 
 
+class ClaimLostError(Exception):
+    """An idempotency claim no longer held its record when the operation came to complete it (it lapsed and another
+    request took the key over): the operation's write was not made."""
+
+
 class TransactionConditionFailedError(Exception):
     """Items of a TransactWriteItems failed their conditions: `items` maps each one's position to the item DynamoDB
     returned for it (None if it returned none). The repository that built the transaction says what that means."""
@@ -156,9 +161,8 @@ class TransactionConditionFailedError(Exception):
 
 
 class ConfigurationCheckFailedError(Exception):
-    """The configuration a session names is missing, inactive, of the other mode, or has the flow's feature off.
-
-    (Raised for the first item of a cancelled transaction; `item` is that item as it was, if returned.)"""
+    """The configuration a session names is missing, inactive, of the other mode, or has the flow's feature off: its
+    check failed in the session's transaction (`item`: the configuration's item as it was, if returned)."""
 
     def __init__(self, item: dict[str, Any] | None = None) -> None:
         super().__init__("configuration check failed")

@@ -20,10 +20,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from .auth import Caller
-from .errors import IdempotencyError, IdempotencyKeyInUseError, InvalidRequestError, SealBrokenError, StripeError
+from .errors import (
+    ClaimLostError,
+    ConditionFailedError,
+    IdempotencyError,
+    IdempotencyKeyInUseError,
+    InvalidRequestError,
+    SealBrokenError,
+    StripeError,
+)
 from .observability import logger
 from .sealing import seal, unseal
-from .store.idempotency import KEY_PREFIX, IdempotencyRecordStore, RecordCompletion, content_hash
+from .store.idempotency import KEY_PREFIX, Claim, IdempotencyRecordStore, RecordCompletion, content_hash
 
 MAX_KEY_LENGTH = 255
 RETENTION_SECONDS = 24 * 3600
@@ -44,14 +52,14 @@ class IdempotentRequest:
 class IdempotencyClaim:
     """A key claimed for one run of the operation: what the operation needs to complete its record."""
 
-    record_key: str
+    claim: Claim
     sealing_key: bytes
     expires_at: int
 
     def completion(self, response: dict[str, Any]) -> RecordCompletion:
         """The record's completion with this response, sealed so a table dump shows no session URL."""
         sealed = seal(json.dumps(response, separators=(",", ":")), self.sealing_key)
-        return RecordCompletion(self.record_key, {"sealed": sealed}, self.expires_at)
+        return RecordCompletion(self.claim, {"sealed": sealed}, self.expires_at)
 
 
 @dataclass(frozen=True)
@@ -88,45 +96,49 @@ def run_idempotently(
     # Scoped to the API key (and so to its mode): the stored response is sealed under that key.
     record_key = KEY_PREFIX + content_hash(f"{mode}:{caller.key_fingerprint}:{request.key}")
     request_hash = content_hash({"operation": request.operation, "params": request.params})
-    claim = IdempotencyClaim(record_key, caller.sealing_key, expires_at=now_ms // 1000 + RETENTION_SECONDS)
+    held_until_ms = now_ms + (remaining_ms if remaining_ms is not None else DEFAULT_IN_PROGRESS_MS)
+    claim = IdempotencyClaim(
+        Claim(record_key, held_until_ms), caller.sealing_key, expires_at=now_ms // 1000 + RETENTION_SECONDS
+    )
     held = records.claim(
-        record_key,
-        request_hash,
-        expires_at=claim.expires_at,
-        now_ms=now_ms,
-        in_progress_until_ms=now_ms + (remaining_ms if remaining_ms is not None else DEFAULT_IN_PROGRESS_MS),
+        record_key, request_hash, expires_at=claim.expires_at, now_ms=now_ms, in_progress_until_ms=held_until_ms
     )
     if held is not None:
-        if held.request_hash != request_hash:
+        if held.request_hash is not None and held.request_hash != request_hash:
             raise IdempotencyError(
                 "Keys for idempotent requests can only be used with the same parameters they were first used with. "
                 f"Try using a key other than '{request.key}' if you meant to execute a different request."
             )
-        if not held.completed or held.response is None:
-            raise IdempotencyKeyInUseError(
-                "There is currently another in-progress request using this Idempotent Key (that probably means you "
-                f"submitted twice, and the other request is still going through): {request.key}. "
-                "Please try again later."
-            )
+        if not held.completed:  # in progress, or gone between the claim and its answer: a retry sees which
+            raise _in_use(request.key)
         return IdempotentResult(_opened(held.response, caller, request.key), replayed=True)
     try:
         result = run(claim)
+    except ClaimLostError:  # it lapsed and another request holds the key now: this one wrote nothing
+        raise _in_use(request.key) from None
     except BaseException:
-        _release(records, record_key)
+        _release(records, claim.claim)
         raise
     if not result.record_completed:
         try:
             records.complete(claim.completion(result.body))
-        except StripeError as error:
+        except (StripeError, ConditionFailedError) as error:
             # The operation ran and wrote; only completing its record failed. Answering 503 would invite a retry
             # that runs it again once the claim's in-progress window ends, so answer with what it made.
-            logger.warning("idempotency record not completed", extra={"error": error.code or error.error_type})
+            logger.warning("idempotency record not completed", extra={"error": type(error).__name__})
     return IdempotentResult(result.body, replayed=False)
 
 
-def _opened(stored: dict[str, Any], caller: Caller, key: str) -> dict[str, Any]:
+def _in_use(key: str) -> IdempotencyKeyInUseError:
+    return IdempotencyKeyInUseError(
+        "There is currently another in-progress request using this Idempotent Key (that probably means you "
+        f"submitted twice, and the other request is still going through): {key}. Please try again later."
+    )
+
+
+def _opened(stored: str | None, caller: Caller, key: str) -> dict[str, Any]:
     try:
-        body: dict[str, Any] = json.loads(unseal(stored["sealed"], caller.sealing_key))
+        body: dict[str, Any] = json.loads(unseal(json.loads(stored or "")["sealed"], caller.sealing_key))
         return body
     except (SealBrokenError, KeyError, TypeError, ValueError):
         # Sealed in an earlier format (records live 24 hours) or altered: the operation ran once, and running it
@@ -137,8 +149,8 @@ def _opened(stored: dict[str, Any], caller: Caller, key: str) -> dict[str, Any]:
         ) from None
 
 
-def _release(records: IdempotencyRecordStore, record_key: str) -> None:
+def _release(records: IdempotencyRecordStore, claim: Claim) -> None:
     try:
-        records.release(record_key)
+        records.release(claim)
     except StripeError:  # the claim then lapses after its in-progress window
         logger.warning("idempotency claim not released")

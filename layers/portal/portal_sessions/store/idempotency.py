@@ -27,18 +27,27 @@ def content_hash(value: Any) -> str:
 
 @dataclass(frozen=True)
 class IdempotencyRecord:
-    """A record found holding a key: `response` (the stored, sealed response) once completed."""
+    """A record found holding a key: its request's hash and, once completed, the stored (sealed) response as text."""
 
-    request_hash: str
+    request_hash: str | None  # None: DynamoDB returned no record (it went between the claim and its answer)
     completed: bool
-    response: dict[str, Any] | None
+    response: str | None
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A key held for one run: the record's key, and the in-progress deadline that tells this claim from a later
+    one that took the key over after it lapsed."""
+
+    record_key: str
+    in_progress_until_ms: int
 
 
 @dataclass(frozen=True)
 class RecordCompletion:
-    """What completes a claimed record: its key, the response to store (sealed) and when the record expires."""
+    """What completes a claimed record: the claim, the response to store (sealed) and when the record expires."""
 
-    record_key: str
+    claim: Claim
     response: dict[str, Any]
     expires_at: int
 
@@ -77,36 +86,60 @@ class IdempotencyRecordStore(Table):
         except ConditionFailedError as held:
             item = held.item or {}
             completed = item.get("status", {}).get("S") == COMPLETED
-            data = item.get("data", {}).get("S")
             return IdempotencyRecord(
-                request_hash=item.get("validation", {}).get("S", ""),
+                request_hash=item["validation"]["S"] if "validation" in item else None,
                 completed=completed,
-                response=json.loads(data) if completed and data else None,
+                response=item.get("data", {}).get("S") if completed else None,
             )
         return None
 
     def complete(self, completion: RecordCompletion) -> None:
-        """Complete a claimed record in an UpdateItem of its own (operations that write nothing in a transaction)."""
+        """Complete this claim's record in an UpdateItem of its own (operations that write nothing in a transaction);
+        ConditionFailedError if the claim lapsed and another took the key, or the record went."""
         update = completion_update(self.table_name, completion)["Update"]
         self.request("update_item", **update)
 
-    def release(self, record_key: str) -> None:
-        """Give the key up after its operation failed, so a retry runs it again."""
-        self.call("delete_item", Key={"pk": {"S": record_key}})
+    def release(self, claim: Claim) -> None:
+        """Give the key up after its operation failed, so a retry runs it again: only while this claim still holds it
+        in progress (a write whose answer was lost may have completed it; a later claim may have taken it over)."""
+        try:
+            self.call(
+                "delete_item",
+                Key={"pk": {"S": claim.record_key}},
+                **_held_by(claim),
+            )
+        except ConditionFailedError:
+            pass
+
+
+def _held_by(claim: Claim) -> dict[str, Any]:
+    """The condition that the record is still this claim's, in progress."""
+    return {
+        "ConditionExpression": "#status = :in_progress AND in_progress_expiration = :claimed",
+        "ExpressionAttributeNames": {"#status": "status"},
+        "ExpressionAttributeValues": {
+            ":in_progress": {"S": IN_PROGRESS},
+            ":claimed": {"N": str(claim.in_progress_until_ms)},
+        },
+    }
 
 
 def completion_update(table_name: str, completion: RecordCompletion) -> dict[str, Any]:
-    """The TransactWriteItems `Update` that completes a record: the session's create puts it in its own transaction."""
+    """The `Update` that completes a record, if this claim still holds it: create puts it in the session's own
+    transaction, which then stores nothing when the claim was lost."""
+    held = _held_by(completion.claim)
     return {
         "Update": {
             "TableName": table_name,
-            "Key": {"pk": {"S": completion.record_key}},
+            "Key": {"pk": {"S": completion.claim.record_key}},
             "UpdateExpression": "SET #data = :data, purge_at = :expiry, #status = :completed",
-            "ExpressionAttributeNames": {"#data": "data", "#status": "status"},
+            "ConditionExpression": held["ConditionExpression"],
+            "ExpressionAttributeNames": {"#data": "data", **held["ExpressionAttributeNames"]},
             "ExpressionAttributeValues": {
                 ":data": {"S": json.dumps(completion.response, sort_keys=True)},
                 ":expiry": {"N": str(completion.expires_at)},
                 ":completed": {"S": COMPLETED},
+                **held["ExpressionAttributeValues"],
             },
         }
     }

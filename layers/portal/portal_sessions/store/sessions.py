@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..errors import (
+    ClaimLostError,
     ConditionFailedError,
     ConfigurationCheckFailedError,
     ServiceUnavailableError,
@@ -134,7 +135,9 @@ class SessionStore(Table):
         except TransactionConditionFailedError as failed:
             if 0 in failed.items:  # the session's own put: its key exists
                 raise ConditionFailedError(failed.items[0]) from None
-            raise ConfigurationCheckFailedError() from None  # the only other conditional item
+            if new.completion is not None and len(items) - 1 in failed.items:
+                raise ClaimLostError() from None
+            raise ConfigurationCheckFailedError() from None
 
     def _configuration_check(self, requirement: ConfigurationRequirement) -> dict[str, Any]:
         condition = "attribute_exists(pk) AND active = :true AND livemode = :livemode"

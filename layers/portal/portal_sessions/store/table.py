@@ -26,6 +26,13 @@ LIST_INDEX = "ByList"
 MAX_ITEMS_READ = 500  # items one list request may read, whatever its filters match
 FILTERED_PAGE_ITEMS = 100  # items read per query when a filter may drop most of them
 THROTTLING_CODES = frozenset({"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"})
+# A cancelled transaction's reason codes, as the error code a single call would have had.
+_CANCELLATION_CODES = {
+    "ValidationError": "ValidationException",
+    "ThrottlingError": "ThrottlingException",
+    "ProvisionedThroughputExceeded": "ProvisionedThroughputExceededException",
+    "RequestLimitExceeded": "RequestLimitExceeded",
+}
 
 
 @cache
@@ -85,6 +92,10 @@ class Table:
                 }
                 if failed:
                     raise TransactionConditionFailedError(failed) from None  # type: ignore[arg-type]
+                # An item's reason says what a single call would have answered
+                code = next(
+                    (_CANCELLATION_CODES[r["Code"]] for r in reasons if r.get("Code") in _CANCELLATION_CODES), code
+                )
             if code in THROTTLING_CODES:
                 raise RateLimitError(
                     "Too many requests hit the API too quickly. Please retry with exponential backoff."
