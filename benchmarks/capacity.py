@@ -168,7 +168,7 @@ def _measure(sessions: int) -> dict[str, Any]:
     from portal_sessions.cleanup import clean_unit, plan_cleanup
     from portal_sessions.links import visit_session
     from portal_sessions.params import CreateSessionParams
-    from portal_sessions.service import create_session
+    from portal_sessions.service import CreateSessionRequest, SessionLifetimes, create_session
     from portal_sessions.store.configurations import ConfigurationStore
     from portal_sessions.store.items import BUCKET_SECONDS
     from portal_sessions.store.sessions import SessionStore
@@ -193,13 +193,14 @@ def _measure(sessions: int) -> dict[str, Any]:
     store = SessionStore(TABLE, purge_shards=shards)
     configurations = ConfigurationStore(TABLE)
     caller = Caller(livemode=False, key_fingerprint="bench")
+    lifetimes = SessionLifetimes(link_ttl_seconds=300, session_ttl_seconds=3600, retention_seconds=retention)
 
     def create(number: int, now: int, **owner: str) -> str:
         params = CreateSessionParams.model_validate({"return_url": "https://example.com/account", **owner})
-        created = create_session(
-            params, caller, store, configurations, now=now, link_ttl_seconds=300, session_ttl_seconds=3600,
-            base_url="https://portal-sessions.example", retention_seconds=retention,
-        )  # fmt: skip
+        request = CreateSessionRequest(
+            params, caller, now=now, lifetimes=lifetimes, base_url="https://portal-sessions.example"
+        )
+        created = create_session(request, store, configurations)
         return str(created.api_object["url"]).rsplit("/", 1)[1]
 
     create(0, T0, customer="cus_Warmup")  # the mode's default configuration is made once, not per session
@@ -212,10 +213,10 @@ def _measure(sessions: int) -> dict[str, Any]:
     meter.phase = "visit"
     for n, token in enumerate(tokens):
         visit_session(
-            token, store, now=start + n * 600 // sessions + 30, session_ttl_seconds=3600, retention_seconds=7 * 86400
+            token, store, now=start + n * 600 // sessions + 30, session_ttl_seconds=3600, retention_seconds=retention
         )
     meter.phase = "revisit"
-    visit_session(tokens[0], store, now=start + 60, session_ttl_seconds=3600, retention_seconds=7 * 86400)
+    visit_session(tokens[0], store, now=start + 60, session_ttl_seconds=3600, retention_seconds=retention)
 
     # The customer + customer_account case (finding 5: listed under both)
     meter.phase = "create (customer and customer_account)"
