@@ -49,13 +49,17 @@ def routed_handler(app: APIGatewayHttpResolver) -> LambdaHandler:
         return route_response(error_response(unrecognized_request(request.method, request.path)))
 
     def answer(request: ApiRequest, context: LambdaContext) -> dict[str, Any]:
+        app.context["api_request"] = request  # read once; the resolver clears its context after each event
         return app.resolve(request.event, context)
 
     return api_handler(answer)
 
 
 def current_request(app: APIGatewayHttpResolver) -> ApiRequest:
-    return ApiRequest.from_event(app.current_event.raw_event)
+    """The request being resolved, as api_handler read it."""
+    request = app.context["api_request"]
+    assert isinstance(request, ApiRequest)
+    return request
 
 
 def authenticated(app: APIGatewayHttpResolver, settings: ApiSettings) -> tuple[ApiRequest, Caller]:
