@@ -98,15 +98,12 @@ def measure(quick: bool) -> dict[str, Any]:
 
 def _measure() -> dict[str, Any]:
     import boto3
-    from aws_lambda_powertools.utilities.parameters.constants import DEFAULT_PROVIDERS
-    from aws_lambda_powertools.utilities.parameters.secrets import SecretsProvider
-    from aws_lambda_powertools.utilities.parameters.ssm import SSMProvider
     from moto import mock_aws
 
     with mock_aws():
         from local_gateway.runtime import LambdaContext
         from local_gateway.template import load_template, table_definition
-        from portal_sessions import eventbus
+        from portal_sessions import eventbus, parameter_providers
         from portal_sessions.auth import key_hash
         from portal_sessions.store.table import dynamodb_client
 
@@ -123,9 +120,7 @@ def _measure() -> dict[str, Any]:
         boto3.client("events").create_event_bus(Name=BENCH_REFS["SessionEventsBus"])
 
         recorder = CallRecorder()
-        ssm, secrets_manager = boto3.client("ssm"), boto3.client("secretsmanager")
-        DEFAULT_PROVIDERS["ssm"] = SSMProvider(boto3_client=ssm)
-        DEFAULT_PROVIDERS["secrets"] = SecretsProvider(boto3_client=secrets_manager)
+        ssm, secrets_manager = parameter_providers.ssm_parameters().client, parameter_providers.secrets().client
         for client in (dynamodb_client(), eventbus.events_client(), ssm, secrets_manager):
             recorder.watch(client)
 

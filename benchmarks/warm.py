@@ -140,16 +140,12 @@ def measure(quick: bool) -> dict[str, Any]:
 
 
 def _measure(iterations: int, warmup: int, profiled: int) -> dict[str, Any]:
-    import boto3
     import create_session_handler
     import redirect_handler
-    from aws_lambda_powertools.utilities.parameters.constants import DEFAULT_PROVIDERS
-    from aws_lambda_powertools.utilities.parameters.secrets import SecretsProvider
-    from aws_lambda_powertools.utilities.parameters.ssm import SSMProvider
     from botocore.stub import Stubber
 
     from local_gateway.runtime import LambdaContext
-    from portal_sessions import eventbus
+    from portal_sessions import eventbus, parameter_providers
     from portal_sessions.auth import key_hash
     from portal_sessions.configuration import default_configuration
     from portal_sessions.service import ensure_default_configuration
@@ -163,7 +159,7 @@ def _measure(iterations: int, warmup: int, profiled: int) -> dict[str, Any]:
     dynamodb = dynamodb_client()  # the functions' own cached client, stubbed from here on
     dynamodb_stub = Stubber(dynamodb)
     events_stub = Stubber(eventbus.events_client())
-    ssm, secrets_manager = boto3.client("ssm"), boto3.client("secretsmanager")
+    ssm, secrets_manager = parameter_providers.ssm_parameters().client, parameter_providers.secrets().client
     ssm_stub, secrets_stub = Stubber(ssm), Stubber(secrets_manager)
     for _refresh in range(50):  # Powertools' cache calls these once per max_age (60 s / 300 s)
         parameter = {"Name": BENCH_REFS["ApiKeyHashesParameter"], "Type": "String", "Value": key_hash(BENCH_API_KEY)}
@@ -171,8 +167,6 @@ def _measure(iterations: int, warmup: int, profiled: int) -> dict[str, Any]:
         secrets_stub.add_response(
             "get_secret_value", {"Name": BENCH_REFS["HandoffSigningSecret"], "SecretString": BENCH_SIGNING_KEY}
         )
-    DEFAULT_PROVIDERS["ssm"] = SSMProvider(boto3_client=ssm)
-    DEFAULT_PROVIDERS["secrets"] = SecretsProvider(boto3_client=secrets_manager)
     for stub in (dynamodb_stub, events_stub, ssm_stub, secrets_stub):
         stub.activate()
 

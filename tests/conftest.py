@@ -28,12 +28,11 @@ os.environ.update(
 for _name in [name for name in os.environ if name.startswith("AWS_ENDPOINT_URL")] + ["AWS_PROFILE"]:
     os.environ.pop(_name, None)
 
-from aws_lambda_powertools.utilities import parameters  # noqa: E402
-
 from local_gateway import dynamodb_local  # noqa: E402
 from local_gateway.template import table_definition  # noqa: E402
 from portal_sessions.auth import key_hash  # noqa: E402
 from portal_sessions.cleanup_queue import clear_client_cache as clear_sqs_client  # noqa: E402
+from portal_sessions.parameter_providers import clear_provider_cache  # noqa: E402
 from portal_sessions.settings import clear_settings_cache  # noqa: E402
 from portal_sessions.store.configurations import ConfigurationStore  # noqa: E402
 from portal_sessions.store.table import clear_client_cache as clear_dynamodb_client  # noqa: E402
@@ -110,11 +109,11 @@ def aws(engine: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyP
     with mock_aws(config=config):  # type: ignore[arg-type]
         clear_dynamodb_client()
         clear_sqs_client()
-        parameters.clear_caches()
+        clear_provider_cache()
         yield
     clear_dynamodb_client()
     clear_sqs_client()
-    parameters.clear_caches()
+    clear_provider_cache()
 
 
 @pytest.fixture

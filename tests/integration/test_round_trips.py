@@ -14,9 +14,9 @@ import create_session_handler
 import pytest
 import redirect_handler
 import sessions_handler
-from aws_lambda_powertools.utilities import parameters
 
 from portal_sessions.configuration import default_configuration
+from portal_sessions.parameter_providers import clear_provider_cache, ssm_parameters
 from portal_sessions.store.configurations import ConfigurationStore
 from portal_sessions.store.table import FILTERED_PAGE_ITEMS, MAX_ITEMS_READ, dynamodb_client
 from tests.support.events import FakeContext, http_event, json_body
@@ -243,13 +243,14 @@ def test_a_well_formed_unknown_key_is_checked_against_the_digests_and_the_manage
 
 def count_parameter_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Each read of the key digests' SSM parameter through Powertools (cached or not), from a cold cache."""
-    parameters.clear_caches()
+    clear_provider_cache()
+    provider = ssm_parameters()
     reads: list[str] = []
-    read = parameters.get_parameter
+    read = provider.get
 
     def counted(name: str, *args: Any, **kwargs: Any) -> Any:
         reads.append(name)
         return read(name, *args, **kwargs)
 
-    monkeypatch.setattr(parameters, "get_parameter", counted)
+    monkeypatch.setattr(provider, "get", counted)
     return reads

@@ -9,9 +9,10 @@ import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from aws_lambda_powertools.utilities import parameters
+from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 
 from .errors import AuthenticationError, ServiceUnavailableError
+from .parameter_providers import ssm_parameters
 from .sealing import derive_key
 
 _MODES = {"sk_test_": False, "sk_live_": True, "rk_test_": False, "rk_live_": True}
@@ -67,8 +68,8 @@ def parse_key_hashes(text: str) -> frozenset[str]:
 def load_key_hashes(parameter_name: str) -> frozenset[str]:
     """The accepted keys' digests, from SSM through Powertools' cache."""
     try:
-        value = parameters.get_parameter(parameter_name, max_age=KEY_HASHES_MAX_AGE_SECONDS)
-    except parameters.exceptions.GetParameterError:
+        value = ssm_parameters().get(parameter_name, max_age=KEY_HASHES_MAX_AGE_SECONDS)
+    except GetParameterError:
         raise ServiceUnavailableError("API keys cannot be checked right now. Please retry shortly.") from None
     return parse_key_hashes(str(value))
 

@@ -80,11 +80,13 @@ def parse_keyring(text: str) -> Keyring:
 
 def load_keyring(secret_id: str) -> Keyring:
     """One mode's keyring, from Secrets Manager through Powertools' cache."""
-    from aws_lambda_powertools.utilities import parameters
+    from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+
+    from .parameter_providers import secrets
 
     try:
-        text = str(parameters.get_secret(secret_id, max_age=SIGNING_KEY_MAX_AGE_SECONDS))
-    except parameters.exceptions.GetParameterError:
+        text = str(secrets().get(secret_id, max_age=SIGNING_KEY_MAX_AGE_SECONDS))
+    except GetParameterError:
         raise ServiceUnavailableError("The portal hand-off cannot be signed right now.") from None
     try:
         return parse_keyring(text)

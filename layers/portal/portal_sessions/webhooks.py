@@ -205,13 +205,14 @@ SECRETS_KEY_MAX_AGE_SECONDS = 300
 
 def endpoint_secrets(secret_id: str) -> EndpointSecrets:
     """The sealing key, from Secrets Manager through Powertools' cache."""
-    from aws_lambda_powertools.utilities import parameters
+    from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 
     from .errors import ServiceUnavailableError
+    from .parameter_providers import secrets
 
     try:
-        master = parameters.get_secret(secret_id, max_age=SECRETS_KEY_MAX_AGE_SECONDS)
-    except parameters.exceptions.GetParameterError:
+        master = secrets().get(secret_id, max_age=SECRETS_KEY_MAX_AGE_SECONDS)
+    except GetParameterError:
         raise ServiceUnavailableError("Webhook secrets cannot be read right now. Please retry shortly.") from None
     return EndpointSecrets(str(master))
 
