@@ -78,13 +78,15 @@ class StreamPoller(threading.Thread):
 
     def run(self) -> None:
         while not self._stopped.is_set():
+            records: list[dict[str, Any]] = []
             try:
                 records = self._reader.read()
                 if records:
                     self._deliver({"Records": records})
             except Exception as exc:  # noqa: BLE001 - the local server keeps serving; say what went wrong
                 print(f"stream poller: {type(exc).__name__}: {exc}", flush=True)
-            time.sleep(POLL_SECONDS)
+            if not records:  # a backlog is read on at once, as Lambda does, rather than a batch per poll
+                time.sleep(POLL_SECONDS)
 
     def stop(self) -> None:
         self._stopped.set()
