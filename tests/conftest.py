@@ -10,7 +10,6 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 from moto import mock_aws
 
@@ -36,6 +35,7 @@ from portal_sessions.parameter_providers import clear_provider_cache  # noqa: E4
 from portal_sessions.settings import clear_settings_cache  # noqa: E402
 from portal_sessions.store.configurations import ConfigurationStore  # noqa: E402
 from portal_sessions.store.table import clear_client_cache as clear_dynamodb_client  # noqa: E402
+from tests.support.aws import aws_client  # noqa: E402
 from tests.support.engines import DYNAMODB_LOCAL_MISSING, ENGINES, REQUIRE_ALL_ENGINES  # noqa: E402
 from tests.support.events import FakeContext  # noqa: E402
 from tests.support.settings import (  # noqa: E402
@@ -120,7 +120,7 @@ def aws(engine: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyP
 def sessions_table(aws: None, engine: str) -> Iterator[str]:
     """The sessions table, created from template.yaml's own definition so test and template cannot drift."""
     definition = table_definition(TEMPLATE)
-    client = boto3.client("dynamodb")
+    client = aws_client("dynamodb")
     client.create_table(TableName=TABLE_NAME, **definition["create_table"])
     client.update_time_to_live(TableName=TABLE_NAME, TimeToLiveSpecification=definition["time_to_live"])
     ConfigurationStore.forget_defaults()  # this process may have seen them in the previous test's table
@@ -133,17 +133,17 @@ def sessions_table(aws: None, engine: str) -> Iterator[str]:
 @pytest.fixture
 def service_env(sessions_table: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
     """What the template gives the functions, pointed at moto."""
-    boto3.client("ssm").put_parameter(
+    aws_client("ssm").put_parameter(
         Name=API_KEYS_PARAMETER, Value=f"{key_hash(TEST_KEY)},{key_hash(LIVE_KEY)}", Type="String"
     )
     for secret_id, keys in ((HANDOFF_SECRET_ID, LIVE_HANDOFF_KEYS), (TEST_HANDOFF_SECRET_ID, TEST_HANDOFF_KEYS)):
         keyring = {"signing_kid": next(iter(keys)), **keys}
-        boto3.client("secretsmanager").create_secret(Name=secret_id, SecretString=json.dumps(keyring))
-    boto3.client("events").create_event_bus(Name=EVENT_BUS_NAME)
-    boto3.client("secretsmanager").create_secret(Name=WEBHOOK_SECRETS_KEY_ID, SecretString="test-webhook-sealing-key")
-    sqs = boto3.client("sqs")
+        aws_client("secretsmanager").create_secret(Name=secret_id, SecretString=json.dumps(keyring))
+    aws_client("events").create_event_bus(Name=EVENT_BUS_NAME)
+    aws_client("secretsmanager").create_secret(Name=WEBHOOK_SECRETS_KEY_ID, SecretString="test-webhook-sealing-key")
+    sqs = aws_client("sqs")
     webhook_queues = {name: sqs.create_queue(QueueName=f"webhook-{name}")["QueueUrl"] for name in ("work", "failed")}
-    cleanup_queue_url = boto3.client("sqs").create_queue(QueueName="cleanup-units")["QueueUrl"]
+    cleanup_queue_url = aws_client("sqs").create_queue(QueueName="cleanup-units")["QueueUrl"]
     env = {
         "EVENT_BUS_NAME": EVENT_BUS_NAME,
         "TABLE_NAME": sessions_table,
@@ -187,7 +187,7 @@ def session_events(service_env: dict[str, str]) -> Any:
 @pytest.fixture
 def published_events(session_events: Any) -> Any:
     """The events the table's changes made, read back from the bus through a rule that forwards to an SQS queue."""
-    sqs, events = boto3.client("sqs"), boto3.client("events")
+    sqs, events = aws_client("sqs"), aws_client("events")
     queue_url = sqs.create_queue(QueueName="published-events")["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     events.put_rule(Name="all", EventBusName=EVENT_BUS_NAME, EventPattern=json.dumps({"source": ["portal-sessions"]}))

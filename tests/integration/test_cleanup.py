@@ -9,7 +9,6 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import cleanup_handler
 import cleanup_worker_handler
 import pytest
@@ -19,6 +18,7 @@ from portal_sessions.cleanup import CleanupUnit, clean_unit, plan_cleanup
 from portal_sessions.store.items import BUCKET_SECONDS, purge_bucket
 from portal_sessions.store.sessions import SessionStore
 from portal_sessions.store.table import dynamodb_client
+from tests.support.aws import aws_client
 from tests.support.events import FakeContext
 from tests.support.table import insert_session, item_for_token, session_items
 
@@ -57,7 +57,7 @@ def remaining_ids(table: str) -> set[str]:
 
 def run_queue(store: SessionStore, queue_url: str, now: int, max_deletes: int = 1000) -> int:
     """Drain the queue as the workers would: each message one unit; continuations go back on the queue."""
-    sqs = boto3.client("sqs")
+    sqs = aws_client("sqs")
     deleted = 0
     while True:
         messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
@@ -181,7 +181,7 @@ def test_a_session_no_longer_due_when_deleted_is_kept(service_env: dict) -> None
     assert len(keys) == 1
 
     # When, before the delete lands, a write keeps the session longer (as the old code's visit did)
-    boto3.client("dynamodb").update_item(
+    aws_client("dynamodb").update_item(
         TableName=table,
         Key=keys[0],
         UpdateExpression="SET purge_at = :later, expires_at = :later",
@@ -244,7 +244,7 @@ def test_two_concurrent_workers_on_the_same_units_are_safe(service_env: dict) ->
 
 def sqs_event(queue_url: str) -> dict[str, Any]:
     """The queued messages as Lambda's SQS event source hands them to the worker."""
-    messages = boto3.client("sqs").receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
+    messages = aws_client("sqs").receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
     records = [
         {
             "messageId": message["MessageId"],
@@ -260,7 +260,7 @@ def sqs_event(queue_url: str) -> dict[str, Any]:
         for message in messages
     ]
     for message in messages:
-        boto3.client("sqs").delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+        aws_client("sqs").delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
     return {"Records": records}
 
 

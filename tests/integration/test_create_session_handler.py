@@ -6,13 +6,13 @@ import base64
 import json
 from urllib.parse import urlencode
 
-import boto3
 import configurations_handler
 import create_session_handler
 import pytest
 
 from portal_sessions import clock
 from portal_sessions.tokens import url_token_hash
+from tests.support.aws import aws_client
 from tests.support.contract import schema_errors
 from tests.support.events import FakeContext, http_event, json_body
 from tests.support.settings import LIVE_KEY, TEST_KEY
@@ -304,7 +304,7 @@ def test_a_host_that_is_no_host_name_never_makes_a_session_url(service_env: dict
 
 def test_store_failure_is_a_stripe_503_not_a_trace(service_env: dict) -> None:
     # Given the table is gone (a broken deploy, or DynamoDB failing)
-    boto3.client("dynamodb").delete_table(TableName=service_env["TABLE_NAME"])
+    aws_client("dynamodb").delete_table(TableName=service_env["TABLE_NAME"])
 
     # When
     response = create("customer=cus_1&return_url=https://example.com")
@@ -353,7 +353,7 @@ def test_on_a_named_stage_the_route_is_matched_without_the_stage(service_env: di
 
 def test_unreadable_key_parameter_is_a_503(service_env: dict) -> None:
     # Given the SSM parameter with the key digests is gone
-    boto3.client("ssm").delete_parameter(Name=service_env["API_KEYS_PARAMETER"])
+    aws_client("ssm").delete_parameter(Name=service_env["API_KEYS_PARAMETER"])
 
     # When
     response = create("customer=cus_1&return_url=https://example.com")

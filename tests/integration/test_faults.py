@@ -18,7 +18,6 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import boto3
 import botocore.endpoint
 import configurations_handler
 import create_session_handler
@@ -31,6 +30,7 @@ from botocore.exceptions import ReadTimeoutError
 from moto.core.models import botocore_stubber
 
 from portal_sessions.store.table import dynamodb_client
+from tests.support.aws import aws_client
 from tests.support.contract import schema_errors
 from tests.support.events import FakeContext, http_event
 from tests.support.settings import PORTAL_URL, TEMPLATE, TEST_KEY
@@ -182,7 +182,7 @@ def idempotency_items(table: str) -> list[dict[str, Any]]:
 def expire_in_progress_record(table: str, record: dict[str, Any]) -> None:
     """As if the invocation that left the record in progress had timed out a while ago."""
     past_ms = int(time.time() * 1000) - 60_000
-    boto3.client("dynamodb").update_item(
+    aws_client("dynamodb").update_item(
         TableName=table,
         Key={"pk": record["pk"]},
         UpdateExpression="SET in_progress_expiration = :past",
@@ -644,7 +644,7 @@ def test_a_visit_while_the_signing_key_is_unreadable_gets_the_retry_page_and_rec
 ) -> None:
     # Given a live session, and the hand-off signing key gone from Secrets Manager (never read before)
     token = new_session_token()
-    secrets = boto3.client("secretsmanager")
+    secrets = aws_client("secretsmanager")
     secrets.delete_secret(SecretId=service_env["HANDOFF_SECRET_ID"], ForceDeleteWithoutRecovery=True)
 
     # When

@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode
 
-import boto3
 import create_session_handler
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -30,6 +29,7 @@ from hypothesis import strategies as st
 from moto.backends import get_backend
 from moto.core import DEFAULT_ACCOUNT_ID
 
+from tests.support.aws import aws_client
 from tests.support.contract import contract_problems, schema_errors
 from tests.support.events import FakeContext, http_event
 from tests.support.settings import LIVE_KEY, TEST_KEY
@@ -114,7 +114,7 @@ class Table:
 def table(service_env: dict[str, str], engine: str) -> Table:
     """The table, with both modes' default configurations already created (on first need), so that from here on a
     refused request must leave the item count exactly as it was."""
-    prepared = Table(service_env["TABLE_NAME"], boto3.client("dynamodb"), engine)
+    prepared = Table(service_env["TABLE_NAME"], aws_client("dynamodb"), engine)
     assert prepared.item_count() == int(
         prepared.client.describe_table(TableName=prepared.name)["Table"]["ItemCount"]
     )  # the same count as the API's

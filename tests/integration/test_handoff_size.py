@@ -9,13 +9,13 @@ import json
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-import boto3
 import create_session_handler
 import pytest
 import redirect_handler
 
 from portal_sessions import clock
 from portal_sessions.settings import clear_settings_cache
+from tests.support.aws import aws_client
 from tests.support.events import FakeContext, http_event, json_body
 from tests.support.settings import LIVE_KEY, TEST_KEY
 from tests.support.table import session_items
@@ -48,7 +48,7 @@ def largest_setup(service_env: dict, monkeypatch: pytest.MonkeyPatch) -> list[in
         monkeypatch.setenv(name, portal_url(path))
     for secret in ("HANDOFF_SECRET_ID", "TEST_HANDOFF_SECRET_ID"):
         keyring = {"signing_kid": LONGEST_KID, LONGEST_KID: "s" * 64}
-        boto3.client("secretsmanager").put_secret_value(SecretId=service_env[secret], SecretString=json.dumps(keyring))
+        aws_client("secretsmanager").put_secret_value(SecretId=service_env[secret], SecretString=json.dumps(keyring))
     clear_settings_cache()
     current = [T0]
     monkeypatch.setattr(clock, "now", lambda: current[0])

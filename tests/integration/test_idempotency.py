@@ -11,7 +11,6 @@ import threading
 import time
 from typing import Any
 
-import boto3
 import create_session_handler
 import pytest
 from cryptography.exceptions import InvalidTag
@@ -23,6 +22,7 @@ from portal_sessions.idempotency import IdempotencyClaim, IdempotentRequest, Ope
 from portal_sessions.store.idempotency import Claim, IdempotencyRecordStore, RecordCompletion
 from portal_sessions.store.sessions import NewSession, SessionStore
 from portal_sessions.tokens import new_url_token, session_id_for, url_token_hash
+from tests.support.aws import aws_client
 from tests.support.contract import schema_errors
 from tests.support.events import FakeContext, http_event, json_body
 from tests.support.factories import a_session
@@ -155,7 +155,7 @@ def test_stored_responses_are_sealed_with_aes_gcm_under_a_key_derived_from_the_a
 def test_a_record_that_cannot_be_opened_is_a_non_retryable_idempotency_error(service_env: dict) -> None:
     # Given a stored response sealed in another format (as records sealed before the AES-GCM change are)
     first = json_body(create(idempotency_key="old-format"))
-    table = boto3.client("dynamodb")
+    table = aws_client("dynamodb")
     [record] = [item for item in all_items(service_env["TABLE_NAME"]) if item["pk"]["S"].startswith("idempotency#")]
     old_format = base64.b64encode(secrets.token_bytes(16) + b"x" * 300 + secrets.token_bytes(16)).decode()
     table.update_item(

@@ -7,7 +7,6 @@ import time
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-import boto3
 import pytest
 import redirect_handler
 
@@ -15,6 +14,7 @@ from local_gateway.template import table_definition
 from portal_sessions import clock
 from portal_sessions.tokens import new_url_token, url_token_hash
 from tests.integration.test_session_lifecycle import T0, api
+from tests.support.aws import aws_client
 from tests.support.events import FakeContext, http_event, json_body
 from tests.support.settings import TEMPLATE
 
@@ -84,7 +84,7 @@ def settled_indexes(client: Any, table: str) -> list[dict[str, Any]]:
 
 def test_a_live_table_walks_the_steps_and_keeps_serving(service_env: dict, now: list[int]) -> None:
     # Given the table as deployed before, holding a session made then
-    client = boto3.client("dynamodb")
+    client = aws_client("dynamodb")
     table = service_env["TABLE_NAME"]
     client.delete_table(TableName=table)
     client.create_table(TableName=table, **definition(0))
@@ -134,6 +134,6 @@ def test_a_live_table_walks_the_steps_and_keeps_serving(service_env: dict, now: 
 
 @pytest.mark.parametrize("step", range(6))
 def test_every_step_is_a_table_dynamodb_accepts(aws: None, step: int) -> None:
-    client = boto3.client("dynamodb")
+    client = aws_client("dynamodb")
     client.create_table(TableName=f"step-{step}", **definition(step))
     assert client.describe_table(TableName=f"step-{step}")["Table"]["TableStatus"] == "ACTIVE"

@@ -6,7 +6,6 @@ import json
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-import boto3
 import create_session_handler
 import jwt
 import pytest
@@ -14,6 +13,7 @@ import redirect_handler
 
 from portal_sessions import clock
 from portal_sessions.settings import clear_settings_cache
+from tests.support.aws import aws_client
 from tests.support.events import FakeContext, http_event, json_body
 from tests.support.settings import LIVE_KEY, PORTAL_LOGIN_URL, PORTAL_URL, TEST_KEY
 
@@ -31,7 +31,7 @@ def now(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 def keyring_of(secret_id: str) -> dict[str, str]:
     """A portal's keys, read from its mode's secret as docs/handoff.md says: every member but `signing_kid`."""
-    text = boto3.client("secretsmanager").get_secret_value(SecretId=secret_id)["SecretString"]
+    text = aws_client("secretsmanager").get_secret_value(SecretId=secret_id)["SecretString"]
     return {kid: key for kid, key in json.loads(text).items() if kid != "signing_kid"}
 
 

@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
 import cleanup_handler
 import cleanup_worker_handler
 import configurations_handler
@@ -29,6 +28,7 @@ from portal_sessions.store.api_keys import ApiKeyStore
 from portal_sessions.store.sessions import SessionStore
 from portal_sessions.store.table import dynamodb_client
 from tests.integration.test_cleanup import sqs_event
+from tests.support.aws import aws_client
 from tests.support.events import FakeContext, http_event, json_body
 from tests.support.settings import TEMPLATE, TEST_KEY
 from tests.support.table import all_items, insert_session
@@ -159,7 +159,7 @@ def managed_key(service_env: dict) -> str:
     """A key made by the admin command: authenticating it reads its apikey# item."""
     secret = "sk_test_ManagedPermissionsKey0000000001"
     key = ManagedKey(key_id="key_perm", name="perm", livemode=False, restricted=False, created=1, masked="sk_test_…")
-    ApiKeyStore(service_env["TABLE_NAME"], boto3.client("dynamodb")).put_new(key, key_hash(secret))  # not recorded
+    ApiKeyStore(service_env["TABLE_NAME"], aws_client("dynamodb")).put_new(key, key_hash(secret))  # not recorded
     return secret
 
 
@@ -333,7 +333,7 @@ def test_expiring_a_session_whose_item_is_gone_creates_nothing(service_env: dict
     store = SessionStore(table)
     stored = store.get_by_id(session["id"])
     assert stored is not None
-    boto3.client("dynamodb").delete_item(TableName=table, Key=stored.key)  # purged between the read and the update
+    aws_client("dynamodb").delete_item(TableName=table, Key=stored.key)  # purged between the read and the update
 
     with pytest.raises(ConditionFailedError):
         store.expire(stored, now=int(time.time()) - 10_000)

@@ -9,6 +9,7 @@ import redirect_handler
 
 from portal_sessions import clock
 from portal_sessions.handoff import AUDIENCES, verify_handoff_token
+from tests.support.aws import aws_client
 from tests.support.events import FakeContext, http_event
 from tests.support.settings import PORTAL_URL, TEST_HANDOFF_KEYS
 from tests.support.table import insert_session, item_for_token
@@ -151,10 +152,9 @@ def test_head_of_expired_and_unknown_links(service_env: dict, now: list[int]) ->
 
 def test_a_store_failure_is_not_a_stack_trace(service_env: dict, now: list[int]) -> None:
     # Given DynamoDB is failing (the table is gone)
-    import boto3
 
     token, _ = insert_session(service_env["TABLE_NAME"], created=T0, expires_at=T0 + 300)
-    boto3.client("dynamodb").delete_table(TableName=service_env["TABLE_NAME"])
+    aws_client("dynamodb").delete_table(TableName=service_env["TABLE_NAME"])
 
     # When
     response = visit(token)
@@ -169,10 +169,9 @@ def test_a_store_failure_is_not_a_stack_trace(service_env: dict, now: list[int])
 
 def test_without_the_signing_key_no_visit_is_recorded(service_env: dict, now: list[int]) -> None:
     # Given the signing secret cannot be read
-    import boto3
 
     token, _ = insert_session(service_env["TABLE_NAME"], created=T0, expires_at=T0 + 300)
-    boto3.client("secretsmanager").delete_secret(
+    aws_client("secretsmanager").delete_secret(
         SecretId=service_env["HANDOFF_SECRET_ID"], ForceDeleteWithoutRecovery=True
     )
 

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-import boto3
 import create_session_handler
 import pytest
 import redirect_handler
@@ -17,6 +16,7 @@ from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingErro
 
 from local_gateway.streams import StreamReader
 from portal_sessions import clock
+from tests.support.aws import aws_client
 from tests.support.events import FakeContext, http_event, json_body
 from tests.support.settings import LIVE_KEY, TEST_KEY
 
@@ -173,7 +173,7 @@ def test_a_failing_bus_never_fails_the_request_and_the_stream_retries_its_event(
 ) -> None:
     # Given the bus is gone
     reader = StreamReader(service_env["TABLE_NAME"], from_start=True)
-    events = boto3.client("events")
+    events = aws_client("events")
     events.delete_event_bus(Name=service_env["EVENT_BUS_NAME"])
 
     # When a session is created

@@ -9,7 +9,6 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import configurations_handler
 import create_session_handler
 import pytest
@@ -21,6 +20,7 @@ from portal_sessions.settings import clear_settings_cache
 from portal_sessions.store.webhooks import EventStore, WebhookEndpointStore
 from portal_sessions.webhook_delivery import Delivery, attempt
 from portal_sessions.webhooks import endpoint_secrets, new_signing_secret
+from tests.support.aws import aws_client
 from tests.support.events import FakeContext, http_event
 from tests.support.settings import LIVE_KEY, TEST_KEY
 from tests.support.webhook_receiver import Receiver, webhook_receiver
@@ -69,7 +69,7 @@ def create_configuration() -> dict[str, Any]:
 
 def queued(env: dict[str, str], queue: str = "WEBHOOK_DELIVERY_QUEUE_URL") -> list[dict[str, Any]]:
     """Messages on a queue (those not delayed), taken off it."""
-    sqs = boto3.client("sqs")
+    sqs = aws_client("sqs")
     messages: list[dict[str, Any]] = []
     while True:
         batch = sqs.receive_message(QueueUrl=env[queue], MaxNumberOfMessages=10).get("Messages", [])

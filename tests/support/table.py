@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-import boto3
-
 from portal_sessions.session import PortalSession
 from portal_sessions.store.sessions import NewSession, SessionStore
 from portal_sessions.tokens import new_object_id, new_url_token, session_id_for, url_token_hash
+from tests.support.aws import aws_client
 from tests.support.factories import a_session
 
 LATEST_LIFE_SECONDS = 300 + 3600  # the test environment's link and session lifetimes
 
 
 def all_items(table_name: str) -> list[dict[str, Any]]:
-    return boto3.client("dynamodb").scan(TableName=table_name)["Items"]
+    items: list[dict[str, Any]] = aws_client("dynamodb").scan(TableName=table_name)["Items"]
+    return items
 
 
 def session_items(table_name: str) -> list[dict[str, Any]]:
@@ -23,10 +23,11 @@ def session_items(table_name: str) -> list[dict[str, Any]]:
 
 
 def item_for_token(table_name: str, token: str) -> dict[str, Any] | None:
-    response = boto3.client("dynamodb").get_item(
+    response = aws_client("dynamodb").get_item(
         TableName=table_name, Key={"pk": {"S": "token#" + url_token_hash(token)}}
     )
-    return response.get("Item")
+    item: dict[str, Any] | None = response.get("Item")
+    return item
 
 
 def insert_session(
