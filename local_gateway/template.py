@@ -14,7 +14,11 @@ TEMPLATE_PATH = ROOT / "template.yaml"
 DEFAULT_ROUTE = "$default"  # an HTTP API's catch-all: requests no other route matches
 
 
-class _CloudFormationLoader(yaml.SafeLoader):
+# libyaml's loader where PyYAML was built with it (its wheels are): a tenth of the pure-Python loader's time
+_SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _CloudFormationLoader(_SafeLoader):
     """YAML loader that reads `!Ref`, `!Sub`, `!GetAtt` … as CloudFormation's long form."""
 
 
