@@ -3,12 +3,15 @@ without DynamoDB."""
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 
 from portal_sessions.auth import Caller
 from portal_sessions.cleanup import CleanupUnit, clean_unit, plan_cleanup
 from portal_sessions.errors import ResourceMissingError
 from portal_sessions.store.items import BUCKET_SECONDS, purge_bucket, purge_shard_of
+from portal_sessions.tokens import new_url_token, url_token_hash
 from portal_sessions.webhook_delivery import Delivery, fan_out
 from portal_sessions.webhook_service import (
     create_webhook_endpoint,
@@ -55,6 +58,18 @@ def test_cleanup_deletes_due_sessions_only_and_moves_the_watermark_past_finished
 
 def test_a_purge_shard_is_drawn_from_the_token_hash() -> None:
     assert purge_shard_of("f" * 64, 32) == int("f" * 15, 16) % 32
+
+
+def test_the_shards_share_a_few_thousand_sessions_fairly() -> None:
+    # Given the token hashes of 2,000 new session URLs, and the template's default 32 shards
+    hashes = [url_token_hash(new_url_token()) for _ in range(2000)]
+
+    # When each is given its purge shard
+    counts = Counter(purge_shard_of(token_hash, 32) for token_hash in hashes)
+
+    # Then every shard is used, and none holds more than twice its fair share
+    assert sorted(counts) == list(range(32))
+    assert max(counts.values()) <= 2 * 2000 / 32
 
 
 def test_webhook_endpoints_are_created_updated_listed_and_deleted() -> None:
