@@ -22,6 +22,22 @@ def session_items(table_name: str) -> list[dict[str, Any]]:
     return [item for item in all_items(table_name) if item["pk"]["S"].startswith("token#")]
 
 
+def session_count(table_name: str) -> int:
+    """How many sessions the table holds, counted by DynamoDB (no items sent back, however large; page by page, as a
+    scan reads at most 1 MB a call)."""
+    pages = (
+        aws_client("dynamodb")
+        .get_paginator("scan")
+        .paginate(
+            TableName=table_name,
+            Select="COUNT",
+            FilterExpression="begins_with(pk, :prefix)",
+            ExpressionAttributeValues={":prefix": {"S": "token#"}},
+        )
+    )
+    return sum(int(page["Count"]) for page in pages)
+
+
 def item_for_token(table_name: str, token: str) -> dict[str, Any] | None:
     response = aws_client("dynamodb").get_item(
         TableName=table_name, Key={"pk": {"S": "token#" + url_token_hash(token)}}
