@@ -14,6 +14,7 @@ from tests.support import local_service
 from tests.support.local_service import LocalService
 
 service = local_service.service  # the fixture, shared with tests/browser
+moto_service, dynamodb_local_service = local_service.moto_service, local_service.dynamodb_local_service
 
 
 @pytest.fixture(scope="module")

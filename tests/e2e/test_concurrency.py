@@ -5,6 +5,10 @@ Clients retry a connection refused or reset (bounded), as the Stripe SDK does wi
 semantics are tested whatever the local server's accept queue does; whether the server takes that many simultaneous
 connections in the first place is a test of its own. Everything goes to 127.0.0.1 only; every request has a timeout,
 every wait and retry loop a bound.
+
+The module has a server of its own on each engine, empty when it starts: moto copies every table for each
+transaction (an Idempotency-Key's create is one), so on the session's shared server fifty at once would measure what
+earlier tests stored, not the service.
 """
 
 from __future__ import annotations
@@ -26,7 +30,8 @@ import requests
 from local_gateway.backend import EVENT_BUS_NAME, TEST_HANDOFF_SECRET_NAME
 from portal_sessions.handoff import AUDIENCES, RECOVERY_AUDIENCES, parse_keyring, verify_handoff_token
 from tests.support.contract import contract_problems
-from tests.support.local_service import LocalService
+from tests.support.engines import ENGINES
+from tests.support.local_service import LocalService, running_service
 
 CLIENTS = 50
 REQUEST_TIMEOUT_SECONDS = 30
@@ -39,6 +44,13 @@ EVENT_WAIT_SECONDS = 60  # the shared server's stream may hold a backlog: earlie
 SESSIONS = "/v1/billing_portal/sessions"
 
 T = TypeVar("T")
+
+
+@pytest.fixture(scope="module", params=ENGINES)
+def service(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalService]:
+    endpoint = request.getfixturevalue("dynamodb_local_endpoint") if request.param == "dynamodb-local" else None
+    with running_service(tmp_path_factory.mktemp("concurrency_server"), endpoint) as running:
+        yield running
 
 
 def all_at_once(count: int, call: Callable[[int], T]) -> list[T]:

@@ -5,7 +5,8 @@ Its examples, coverage and fuzzing phases test each operation; its stateful phas
 seed and a bounded budget keep the run repeatable and around a minute on two cores.
 
 It runs on one engine, the closest to AWS present (DynamoDB Local, else moto): what it tests is the HTTP contract,
-which the engine does not change, and every test of the store and the handlers runs on both engines anyway.
+which the engine does not change, and every test of the store and the handlers runs on both engines anyway. It has a
+server of its own: the webhook endpoints it creates would otherwise get every later test's events.
 """
 
 from __future__ import annotations
@@ -24,10 +25,7 @@ from schemathesis.openapi.checks import RejectedPositiveData
 
 from portal_sessions.openapi import openapi_document
 from tests.support.engines import ENGINES
-from tests.support.local_service import E2E_API_KEY, LocalService
-
-# The session-scoped `service` fixture, on the one engine (indirect: the other engine's server is not started for it).
-pytestmark = pytest.mark.parametrize("service", [ENGINES[-1]], indirect=True)
+from tests.support.local_service import E2E_API_KEY, LocalService, running_service
 
 SEED = 20261201
 EXAMPLES_PER_OPERATION = 25
@@ -117,6 +115,14 @@ def filter_failure(context: Any, failure: Any, case: Any, response: Any) -> bool
     except (ValueError, KeyError, TypeError):
         return True
     return not any(rule(operation, error) for rule in _BEYOND_A_SCHEMA)
+
+
+@pytest.fixture(scope="module", params=ENGINES[-1:])  # a parameter: Schemathesis then names each operation's test
+def service(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalService]:
+    """A server of this module's own, on the engine closest to AWS present."""
+    endpoint = request.getfixturevalue("dynamodb_local_endpoint") if request.param == "dynamodb-local" else None
+    with running_service(tmp_path_factory.mktemp("schemathesis_server"), endpoint) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")

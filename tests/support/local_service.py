@@ -1,6 +1,7 @@
 """The whole service started the way a developer starts it, `python -m local_gateway run`, as a subprocess: its
 environment, its start (on a free port, bounded), its banner read back as a `LocalService`, its stop; and the
-`service` fixture the end-to-end and browser suites share (each conftest names it).
+`service` fixture the end-to-end and browser suites share, with the one server per engine behind it (each conftest
+names the three).
 
 One server for the whole session (it takes a few seconds to start moto and import the handlers). Tests
 reach it over HTTP like any client, and reach its embedded DynamoDB (moto's server mode) directly with
@@ -9,8 +10,10 @@ boto3 when they need a state the API cannot produce, such as an already-expired 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import secrets
 import signal
 import subprocess
 import sys
@@ -171,15 +174,40 @@ def start_runner(logs: Path, **settings: str) -> tuple[subprocess.Popen[str], in
     pytest.fail("`python -m local_gateway run` did not start:\n" + "\n".join(failures), pytrace=False)
 
 
-@pytest.fixture(scope="session", params=ENGINES)
-def service(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalService]:
-    """The running service, on each DynamoDB engine; its output stays in pytest's temporary directory
-    (local_gateway*/run*.std*)."""
+@contextlib.contextmanager
+def running_service(logs: Path, dynamodb_endpoint: str | None = None) -> Iterator[LocalService]:
+    """`python -m local_gateway run` on its embedded moto, or on the DynamoDB at `dynamodb_endpoint` with a table of
+    its own (a DynamoDB Local outlives the servers started on it, and a table another server wrote holds webhook
+    endpoints sealed under that server's key)."""
     settings = {}
-    if request.param == "dynamodb-local":
-        settings["AWS_ENDPOINT_URL_DYNAMODB"] = request.getfixturevalue("dynamodb_local_endpoint")
-    process, port, banner = start_runner(tmp_path_factory.mktemp("local_gateway"), **settings)
+    if dynamodb_endpoint is not None:
+        settings["AWS_ENDPOINT_URL_DYNAMODB"] = dynamodb_endpoint
+        settings["PORTAL_TABLE_NAME"] = f"portal-sessions-e2e-{secrets.token_hex(4)}"
+    process, port, banner = start_runner(logs, **settings)
     try:
         yield parse_banner(banner, port)
     finally:
         stop_process(process)
+
+
+@pytest.fixture(scope="session")
+def moto_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalService]:
+    with running_service(tmp_path_factory.mktemp("local_gateway")) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def dynamodb_local_service(
+    dynamodb_local_endpoint: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LocalService]:
+    with running_service(tmp_path_factory.mktemp("local_gateway"), dynamodb_local_endpoint) as running:
+        yield running
+
+
+@pytest.fixture(scope="module", params=ENGINES)
+def service(request: pytest.FixtureRequest) -> LocalService:
+    """The running service on each DynamoDB engine, one server per engine for the whole session (two session
+    fixtures: one parametrized session fixture would be stopped and started again each time the engine changes
+    between test files). Its output stays in pytest's temporary directory (local_gateway*/run*.std*)."""
+    running: LocalService = request.getfixturevalue(f"{str(request.param).replace('-', '_')}_service")
+    return running
