@@ -28,8 +28,8 @@ from tests.support.engines import ENGINES
 from tests.support.local_service import E2E_API_KEY, LocalService, running_service
 
 SEED = 20261201
-EXAMPLES_PER_OPERATION = 25
-STATEFUL_SCENARIOS = 40  # shared by every operation Schemathesis reaches, webhooks and events included
+EXAMPLES_PER_OPERATION = 20
+STATEFUL_SCENARIOS = 20  # shared by every operation Schemathesis reaches, webhooks and events included
 STATEFUL_STEPS = 8
 DOCUMENT_SERVER = "http://127.0.0.1"
 NEGATIVE_DATA_REJECTED = ["400", "401", "403", "404", "405", "413", "415"]  # 413: a body over 64 KiB
