@@ -120,7 +120,8 @@ def _measure() -> dict[str, Any]:
         boto3.client("events").create_event_bus(Name=BENCH_REFS["SessionEventsBus"])
 
         recorder = CallRecorder()
-        ssm, secrets_manager = parameter_providers.ssm_parameters().client, parameter_providers.secrets().client
+        ssm = parameter_providers.ssm_parameters().client
+        secrets_manager = parameter_providers.secrets_provider().client
         for client in (dynamodb_client(), eventbus.events_client(), ssm, secrets_manager):
             recorder.watch(client)
 

@@ -159,7 +159,8 @@ def _measure(iterations: int, warmup: int, profiled: int) -> dict[str, Any]:
     dynamodb = dynamodb_client()  # the functions' own cached client, stubbed from here on
     dynamodb_stub = Stubber(dynamodb)
     events_stub = Stubber(eventbus.events_client())
-    ssm, secrets_manager = parameter_providers.ssm_parameters().client, parameter_providers.secrets().client
+    ssm = parameter_providers.ssm_parameters().client
+    secrets_manager = parameter_providers.secrets_provider().client
     ssm_stub, secrets_stub = Stubber(ssm), Stubber(secrets_manager)
     for _refresh in range(50):  # Powertools' cache calls these once per max_age (60 s / 300 s)
         parameter = {"Name": BENCH_REFS["ApiKeyHashesParameter"], "Type": "String", "Value": key_hash(BENCH_API_KEY)}

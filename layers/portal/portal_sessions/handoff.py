@@ -82,10 +82,10 @@ def load_keyring(secret_id: str) -> Keyring:
     """One mode's keyring, from Secrets Manager through Powertools' cache."""
     from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 
-    from .parameter_providers import secrets
+    from .parameter_providers import secrets_provider
 
     try:
-        text = str(secrets().get(secret_id, max_age=SIGNING_KEY_MAX_AGE_SECONDS))
+        text = str(secrets_provider().get(secret_id, max_age=SIGNING_KEY_MAX_AGE_SECONDS))
     except GetParameterError:
         raise ServiceUnavailableError("The portal hand-off cannot be signed right now.") from None
     try:

@@ -208,10 +208,10 @@ def endpoint_secrets(secret_id: str) -> EndpointSecrets:
     from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 
     from .errors import ServiceUnavailableError
-    from .parameter_providers import secrets
+    from .parameter_providers import secrets_provider
 
     try:
-        master = secrets().get(secret_id, max_age=SECRETS_KEY_MAX_AGE_SECONDS)
+        master = secrets_provider().get(secret_id, max_age=SECRETS_KEY_MAX_AGE_SECONDS)
     except GetParameterError:
         raise ServiceUnavailableError("Webhook secrets cannot be read right now. Please retry shortly.") from None
     return EndpointSecrets(str(master))
