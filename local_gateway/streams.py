@@ -78,14 +78,15 @@ class StreamPoller(threading.Thread):
 
     def run(self) -> None:
         while not self._stopped.is_set():
-            records: list[dict[str, Any]] = []
+            delivered = False
             try:
                 records = self._reader.read()
                 if records:
                     self._deliver({"Records": records})
+                    delivered = True
             except Exception as exc:  # noqa: BLE001 - the local server keeps serving; say what went wrong
                 print(f"stream poller: {type(exc).__name__}: {exc}", flush=True)
-            if not records:  # a backlog is read on at once, as Lambda does, rather than a batch per poll
+            if not delivered:  # a backlog is read on at once, as Lambda does; a failure waits like an empty read
                 time.sleep(POLL_SECONDS)
 
     def stop(self) -> None:
