@@ -14,15 +14,16 @@ TEMPLATE_PATH = ROOT / "template.yaml"
 DEFAULT_ROUTE = "$default"  # an HTTP API's catch-all: requests no other route matches
 
 
-# libyaml's loader where PyYAML was built with it (its wheels are): a tenth of the pure-Python loader's time
-_SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# libyaml's loader where PyYAML was built with it (its wheels are): a fortieth of the pure-Python loader's time. It is
+# not a subclass of SafeLoader (a C parser with the same constructor and resolver), hence Any.
+_SafeLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class _CloudFormationLoader(_SafeLoader):
     """YAML loader that reads `!Ref`, `!Sub`, `!GetAtt` … as CloudFormation's long form."""
 
 
-def _intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+def _intrinsic(loader: Any, suffix: str, node: yaml.Node) -> dict[str, Any]:
     value: Any
     if isinstance(node, yaml.ScalarNode):
         value = loader.construct_scalar(node)

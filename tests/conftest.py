@@ -99,7 +99,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 def aws(engine: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Every AWS service on moto; DynamoDB and its streams on the engine under test."""
     # boto3's default session is kept from test to test (moto would make a new one each time, whose loader parses
-    # every service's JSON model again: most of an integration test's time). Clients are still made per test.
+    # every service's JSON model again: most of an integration test's time). The functions' clients are made per
+    # test; the fixtures' own are kept (tests/support/aws.py).
     config: dict[str, Any] = {"core": {"reset_boto3_session": False}}
     if engine == "dynamodb-local":
         endpoint = request.getfixturevalue("dynamodb_local_endpoint")

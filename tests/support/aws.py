@@ -1,8 +1,9 @@
 """boto3 clients for what tests set up and inspect, made once per service and endpoint settings and kept across tests.
 
 Making a client costs about 10 ms (its endpoint rules and event hooks are copied for it); a test's fixtures made eight
-each. A kept client is still mocked by each test's own `mock_aws`: moto hooks every client of boto3's default session,
-which the `aws` fixture keeps. Clients that a test hooks into (botocore events) are made per test, not here.
+each. A kept client is still mocked by each test's own `mock_aws`: moto registers its stub among botocore's built-in
+handlers when imported, so every client made after that answers from whichever mock is active. Clients that a test
+hooks into (botocore events) are made per test, not here.
 """
 
 from __future__ import annotations
