@@ -89,6 +89,20 @@ def engine(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+# The slowest directories first: with `-n 2 --dist loadfile` the last files run on one worker while the other waits,
+# so they had better be the quick ones.
+_DIRECTORY_ORDER = ("e2e", "browser", "integration", "unit")
+
+
+@pytest.hookimpl(trylast=True)  # after pytest has grouped the tests by their fixtures' parameters
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        parts = item.path.relative_to(item.config.rootpath).parts
+        return _DIRECTORY_ORDER.index(parts[1]) if len(parts) > 2 and parts[1] in _DIRECTORY_ORDER else 0
+
+    items.sort(key=rank)  # stable: each directory keeps pytest's order
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     for name, value in FUNCTION_SETTINGS.items():  # (an xdist worker inherits them from the controller)
         if os.environ.get(name) == value:
