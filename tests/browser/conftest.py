@@ -36,7 +36,7 @@ from tests.support.browser import (
 )
 from tests.support.local_service import LocalService
 
-service = local_service.service  # the end-to-end suite's fixture: `python -m local_gateway run`, once per test session
+service = local_service.service  # the end-to-end suite's fixture: `python -m local_gateway run`, once per engine here
 moto_service, dynamodb_local_service = local_service.moto_service, local_service.dynamodb_local_service
 
 _PHASE_REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()

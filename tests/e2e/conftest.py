@@ -1,5 +1,5 @@
 """End-to-end fixtures: the whole service started the way a developer starts it, `python -m local_gateway run`
-(tests/support/local_service.py), once per DynamoDB engine for the whole session; Stripe's SDK on it, and a plain
+(tests/support/local_service.py), once per DynamoDB engine for the e2e tests; Stripe's SDK on it, and a plain
 HTTP client for what a customer's browser does."""
 
 from __future__ import annotations

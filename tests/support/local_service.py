@@ -3,9 +3,9 @@ environment, its start (on a free port, bounded), its banner read back as a `Loc
 `service` fixture the end-to-end and browser suites share, with the one server per engine behind it (each conftest
 names the three).
 
-One server for the whole session (it takes a few seconds to start moto and import the handlers). Tests
-reach it over HTTP like any client, and reach its embedded DynamoDB (moto's server mode) directly with
-boto3 when they need a state the API cannot produce, such as an already-expired session.
+One server per engine for the e2e tests, and one for the browser tests (it takes a few seconds to start moto and
+import the handlers). Tests reach it over HTTP like any client, and reach its embedded DynamoDB (moto's server mode)
+directly with boto3 when they need a state the API cannot produce, such as an already-expired session.
 """
 
 from __future__ import annotations
@@ -190,13 +190,15 @@ def running_service(logs: Path, dynamodb_endpoint: str | None = None) -> Iterato
         stop_process(process)
 
 
-@pytest.fixture(scope="session")
+# Package scope: an idle server still polls its stream and queues (a tenth of a core), so it stops once the e2e or
+# browser tests are done rather than at the end of the run.
+@pytest.fixture(scope="package")
 def moto_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalService]:
     with running_service(tmp_path_factory.mktemp("local_gateway")) as running:
         yield running
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def dynamodb_local_service(
     dynamodb_local_endpoint: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LocalService]:
@@ -206,8 +208,8 @@ def dynamodb_local_service(
 
 @pytest.fixture(scope="module", params=ENGINES)
 def service(request: pytest.FixtureRequest) -> LocalService:
-    """The running service on each DynamoDB engine, one server per engine for the whole session (two session
-    fixtures: one parametrized session fixture would be stopped and started again each time the engine changes
-    between test files). Its output stays in pytest's temporary directory (local_gateway*/run*.std*)."""
+    """The running service on each DynamoDB engine, one server per engine for the package's tests (two fixtures: one
+    parametrized fixture would be stopped and started again each time the engine changes between test files). Its
+    output stays in pytest's temporary directory (local_gateway*/run*.std*)."""
     running: LocalService = request.getfixturevalue(f"{str(request.param).replace('-', '_')}_service")
     return running
