@@ -31,7 +31,7 @@ from local_gateway.backend import EVENT_BUS_NAME, TEST_HANDOFF_SECRET_NAME
 from portal_sessions.handoff import AUDIENCES, RECOVERY_AUDIENCES, parse_keyring, verify_handoff_token
 from tests.support.contract import contract_problems
 from tests.support.engines import ENGINES
-from tests.support.local_service import LocalService, running_service
+from tests.support.local_service import LocalService, own_service
 
 CLIENTS = 25  # far beyond the accept queue of http.server's default (5), which the local server raises to 128
 REQUEST_TIMEOUT_SECONDS = 30
@@ -48,8 +48,7 @@ T = TypeVar("T")
 
 @pytest.fixture(scope="module", params=ENGINES)
 def service(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalService]:
-    endpoint = request.getfixturevalue("dynamodb_local_endpoint") if request.param == "dynamodb-local" else None
-    with running_service(tmp_path_factory.mktemp("concurrency_server"), endpoint) as running:
+    with own_service(request, tmp_path_factory.mktemp("concurrency_server")) as running:
         yield running
 
 

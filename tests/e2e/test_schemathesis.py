@@ -25,7 +25,7 @@ from schemathesis.openapi.checks import RejectedPositiveData
 
 from portal_sessions.openapi import openapi_document
 from tests.support.engines import ENGINES
-from tests.support.local_service import E2E_API_KEY, LocalService, running_service
+from tests.support.local_service import E2E_API_KEY, LocalService, own_service
 
 SEED = 20261201
 EXAMPLES_PER_OPERATION = 20
@@ -120,8 +120,7 @@ def filter_failure(context: Any, failure: Any, case: Any, response: Any) -> bool
 @pytest.fixture(scope="module", params=ENGINES[-1:])  # a parameter: Schemathesis then names each operation's test
 def service(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalService]:
     """A server of this module's own, on the engine closest to AWS present."""
-    endpoint = request.getfixturevalue("dynamodb_local_endpoint") if request.param == "dynamodb-local" else None
-    with running_service(tmp_path_factory.mktemp("schemathesis_server"), endpoint) as running:
+    with own_service(request, tmp_path_factory.mktemp("schemathesis_server")) as running:
         yield running
 
 

@@ -129,9 +129,8 @@ def test_every_accepted_session_redirects_within_8_kb_and_the_rest_are_refused_c
     for params in candidates():
         for key in (TEST_KEY, LIVE_KEY):
             before = session_count(service_env["TABLE_NAME"])
-            if "flow_data[type]" in params:
-                params = params | {"configuration": configurations[key]}
-            response = create(params, key)
+            with_configuration = {"configuration": configurations[key]} if "flow_data[type]" in params else {}
+            response = create(params | with_configuration, key)
             if response["statusCode"] == 400:  # too large for a hand-off: said so, nothing written
                 error = json_body(response)["error"]
                 assert (error["type"], error.get("code")) == ("invalid_request_error", "parameter_invalid"), error

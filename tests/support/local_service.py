@@ -190,6 +190,14 @@ def running_service(logs: Path, dynamodb_endpoint: str | None = None) -> Iterato
         stop_process(process)
 
 
+@contextlib.contextmanager
+def own_service(request: pytest.FixtureRequest, logs: Path) -> Iterator[LocalService]:
+    """A module's own server, on the engine its parametrized fixture's `request.param` names."""
+    endpoint = request.getfixturevalue("dynamodb_local_endpoint") if request.param == "dynamodb-local" else None
+    with running_service(logs, endpoint) as running:
+        yield running
+
+
 # Package scope: an idle server still polls its stream and queues (a tenth of a core), so it stops once the e2e or
 # browser tests are done rather than at the end of the run.
 @pytest.fixture(scope="package")
