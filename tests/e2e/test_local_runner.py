@@ -16,8 +16,13 @@ from tests.support.local_service import ROOT, START_TIMEOUT_SECONDS, STOP_TIMEOU
 _BANNER_END = "Ctrl-C stops."
 
 
-def start_runner(logs: Path, **environment: str) -> tuple[subprocess.Popen[str], Path, Path]:
+def start_runner(
+    logs: Path, *, background_job: bool = False, **environment: str
+) -> tuple[subprocess.Popen[str], Path, Path]:
+    """The runner, receiving Ctrl-C as in a terminal even if this test runs with SIGINT ignored; or, `background_job`,
+    started with SIGINT ignored as a shell starts `make run &`."""
     stdout_path, stderr_path = logs / "run.stdout", logs / "run.stderr"
+    sigint = signal.SIG_IGN if background_job else signal.SIG_DFL
     with stdout_path.open("w") as stdout, stderr_path.open("w") as stderr:
         process = subprocess.Popen(
             [sys.executable, "-m", "local_gateway", "run", "--port", "0"],
@@ -27,8 +32,7 @@ def start_runner(logs: Path, **environment: str) -> tuple[subprocess.Popen[str],
             stdout=stdout,
             stderr=stderr,
             text=True,
-            # Ctrl-C reaches it as in a terminal even if this test runs with SIGINT ignored (a background job)
-            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+            preexec_fn=lambda: signal.signal(signal.SIGINT, sigint),
         )
     return process, stdout_path, stderr_path
 
@@ -68,8 +72,9 @@ def test_bad_settings_refuse_to_start_with_their_message(
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 @pytest.mark.parametrize("when", ["while starting", "while serving"])
 def test_ctrl_c_or_sigterm_stops_quietly(tmp_path: Path, stop: signal.Signals, when: str) -> None:
-    # Given a runner starting (it imports every handler and starts its AWS stand-in), or serving
-    process, stdout, stderr = start_runner(tmp_path)
+    # Given a runner starting (it imports every handler and starts its AWS stand-in), or serving; one to be stopped by
+    # SIGTERM started as a background job, whose Ctrl-C is ignored (SIGTERM is how the test suite stops its servers)
+    process, stdout, stderr = start_runner(tmp_path, background_job=stop == signal.SIGTERM)
     if when == "while starting":
         time.sleep(0.7)
         assert process.poll() is None and _BANNER_END not in stdout.read_text()

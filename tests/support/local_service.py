@@ -14,7 +14,6 @@ import contextlib
 import os
 import re
 import secrets
-import signal
 import subprocess
 import sys
 import time
@@ -113,10 +112,11 @@ def child_environment(**extra: str) -> dict[str, str]:
 
 
 def stop_process(process: subprocess.Popen[Any]) -> None:
-    """Ctrl-C first, so the runner closes its server and stops moto; kill only if it does not exit."""
+    """SIGTERM first, so the runner closes its server and stops moto; kill only if it does not exit. Not Ctrl-C: a
+    suite run as a background job (`make test &`) starts its children with SIGINT ignored, and the runner keeps it so."""
     if process.poll() is not None:
         return
-    process.send_signal(signal.SIGINT)
+    process.terminate()
     try:
         process.wait(timeout=STOP_TIMEOUT_SECONDS)
     except subprocess.TimeoutExpired:
