@@ -1,9 +1,15 @@
 """Every sample event in events/ through `python -m local_gateway invoke FUNCTION -e FILE` (the local
-`sam local invoke`), checked against what it is meant to show. A new event needs a row in EXPECTATIONS."""
+`sam local invoke`), each in a fresh process as a cold Lambda with active tracing runs it; checked for what it returns
+(a new event needs a row in EXPECTATIONS), what it writes to CloudWatch (one structured line per request, and EMF
+metrics) and what it sends X-Ray (a subsegment for the handler and one per AWS call).
+
+The function's stderr is its log output. The X-Ray daemon's address points at a UDP socket of this test, which so
+receives exactly what the X-Ray SDK would send the daemon."""
 
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -25,6 +31,7 @@ EVENT_FILES = sorted(path.name for path in EVENTS_DIR.glob("*.json"))
 INVOKE_TIMEOUT_SECONDS = 90
 SAMPLE_HOST_URL = "https://id.execute-api.us-east-1.amazonaws.com"  # the host header of the sample events
 INVOKE_PORTAL_URL = "https://portal.example.com/session"  # the portal URL `invoke` configures
+TRACE_ROOT = "1-5759e988-bd862e3fe1be46a994272793"
 
 
 @dataclass(frozen=True)
@@ -32,6 +39,13 @@ class Invocation:
     returncode: int
     stdout: str
     stderr: str
+    segments: list[dict[str, Any]]  # every (sub)segment the function sent the X-Ray daemon
+
+    def result(self) -> Any:
+        return json.loads(self.stdout)
+
+    def log_lines(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.stderr.splitlines() if line.startswith("{")]
 
 
 @dataclass(frozen=True)
@@ -149,32 +163,73 @@ EXPECTATIONS: dict[str, Expectation] = {
 
 
 def _invoke(function: str, event_file: str) -> Invocation:
-    completed = subprocess.run(
-        [sys.executable, "-m", "local_gateway", "invoke", function, "-e", f"events/{event_file}"],
-        cwd=ROOT,
-        env=child_environment(),
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=INVOKE_TIMEOUT_SECONDS,
-    )
-    return Invocation(completed.returncode, completed.stdout, completed.stderr)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as daemon:
+        daemon.bind(("127.0.0.1", 0))
+        environment = child_environment(
+            LAMBDA_TASK_ROOT=str(ROOT / "functions"),  # in Lambda, where Powertools' Tracer traces
+            POWERTOOLS_TRACE_DISABLED="false",
+            _X_AMZN_TRACE_ID=f"Root={TRACE_ROOT};Parent=53995c3f42cd8ad8;Sampled=1",
+            AWS_XRAY_DAEMON_ADDRESS=f"127.0.0.1:{daemon.getsockname()[1]}",
+        )
+        completed = subprocess.run(
+            [sys.executable, "-m", "local_gateway", "invoke", function, "-e", f"events/{event_file}"],
+            cwd=ROOT,
+            env=environment,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=INVOKE_TIMEOUT_SECONDS,
+        )
+        daemon.settimeout(0.5)
+        datagrams = []
+        while True:  # the SDK sent them all before the process exited
+            try:
+                datagrams.append(daemon.recv(65536).decode())
+            except TimeoutError:
+                break
+    segments = []
+    for datagram in datagrams:
+        header, body = datagram.split("\n", 1)
+        assert json.loads(header) == {"format": "json", "version": 1}
+        segments.append(json.loads(body))
+    return Invocation(completed.returncode, completed.stdout, completed.stderr, segments)
+
+
+class Invocations:
+    """Each sample event's invoke, started once, when first asked for (each a process with its own moto)."""
+
+    def __init__(self, pool: ThreadPoolExecutor) -> None:
+        self._pool = pool
+        self._started: dict[str, Future[Invocation]] = {}
+
+    def start(self, event_file: str) -> None:
+        if event_file not in self._started:
+            self._started[event_file] = self._pool.submit(_invoke, EXPECTATIONS[event_file].function, event_file)
+
+    def __getitem__(self, event_file: str) -> Invocation:
+        self.start(event_file)
+        return self._started[event_file].result(timeout=INVOKE_TIMEOUT_SECONDS)
+
+    def succeeded(self, event_file: str) -> Invocation:
+        invocation = self[event_file]
+        assert invocation.returncode == 0, invocation.stderr[-4000:]
+        return invocation
 
 
 @pytest.fixture(scope="module")
-def invocations(request: pytest.FixtureRequest) -> Iterator[dict[str, Future[Invocation]]]:
-    """The selected events' invokes started at once (each a process with its own moto), awaited by each test."""
-    selected = {
+def invocations(request: pytest.FixtureRequest) -> Iterator[Invocations]:
+    """The selected events' invokes started at once, four at a time, and any other a test asks for."""
+    selected = [
         item.callspec.params["event_file"]
         for item in request.session.items
         if isinstance(item, pytest.Function) and hasattr(item, "callspec") and "event_file" in item.callspec.params
-    }
+    ]
     with ThreadPoolExecutor(max_workers=4) as pool:
-        yield {
-            name: pool.submit(_invoke, expectation.function, name)
-            for name, expectation in EXPECTATIONS.items()
-            if name in selected
-        }
+        started = Invocations(pool)
+        for event_file in selected:
+            if event_file in EXPECTATIONS:
+                started.start(event_file)
+        yield started
 
 
 def test_every_sample_event_has_an_expectation() -> None:
@@ -189,14 +244,14 @@ def test_every_sample_event_has_an_expectation() -> None:
 
 
 @pytest.mark.parametrize("event_file", EVENT_FILES)
-def test_sample_event_invokes_as_expected(invocations: dict[str, Future[Invocation]], event_file: str) -> None:
+def test_sample_event_invokes_as_expected(invocations: Invocations, event_file: str) -> None:
     # Given a sample event and what it should show
     expectation = EXPECTATIONS.get(event_file)
     if expectation is None:
         pytest.fail(f"events/{event_file} has no expectation: add it to EXPECTATIONS in {__name__}")
 
     # When it is invoked the way `sam local invoke` would be
-    invocation = invocations[event_file].result(timeout=INVOKE_TIMEOUT_SECONDS)
+    invocation = invocations[event_file]
 
     # Then the command succeeds, prints the handler's result alone as JSON, and the result is the expected one
     assert invocation.returncode == 0, invocation.stderr[-4000:]
@@ -205,3 +260,154 @@ def test_sample_event_invokes_as_expected(invocations: dict[str, Future[Invocati
     except json.JSONDecodeError as exc:
         pytest.fail(f"stdout is not pure JSON ({exc}):\n{invocation.stdout[:4000]}")
     expectation.check(result)
+
+
+# What CloudWatch gets: the request lines and EMF metrics the invokes wrote
+
+
+def metrics_of(lines: list[dict[str, Any]]) -> dict[str, Any]:
+    """Every EMF metric value and dimension the lines carry, by name."""
+    found: dict[str, Any] = {}
+    for line in lines:
+        if "_aws" in line:
+            for directive in line["_aws"]["CloudWatchMetrics"]:
+                for metric in directive["Metrics"]:
+                    found[metric["Name"]] = line[metric["Name"]]
+                for dimension_set in directive["Dimensions"]:
+                    found.update({f"dimension:{name}": line[name] for name in dimension_set})
+    return found
+
+
+def visited_token() -> str:
+    token: str = json.loads((EVENTS_DIR / "redirect_live.json").read_text())["pathParameters"]["token"]
+    return token
+
+
+def request_lines(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [line for line in lines if line.get("message") == "request"]
+
+
+def test_one_structured_line_per_request_with_the_lambda_context_and_correlation_id(invocations: Invocations) -> None:
+    # Given a created session
+    created = invocations.succeeded("create_session_form.json")
+    result = created.result()
+    session = json.loads(result["body"])
+
+    # Then exactly one request line describes it, with the context Powertools adds
+    [line] = request_lines(created.log_lines())
+    assert line["route"] == "POST /v1/billing_portal/sessions"
+    assert line["status"] == 200
+    assert line["session_id"] == session["id"]
+    assert line["function_name"] == "CreateSessionFunction" and line["cold_start"] is True
+    assert line["correlation_id"] == "id"  # the API Gateway request id of the sample event
+    assert line["stripe_request_id"] == result["headers"]["Request-Id"]
+    assert isinstance(line["duration_ms"], float)
+
+
+def test_metrics_for_created_sessions_and_cold_starts(invocations: Invocations) -> None:
+    found = metrics_of(invocations.succeeded("create_session_form.json").log_lines())
+
+    assert found["SessionsCreated"] == [1.0]
+    assert found["ColdStart"] == [1.0]
+
+
+def test_rejections_are_counted_by_reason(invocations: Invocations) -> None:
+    lines = invocations.succeeded("create_session_bad_parameter.json").log_lines()
+
+    found = metrics_of(lines)
+
+    assert found["RequestsRejected"] == [1.0]
+    assert found["dimension:reason"] == "parameter_unknown"
+    [line] = request_lines(lines)
+    assert (line["status"], line["error_code"], line["error_param"]) == (400, "parameter_unknown", "colour")
+
+
+def test_visits_are_counted_and_logged_by_route_not_path(invocations: Invocations) -> None:
+    visit = invocations.succeeded("redirect_live.json")
+    lines = visit.log_lines()
+
+    found = metrics_of(lines)
+
+    assert visit.result()["statusCode"] == 302
+    assert found["SessionsVisited"] == [1.0]
+    [line] = request_lines(lines)
+    assert line["route"] == "GET /p/session/{token}" and line["first_visit"] is True
+    assert visited_token() not in json.dumps(lines)
+
+
+def test_cleanup_counts_its_units_and_deletions(invocations: Invocations) -> None:
+    cleanup = invocations.succeeded("cleanup_scheduled.json")
+    lines, unit_lines = cleanup.log_lines(), invocations.succeeded("cleanup_unit.json").log_lines()
+
+    assert metrics_of(lines)["CleanupUnitsQueued"] == [float(cleanup.result()["units"])]
+    assert any(line.get("message") == "cleanup units queued" for line in lines)
+    assert metrics_of(unit_lines)["PurgedSessionsDeleted"] == [0.0]
+    [worked] = [line for line in unit_lines if line.get("message") == "cleanup unit worked"]
+    assert (worked["bucket"], worked["shard"], worked["finished"]) == (500000, 0, True)
+
+
+def test_published_events_are_counted_and_logged_by_type(invocations: Invocations) -> None:
+    stream = invocations.succeeded("session_events_stream.json")
+    lines = stream.log_lines()
+
+    found = metrics_of(lines)
+
+    assert stream.result() == {"batchItemFailures": []}
+    assert found["StreamRecordsRead"] == [2.0]
+    assert found["EventsPublished"] == [1.0, 1.0]
+    published = [line["event_type"] for line in lines if line.get("message") == "event published"]
+    assert published == ["billing_portal.session.created", "billing_portal.session.visited"]
+
+
+# What X-Ray gets: Powertools' Tracer as a deployed function runs it
+
+
+def aws_calls(segments: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    return [(segment["name"], segment["aws"]["operation"]) for segment in segments if "aws" in segment]
+
+
+def test_the_handler_has_its_own_subsegment_with_the_cold_start(invocations: Invocations) -> None:
+    segments = invocations.succeeded("create_session_form.json").segments
+
+    [handler] = [segment for segment in segments if segment["name"] == "## lambda_handler"]
+
+    assert handler["trace_id"] == TRACE_ROOT
+    assert handler["annotations"] == {"ColdStart": True, "Service": "portal-sessions"}
+    assert "metadata" not in handler  # no response recorded: it holds the session URL
+
+
+def test_each_dynamodb_call_is_a_subsegment_of_the_trace(invocations: Invocations) -> None:
+    created = invocations.succeeded("create_session_form.json")
+
+    calls = aws_calls(created.segments)
+
+    assert created.result()["statusCode"] == 200
+    assert ("dynamodb", "TransactWriteItems") in calls  # the session, stored with its configuration check
+    assert ("dynamodb", "PutItem") in calls  # the idempotency record of the sample's Idempotency-Key
+    assert {segment["trace_id"] for segment in created.segments} == {TRACE_ROOT}
+    tables = {segment["aws"]["table_name"] for segment in created.segments if "table_name" in segment.get("aws", {})}
+    assert tables == {"portal-sessions-local"}  # single-item calls name their table (transactions span tables)
+
+
+def test_traces_hold_neither_the_api_key_nor_the_session_url(invocations: Invocations) -> None:
+    created = invocations.succeeded("create_session_form.json")
+    event = json.loads((EVENTS_DIR / "create_session_form.json").read_text())
+    api_key = event["headers"]["authorization"].removeprefix("Bearer ")
+    url_token = json.loads(created.result()["body"])["url"].rsplit("/", 1)[1]
+
+    sent = json.dumps(created.segments)
+
+    assert len(created.segments) >= 3
+    assert api_key not in sent
+    assert url_token not in sent
+
+
+def test_a_visit_is_traced_without_its_token(invocations: Invocations) -> None:
+    visit = invocations.succeeded("redirect_live.json")
+
+    calls = aws_calls(visit.segments)
+
+    assert visit.result()["statusCode"] == 302
+    assert ("dynamodb", "UpdateItem") in calls  # the visit: one conditional update
+    assert any(segment["name"] == "## lambda_handler" for segment in visit.segments)
+    assert visited_token() not in json.dumps(visit.segments)
