@@ -113,7 +113,7 @@ def child_environment(**extra: str) -> dict[str, str]:
 
 def stop_process(process: subprocess.Popen[Any]) -> None:
     """SIGTERM first, so the runner closes its server and stops moto; kill only if it does not exit. Not Ctrl-C: a
-    suite run as a background job (`make test &`) starts its children with SIGINT ignored, and the runner keeps it so."""
+    suite run as a background job (`make test &`) starts its children with SIGINT ignored, which the runner keeps."""
     if process.poll() is not None:
         return
     process.terminate()
