@@ -2,18 +2,19 @@
 
 A poller receives the messages that are due (moto honours DelaySeconds), invokes the function the template
 subscribes to the queue with them as a Lambda SQS event, and deletes those the function did not report as failed.
+It long-polls, as Lambda does: a message is received as soon as it is sent, and an idle queue costs no requests.
 """
 
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
 import boto3
 
-POLL_SECONDS = 0.5  # how long a delivery may wait locally for its queue to be read
+WAIT_SECONDS = 20  # the longest SQS lets a receive wait for a message
+RETRY_SECONDS = 0.5  # after a failed receive or delivery
 
 
 def lambda_sqs_event(messages: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:
@@ -52,7 +53,10 @@ class QueuePoller(threading.Thread):
 
     def poll_once(self) -> int:
         messages = self._sqs.receive_message(
-            QueueUrl=self._queue_url, MaxNumberOfMessages=self._batch_size, AttributeNames=["All"]
+            QueueUrl=self._queue_url,
+            MaxNumberOfMessages=self._batch_size,
+            AttributeNames=["All"],
+            WaitTimeSeconds=WAIT_SECONDS,
         ).get("Messages", [])
         if not messages:
             return 0
@@ -66,11 +70,10 @@ class QueuePoller(threading.Thread):
     def run(self) -> None:
         while not self._stopped.is_set():
             try:
-                if self.poll_once():
-                    continue
+                self.poll_once()  # returns once a message is due, or after WAIT_SECONDS without one
             except Exception as exc:  # noqa: BLE001 - the local server keeps serving; say what went wrong
                 print(f"queue poller: {type(exc).__name__}: {exc}", flush=True)
-            time.sleep(POLL_SECONDS)
+                self._stopped.wait(RETRY_SECONDS)
 
     def stop(self) -> None:
         self._stopped.set()
