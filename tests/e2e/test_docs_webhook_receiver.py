@@ -27,7 +27,8 @@ def test_the_documented_receiver_verifies_with_the_official_sdk(tmp_path: Path) 
     code = documented_receiver().replace('"whsec_..."', repr(secret)).replace("4242", str(port))
     script = tmp_path / "receiver.py"
     script.write_text(code)
-    process = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # Unbuffered: stopped by SIGTERM, it has no chance to flush what it printed
+    process = subprocess.Popen([sys.executable, "-u", str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 15
         while not port_answers(port) and time.monotonic() < deadline:
