@@ -2,7 +2,8 @@
 
 A poller receives the messages that are due (moto honours DelaySeconds), invokes the function the template
 subscribes to the queue with them as a Lambda SQS event, and deletes those the function did not report as failed.
-It long-polls, as Lambda does: a message is received as soon as it is sent, and an idle queue costs no requests.
+It long-polls, as Lambda does: a message due at once is received as soon as it is sent (a delayed one within a second
+of being due, as moto checks), and an idle queue costs no requests.
 """
 
 from __future__ import annotations

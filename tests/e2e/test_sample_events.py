@@ -1,7 +1,7 @@
 """Every sample event in events/ through `python -m local_gateway invoke FUNCTION -e FILE` (the local
-`sam local invoke`), each in a fresh process as a cold Lambda with active tracing runs it; checked for what it returns
-(a new event needs a row in EXPECTATIONS), what it writes to CloudWatch (one structured line per request, and EMF
-metrics) and what it sends X-Ray (a subsegment for the handler and one per AWS call).
+`sam local invoke`), each in a fresh process as a cold Lambda; checked for what it returns (a new event needs a row in
+EXPECTATIONS), what it writes to CloudWatch (one structured line per request, and EMF metrics) and, for a create and a
+visit run with active tracing as in Lambda, what it sends X-Ray (a subsegment for the handler and one per AWS call).
 
 The function's stderr is its log output. The X-Ray daemon's address points at a UDP socket of this test, which so
 receives exactly what the X-Ray SDK would send the daemon."""
@@ -32,6 +32,8 @@ INVOKE_TIMEOUT_SECONDS = 90
 SAMPLE_HOST_URL = "https://id.execute-api.us-east-1.amazonaws.com"  # the host header of the sample events
 INVOKE_PORTAL_URL = "https://portal.example.com/session"  # the portal URL `invoke` configures
 TRACE_ROOT = "1-5759e988-bd862e3fe1be46a994272793"
+# Invoked as in Lambda with active tracing, for the trace tests; the others as `sam local invoke` runs them, untraced
+TRACED_EVENTS = {"create_session_form.json", "redirect_live.json"}
 
 
 @dataclass(frozen=True)
@@ -165,12 +167,13 @@ EXPECTATIONS: dict[str, Expectation] = {
 def _invoke(function: str, event_file: str) -> Invocation:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as daemon:
         daemon.bind(("127.0.0.1", 0))
-        environment = child_environment(
-            LAMBDA_TASK_ROOT=str(ROOT / "functions"),  # in Lambda, where Powertools' Tracer traces
-            POWERTOOLS_TRACE_DISABLED="false",
-            _X_AMZN_TRACE_ID=f"Root={TRACE_ROOT};Parent=53995c3f42cd8ad8;Sampled=1",
-            AWS_XRAY_DAEMON_ADDRESS=f"127.0.0.1:{daemon.getsockname()[1]}",
-        )
+        tracing = {
+            "LAMBDA_TASK_ROOT": str(ROOT / "functions"),  # in Lambda, where Powertools' Tracer traces
+            "POWERTOOLS_TRACE_DISABLED": "false",
+            "_X_AMZN_TRACE_ID": f"Root={TRACE_ROOT};Parent=53995c3f42cd8ad8;Sampled=1",
+            "AWS_XRAY_DAEMON_ADDRESS": f"127.0.0.1:{daemon.getsockname()[1]}",
+        }
+        environment = child_environment(**(tracing if event_file in TRACED_EVENTS else {}))
         completed = subprocess.run(
             [sys.executable, "-m", "local_gateway", "invoke", function, "-e", f"events/{event_file}"],
             cwd=ROOT,

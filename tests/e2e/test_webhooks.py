@@ -86,5 +86,5 @@ def test_a_disabled_endpoint_gets_nothing(
 
         about_it = lambda event: event["data"]["object"]["id"] == session.id  # noqa: E731
         assert len(enabled.wait_for(1, about=about_it)) == 1  # delivered where it was wanted, by now
-        time.sleep(1.0)  # a poll of the local queue or two, for a delivery that must not come
+        time.sleep(1.0)  # for a delivery that must not come (the queue is long-polled: one would be on its way)
         assert receiver.received == []
