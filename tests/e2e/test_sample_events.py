@@ -183,12 +183,12 @@ def _invoke(function: str, event_file: str) -> Invocation:
             text=True,
             timeout=INVOKE_TIMEOUT_SECONDS,
         )
-        daemon.settimeout(0.5)
+        daemon.setblocking(False)
         datagrams = []
-        while True:  # the SDK sent them all before the process exited
+        while True:  # the SDK sent each before the process exited, and loopback queues a datagram as it is sent
             try:
                 datagrams.append(daemon.recv(65536).decode())
-            except TimeoutError:
+            except BlockingIOError:
                 break
     segments = []
     for datagram in datagrams:
@@ -254,10 +254,9 @@ def test_sample_event_invokes_as_expected(invocations: Invocations, event_file: 
         pytest.fail(f"events/{event_file} has no expectation: add it to EXPECTATIONS in {__name__}")
 
     # When it is invoked the way `sam local invoke` would be
-    invocation = invocations[event_file]
+    invocation = invocations.succeeded(event_file)
 
     # Then the command succeeds, prints the handler's result alone as JSON, and the result is the expected one
-    assert invocation.returncode == 0, invocation.stderr[-4000:]
     try:
         result = json.loads(invocation.stdout)
     except json.JSONDecodeError as exc:

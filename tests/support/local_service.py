@@ -198,8 +198,8 @@ def own_service(request: pytest.FixtureRequest, logs: Path) -> Iterator[LocalSer
         yield running
 
 
-# Package scope: an idle server still polls its stream and queues (a tenth of a core), so it stops once the e2e or
-# browser tests are done rather than at the end of the run.
+# Package scope: an idle server still reads its stream once a second, so it stops once the e2e or browser tests are
+# done rather than at the end of the run.
 @pytest.fixture(scope="package")
 def moto_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalService]:
     with running_service(tmp_path_factory.mktemp("local_gateway")) as running:
