@@ -147,8 +147,13 @@ def ensure_event_bus() -> str:
 
 
 WEBHOOK_SECRETS_KEY_NAME = "portal-sessions/local/webhook-secrets-key"
-WEBHOOK_QUEUES = {"WebhookDeliveryQueue": "portal-sessions-local-webhooks", "WebhookFailedDeliveriesQueue":
-                  "portal-sessions-local-webhooks-failed"}  # fmt: skip
+WEBHOOK_QUEUES = {
+    "WebhookDeliveryQueue": "portal-sessions-local-webhooks",
+    "WebhookFailedDeliveriesQueue": "portal-sessions-local-webhooks-failed",
+    "TestWebhookDeliveryQueue": "portal-sessions-local-test-webhooks",
+    "TestWebhookFailedDeliveriesQueue": "portal-sessions-local-test-webhooks-failed",
+    "SessionEventsDeadLetterQueue": "portal-sessions-local-session-events-failed",
+}
 
 
 def ensure_webhook_resources() -> dict[str, str]:

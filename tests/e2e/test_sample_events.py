@@ -348,7 +348,7 @@ def test_cleanup_counts_its_units_and_deletions(invocations: Invocations) -> Non
     assert (worked["bucket"], worked["shard"], worked["finished"]) == (500000, 0, True)
 
 
-def test_published_events_are_counted_and_logged_by_type(invocations: Invocations) -> None:
+def test_stored_events_are_counted_and_logged_by_type(invocations: Invocations) -> None:
     stream = invocations.succeeded("session_events_stream.json")
     lines = stream.log_lines()
 
@@ -356,9 +356,9 @@ def test_published_events_are_counted_and_logged_by_type(invocations: Invocation
 
     assert stream.result() == {"batchItemFailures": []}
     assert found["StreamRecordsRead"] == [2.0]
-    assert found["EventsPublished"] == [1.0, 1.0]
-    published = [line["event_type"] for line in lines if line.get("message") == "event published"]
-    assert published == ["billing_portal.session.created", "billing_portal.session.visited"]
+    assert found["EventsStored"] == [1.0, 1.0]
+    stored = [line["event_type"] for line in lines if line.get("message") == "event stored"]
+    assert stored == ["billing_portal.session.created", "billing_portal.session.visited"]
 
 
 # What X-Ray gets: Powertools' Tracer as a deployed function runs it

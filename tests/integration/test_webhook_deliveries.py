@@ -67,7 +67,7 @@ def create_configuration() -> dict[str, Any]:
                "features[invoice_history][enabled]=true")  # fmt: skip
 
 
-def queued(env: dict[str, str], queue: str = "WEBHOOK_DELIVERY_QUEUE_URL") -> list[dict[str, Any]]:
+def queued(env: dict[str, str], queue: str = "TEST_WEBHOOK_DELIVERY_QUEUE_URL") -> list[dict[str, Any]]:
     """Messages on a queue (those not delayed), taken off it."""
     sqs = aws_client("sqs")
     messages: list[dict[str, Any]] = []
@@ -279,7 +279,7 @@ def test_after_the_last_attempt_the_delivery_is_kept_as_failed(
             FakeContext(),
         )
         assert response["batchItemFailures"] == []
-        (kept,) = queued(local_env, "WEBHOOK_FAILED_QUEUE_URL")
+        (kept,) = queued(local_env, "TEST_WEBHOOK_FAILED_QUEUE_URL")
         assert json.loads(kept["Body"])["event_id"] == delivery.event_id
         assert "WebhookDeliveriesFailed" in capsys.readouterr().out
         (logged,) = [record for record in caplog.records if record.levelname == "ERROR"]

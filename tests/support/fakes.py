@@ -301,18 +301,32 @@ class FakeWebhookEndpointStore:
             before=before,
         )
 
+    def all_of_mode(self, livemode: bool) -> list[dict[str, Any]]:
+        return [copy.deepcopy(s.endpoint) for s in self.endpoints.values() if s.endpoint["livemode"] == livemode]
+
 
 class FakeEventStore:
     """Events by id, each with its pending webhooks; read only within the retention period."""
 
     def __init__(self) -> None:
         self.events: dict[str, dict[str, Any]] = {}
+        self.steps: dict[str, set[str]] = {}
 
-    def put_new(self, event: dict[str, Any], pending_webhooks: int) -> bool:
+    def put_new(self, event: dict[str, Any], pending_webhooks: int = 0) -> bool:
         if event["id"] in self.events:
             return False
         self.events[event["id"]] = {**copy.deepcopy(event), "pending_webhooks": pending_webhooks}
         return True
+
+    def steps_done(self, event_id: str) -> frozenset[str]:
+        return frozenset(self.steps.get(event_id, ()))
+
+    def mark_done(self, event_id: str, step: str, *, purge_at: int) -> None:
+        self.steps.setdefault(event_id, set()).add(step)
+
+    def set_pending_webhooks(self, event_id: str, count: int) -> None:
+        if event_id in self.events:
+            self.events[event_id]["pending_webhooks"] = count
 
     def get(self, event_id: str, *, now: int) -> dict[str, Any] | None:
         event = self.events.get(event_id)
