@@ -28,6 +28,7 @@ for _name in [name for name in os.environ if name.startswith("AWS_ENDPOINT_URL")
     os.environ.pop(_name, None)
 
 from local_gateway import dynamodb_local  # noqa: E402
+from local_gateway.aws_limits import enforce_aws_limits  # noqa: E402
 from local_gateway.template import table_definition  # noqa: E402
 from portal_sessions.auth import key_hash  # noqa: E402
 from portal_sessions.cleanup_queue import clear_client_cache as clear_sqs_client  # noqa: E402
@@ -54,6 +55,8 @@ from tests.support.settings import (  # noqa: E402
     TEST_KEY,
     WEBHOOK_SECRETS_KEY_ID,
 )
+
+enforce_aws_limits()  # every client the tests and the functions make refuses what AWS refuses, as `make run` does
 
 # Valid settings for every function while test modules are collected (importing a handler runs its init, which
 # checks its settings); removed once collection is done (pytest_collection_finish), so no child process inherits

@@ -76,6 +76,7 @@ def _deliver(delivery: Delivery) -> None:
         secrets=endpoint_secrets(settings.webhook_secrets_key_id),
         queue=_queue(delivery.livemode),
         local_receivers=settings.webhook_local_receivers == "true",
+        deadline_seconds=settings.webhook_attempt_seconds,
     )
     if outcome == "waiting":
         return

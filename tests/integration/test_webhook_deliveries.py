@@ -23,7 +23,7 @@ from portal_sessions.webhooks import endpoint_secrets, new_signing_secret
 from tests.support.aws import aws_client
 from tests.support.events import FakeContext, http_event
 from tests.support.settings import LIVE_KEY, TEST_KEY
-from tests.support.webhook_receiver import Receiver, webhook_receiver
+from tests.support.webhook_receiver import Receiver, stalling_receiver, webhook_receiver
 
 PORTAL_EVENTS = ["billing_portal.session.created", "billing_portal.configuration.created",
                  "billing_portal.configuration.updated"]  # fmt: skip
@@ -309,3 +309,31 @@ def test_a_live_endpoint_must_use_https_even_under_the_local_switch(local_env: d
     )
 
     assert response["statusCode"] == 400 and json.loads(response["body"])["error"]["code"] == "url_invalid"
+
+
+def test_slow_receivers_delay_no_other_endpoint_and_a_delivered_event_is_not_sent_again(
+    local_env: dict[str, str], receiver: Receiver, published_events: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a healthy endpoint subscribed beside one that drips its answer and one that sends `100 Continue` for ever
+    monkeypatch.setenv("WEBHOOK_ATTEMPT_SECONDS", "1")
+    clear_settings_cache()
+    with stalling_receiver("drip") as drip, stalling_receiver("continue") as interim:
+        for url in (receiver.url, drip.url, interim.url):
+            register(url, ["billing_portal.session.created"])
+        made = {create_session()["id"] for _session in range(3)}
+        published_events()
+
+        # When the nine deliveries are taken in one batch
+        started = time.monotonic()
+        response = deliver(local_env)
+        took = time.monotonic() - started
+
+        # Then the healthy endpoint got every event, once, while the slow ones were given up on at their deadline
+        assert response["batchItemFailures"] == []
+        assert sorted(json.loads(d.body)["data"]["object"]["id"] for d in receiver.received) == sorted(made)
+        assert took <= 1 + 1.5  # the attempts ran at once: one deadline, not nine
+        waiting = aws_client("sqs").get_queue_attributes(
+            QueueUrl=local_env["TEST_WEBHOOK_DELIVERY_QUEUE_URL"], AttributeNames=["All"]
+        )["Attributes"]
+        # the slow endpoints' next attempts (delayed until due), and nothing for the healthy one
+        assert (waiting["ApproximateNumberOfMessages"], waiting["ApproximateNumberOfMessagesDelayed"]) == ("0", "6")

@@ -112,6 +112,7 @@ class WebhookDeliverySettings(_Settings):
     webhook_failed_queue_url: str = _text(min_length=1)
     test_webhook_delivery_queue_url: str = _text(min_length=1)
     test_webhook_failed_queue_url: str = _text(min_length=1)
+    webhook_attempt_seconds: int = _number(default=10, ge=1, le=10)  # one attempt's whole deadline
     webhook_local_receivers: str = _text(default="false")
 
 

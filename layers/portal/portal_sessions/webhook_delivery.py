@@ -4,7 +4,7 @@ webhook endpoints, each endpoint's delivery on its own.
 1. The events function (the stream's consumer) does only what cannot fail for a record's content: it stores the
    event (once: its id comes from the record's) and puts one `EventMessage` on its mode's queue. Send, then mark: a
    crash between the two queues it twice, never zero times.
-2. The delivery function takes the message (`dispatch`): it reads the mode's endpoints (at most MAX_ENDPOINTS_PER_MODE)
+2. The delivery function takes the message (`dispatch`): it reads the mode's endpoints (at most 16)
    and queues one `Delivery` per subscribed endpoint, then publishes the event to EventBridge. Each step is marked
    done when done, so a redelivered message repeats neither; one failing does not stop the other.
 3. Each `Delivery` is one attempt (`attempt`). A failed attempt puts the next one back on the queue, due after the
@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from botocore.config import Config
 
-from .delivery_safety import post
+from .delivery_safety import ATTEMPT_TIMEOUT_SECONDS, post
 from .errors import DeliveryFailedError, PublishRefusedError, UnsafeUrlError
 from .store.ports import FANNED_OUT, PUBLISHED, QUEUED
 from .store.webhooks import event_json
@@ -39,7 +39,6 @@ MAX_QUEUE_DELAY_SECONDS = 900  # SQS's longest DelaySeconds
 USER_AGENT = "portal-sessions-webhooks/1.0"
 
 
-MAX_ENDPOINTS_PER_MODE = 16  # Stripe's documented limit per account; each mode here is a world of its own
 EVENT_RETENTION_SECONDS = 30 * 86400
 
 
@@ -194,6 +193,7 @@ def attempt(
     secrets: EndpointSecrets,
     queue: DeliveryQueue,
     local_receivers: bool = False,
+    deadline_seconds: float = ATTEMPT_TIMEOUT_SECONDS,
 ) -> str:
     """One attempt at one delivery: `delivered`, `retrying`, `failed` (the last attempt failed), `waiting` (not due
     yet: back on the queue) or `dropped` (the event aged out, or the endpoint was disabled or deleted)."""
@@ -215,7 +215,8 @@ def attempt(
         "Stripe-Signature": signature_header(payload, secret, now),
     }
     try:
-        post(stored.endpoint["url"], payload, headers, livemode=event["livemode"], local_receivers=local_receivers)
+        post(stored.endpoint["url"], payload, headers, livemode=event["livemode"], local_receivers=local_receivers,
+             timeout=deadline_seconds)  # fmt: skip
     except (DeliveryFailedError, UnsafeUrlError) as failure:
         delays = retry_delays(event["livemode"])
         if delivery.attempt <= len(delays):
