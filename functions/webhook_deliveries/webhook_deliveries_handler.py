@@ -14,8 +14,10 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import BotoCoreError, ClientError
 
 from portal_sessions import clock
+from portal_sessions.errors import PublishError, RateLimitError, ServiceUnavailableError
 from portal_sessions.eventbus import EventBridgePublisher
 from portal_sessions.observability import logger, metrics, traced
 from portal_sessions.settings import webhook_delivery_settings
@@ -33,7 +35,7 @@ from portal_sessions.webhook_delivery import (
 from portal_sessions.webhooks import endpoint_secrets
 
 _METRICS = {"delivered": "WebhooksDelivered", "retrying": "WebhookAttemptsFailed", "failed": "WebhookDeliveriesFailed",
-            "dropped": "WebhookDeliveriesDropped"}  # fmt: skip
+            "dropped": "WebhookDeliveriesDropped", "disabled": "WebhookDeliveriesFailed"}  # fmt: skip
 MAX_BATCH = 10  # the mappings' BatchSize, at most: one thread per message
 
 
@@ -81,7 +83,11 @@ def _deliver(delivery: Delivery) -> None:
     if outcome == "waiting":
         return
     details = {"event_id": delivery.event_id, "webhook_endpoint_id": delivery.endpoint_id, "attempt": delivery.attempt}
-    if outcome == "failed":
+    if outcome == "disabled":
+        logger.error("webhook endpoint disabled: every attempt failed for its whole retry schedule", extra=details)
+        if delivery.livemode:  # what pages: a live endpoint; a test one is its developer's to mend
+            metrics.add_metric(name="LiveWebhookEndpointsDisabled", unit=MetricUnit.Count, value=1)
+    if outcome in ("failed", "disabled"):
         logger.error("webhook delivery failed after its last attempt", extra=details)
     else:
         logger.info(f"webhook {outcome}", extra=details)
@@ -96,9 +102,17 @@ def handle_record(record: dict[str, Any]) -> None:
         _deliver(message)
 
 
+# What a later receive may mend (the table, the queue or EventBridge failing): logged without a stack trace.
+_PASSING_FAILURES = (PublishError, RateLimitError, ServiceUnavailableError, BotoCoreError, ClientError)
+
+
 def _handled(record: dict[str, Any]) -> bool:
     try:
         handle_record(record)
+    except _PASSING_FAILURES as failure:
+        logger.warning("webhook queue message not handled: it comes back", extra={
+            "message_id": record.get("messageId"), "failure": f"{type(failure).__name__}: {failure}"})  # fmt: skip
+        return False
     except Exception:
         logger.exception("webhook queue message not handled", extra={"message_id": record.get("messageId")})
         return False

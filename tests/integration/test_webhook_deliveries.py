@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import configurations_handler
@@ -266,10 +267,14 @@ def test_after_the_last_attempt_the_delivery_is_kept_as_failed(
                 delivery, _delay = queue.sent.pop()
                 clock = delivery.due_at
 
-        assert outcomes == ["retrying", "retrying", "retrying", "failed"]
+        # every attempt at the endpoint failed for the whole schedule: it is disabled, as Stripe would
+        assert outcomes == ["retrying", "retrying", "retrying", "disabled"]
         assert len(receiver.received) == 4
         (failed,) = queue.failed
         assert (failed.attempt, failed.last_failure) == (4, "answered 500")
+        endpoint_id = failed.endpoint_id
+        assert api(webhook_endpoints_handler, "GET", f"/v1/webhook_endpoints/{endpoint_id}")["status"] == "disabled"
+        api(webhook_endpoints_handler, "POST", f"/v1/webhook_endpoints/{endpoint_id}", "disabled=false")
 
         # Through the function, on the test clock: the failed delivery goes to the failed-deliveries queue, logged and
         # metered
@@ -337,3 +342,27 @@ def test_slow_receivers_delay_no_other_endpoint_and_a_delivered_event_is_not_sen
         )["Attributes"]
         # the slow endpoints' next attempts (delayed until due), and nothing for the healthy one
         assert (waiting["ApproximateNumberOfMessages"], waiting["ApproximateNumberOfMessagesDelayed"]) == ("0", "6")
+
+
+def test_an_endpoint_that_succeeded_during_the_schedule_is_not_disabled_when_one_delivery_fails_for_good(
+    local_env: dict[str, str], published_events: Any
+) -> None:
+    # Given a receiver that fails one delivery's every attempt, but takes another delivery in between
+    with webhook_receiver(statuses=[500, 200, 500, 500, 500]) as receiver:
+        register(receiver.url, ["*"])
+        delivery, queue, clock = first_delivery(local_env, published_events), RecordingQueue(), int(time.time())
+        events = EventStore(local_env["TABLE_NAME"])
+        other = replace(delivery, event_id="evt_AnotherEventSameEndpoint")
+        events.put_new({**(events.get(delivery.event_id, now=clock) or {}), "id": other.event_id})
+
+        # When
+        outcomes = [attempt_at(delivery, clock, local_env, queue), attempt_at(other, clock + 1, local_env, queue)]
+        for _retry in range(3):
+            retry, _delay = queue.sent.pop()
+            outcomes.append(attempt_at(retry, retry.due_at, local_env, queue))
+
+        # Then that delivery failed for good, but the endpoint stays enabled: not every attempt at it failed
+        assert outcomes == ["retrying", "delivered", "retrying", "retrying", "failed"]
+        endpoint = WebhookEndpointStore(local_env["TABLE_NAME"]).get(delivery.endpoint_id)
+        assert endpoint is not None and endpoint.endpoint["status"] == "enabled"
+        assert len(receiver.received) == 5

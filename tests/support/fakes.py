@@ -304,6 +304,23 @@ class FakeWebhookEndpointStore:
     def all_of_mode(self, livemode: bool) -> list[dict[str, Any]]:
         return [copy.deepcopy(s.endpoint) for s in self.endpoints.values() if s.endpoint["livemode"] == livemode]
 
+    def mark_failing(self, endpoint_id: str, since: int) -> None:
+        stored = self.endpoints.get(endpoint_id)
+        if stored is not None and stored.failing_since is None:
+            self.endpoints[endpoint_id] = replace(stored, failing_since=since)
+
+    def clear_failing(self, endpoint_id: str) -> None:
+        stored = self.endpoints.get(endpoint_id)
+        if stored is not None:
+            self.endpoints[endpoint_id] = replace(stored, failing_since=None)
+
+    def disable(self, stored: StoredEndpoint) -> None:
+        current = self.endpoints.get(stored.endpoint["id"])
+        if current is None or current.version != stored.version:
+            raise ConditionFailedError(None)
+        disabled = {**current.endpoint, "status": "disabled"}
+        self.endpoints[stored.endpoint["id"]] = replace(current, endpoint=disabled, version=current.version + 1)
+
 
 class FakeEventStore:
     """Events by id, each with its pending webhooks; read only within the retention period."""

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from botocore.config import Config
 
 from .delivery_safety import ATTEMPT_TIMEOUT_SECONDS, post
-from .errors import DeliveryFailedError, PublishRefusedError, UnsafeUrlError
+from .errors import ConditionFailedError, DeliveryFailedError, PublishRefusedError, UnsafeUrlError
 from .store.ports import FANNED_OUT, PUBLISHED, QUEUED
 from .store.webhooks import event_json
 from .webhooks import EndpointSecrets, retry_delays, signature_header, wants
@@ -195,8 +195,10 @@ def attempt(
     local_receivers: bool = False,
     deadline_seconds: float = ATTEMPT_TIMEOUT_SECONDS,
 ) -> str:
-    """One attempt at one delivery: `delivered`, `retrying`, `failed` (the last attempt failed), `waiting` (not due
-    yet: back on the queue) or `dropped` (the event aged out, or the endpoint was disabled or deleted)."""
+    """One attempt at one delivery: `delivered`, `retrying`, `failed` (the last attempt failed), `disabled` (the last
+    attempt failed, and so had every attempt at the endpoint over the whole retry schedule: it is disabled, as Stripe
+    disables an endpoint that keeps failing), `waiting` (not due yet: back on the queue) or `dropped` (the event aged
+    out, or the endpoint was disabled or deleted)."""
     if delivery.due_at > now:
         queue.send([delivery], min(MAX_QUEUE_DELAY_SECONDS, delivery.due_at - now))
         return "waiting"
@@ -219,6 +221,8 @@ def attempt(
              timeout=deadline_seconds)  # fmt: skip
     except (DeliveryFailedError, UnsafeUrlError) as failure:
         delays = retry_delays(event["livemode"])
+        if stored.failing_since is None:
+            endpoints.mark_failing(delivery.endpoint_id, since=now)
         if delivery.attempt <= len(delays):
             delay = delays[delivery.attempt - 1]
             retry = Delivery(
@@ -231,6 +235,15 @@ def attempt(
         final = Delivery(delivery.event_id, delivery.endpoint_id, delivery.livemode, delivery.attempt, now,
                          str(failure))  # fmt: skip
         queue.send_failed(final)
+        failing_since = now if stored.failing_since is None else stored.failing_since
+        if failing_since <= now - sum(delays):
+            try:
+                endpoints.disable(stored)
+            except ConditionFailedError:
+                return "failed"  # changed meanwhile (by its owner, or another delivery disabling it)
+            return "disabled"
         return "failed"
+    if stored.failing_since is not None:
+        endpoints.clear_failing(delivery.endpoint_id)
     events.webhook_settled(delivery.event_id)
     return "delivered"

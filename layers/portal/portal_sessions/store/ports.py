@@ -131,6 +131,14 @@ class WebhookEndpointRepository(Protocol):
         """Every endpoint of a mode."""
         ...
 
+    def mark_failing(self, endpoint_id: str, since: int) -> None: ...
+
+    def clear_failing(self, endpoint_id: str) -> None: ...
+
+    def disable(self, stored: StoredEndpoint) -> None:
+        """Disable an endpoint if nobody changed it since it was read (else ConditionFailedError)."""
+        ...
+
 
 class EventRepository(Protocol):
     """Events, kept for their retention period (see webhooks.EventStore)."""

@@ -42,6 +42,7 @@ class StoredEndpoint:
     endpoint: dict[str, Any]  # as the API shows it, without the secret
     sealed_secret: str
     version: int
+    failing_since: int | None = None  # when its deliveries began to fail, none having succeeded since
 
     @property
     def list_sort(self) -> str:
@@ -65,6 +66,48 @@ class WebhookEndpointStore(Table):
             Item=_endpoint_item(endpoint, stored.sealed_secret, version=stored.version + 1),
             ConditionExpression="version = :expected",
             ExpressionAttributeValues={":expected": {"N": str(stored.version)}},
+        )
+
+    def mark_failing(self, endpoint_id: str, since: int) -> None:
+        """Note that the endpoint's deliveries fail, from `since` (kept if already noted)."""
+        try:
+            self.call(
+                "update_item",
+                Key={"pk": {"S": _ENDPOINT_PREFIX + endpoint_id}},
+                UpdateExpression="SET failing_since = :since",
+                ConditionExpression="attribute_exists(pk) AND attribute_not_exists(failing_since)",
+                ExpressionAttributeValues={":since": {"N": str(since)}},
+            )
+        except ConditionFailedError:
+            pass  # noted already, or the endpoint is gone
+
+    def clear_failing(self, endpoint_id: str) -> None:
+        """A delivery succeeded: the endpoint is no longer failing."""
+        try:
+            self.call(
+                "update_item",
+                Key={"pk": {"S": _ENDPOINT_PREFIX + endpoint_id}},
+                UpdateExpression="REMOVE failing_since",
+                ConditionExpression="attribute_exists(failing_since)",
+            )
+        except ConditionFailedError:
+            pass
+
+    def disable(self, stored: StoredEndpoint) -> None:
+        """Disable an endpoint if nobody changed it since it was read (else ConditionFailedError)."""
+        disabled = {**stored.endpoint, "status": "disabled"}
+        self.call(
+            "update_item",
+            Key={"pk": {"S": _ENDPOINT_PREFIX + stored.endpoint["id"]}},
+            UpdateExpression="SET #status = :disabled, body = :body, version = :next",
+            ConditionExpression="version = :expected",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={
+                ":disabled": {"S": "disabled"},
+                ":body": {"S": json.dumps(disabled, separators=(",", ":"))},
+                ":next": {"N": str(stored.version + 1)},
+                ":expected": {"N": str(stored.version)},
+            },
         )
 
     def delete(self, endpoint_id: str) -> None:
@@ -115,6 +158,7 @@ def _endpoint_from_item(item: dict[str, Any]) -> StoredEndpoint:
         endpoint=json.loads(item["body"]["S"]),
         sealed_secret=item["sealed_secret"]["S"],
         version=int(item["version"]["N"]),
+        failing_since=int(item["failing_since"]["N"]) if "failing_since" in item else None,
     )
 
 
