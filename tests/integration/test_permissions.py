@@ -279,13 +279,13 @@ ALLOWED_WRITES = {  # a function not listed writes nothing
     "SessionsFunction": {("UpdateItem", "token"), *((w, "idempotency") for w in WRITES[:3])},
     "ConfigurationsFunction": {("PutItem", "configuration"), *((w, "idempotency") for w in WRITES[:3])},
     "CreateSessionFunction": {("PutItem", "token"), *((w, "idempotency") for w in WRITES[:3])},
-    "SessionEventsFunction": {("PutItem", "event")},
+    "SessionEventsFunction": {("PutItem", "event"), ("UpdateItem", "event")},
     "WebhookEndpointsFunction": {
         ("PutItem", "webhook_endpoint"),
         ("DeleteItem", "webhook_endpoint"),
         *((w, "idempotency") for w in WRITES[:3]),
     },
-    "WebhookDeliveriesFunction": {("UpdateItem", "event")},
+    "WebhookDeliveriesFunction": {("UpdateItem", "event"), ("UpdateItem", "webhook_endpoint")},
 }
 
 

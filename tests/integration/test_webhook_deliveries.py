@@ -12,6 +12,7 @@ from typing import Any
 
 import configurations_handler
 import create_session_handler
+import events_handler
 import pytest
 import stripe
 import webhook_deliveries_handler
@@ -366,3 +367,65 @@ def test_an_endpoint_that_succeeded_during_the_schedule_is_not_disabled_when_one
         endpoint = WebhookEndpointStore(local_env["TABLE_NAME"]).get(delivery.endpoint_id)
         assert endpoint is not None and endpoint.endpoint["status"] == "enabled"
         assert len(receiver.received) == 5
+
+
+def resend(event_id: str, body: str, key: str = TEST_KEY) -> tuple[int, dict[str, Any]]:
+    """`stripe events resend <id> --webhook-endpoint <we_>` as stripe-cli sends it (POST /v1/events/{id}/retry)."""
+    headers = {"content-type": "application/x-www-form-urlencoded", "authorization": f"Bearer {key}"}
+    response = events_handler.lambda_handler(
+        http_event("POST", f"/v1/events/{event_id}/retry", headers=headers, body=body), FakeContext()
+    )
+    return response["statusCode"], json.loads(response["body"])
+
+
+def test_an_event_is_resent_to_one_endpoint_with_its_own_id_as_the_stripe_cli_asks(
+    local_env: dict[str, str], receiver: Receiver, published_events: Any
+) -> None:
+    # Given an event delivered once
+    endpoint = register(receiver.url, ["billing_portal.session.created"])
+    create_session()
+    (envelope,) = published_events()
+    deliver(local_env)
+    event_id = envelope["detail"]["id"]
+
+    # When it is resent to the endpoint
+    status, shown = resend(event_id, f"webhook_endpoint={endpoint['id']}")
+    deliver(local_env)
+
+    # Then the endpoint gets it again, the same event (same id), signed afresh
+    assert status == 200 and shown["id"] == event_id and shown["object"] == "event"
+    first, again = receiver.received
+    assert json.loads(again.body)["id"] == json.loads(first.body)["id"] == event_id
+    stripe.Webhook.construct_event(again.body, again.headers["stripe-signature"], endpoint["secret"])
+
+
+def test_a_resend_names_an_enabled_endpoint_of_the_events_mode_that_listens_for_it(
+    local_env: dict[str, str], receiver: Receiver, published_events: Any
+) -> None:
+    listening = register(receiver.url, ["billing_portal.session.created"])
+    deaf = register(receiver.url, ["billing_portal.session.expired"])
+    live = register("https://hooks.example.com/live", ["*"], key=LIVE_KEY)
+    create_session()
+    (envelope,) = published_events()
+    assert len(queued(local_env)) == 1  # its first delivery, taken off the queue
+    event_id = envelope["detail"]["id"]
+    api(webhook_endpoints_handler, "POST", f"/v1/webhook_endpoints/{listening['id']}", "disabled=true")
+
+    refusals = {
+        "none": resend(event_id, "for_stripecli=true"),
+        "other mode": resend(event_id, f"webhook_endpoint={live['id']}"),
+        "disabled": resend(event_id, f"webhook_endpoint={listening['id']}"),
+        "not listening": resend(event_id, f"webhook_endpoint={deaf['id']}"),
+        "connect": resend(event_id, f"webhook_endpoint={deaf['id']}&account=acct_1"),
+        "live key": resend(event_id, f"webhook_endpoint={live['id']}", key=LIVE_KEY),
+    }
+
+    assert {name: status for name, (status, _body) in refusals.items()} == {
+        "none": 400, "other mode": 400, "disabled": 400, "not listening": 400, "connect": 400, "live key": 404,
+    }  # fmt: skip
+    assert refusals["none"][1]["error"]["param"] == "webhook_endpoint"
+    assert refusals["other mode"][1]["error"]["code"] == "resource_missing"
+    assert "is disabled" in refusals["disabled"][1]["error"]["message"]
+    assert "does not listen" in refusals["not listening"][1]["error"]["message"]
+    assert refusals["live key"][1]["error"]["code"] == "resource_missing"  # a test event is not live mode's
+    assert queued(local_env) == [] and queued(local_env, "WEBHOOK_DELIVERY_QUEUE_URL") == []  # nothing was queued

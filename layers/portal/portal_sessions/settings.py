@@ -95,6 +95,11 @@ class SessionEventsSettings(_Settings):
 @dataclass(frozen=True, kw_only=True, eq=False)
 class EventsSettings(ApiSettings):
     event_list_shards: int = _number(default=64, ge=1, le=1000)
+    webhook_delivery_queue_url: str = _text(min_length=1)  # live mode's: a resent event's delivery
+    test_webhook_delivery_queue_url: str = _text(min_length=1)
+
+    def queue_url_for(self, livemode: bool) -> str:
+        return self.webhook_delivery_queue_url if livemode else self.test_webhook_delivery_queue_url
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)

@@ -11,6 +11,7 @@ from .errors import ConditionFailedError, InvalidRequestError, ResourceMissingEr
 from .store.webhooks import EventQuery, StoredEndpoint, event_sort_key
 from .stripe_params import is_object_id
 from .tokens import new_object_id
+from .webhook_delivery import Delivery
 from .webhooks import (
     LIST_URL,
     MAX_ENDPOINTS_PER_MODE,
@@ -22,10 +23,12 @@ from .webhooks import (
     new_endpoint,
     new_signing_secret,
     updated_endpoint,
+    wants,
 )
 
 if TYPE_CHECKING:
     from .store.ports import EventRepository, WebhookEndpointRepository
+    from .webhook_delivery import DeliveryQueue
 
 EVENTS_LIST_URL = "/v1/events"
 
@@ -131,6 +134,29 @@ def _find_event(
 
 def retrieve_event(event_id: str, caller: Caller, store: EventRepository, *, now: int) -> dict[str, Any]:
     return _find_event(store, event_id, caller, now=now)
+
+
+def resend_event(
+    event_id: str,
+    endpoint_id: str,
+    caller: Caller,
+    events: EventRepository,
+    endpoints: WebhookEndpointRepository,
+    queue: DeliveryQueue,
+    *,
+    now: int,
+) -> dict[str, Any]:
+    """Queue the event for one more delivery to one enabled endpoint of its mode that listens for its type (the
+    delivery carries the same event id, signed afresh); the event as retrieved."""
+    event = _find_event(events, event_id, caller, now=now)
+    stored = _find_endpoint(endpoints, endpoint_id, caller, param="webhook_endpoint", http_status=400)
+    if stored.endpoint["status"] != "enabled":
+        raise InvalidRequestError(f"The webhook endpoint {endpoint_id} is disabled.", param="webhook_endpoint")
+    if not wants(stored.endpoint, event["type"]):
+        raise InvalidRequestError(f"The webhook endpoint {endpoint_id} does not listen for {event['type']} events.",
+                                  param="webhook_endpoint")  # fmt: skip
+    queue.send([Delivery(event_id, endpoint_id, caller.livemode)])
+    return event
 
 
 def list_events(

@@ -242,6 +242,22 @@ class RetrieveEventParams(StripeParams):
     expand: Expand = None
 
 
+class ResendEventParams(StripeParams):
+    """What `stripe events resend --webhook-endpoint we_…` sends (stripe-cli). Without an endpoint the CLI sends
+    `for_stripecli=true` instead, for a `stripe listen` session, which this service has none of: webhook_endpoint is
+    required; `account` (Connect) is refused as unknown."""
+
+    webhook_endpoint: ObjectId
+    for_stripecli: FormBoolean | None = None
+    expand: Expand = None
+
+
+def parse_resend_event_params(raw: dict[str, Any]) -> ResendEventParams:
+    params = validate_params(ResendEventParams, raw)
+    stripe_params.check_expand(params.expand, ())
+    return params
+
+
 def parse_list_events_params(raw: dict[str, Any]) -> ListEventsParams:
     params = validate_params(ListEventsParams, raw)
     stripe_params.check_one_cursor(params.starting_after, params.ending_before)
