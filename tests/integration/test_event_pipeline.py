@@ -11,6 +11,7 @@ import configurations_handler
 import pytest
 import session_events_handler
 
+from portal_admin.__main__ import main as admin
 from portal_sessions.errors import InvalidRequestError
 from portal_sessions.settings import clear_settings_cache
 from portal_sessions.store.webhooks import EventQuery, EventStore
@@ -138,3 +139,62 @@ def test_an_event_the_store_refuses_as_invalid_is_kept_not_retried(
     assert session_events()["batchItemFailures"] == []
     (kept,) = failed_records(service_env)
     assert kept["reason"] == "the event store refused the event as invalid"
+
+
+def test_an_operator_replays_failed_deliveries_and_refused_events(
+    local_env: dict[str, str], published_events: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sqs = aws_client("sqs")
+    work, failed = local_env["TEST_WEBHOOK_DELIVERY_QUEUE_URL"], local_env["TEST_WEBHOOK_FAILED_QUEUE_URL"]
+    with webhook_receiver() as receiver:
+        register(receiver.url, ["*"])
+        create_session()
+        (envelope,) = published_events()
+        event_id = envelope["detail"]["id"]
+        (first,) = [json.loads(m["Body"]) for m in sqs.receive_message(QueueUrl=work)["Messages"]]
+        sqs.purge_queue(QueueUrl=work)
+        # Given a delivery failed after its last attempt, and the event refused by EventBridge (both kept)
+        kept = [{**first, "attempt": 4, "last_failure": "answered 500"},
+                {"event_id": event_id, "livemode": False, "kind": "event", "unpublished": "refused"}]  # fmt: skip
+        for body in kept:
+            sqs.send_message(QueueUrl=failed, MessageBody=json.dumps(body))
+        capsys.readouterr()
+
+        # When the operator replays the mode's failed queue onto its webhook queue
+        assert admin(["--table", local_env["TABLE_NAME"], "webhooks", "replay", "--from", failed, "--to", work]) == 0
+        assert capsys.readouterr().out.splitlines()[-1] == "2 replayed"
+        again = published_events()  # the event is dispatched again: published, its webhooks not queued twice
+        assert deliver(local_env)["batchItemFailures"] == []
+
+    # Then the delivery starts afresh and arrives, the event is on the bus again, and the failed queue is empty
+    assert [json.loads(d.body)["id"] for d in receiver.received] == [event_id]
+    assert [e["detail"]["id"] for e in again] == [event_id]
+    assert sqs.receive_message(QueueUrl=failed).get("Messages", []) == []
+
+
+def test_the_kept_records_are_listed_and_stay_kept(
+    service_env: dict[str, str],
+    session_events: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    create_session()
+
+    def refuse(*_args: Any, **_kwargs: Any) -> bool:
+        raise InvalidRequestError("This request has a value the session store cannot hold.")
+
+    monkeypatch.setattr(EventStore, "put_new", refuse)
+    session_events()
+    capsys.readouterr()
+
+    queue = service_env["SESSION_EVENTS_FAILED_QUEUE_URL"]
+    assert admin(["events", "failed", "--queue", queue]) == 0
+    printed = capsys.readouterr()
+
+    (shown,) = [json.loads(line) for line in printed.out.splitlines() if line.startswith('{"failed_record"')]
+    assert shown["reason"] == "the event store refused the event as invalid" and printed.err.strip() == "1 kept"
+    attributes = aws_client("sqs").get_queue_attributes(QueueUrl=queue, AttributeNames=["All"])["Attributes"]
+    assert (attributes["ApproximateNumberOfMessages"], attributes["ApproximateNumberOfMessagesNotVisible"]) == (
+        "0",
+        "1",
+    )

@@ -79,6 +79,20 @@ def message_from_json(text: str) -> EventMessage | Delivery:
     return Delivery(**fields)
 
 
+def replay_of(failed_body: str) -> tuple[EventMessage | Delivery, bool]:
+    """What goes back on a mode's webhook queue for a message of its failed queue, and whether the event must be
+    published again: a failed delivery starts a fresh retry schedule; an event EventBridge refused is dispatched
+    again (its webhooks are not sent twice: their step stays marked); a message that kept failing goes back as it
+    was."""
+    fields = json.loads(failed_body)
+    if "unpublished" in fields:
+        return EventMessage(fields["event_id"], bool(fields["livemode"])), True
+    message = message_from_json(failed_body)
+    if isinstance(message, Delivery):
+        return Delivery(message.event_id, message.endpoint_id, message.livemode), False
+    return message, False
+
+
 class DeliveryQueue(Protocol):
     """One mode's queue and failed queue."""
 

@@ -232,6 +232,15 @@ class EventStore(Table):
         except ConditionFailedError:
             pass
 
+    def unmark(self, event_id: str, step: str) -> None:
+        """Forget that a step was done, so it is done again (an operator's replay)."""
+        self.call(
+            "update_item",
+            Key={"pk": {"S": _progress_key(event_id)}},
+            UpdateExpression="REMOVE #step",
+            ExpressionAttributeNames={"#step": step},
+        )
+
     def set_pending_webhooks(self, event_id: str, count: int) -> None:
         """How many endpoints the event was fanned out to (each settles one when it is delivered or fails for good)."""
         try:
