@@ -14,10 +14,11 @@ from portal_sessions.errors import SessionExpiredError, SessionNotFoundError, St
 from portal_sessions.handoff import issue_handoff_token, load_keyring
 from portal_sessions.links import check_session, visit_session
 from portal_sessions.observability import logger, metrics, traced
-from portal_sessions.pages import HTML_HEADERS, expired_page, not_found_page, unavailable_page
+from portal_sessions.pages import HTML_HEADERS, BusinessProfile, Page, expired_page, not_found_page, unavailable_page
 from portal_sessions.request_log import current_request_id, logged_request
-from portal_sessions.session import RequestRef
+from portal_sessions.session import PortalSession, RequestRef
 from portal_sessions.settings import redirect_settings
+from portal_sessions.store.configurations import ConfigurationStore
 from portal_sessions.store.sessions import SessionStore
 
 redirect_settings()  # at init: a bad setting fails the function's start with its message, not each request
@@ -72,6 +73,7 @@ def respond(event: dict[str, Any]) -> dict[str, Any]:
     """The page (or redirect) for this request; a customer's browser gets HTML, never API JSON or a stack trace."""
     method = event.get("requestContext", {}).get("http", {}).get("method", "")
     token = (event.get("pathParameters") or {}).get("token", "")
+    accept_language = (event.get("headers") or {}).get("accept-language")
     try:
         if method == "GET":
             return visit_session_route(token)
@@ -80,18 +82,40 @@ def respond(event: dict[str, Any]) -> dict[str, Any]:
         raise SessionNotFoundError()  # no other method reaches this function through API Gateway
     except SessionNotFoundError:
         metrics.add_metric(name="SessionLinksUnknown", unit=MetricUnit.Count, value=1)
-        return _response(404, dict(HTML_HEADERS), not_found_page())
+        return _page_response(404, not_found_page(accept_language))
     except SessionExpiredError as error:
         metrics.add_metric(name="SessionLinksExpired", unit=MetricUnit.Count, value=1)
-        return _response(410, dict(HTML_HEADERS), expired_page(error.return_url))
+        session = error.session
+        # A HEAD shows no page, so only a GET reads the configuration for the business it names.
+        business = _business_profile(session) if method == "GET" else None
+        page = expired_page(
+            session.return_url, session_locale=session.locale, accept_language=accept_language, business=business
+        )
+        return _page_response(410, page)
     except StripeError as error:  # the store or a secret is unavailable: the link stays valid for a retry
         logger.append_keys(error_code=error.code)
         metrics.add_metric(name="SessionLinksUnavailable", unit=MetricUnit.Count, value=1)
-        return _response(503, dict(HTML_HEADERS) | {"Retry-After": "2"}, unavailable_page())
+        return _page_response(503, unavailable_page(accept_language), {"Retry-After": "2"})
     except Exception:
         logger.exception("unexpected error")
         metrics.add_metric(name="UnexpectedErrors", unit=MetricUnit.Count, value=1)
-        return _response(500, dict(HTML_HEADERS), unavailable_page())
+        return _page_response(500, unavailable_page(accept_language))
+
+
+def _business_profile(session: PortalSession) -> BusinessProfile | None:
+    """What the session's configuration says of the business: one read; none if it cannot be read (the expired page
+    is still shown, without it)."""
+    try:
+        stored = ConfigurationStore(redirect_settings().table_name).get(session.configuration)
+    except StripeError as error:
+        logger.warning("configuration unreadable for the expired page", extra={"error_code": error.code})
+        return None
+    return BusinessProfile.of_configuration(stored.configuration) if stored else None
+
+
+def _page_response(status: int, page: Page, extra_headers: dict[str, str] | None = None) -> dict[str, Any]:
+    headers = HTML_HEADERS | {"Content-Language": page.language} | (extra_headers or {})
+    return _response(status, headers, page.html)
 
 
 def _response(status: int, headers: dict[str, str], body: str) -> dict[str, Any]:
