@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -13,6 +12,7 @@ import pytest
 from portal_sessions import page_locales
 from portal_sessions.page_locales import CATALOG_DIR
 from portal_sessions.pages import BusinessProfile, Page, expired_page, fill, not_found_page, unavailable_page
+from tests.support.pages import PageParts
 
 CATALOGS = sorted(path.stem for path in CATALOG_DIR.glob("*.json"))
 RETURN_URL = "https://shop.example.com/account?from=portal&x=1"
@@ -26,36 +26,11 @@ PAGE_TAGS = {"html", "head", "meta", "title", "style", "body", "h1", "p", "a"}
 POLICIES = ("privacy_policy", "terms_of_service")
 
 
-class PageParts(HTMLParser):
-    """A page's elements, attributes and text, as a browser's parser sees them."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.tags: list[str] = []
-        self.attributes: dict[str, list[dict[str, str | None]]] = {}
-        self.text: list[str] = []
-        self._open: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.tags.append(tag)
-        self.attributes.setdefault(tag, []).append(dict(attrs))
-        if tag != "meta":
-            self._open.append(tag)
-
-    def handle_endtag(self, tag: str) -> None:
-        if self._open and self._open[-1] == tag:
-            self._open.pop()
-
-    def handle_data(self, data: str) -> None:
-        if data.strip() and self._open and self._open[-1] in {"h1", "p", "a", "title"}:
-            self.text.append(data.strip())
-
-
 def parts(page: Page) -> PageParts:
-    parser = PageParts()
-    parser.feed(page.html)
-    parser.close()
-    return parser
+    found = PageParts()
+    found.feed(page.html)
+    found.close()
+    return found
 
 
 def texts_of(tag: str) -> dict[str, str]:
