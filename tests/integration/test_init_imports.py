@@ -89,10 +89,11 @@ def test_links_and_cleanup_need_no_pydantic_and_no_router(module: str) -> None:
     assert not imported(modules, "aws_xray_sdk")
 
 
-def test_the_redirect_reads_its_page_catalogs_only_when_it_shows_a_page() -> None:
+def test_the_redirect_loads_its_pages_and_their_catalogs_only_when_it_shows_a_page() -> None:
     modules = init_of("redirect_handler")["modules"]
 
-    assert imported(modules, "portal_sessions.pages")  # the probe saw the function's own imports
+    assert imported(modules, "portal_sessions.html_headers")  # the probe saw the function's own imports
+    assert not imported(modules, "portal_sessions.pages")
     assert not imported(modules, "portal_sessions.page_locales")
 
 

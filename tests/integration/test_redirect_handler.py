@@ -11,7 +11,7 @@ import redirect_handler
 
 from portal_sessions import clock, page_locales
 from portal_sessions.handoff import AUDIENCES, verify_handoff_token
-from portal_sessions.pages import HTML_HEADERS
+from portal_sessions.html_headers import HTML_HEADERS
 from tests.support.aws import aws_client
 from tests.support.events import FakeContext, http_event
 from tests.support.pages import PageParts

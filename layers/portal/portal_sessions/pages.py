@@ -1,8 +1,8 @@
 """The small HTML pages a customer sees when a session link cannot be used, in the customer's language.
 
-Their texts come from the catalogs of page_locales.py, read only when a page is rendered: the redirect imports this
-module at start for HTML_HEADERS, and a link that works never renders a page. Every text and value is escaped here,
-so neither a catalog nor a configuration can put markup into a page.
+Their texts come from the catalogs of page_locales.py. The redirect imports this module only when it shows a page (a
+link that works never does), so neither it nor a catalog costs a cold start. Every text and value is escaped here, so
+neither a catalog nor a configuration can put markup into a page. Their headers are html_headers.py's.
 """
 
 from __future__ import annotations
@@ -13,14 +13,8 @@ from html import escape
 from typing import Any
 from urllib.parse import urlsplit
 
-HTML_HEADERS = {
-    "Content-Type": "text/html; charset=utf-8",
-    "Cache-Control": "no-store",
-    "Referrer-Policy": "no-referrer",
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
-}
+from . import page_locales
+
 PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 
 _PAGE = """<!doctype html>
@@ -68,7 +62,7 @@ class BusinessProfile:
 
 
 def not_found_page(accept_language: str | None) -> Page:
-    return _render("not_found", _locale(None, accept_language))
+    return _render("not_found", page_locales.page_locale(None, accept_language))
 
 
 def expired_page(
@@ -78,11 +72,11 @@ def expired_page(
     accept_language: str | None,
     business: BusinessProfile | None = None,
 ) -> Page:
-    return _render("expired", _locale(session_locale, accept_language), return_url, business)
+    return _render("expired", page_locales.page_locale(session_locale, accept_language), return_url, business)
 
 
 def unavailable_page(accept_language: str | None) -> Page:
-    return _render("unavailable", _locale(None, accept_language))
+    return _render("unavailable", page_locales.page_locale(None, accept_language))
 
 
 def fill(text: str, values: dict[str, str]) -> str:
@@ -91,21 +85,13 @@ def fill(text: str, values: dict[str, str]) -> str:
     return PLACEHOLDER.sub(lambda found: escape(values.get(found.group(1), found.group(0))), escape(text))
 
 
-def _locale(session_locale: str | None, accept_language: str | None) -> str:
-    from .page_locales import page_locale  # deferred: the redirect's start and its 302 path read no catalog
-
-    return page_locale(session_locale, accept_language)
-
-
 def _render(
     kind: str,
     tag: str,
     return_url: str | None = None,
     business: BusinessProfile | None = None,
 ) -> Page:
-    from .page_locales import catalog, text_direction
-
-    texts = catalog(tag)
+    texts = page_locales.catalog(tag)
     business = business or BusinessProfile()
     links = []
     if return_url:
@@ -117,7 +103,7 @@ def _render(
         links.append(f'<p class="policies">{" ".join(policies)}</p>\n')
     html = _PAGE.format(
         lang=escape(tag),
-        direction=' dir="rtl"' if text_direction(tag) == "rtl" else "",
+        direction=' dir="rtl"' if page_locales.text_direction(tag) == "rtl" else "",
         title=fill(texts[f"{kind}_title"], {}),
         message=fill(texts[f"{kind}_message"], {}),
         business=f'<p class="business">{escape(business.headline)}</p>\n' if business.headline else "",
