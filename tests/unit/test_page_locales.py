@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -132,15 +131,6 @@ def test_a_page_is_in_the_session_locale_else_the_browser_one(
 @pytest.mark.parametrize(("tag", "direction"), [("ar", "rtl"), ("he", "rtl"), ("fa-IR", "rtl"), ("fr", "ltr")])
 def test_right_to_left_languages(tag: str, direction: str) -> None:
     assert text_direction(tag) == direction
-
-
-@pytest.fixture
-def team_catalogs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """An empty catalog folder in place of the shipped one, as a team would fill it."""
-    monkeypatch.setattr(page_locales, "CATALOG_DIR", tmp_path)
-    page_locales.clear_catalog_cache()
-    yield tmp_path
-    page_locales.clear_catalog_cache()
 
 
 def test_a_team_adds_a_language_by_adding_a_file(team_catalogs: Path) -> None:

@@ -4,12 +4,10 @@ every text escaped, so neither a catalog nor a configuration can put markup into
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from portal_sessions import page_locales
 from portal_sessions.page_locales import CATALOG_DIR
 from portal_sessions.pages import BusinessProfile, Page, expired_page, fill, not_found_page, unavailable_page
 from tests.support.pages import PageParts
@@ -130,15 +128,6 @@ def test_configuration_values_cannot_inject_markup() -> None:
         'https://acme.example/"><script>alert(3)</script>',
         "javascript&colon;alert(4)",
     ]
-
-
-@pytest.fixture
-def team_catalogs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """An empty catalog folder in place of the shipped one, as a team would fill it."""
-    monkeypatch.setattr(page_locales, "CATALOG_DIR", tmp_path)
-    page_locales.clear_catalog_cache()
-    yield tmp_path
-    page_locales.clear_catalog_cache()
 
 
 def test_a_catalog_cannot_inject_markup(team_catalogs: Path) -> None:
