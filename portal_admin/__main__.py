@@ -17,8 +17,10 @@ import sys
 import time
 
 from portal_sessions.auth import ManagedKey, key_hash, mask_key, new_api_key
+from portal_sessions.erasure import erase_owner
 from portal_sessions.store.api_keys import ApiKeyStore
 from portal_sessions.store.sessions import SessionStore
+from portal_sessions.store.webhooks import EventStore
 from portal_sessions.tokens import new_object_id
 
 
@@ -59,10 +61,11 @@ def revoke(store: ApiKeyStore, key_id: str) -> int:
     return 1
 
 
-def erase(store: SessionStore, *, mode: str, customer: str | None, customer_account: str | None) -> int:
-    erased = store.erase_owner(mode == "live", customer=customer, customer_account=customer_account)
+def erase(table: str, *, mode: str, customer: str | None, customer_account: str | None) -> int:
+    sessions, events = erase_owner(SessionStore(table), EventStore(table), livemode=mode == "live", customer=customer,
+                                   customer_account=customer_account)  # fmt: skip
     whose = f"customer {customer}" if customer is not None else f"customer account {customer_account}"
-    print(f"{erased} {mode} mode sessions of {whose} erased")
+    print(f"{sessions} {mode} mode sessions of {whose} erased, and {events} of their events")
     return 0
 
 
@@ -142,8 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.group == "webhooks":
         return replay(args.failed_queue, args.queue, args.table, limit=args.limit)
     if args.group == "sessions":
-        sessions_store = SessionStore(args.table)
-        return erase(sessions_store, mode=args.mode, customer=args.customer, customer_account=args.customer_account)
+        return erase(args.table, mode=args.mode, customer=args.customer, customer_account=args.customer_account)
     store = ApiKeyStore(args.table)
     if args.command == "create":
         return create(store, mode=args.mode, name=args.name, restricted=args.restricted)

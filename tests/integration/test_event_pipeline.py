@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import urlsplit
 
 import configurations_handler
+import create_session_handler
 import pytest
+import redirect_handler
 import session_events_handler
 
 from portal_admin.__main__ import main as admin
@@ -198,3 +201,44 @@ def test_the_kept_records_are_listed_and_stay_kept(
         "0",
         "1",
     )
+
+
+def test_an_erasure_erases_the_owners_events_and_announces_nothing(
+    local_env: dict[str, str], published_events: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a customer's session, created and visited, whose events were stored, published and delivered, and
+    # another customer's
+    with webhook_receiver() as receiver:
+        register(receiver.url, ["*"])
+        erased = create_session_of("cus_Erase")
+        redirect_handler.lambda_handler(http_event("GET", urlsplit(erased["url"]).path), FakeContext())
+        kept = create_session_of("cus_Keep")
+        assert len(published_events()) == 3
+        deliver(local_env)
+        capsys.readouterr()
+
+        # When the customer's data is erased
+        assert admin(["--table", local_env["TABLE_NAME"], "sessions", "erase", "--mode", "test", "--customer",
+                      "cus_Erase"]) == 0  # fmt: skip
+        printed = capsys.readouterr().out.splitlines()[-1]
+        after = published_events()  # the stream carries the erasure: mark, then delete
+        deliver(local_env)
+
+    # Then its events are gone and no event says anything of it; the other customer's stay
+    assert printed == "1 test mode sessions of customer cus_Erase erased, and 2 of their events"
+    assert after == []
+    assert len(receiver.received) == 3  # the three events before, nothing since
+    listed = EventStore(local_env["TABLE_NAME"]).list_page(False, EventQuery(), now=kept["created"], limit=10)[0]
+    assert [event["data"]["object"]["id"] for event in listed] == [kept["id"]]
+    assert "cus_Erase" not in json.dumps(listed)
+
+
+def create_session_of(customer: str) -> dict[str, Any]:
+    headers = {"content-type": "application/x-www-form-urlencoded", "authorization": f"Bearer {TEST_KEY}"}
+    body = f"customer={customer}&return_url=https://example.com/{customer}"
+    response = create_session_handler.lambda_handler(
+        http_event("POST", "/v1/billing_portal/sessions", headers=headers, body=body), FakeContext()
+    )
+    assert response["statusCode"] == 200, response["body"]
+    session: dict[str, Any] = json.loads(response["body"])
+    return session

@@ -152,7 +152,8 @@ def test_the_admin_command_erases_one_owners_sessions(
                   "cus_Erase"]) == 0  # fmt: skip
 
     # Then exactly that owner's sessions are gone, from the table and from every list
-    assert capsys.readouterr().out.strip() == f"2 test mode sessions of {owner.replace('-', ' ')} cus_Erase erased"
+    whose = f"{owner.replace('-', ' ')} cus_Erase"
+    assert capsys.readouterr().out.strip() == f"2 test mode sessions of {whose} erased, and 0 of their events"
     remaining = {item["session_id"]["S"] for item in session_items(service_env["TABLE_NAME"])}
     assert remaining.isdisjoint(session["id"] for session in mine)
     assert other["id"] in remaining

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from portal_sessions.eventbus import event_from_stream_record
+from portal_sessions.eventbus import event_from_stream_record, session_event_id
 from portal_sessions.session import RequestRef
 from portal_sessions.store.items import request_attributes, session_item
 from tests.support.factories import a_session
@@ -87,13 +87,21 @@ def test_other_changes_are_no_events(other: dict[str, Any]) -> None:
     assert event_from_stream_record(other) is None
 
 
-def test_a_redelivered_record_is_the_same_event() -> None:
+def test_a_redelivered_record_is_the_same_event_and_a_sessions_events_have_ids_of_their_own() -> None:
     first, again = event_from_stream_record(record("INSERT", ITEM)), event_from_stream_record(record("INSERT", ITEM))
-    other = event_from_stream_record({**record("INSERT", ITEM), "eventID": "another"})
+    ended = event_from_stream_record(record("REMOVE", None, ITEM))
 
-    assert first is not None and again is not None and other is not None
+    assert first is not None and again is not None and ended is not None
     assert first["id"] == again["id"] and first["id"].startswith("evt_")
-    assert other["id"] != first["id"]
+    assert ended["id"] != first["id"]
+    # found by key from the session's id (an erasure deletes them so)
+    assert first["id"] == session_event_id(SESSION.id, "billing_portal.session.created")
+    assert ended["id"] == session_event_id(SESSION.id, "billing_portal.session.expired")
+
+
+def test_the_deletion_of_an_erased_session_is_no_event() -> None:
+    assert event_from_stream_record(record("REMOVE", None, {**ITEM, "erased": {"BOOL": True}})) is None
+    assert event_from_stream_record(record("MODIFY", {**ITEM, "erased": {"BOOL": True}}, ITEM)) is None
 
 
 def test_a_session_deleted_after_it_lapsed_is_expired_at_its_expiry() -> None:

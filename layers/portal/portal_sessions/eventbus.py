@@ -21,7 +21,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from .api_version import LATEST
 from .errors import PublishError, PublishRefusedError
 from .session import RequestRef
-from .store.items import is_session_item, request_from_item, session_from_item
+from .store.items import ERASED, is_session_item, request_from_item, session_from_item
 from .store.webhooks import event_json
 
 SOURCE = "portal-sessions"
@@ -69,6 +69,8 @@ def event_from_stream_record(record: dict[str, Any]) -> dict[str, Any] | None:
     if new is not None and new.get("pk", {}).get("S", "").startswith(_CONFIGURATION_PREFIX):
         return _configuration_event(record, new, old)
     if record.get("eventName") == "REMOVE" and is_session_item(old) and "ended_at" not in old:
+        if ERASED in old:  # erased on request: its deletion announces nothing (it would carry the owner's data)
+            return None
         return _lapsed_event(record, old)
     if new is None or not is_session_item(new):
         return None
@@ -90,8 +92,9 @@ def event_from_stream_record(record: dict[str, Any]) -> dict[str, Any] | None:
     # The object as the API showed it then; its URL is never stored, only the token's hash.
     shown = session.to_api_object(None, now=happened, api_version=LATEST)
     return stripe_event(
-        event_type, shown, event_id=_event_id(record, event_type), created=happened, request=request_from_item(new)
-    )
+        event_type, shown, event_id=session_event_id(session.id, event_type), created=happened,
+        request=request_from_item(new),
+    )  # fmt: skip
 
 
 _CONFIGURATION_PREFIX = "configuration#"
@@ -103,7 +106,7 @@ def _lapsed_event(record: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]
     session = session_from_item(old)
     shown = session.to_api_object(None, now=session.expires_at, api_version=LATEST)
     return stripe_event(
-        SESSION_EXPIRED, shown, event_id=_event_id(record, SESSION_EXPIRED), created=session.expires_at,
+        SESSION_EXPIRED, shown, event_id=session_event_id(session.id, SESSION_EXPIRED), created=session.expires_at,
         request=RequestRef(None),
     )  # fmt: skip
 
@@ -127,6 +130,16 @@ def _configuration_event(record: dict[str, Any], new: dict[str, Any], old: dict[
     if previous is not None:
         event["data"]["previous_attributes"] = previous
     return event
+
+
+SESSION_EVENT_TYPES = (SESSION_CREATED, SESSION_VISITED, SESSION_EXPIRED)
+
+
+def session_event_id(session_id: str, event_type: str) -> str:
+    """A session has each of its events once (created; visited, the first time; expired, on request or on lapse), so
+    its events' ids come from its id: a retried record makes the same one, and an erasure finds them by key."""
+    digest = hashlib.sha256(f"{session_id}:{event_type}".encode()).hexdigest()
+    return "evt_" + digest[:24]
 
 
 def _event_id(record: dict[str, Any], event_type: str) -> str:

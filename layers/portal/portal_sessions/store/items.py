@@ -17,6 +17,7 @@ from ..session import PortalSession, RequestRef
 BUCKET_SECONDS = 3600
 TOKEN_PREFIX = "token#"
 CONFIGURATION_PREFIX = "configuration#"
+ERASED = "erased"  # set on a session just before an erasure deletes it, so the deletion makes no event
 
 
 # Keys

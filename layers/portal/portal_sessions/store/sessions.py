@@ -26,10 +26,12 @@ from ..errors import (
     TransactionConditionFailedError,
 )
 from ..session import PortalSession, RequestRef
-from ..tokens import token_hash_of
+from ..tokens import session_id_for, token_hash_of
 from .configurations import ConfigurationRequirement
 from .idempotency import RecordCompletion, completion_update
 from .items import (
+    ERASED,
+    TOKEN_PREFIX,
     account_list_key,
     configuration_key,
     customer_list_key,
@@ -278,11 +280,15 @@ class SessionStore(Table):
         sessions = [session_from_item(items[item["pk"]["S"]]) for item in page if item["pk"]["S"] in items]
         return sessions, len(found) > limit
 
-    def erase_owner(self, livemode: bool, *, customer: str | None = None, customer_account: str | None = None) -> int:
-        """Delete every session of one customer (or customer account) now, whatever its state; how many went.
+    def erase_owner(
+        self, livemode: bool, *, customer: str | None = None, customer_account: str | None = None
+    ) -> list[str]:
+        """Delete every session of one customer (or customer account) now, whatever its state; the ids of those
+        that went.
 
         For data-protection requests: the list index names every such session, and deleting the item removes it
-        from both lists (a session with both a customer and a customer account included).
+        from both lists (a session with both a customer and a customer account included). Each is marked erased
+        first, so that its deletion, which the stream carries, is no `expired` event (see eventbus).
         """
         index, name, owner = _owner_list(livemode, customer, customer_account)
         query: dict[str, Any] = {
@@ -290,12 +296,18 @@ class SessionStore(Table):
             "KeyConditionExpression": f"{name} = :owner",
             "ExpressionAttributeValues": {":owner": {"S": owner}},
         }
-        erased = 0
+        erased: list[str] = []
         while True:
             response = self.call("query", **query)
             for item in response.get("Items", []):
+                try:
+                    self.call("update_item", Key={"pk": item["pk"]}, UpdateExpression=f"SET {ERASED} = :true",
+                              ConditionExpression="attribute_exists(pk)",
+                              ExpressionAttributeValues={":true": {"BOOL": True}})  # fmt: skip
+                except ConditionFailedError:
+                    continue  # deleted meanwhile (TTL, the cleanup)
                 self.call("delete_item", Key={"pk": item["pk"]})
-                erased += 1
+                erased.append(session_id_for(item["pk"]["S"].removeprefix(TOKEN_PREFIX)))
             if "LastEvaluatedKey" not in response:
                 return erased
             query["ExclusiveStartKey"] = response["LastEvaluatedKey"]

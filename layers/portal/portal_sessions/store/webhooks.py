@@ -232,6 +232,15 @@ class EventStore(Table):
         except ConditionFailedError:
             pass
 
+    def delete(self, event_ids: list[str]) -> int:
+        """Delete these events and their progress items, now; how many events there were."""
+        deleted = 0
+        for event_id in event_ids:
+            response = self.call("delete_item", Key={"pk": {"S": _EVENT_PREFIX + event_id}}, ReturnValues="ALL_OLD")
+            deleted += 1 if response.get("Attributes") else 0
+            self.call("delete_item", Key={"pk": {"S": _progress_key(event_id)}})
+        return deleted
+
     def unmark(self, event_id: str, step: str) -> None:
         """Forget that a step was done, so it is done again (an operator's replay)."""
         self.call(
