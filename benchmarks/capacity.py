@@ -127,7 +127,7 @@ class WriteMeter:
             return dict(params["Item"])
         if operation == "UpdateItem":
             pk = params["Key"]["pk"]["S"]
-            image = parsed.get("Attributes") or self.items.get(pk)
+            image = parsed.get("Attributes") or self.items.get(pk) or dict(params["Key"])  # a new item: its key
             if parsed.get("Attributes"):
                 self.items[pk] = parsed["Attributes"]
             return image
@@ -176,6 +176,7 @@ def _measure(sessions: int) -> dict[str, Any]:
 
     template = load_template()
     shards = int(template["Parameters"]["PurgeIndexShards"]["Default"])
+    event_shards = int(template["Parameters"]["EventListShards"]["Default"])
     retention = int(template["Parameters"]["ExpiredSessionRetentionSeconds"]["Default"])
     definition = table_definition(template)
     import boto3
@@ -218,6 +219,11 @@ def _measure(sessions: int) -> dict[str, Any]:
     meter.phase = "revisit"
     visit_session(tokens[0], store, now=start + 60, session_ttl_seconds=3600, retention_seconds=retention)
 
+    # Each session's two events (created, first visit) through the pipeline's own writes: the stream's consumer
+    # stores and queues each, the delivery function dispatches it (no endpoint, so nothing fans out)
+    meter.phase = "events"
+    event_count = _store_and_dispatch_events(setup, tokens, TABLE, event_shards)
+
     # The customer + customer_account case (finding 5: listed under both)
     meter.phase = "create (customer and customer_account)"
     both = [create(n, start + 10, customer=f"cus_Both{n}", customer_account=f"acct_Both{n}") for n in range(20)]
@@ -248,20 +254,22 @@ def _measure(sessions: int) -> dict[str, Any]:
     left = setup.scan(TableName=TABLE, Select="COUNT")["Count"]
 
     per_session = {
-        phase: {target: used / (sessions if phase in ("create", "visit") else 20 if phase.startswith("create (") else
-                                meter.calls["cleanup"].get("DeleteItem", 1) if phase == "cleanup" else 1)
+        phase: {target: used / (sessions if phase in ("create", "visit", "events") else 20 if phase.startswith(
+                    "create (") else meter.calls["cleanup"].get("DeleteItem", 1) if phase == "cleanup" else 1)
                 for target, used in meter.units[phase].items()}
-        for phase in ("create", "visit", "revisit", "create (customer and customer_account)", "cleanup")
+        for phase in ("create", "visit", "revisit", "create (customer and customer_account)", "cleanup", "events")
     }  # fmt: skip
     progress_units = sum(meter.units["cleanup progress"].values())
     shared_keys = {}
     for target, keys in meter.by_key.items():
-        for phase in ("create", "visit", "cleanup"):
+        for phase in ("create", "visit", "cleanup", "events"):
             counts = [used[phase] for used in keys.values() if used[phase]]
             if counts:
                 shared_keys[f"{target}|{phase}"] = {"keys": len(counts), "max": max(counts), "total": sum(counts)}
     return {
         "sessions": sessions,
+        "events": event_count,
+        "event_shards": event_shards,
         "shards": shards,
         "retention_seconds": retention,
         "per_session": per_session,
@@ -282,6 +290,55 @@ def _measure(sessions: int) -> dict[str, Any]:
     }
 
 
+class _NoQueue:
+    """The webhook queue, as far as write units go: sending costs no DynamoDB write."""
+
+    def send(self, deliveries: list[Any], delay_seconds: int = 0) -> None: ...
+
+    def send_event(self, message: Any) -> None: ...
+
+    def send_failed(self, delivery: Any) -> None: ...
+
+    def send_unpublished(self, message: Any, reason: str) -> None: ...
+
+
+class _NoEndpoints:
+    def all_of_mode(self, livemode: bool) -> list[dict[str, Any]]:
+        return []
+
+
+class _NoBus:
+    def publish(self, event: dict[str, Any]) -> None: ...
+
+
+def _store_and_dispatch_events(setup: Any, tokens: list[str], table_name: str, list_shards: int) -> int:
+    """The stream records of each session's create and first visit (images read back from the table), through the
+    stream consumer's and the dispatcher's own code; how many events were stored."""
+    from portal_sessions.eventbus import event_from_stream_record
+    from portal_sessions.store.webhooks import EventStore
+    from portal_sessions.tokens import url_token_hash
+    from portal_sessions.webhook_delivery import EventMessage, dispatch, store_and_queue
+
+    events, queue, stored = EventStore(table_name, list_shards=list_shards), _NoQueue(), 0
+    for number, token in enumerate(tokens):
+        key = {"pk": {"S": "token#" + url_token_hash(token)}}
+        visited = setup.get_item(TableName=table_name, Key=key, ConsistentRead=True)["Item"]
+        created = {name: value for name, value in visited.items() if name != "visited_at"}
+        records = [
+            {"eventID": f"c{number}", "eventName": "INSERT", "dynamodb": {"Keys": key, "NewImage": created}},
+            {"eventID": f"v{number}", "eventName": "MODIFY",
+             "dynamodb": {"Keys": key, "OldImage": created, "NewImage": visited}},
+        ]  # fmt: skip
+        for record in records:
+            event = event_from_stream_record(record)
+            assert event is not None
+            store_and_queue(event, events, queue)
+            dispatch(EventMessage(event["id"], False), now=event["created"], events=events, endpoints=_NoEndpoints(),
+                     queue=queue, publisher=_NoBus())  # type: ignore[arg-type]  # fmt: skip
+            stored += 1
+    return stored
+
+
 def _model(result: dict[str, Any]) -> list[dict[str, Any]]:
     """At the target load: each table's and index's hottest key, in writes per second."""
     rows = []
@@ -291,6 +348,8 @@ def _model(result: dict[str, Any]) -> list[dict[str, Any]]:
         target, phase = name.split("|")
         rate = TARGET_CREATES if phase in ("create", "cleanup") else TARGET_VISITS
         population = sessions
+        if phase == "events":  # a create's event and a first visit's: 20,000 a second, over twice the sessions
+            rate, population = TARGET_CREATES + TARGET_VISITS, result["events"]
         if stats["max"] <= 1.0 + 1e-9 and stats["keys"] >= population:
             # a key of its own per session (the item, a customer's list): written once by this step, ever
             hottest = stats["max"]
@@ -335,6 +394,11 @@ def render(result: dict[str, Any]) -> str:
                      fmt(sum(per[phase].values()), 2)])  # fmt: skip
     lifecycle = sum(sum(per[phase].values()) for phase in ("create", "visit", "cleanup"))
     rows.append(["**lifecycle**", *["" for _ in targets], f"**{fmt(lifecycle, 2)}**"])
+    events = per.get("events", {})
+    rows.append(["events (its two: created, first visit)", *[fmt(events.get(target, 0.0), 2) for target in targets],
+                 fmt(sum(events.values()), 2)])  # fmt: skip
+    rows.append(["**lifecycle with its events**", *["" for _ in targets],
+                 f"**{fmt(lifecycle + sum(events.values()), 2)}**"])  # fmt: skip
     beside = []
     for phase in ("revisit", "create (customer and customer_account)"):
         beside.append([phase, *[fmt(per[phase].get(target, 0.0), 2) for target in targets],
@@ -353,8 +417,11 @@ def render(result: dict[str, Any]) -> str:
             f"{fmt_int(result['sessions'])} sessions over distinct customers, created, visited once, then purged by "
             "the cleanup's own code, against Amazon DynamoDB Local (in memory); write units from "
             "`ReturnConsumedCapacity=INDEXES` on every write. Template defaults: "
-            f"{shards} purge shards, retention {result['retention_seconds'] // 86400} days. Events (the table's "
-            "stream, no DynamoDB write) and idempotency records (only with an Idempotency-Key) are not in the sum.",
+            f"{shards} purge shards, {result['event_shards']} event list shards, retention "
+            f"{result['retention_seconds'] // 86400} days. Idempotency records (only with an Idempotency-Key) are "
+            "not in the sum. The events' row is each session's two events through the pipeline's own writes "
+            "(stored with their list index entry, marked queued, marked fanned out and published), with no webhook "
+            "endpoint: an endpoint adds one write per event (its pending count) and one per delivery settled.",
             "",
             "Write units per session:",
             "",
@@ -369,6 +436,14 @@ def render(result: dict[str, Any]) -> str:
             "of one session's own is written once per step.",
             "",
             table(["table / index", "step", "keys written", "", "hottest key writes/s", "vs 1,000/s"], model_rows),
+            "",
+            f"The price of events: {fmt(sum(events.values()) / 2, 1)} write units each "
+            f"({fmt(events.get('table', 0.0) / 2, 1)} on the table: the event's put and two step marks of one unit "
+            "each, queued and dispatched, on a small item of their own so that marking never costs the event's size; "
+            f"{fmt(events.get('ByList', 0.0) / 2, 1)} on the list index, which projects whole items), so a session's "
+            f"two events cost {fmt(sum(events.values()), 1)} beside the session's own {fmt(lifecycle, 1)}. A "
+            "keys-only list index of the events' own would make the index's share one unit at any event size; it "
+            "needs a table upgrade step (README, Scale) and is not done.",
             "",
             f"Purge shards: the fullest shard held {fmt(skew, 2)}× its fair share here; {fmt_int(TARGET_CREATES)} "
             f"creates/s need ≥ {needed} shards to keep every key ≤ {KEY_LIMIT:,}/s (default {shards}, "

@@ -338,8 +338,8 @@ class FakeEventStore:
     def steps_done(self, event_id: str) -> frozenset[str]:
         return frozenset(self.steps.get(event_id, ()))
 
-    def mark_done(self, event_id: str, step: str, *, purge_at: int) -> None:
-        self.steps.setdefault(event_id, set()).add(step)
+    def mark_done(self, event_id: str, steps: list[str], *, purge_at: int) -> None:
+        self.steps.setdefault(event_id, set()).update(steps)
 
     def set_pending_webhooks(self, event_id: str, count: int) -> None:
         if event_id in self.events:

@@ -148,7 +148,7 @@ def store_and_queue(event: dict[str, Any], events: EventRepository, queue: Deliv
     if not events.put_new(event) and QUEUED in events.steps_done(event["id"]):
         return False
     queue.send_event(EventMessage(event["id"], event["livemode"]))
-    events.mark_done(event["id"], QUEUED, purge_at=event["created"] + EVENT_RETENTION_SECONDS)
+    events.mark_done(event["id"], [QUEUED], purge_at=event["created"] + EVENT_RETENTION_SECONDS)
     return True
 
 
@@ -172,14 +172,15 @@ def dispatch(
     purge_at = event["created"] + EVENT_RETENTION_SECONDS
     queued: int | None = None
     failure: Exception | None = None
+    done_now: list[str] = []  # marked together at the end: one write for both steps, as a rule
     if FANNED_OUT not in done:
         try:
             subscribed = [e for e in endpoints.all_of_mode(event["livemode"]) if wants(e, event["type"])]
             deliveries = [Delivery(event["id"], endpoint["id"], event["livemode"]) for endpoint in subscribed]
-            events.set_pending_webhooks(event["id"], len(deliveries))
-            if deliveries:
+            if deliveries:  # stored with none pending: a write only when there are some
+                events.set_pending_webhooks(event["id"], len(deliveries))
                 queue.send(deliveries)
-            events.mark_done(event["id"], FANNED_OUT, purge_at=purge_at)
+            done_now.append(FANNED_OUT)
             event["pending_webhooks"] = queued = len(deliveries)
         except Exception as exc:  # noqa: BLE001 - publishing is still tried; the message is retried for this
             failure = exc
@@ -191,8 +192,13 @@ def dispatch(
         except PublishRefusedError as refused:  # final: kept where an operator sees it, not retried for a day
             queue.send_unpublished(message, str(refused))
             outcome = "refused"
-        if outcome != "done":
-            events.mark_done(event["id"], PUBLISHED, purge_at=purge_at)
+        except Exception:
+            if done_now:  # the retry publishes, and does not send the webhooks again
+                events.mark_done(event["id"], done_now, purge_at=purge_at)
+            raise
+        done_now.append(PUBLISHED)
+    if done_now:
+        events.mark_done(event["id"], done_now, purge_at=purge_at)
     if failure is not None:
         raise failure
     return queued, outcome
