@@ -161,3 +161,22 @@ def test_the_local_switch_allows_loopback_over_http_in_test_mode_only() -> None:
         check_endpoint_url(local, True, local_receivers=True)  # live mode still needs https
     with pytest.raises(UnsafeUrlError):  # and it opens loopback only, not private networks
         checked_address("http://10.0.0.1/", False, local_receivers=True, resolver=resolver_to("10.0.0.1"))
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["::ffff:0:7f00:1", "::ffff:0:a9fe:a9fe", "fec0::1", "fec0:ffff::a"],  # IPv4-translated, site-local
+)
+def test_ipv6_outside_the_global_unicast_range_is_refused_at_save_and_at_delivery(address: str) -> None:
+    # Python calls these global; only 2000::/3 is handed out as global unicast
+    with pytest.raises(InvalidRequestError):
+        check_endpoint_url(f"https://[{address}]/hook", False)
+    with pytest.raises(UnsafeUrlError):
+        checked_address("https://hooks.example.com/stripe", True, resolver=resolver_to(address))
+
+
+def test_a_global_unicast_ipv6_address_is_allowed() -> None:
+    check_endpoint_url("https://[2606:4700::1111]/hook", True)
+    assert checked_address("https://hooks.example.com/", True, resolver=resolver_to("2606:4700::1111")) == (
+        "2606:4700::1111"
+    )

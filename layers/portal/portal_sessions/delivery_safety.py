@@ -34,6 +34,10 @@ _LOCAL_NAMES = ("localhost", "localhost.localdomain")
 _IPV4_CARRYING = tuple(
     ipaddress.IPv6Network(prefix) for prefix in ("64:ff9b::/96", "64:ff9b:1::/48", "2002::/16", "::/96")
 )
+# Only global unicast is ever a receiver: an allow-list, so a range Python wrongly calls global (IPv4-translated
+# ::ffff:0:0:0/96, site-local fec0::/10) is refused without being named. What is refused inside it (6to4,
+# documentation, ...) is still refused by the checks above and `is_global`.
+_IPV6_GLOBAL_UNICAST = ipaddress.IPv6Network("2000::/3")
 
 
 def _address_allowed(address: ipaddress.IPv4Address | ipaddress.IPv6Address, local_receivers: bool) -> bool:
@@ -43,6 +47,8 @@ def _address_allowed(address: ipaddress.IPv4Address | ipaddress.IPv6Address, loc
         return local_receivers and address.is_loopback  # ::1 lies in ::/96
     if local_receivers and address.is_loopback:
         return True
+    if isinstance(address, ipaddress.IPv6Address) and address not in _IPV6_GLOBAL_UNICAST:
+        return False
     return address.is_global and not address.is_multicast
 
 
