@@ -180,3 +180,18 @@ def test_a_global_unicast_ipv6_address_is_allowed() -> None:
     assert checked_address("https://hooks.example.com/", True, resolver=resolver_to("2606:4700::1111")) == (
         "2606:4700::1111"
     )
+
+
+@pytest.mark.parametrize(
+    "host", ["2130706433", "0177.0.0.1", "0x7f.1", "127.1", "0", "0xa9fea9fe", "0300.0250.0.1", "10.0x10203"]
+)
+def test_numeric_ipv4_forms_the_resolver_reads_are_refused_at_save(host: str) -> None:
+    # getaddrinfo reads these as 127.0.0.1, 0.0.0.0, 169.254.169.254, 192.168.0.1, 10.1.2.3 (inet_aton's rules)
+    with pytest.raises(InvalidRequestError) as refused:
+        check_endpoint_url(f"https://{host}/hook", False)
+    assert "private" in refused.value.message
+
+
+@pytest.mark.parametrize("host", ["1.1", "0x5db8d70e", "93.12097294", "hooks.example.com", "0x7f.example.com"])
+def test_public_numeric_forms_and_names_pass_the_save_check(host: str) -> None:
+    check_endpoint_url(f"https://{host}/hook", True)
