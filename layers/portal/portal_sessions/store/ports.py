@@ -58,6 +58,8 @@ class SessionRepository(Protocol):
 class PurgeRepository(Protocol):
     """The sessions' purge index and the cleanup's bookkeeping, as the cleanup uses them (see sessions.SessionStore)."""
 
+    purge_shards: int  # each purge bucket's shards are 0..purge_shards-1
+
     def cleanup_watermark(self) -> int | None: ...
 
     def advance_cleanup_watermark(self, bucket: int) -> None: ...
