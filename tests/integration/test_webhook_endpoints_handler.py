@@ -7,9 +7,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+import create_session_handler
 import pytest
 import webhook_endpoints_handler
 
+from portal_sessions.observability import logger
 from portal_sessions.store.webhooks import WebhookEndpointStore
 from portal_sessions.webhooks import endpoint_secrets
 from tests.support.events import FakeContext, http_event
@@ -170,3 +172,29 @@ def test_a_list_cursor_too_long_for_a_key_is_refused(service_env: dict, cursor: 
 
     assert status == 400
     assert error["error"]["param"] == cursor
+
+
+def test_a_request_logs_nothing_of_the_request_before_it(service_env: dict, caplog: pytest.LogCaptureFixture) -> None:
+    # Given an endpoint created (its id among the log keys) in a process that serves other requests next (a warm
+    # function, or `make run`, which serves every function in one process)
+    caplog.handler.setFormatter(logger.registered_formatter)
+    endpoint = create()
+    call("GET", BASE)
+
+    # When endpoints are listed, then a session is created
+    create_session_handler.lambda_handler(
+        http_event(
+            "POST",
+            "/v1/billing_portal/sessions",
+            headers={"content-type": "application/x-www-form-urlencoded", "authorization": f"Bearer {TEST_KEY}"},
+            body="customer=cus_1&return_url=https://example.com",
+        ),
+        FakeContext(),
+    )
+
+    # Then each request's line holds only its own keys
+    lines = [json.loads(line) for line in caplog.text.splitlines() if line.startswith("{")]
+    requests = [line for line in lines if line["message"] == "request"]
+    assert [line.get("webhook_endpoint_id") for line in requests] == [endpoint["id"], None, None]
+    assert requests[-1]["session_id"].startswith("bps_")
+    assert requests[-1]["stripe_request_id"] not in {line["stripe_request_id"] for line in requests[:-1]}
