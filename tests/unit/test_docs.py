@@ -105,3 +105,11 @@ def test_every_session_id_shown_is_one_the_service_could_answer(document: Path) 
     # A reader copies an example's id into retrieve or expire: an id of the old shape is answered as unknown
     shown = SESSION_ID.findall(document.read_text())
     assert [session_id for session_id in shown if token_hash_of(session_id) is None] == []
+
+
+def test_the_api_reference_names_the_cipher_that_seals_webhook_secrets() -> None:
+    # sealing.py seals with AES-256-GCM (an AEAD): a reader judging the design must not be told of another cipher
+    webhooks = (ROOT / "docs" / "api.md").read_text().split("\n## Webhooks\n", 1)[1].split("\n## ", 1)[0]
+    secret = next(paragraph for paragraph in webhooks.split("\n- ") if paragraph.startswith("**The secret**"))
+    assert "AES-256-GCM" in secret
+    assert "stream" not in secret
