@@ -6,7 +6,8 @@ and the SDK's retry then finds the stored response. Keys are scoped to the API k
 Requests that fail validation never get here, so they are not stored; nor are requests whose operation fails.
 
 A claim is one conditional PutItem. The use case gets the claim as data and may complete it in its own transaction
-(create does, with the session: two DynamoDB calls in all); otherwise the record is completed after it, in an
+(every create does, with the object it makes: two DynamoDB calls in all, and no window in which the object exists
+while its record could lapse and let a retry make a second); otherwise the record is completed after it, in an
 UpdateItem. Powertools' idempotency utility does the rest of this but completes its records in an UpdateItem of its
 own, and its public API cannot put that write in another transaction: so the service owns this small protocol, in
 the utility's record layout. Stored responses hold session URLs: they are sealed under the caller's API key.

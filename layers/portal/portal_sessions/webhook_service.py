@@ -24,6 +24,7 @@ from .webhooks import (
 )
 
 if TYPE_CHECKING:
+    from .idempotency import IdempotencyClaim
     from .store.ports import EventRepository, WebhookEndpointRepository
 
 EVENTS_LIST_URL = "/v1/events"
@@ -51,13 +52,17 @@ def create_webhook_endpoint(
     *,
     now: int,
     local_receivers: bool = False,
+    idempotency: IdempotencyClaim | None = None,
 ) -> dict[str, Any]:
-    """A new enabled endpoint; the response alone carries its `secret`."""
+    """A new enabled endpoint, stored with its create's idempotency record completed in the same write; the
+    response alone carries its `secret`."""
     check_endpoint_url(params.url, caller.livemode, local_receivers=local_receivers)
     endpoint = new_endpoint(params, new_object_id("we"), caller.livemode, now)
     secret = new_signing_secret()
-    store.put_new(endpoint, secrets.seal(endpoint["id"], secret))
-    return {**endpoint, "secret": secret}
+    shown = {**endpoint, "secret": secret}
+    completion = None if idempotency is None else idempotency.completion(shown)
+    store.put_new(endpoint, secrets.seal(endpoint["id"], secret), completion)
+    return shown
 
 
 def retrieve_webhook_endpoint(endpoint_id: str, caller: Caller, store: WebhookEndpointRepository) -> dict[str, Any]:

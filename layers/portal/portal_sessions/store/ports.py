@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from ..session import PortalSession, RequestRef
     from .configurations import StoredConfiguration
+    from .idempotency import RecordCompletion
     from .sessions import NewSession, StoredSession, VisitResult
     from .webhooks import EventQuery, StoredEndpoint
 
@@ -84,8 +85,9 @@ class ConfigurationRepository(Protocol):
 
     def get(self, configuration_id: str) -> StoredConfiguration | None: ...
 
-    def put_new(self, configuration: dict[str, Any]) -> None:
-        """Store a new configuration; ConditionFailedError if its id exists."""
+    def put_new(self, configuration: dict[str, Any], completion: RecordCompletion | None = None) -> None:
+        """Store a new configuration, completing the idempotency record in the same write if given;
+        ConditionFailedError if its id exists."""
         ...
 
     def replace(self, configuration: dict[str, Any], expected_version: int) -> None:
@@ -109,7 +111,9 @@ class WebhookEndpointRepository(Protocol):
 
     def get(self, endpoint_id: str) -> StoredEndpoint | None: ...
 
-    def put_new(self, endpoint: dict[str, Any], sealed_secret: str) -> None: ...
+    def put_new(
+        self, endpoint: dict[str, Any], sealed_secret: str, completion: RecordCompletion | None = None
+    ) -> None: ...
 
     def replace(self, stored: StoredEndpoint, endpoint: dict[str, Any]) -> None:
         """Write an updated endpoint if nobody else did since it was read (else ConditionFailedError)."""
