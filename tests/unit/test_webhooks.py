@@ -59,6 +59,58 @@ def test_secrets_look_like_stripes_and_are_sealed_to_their_endpoint() -> None:
         EndpointSecrets("other-key").open("we_1", sealed)
 
 
+OLD_KEY = "o" * 64  # as CloudFormation generates the secret: 64 letters and digits, no keyring
+NEW_KEY = "n" * 64
+
+
+def rotated(**keys: str) -> str:
+    """The secret's text after a rotation: a keyring naming the key that seals from now on."""
+    return json.dumps({"sealing_kid": "2026-12", **keys})
+
+
+def test_after_a_rotation_new_secrets_are_sealed_under_the_new_key_and_old_ones_still_open() -> None:
+    # Given a secret sealed before any rotation, under the plain key the template generated
+    old_secret = new_signing_secret()
+    sealed_before = EndpointSecrets(OLD_KEY).seal("we_1", old_secret)
+
+    # When the key is rotated: a keyring with the new key sealing, and the old one kept (as `initial`) to open
+    keyring = EndpointSecrets(rotated(initial=OLD_KEY, **{"2026-12": NEW_KEY}))
+    new_secret = new_signing_secret()
+    sealed_after = keyring.seal("we_2", new_secret)
+
+    # Then both open; the new one records its key's id, and opens without the old key, not without the new one
+    assert keyring.open("we_1", sealed_before) == old_secret
+    assert keyring.open("we_2", sealed_after) == new_secret
+    assert sealed_after.startswith("2026-12:")
+    assert EndpointSecrets(rotated(**{"2026-12": NEW_KEY})).open("we_2", sealed_after) == new_secret
+    with pytest.raises(SealBrokenError):
+        EndpointSecrets(OLD_KEY).open("we_2", sealed_after)
+    with pytest.raises(SealBrokenError):  # the old key dropped too early: refused, never another key tried
+        EndpointSecrets(rotated(**{"2026-12": NEW_KEY})).open("we_1", sealed_before)
+
+
+def test_before_any_rotation_sealed_secrets_keep_the_format_earlier_versions_open() -> None:
+    # A deployment rolled back (or a canary's old version) still opens what the new one sealed
+    sealed = EndpointSecrets(OLD_KEY).seal("we_1", "whsec_x")
+    assert ":" not in sealed
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        json.dumps({"sealing_kid": "missing", "k1": NEW_KEY}),  # names no key of its own
+        json.dumps({"k1": NEW_KEY}),  # names none
+        json.dumps({"sealing_kid": "k1", "k1": "short"}),  # a key too short to seal with
+        json.dumps({"sealing_kid": "k:1", "k:1": NEW_KEY}),  # an id that cannot be told from the sealed text
+        json.dumps(["not", "a", "keyring"]),
+    ],
+)
+def test_a_broken_keyring_is_refused_naming_no_key(text: str) -> None:
+    with pytest.raises(ValueError) as refused:
+        EndpointSecrets(text)
+    assert NEW_KEY not in str(refused.value)
+
+
 def _endpoint(enabled_events: list[str], status: str = "enabled") -> dict[str, Any]:
     return {"enabled_events": enabled_events, "status": status}
 
