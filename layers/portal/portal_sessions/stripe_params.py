@@ -8,7 +8,7 @@ else it is Stripe's `parameter_invalid_empty` error.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeVar, get_args, get_origin
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -21,11 +21,13 @@ from pydantic import (
     GetJsonSchemaHandler,
     StringConstraints,
     ValidationError,
+    model_validator,
 )
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import PydanticCustomError, core_schema
 
 from .errors import InvalidRequestError
+from .wire import RepeatedValues
 
 MAX_STRING = 5000
 # Deviations from Stripe (which allows 5000 everywhere), stated in docs/api.md: an id is part of a DynamoDB key
@@ -41,6 +43,30 @@ class StripeParams(BaseModel):
     # Validators are built on demand (defer_build) so a function builds only the models it checks: each handler
     # builds its own at init with `build_validators`, the others are never built in it.
     model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _plain_names(cls, data: Any) -> Any:
+        """An array parameter sent the way OpenAPI sends arrays (`expand=a&expand=b`, or `expand=a` for one) is that
+        array; a scalar sent more than once is its last value, as Rack reads it (Stripe's brackets arrive as lists)."""
+        if not isinstance(data, dict):
+            return data
+        resolved = dict(data)
+        for name, value in data.items():
+            field = cls.model_fields.get(name)
+            takes_array = field is not None and _takes_array(field.annotation)
+            if isinstance(value, RepeatedValues):
+                resolved[name] = list(value) if takes_array else value[-1]
+            elif takes_array and isinstance(value, str) and value != "":  # "" unsets, or is refused, as before
+                resolved[name] = [value]
+        return resolved
+
+
+def _takes_array(annotation: Any) -> bool:
+    """Whether a field's type is a list (possibly optional, or annotated)."""
+    if get_origin(annotation) is list:
+        return True
+    return any(_takes_array(argument) for argument in get_args(annotation))
 
 
 def build_validators(*models: type[StripeParams]) -> None:
