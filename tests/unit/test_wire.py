@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from portal_sessions.configuration_params import parse_create_configuration_params
 from portal_sessions.errors import InvalidRequestError
 from portal_sessions.params import parse_create_params
 from portal_sessions.wire import MAX_NESTING, MAX_PARAMETERS, decode_body, decode_form
@@ -381,3 +382,14 @@ def test_decode_form_refuses_text_with_a_lone_surrogate() -> None:
     # Given query or body text that already holds a lone surrogate / When decoded / Then 400
     with pytest.raises(InvalidRequestError):
         decode_form("customer=cus_\ud800")
+
+
+def test_a_plain_value_nested_in_a_hash_is_no_array_of_one() -> None:
+    # Only a top-level name has OpenAPI's repeated-key form; nested, only Stripe's brackets make an array
+    raw = decode_form(
+        "features[subscription_update][enabled]=true&features[subscription_update][products][0][product]=prod_1"
+        "&features[subscription_update][products][0][prices]=price_1"
+    )
+    with pytest.raises(InvalidRequestError) as refused:
+        parse_create_configuration_params(raw)
+    assert refused.value.param == "features[subscription_update][products][0][prices]"

@@ -21,7 +21,6 @@ from pydantic import (
     GetJsonSchemaHandler,
     StringConstraints,
     ValidationError,
-    model_validator,
 )
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import PydanticCustomError, core_schema
@@ -44,22 +43,20 @@ class StripeParams(BaseModel):
     # builds its own at init with `build_validators`, the others are never built in it.
     model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
-    @model_validator(mode="before")
-    @classmethod
-    def _plain_names(cls, data: Any) -> Any:
-        """An array parameter sent the way OpenAPI sends arrays (`expand=a&expand=b`, or `expand=a` for one) is that
-        array; a scalar sent more than once is its last value, as Rack reads it (Stripe's brackets arrive as lists)."""
-        if not isinstance(data, dict):
-            return data
-        resolved = dict(data)
-        for name, value in data.items():
-            field = cls.model_fields.get(name)
-            takes_array = field is not None and _takes_array(field.annotation)
-            if isinstance(value, RepeatedValues):
-                resolved[name] = list(value) if takes_array else value[-1]
-            elif takes_array and isinstance(value, str) and value != "":  # "" unsets, or is refused, as before
-                resolved[name] = [value]
-        return resolved
+
+def _plain_names_read(model: type[BaseModel], raw: dict[str, Any]) -> dict[str, Any]:
+    """A top-level array parameter sent the way OpenAPI sends arrays (`expand=a&expand=b`, or `expand=a` for one) is
+    that array; a scalar sent more than once is its last value, as Rack reads it. Nested in a hash, only Stripe's
+    brackets make an array, so a plain value there is no array of one."""
+    resolved = dict(raw)
+    for name, value in raw.items():
+        field = model.model_fields.get(name)
+        takes_array = field is not None and _takes_array(field.annotation)
+        if isinstance(value, RepeatedValues):
+            resolved[name] = list(value) if takes_array else value[-1]
+        elif takes_array and isinstance(value, str) and value != "":  # "" unsets, or is refused, as before
+            resolved[name] = [value]
+    return resolved
 
 
 def _takes_array(annotation: Any) -> bool:
@@ -248,7 +245,7 @@ def check_expand(expand: list[str] | None, expandable: tuple[str, ...]) -> None:
 
 def validate_params(model: type[ModelT], raw: dict[str, Any]) -> ModelT:
     try:
-        return model.model_validate(raw)
+        return model.model_validate(_plain_names_read(model, raw))
     except ValidationError as exc:
         raise stripe_error(exc) from None
 
