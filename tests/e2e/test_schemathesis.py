@@ -20,12 +20,11 @@ import pytest
 import requests
 import schemathesis
 from schemathesis.config import SchemathesisConfig
-from schemathesis.core.failures import AcceptedNegativeData
-from schemathesis.openapi.checks import RejectedPositiveData
 
 from portal_sessions.openapi import openapi_document
 from tests.support.engines import ENGINES
 from tests.support.local_service import E2E_API_KEY, LocalService, own_service
+from tests.support.schemathesis_rules import keeps_failure
 
 SEED = 20261201
 EXAMPLES_PER_OPERATION = 20
@@ -69,52 +68,10 @@ schema = schemathesis.openapi.from_dict(
 )  # fmt: skip
 
 
-# Rules no OpenAPI document can state; a 400 for one of them is the service being right, not the document
-# being wrong. Only these rejections of generated "valid" data are set aside; every other failure fails the test.
-_BEYOND_A_SCHEMA = (
-    # A well-formed id that names no object: Stripe's 400 resource_missing for a parameter (404 for a path)
-    lambda operation, error: error.get("code") == "resource_missing",
-    # A recovery deadline outside the window the service takes (in the future, at most 30 days ahead: relative to now)
-    lambda operation, error: error.get("param") == "after_expiration[customer_login][expires_at]",
-    # A session needs a return_url unless its configuration has a default_return_url: a stored object's state
-    lambda operation, error: error.get("param") == "return_url" and "default_return_url" in error.get("message", ""),
-    # A flow needs its feature enabled on the session's configuration: a stored object's state
-    lambda operation, error: error.get("param") == "flow_data[type]" and "does not have `features." in error["message"],
-    # A session a step before expired cannot be expired again: a stored object's state
-    lambda operation, error: operation == "POST /v1/billing_portal/sessions/{session}/expire"
-    and "has already expired" in error.get("message", ""),
-    # Lists take starting_after or ending_before, not both: query parameters cannot say "not both"
-    lambda operation, error: error.get("code") == "parameters_exclusive",
-    # Listing sessions takes exactly one of customer and customer_account: query parameters cannot say "one of"
-    lambda operation, error: operation == "GET /v1/billing_portal/sessions"
-    and error.get("code") == "parameter_missing" and error.get("param") == "customer",
-)  # fmt: skip
-
-
-def _holds_an_empty_hash(value: Any) -> bool:
-    if isinstance(value, dict):
-        return not value or any(_holds_an_empty_hash(item) for item in value.values())
-    return isinstance(value, list) and any(_holds_an_empty_hash(item) for item in value)
-
-
 @schema.hook
 def filter_failure(context: Any, failure: Any, case: Any, response: Any) -> bool:
-    """Keep every failure except a rejection of generated valid data for one of the rules above, and invalid data
-    that never reached the wire: a form cannot send an empty hash (Schemathesis leaves it out, which is valid)."""
-    if isinstance(failure, AcceptedNegativeData):
-        in_a_form = (case.media_type or "").startswith("application/x-www-form-urlencoded")
-        return not (in_a_form and _holds_an_empty_hash(case.body))
-    operation = f"{case.operation.method.upper()} {case.operation.path}"
-    if isinstance(failure, RejectedPositiveData) and response.status_code == 410:
-        # A session URL whose session a step before expired: the 410 page the document declares (a stored state)
-        return operation not in ("GET /p/session/{token}", "HEAD /p/session/{token}")
-    if not isinstance(failure, RejectedPositiveData) or response.status_code != 400:
-        return True
-    try:
-        error = response.json()["error"]
-    except (ValueError, KeyError, TypeError):
-        return True
-    return not any(rule(operation, error) for rule in _BEYOND_A_SCHEMA)
+    """The rules no OpenAPI document can state, as `schemathesis.toml` gives them to the plain CLI."""
+    return keeps_failure(failure, case, response)
 
 
 @pytest.fixture(scope="module", params=ENGINES[-1:])  # a parameter: Schemathesis then names each operation's test
