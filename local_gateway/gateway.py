@@ -9,6 +9,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -153,6 +154,15 @@ def make_server(host: str, port: int, routes: list[Route], local_pages: dict[str
             elapsed_ms = (time.perf_counter() - started) * 1000
             # The route key, never the path: a session URL's path is its secret token.
             print(f"{route.route_key} -> {result.get('statusCode')} ({elapsed_ms:.0f} ms)", file=sys.stderr, flush=True)
+
+        def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+            """http.server's own refusals (a request line too long or malformed, before any route): JSON, as the
+            gateway's others, rather than its HTML page, and the connection closed."""
+            text = message or HTTPStatus(code).phrase
+            self._send(
+                code, {"Content-Type": "application/json"}, json.dumps({"message": text}), head=self.command == "HEAD"
+            )
+            self.close_connection = True
 
         def _refuse(self, status: int, message: str) -> None:
             """Answer before reading the body, and close: the rest of the stream is not a request to read on."""

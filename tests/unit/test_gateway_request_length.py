@@ -107,3 +107,20 @@ def test_a_body_within_its_declared_length_reaches_the_function(gateway: Any) ->
 
     assert status == 200
     assert runtime.bodies == ["{}"]
+
+
+def test_a_request_line_too_long_to_read_is_a_json_414(gateway: tuple[GatewayServer, RecordingRuntime]) -> None:
+    # Given a URI longer than the gateway reads (a generated query string can be), as http.server refuses it
+    server, runtime = gateway
+    with socket.create_connection(server.server_address[:2], timeout=5) as connection:
+        connection.sendall(b"GET /v1/events?types=" + b"x" * 70_000 + b" HTTP/1.1\r\nHost: local\r\n\r\n")
+        received = b""
+        while chunk := connection.recv(65536):
+            received += chunk
+
+    # Then the answer is JSON, as every other refusal of the gateway's, and no function ran
+    head, _, body = received.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 414 "), head
+    assert b"content-type: application/json" in head.lower()
+    assert json.loads(body) == {"message": "Request-URI Too Long"}
+    assert runtime.bodies == []
