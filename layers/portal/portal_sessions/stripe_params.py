@@ -100,9 +100,12 @@ def _empty_is_none(value: Any) -> Any:
 
 
 def _form_integer(value: Any) -> Any:
-    # Stripe takes integers as digits only: no "3.0", "1_000", " 3 " or JSON booleans.
+    # Stripe takes integers as digits only: no "3.0", "1_000", " 3 " or JSON booleans. A JSON number with no
+    # fraction (3.0) is an integer to JSON Schema, as the OpenAPI document's readers read it.
     if isinstance(value, int) and not isinstance(value, bool):
         return value
+    if isinstance(value, float) and value.is_integer() and abs(value) < 10**15:
+        return int(value)
     if isinstance(value, str) and re.fullmatch(r"-?[0-9]{1,15}", value):
         return int(value)
     raise PydanticCustomError("int_parsing", "Invalid integer")
