@@ -2,7 +2,8 @@
 
 Its examples, coverage and fuzzing phases test each operation; its stateful phase follows the document's links
 (create a session → retrieve, expire, list, visit its URL; create a configuration → retrieve, update, list). A fixed
-seed and a bounded budget keep the run repeatable and around a minute on two cores.
+seed and a bounded budget keep the run repeatable and around a minute on two cores. The plain CLI runs too, from the
+repo root with `schemathesis.toml`, no adapter: what a user of generic OpenAPI tools gets.
 
 It runs on one engine, the closest to AWS present (DynamoDB Local, else moto): what it tests is the HTTP contract,
 which the engine does not change, and every test of the store and the handlers runs on both engines anyway. It has a
@@ -12,7 +13,10 @@ server of its own: the webhook endpoints it creates would otherwise get every la
 from __future__ import annotations
 
 import copy
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import hypothesis
@@ -23,7 +27,7 @@ from schemathesis.config import SchemathesisConfig
 
 from portal_sessions.openapi import openapi_document
 from tests.support.engines import ENGINES
-from tests.support.local_service import E2E_API_KEY, LocalService, own_service
+from tests.support.local_service import E2E_API_KEY, ROOT, LocalService, own_service
 from tests.support.schemathesis_rules import keeps_failure
 
 SEED = 20261201
@@ -144,3 +148,18 @@ def test_stateful_workflows_hold_to_the_document(service: LocalService) -> None:
         "POST /v1/billing_portal/configurations/{configuration}",
     }
     assert session_links & called and configuration_links & called, sorted(called)  # fmt: skip
+
+
+def test_the_plain_cli_run_from_the_repo_root_finds_no_failure(service: LocalService) -> None:
+    # Given only the served document and schemathesis.toml (which the CLI reads from the directory it runs in): no
+    # adapter, arrays sent as OpenAPI sends them
+    cli = Path(sys.executable).parent / "schemathesis"
+    command = [str(cli), "run", f"{service.base_url}/v1/openapi.json", "-c", "all", "--no-color",
+               "-H", f"Authorization: Bearer {service.api_key}"]  # fmt: skip
+
+    # When every check runs in every phase
+    completed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900, check=False)
+
+    # Then nothing fails, and the seed the file fixes was used
+    assert completed.returncode == 0, completed.stdout[-8000:] + completed.stderr[-2000:]
+    assert "Seed: 20261201" in completed.stdout
