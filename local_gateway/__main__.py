@@ -4,6 +4,7 @@ is the equivalent of `sam local invoke FUNCTION -e EVENT`."""
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import signal
@@ -68,7 +69,18 @@ def run(host: str, port: int, dynamodb: str = "embedded") -> int:
 
     routes = http_routes(load_template())
     local_pages: dict[str, Any] = {}
-    server = make_server(host, port, routes, local_pages)
+    try:
+        server = make_server(host, port, routes, local_pages)
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        print(
+            f"Not starting: port {port} on {host} is already in use; choose another with PORTAL_PORT "
+            "(e.g. `make run PORTAL_PORT=3001`, or 0 for any free port).",
+            file=sys.stderr,
+            flush=True,
+        )
+        return 2
     backend: LocalBackend | None = None
     pollers: list[StreamPoller | QueuePoller] = []  # the table's stream and the queues, as Lambda reads them
     try:

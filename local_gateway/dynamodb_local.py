@@ -97,9 +97,13 @@ def start(*, db_path: Path | None = None, log_path: Path | None = None) -> Dynam
     port = free_port()
     log = log_path.open("wb") if log_path is not None else subprocess.DEVNULL
     native_libraries = f"-Djava.library.path={jar.parent / 'DynamoDBLocal_lib'}"
+    # No telemetry: with it on, DynamoDB Local reports usage and writes an installation id into its working folder,
+    # which is the caller's (the data's or the log's), never the shared package's nor the repository's
+    command = [java, *JVM_OPTIONS, native_libraries, "-jar", str(jar), *storage, "-port", str(port)]
+    workdir = db_path if db_path is not None else log_path.parent if log_path is not None else jar.parent
     process = subprocess.Popen(
-        [java, *JVM_OPTIONS, native_libraries, "-jar", str(jar), *storage, "-port", str(port)],
-        cwd=jar.parent,
+        [*command, "-disableTelemetry"],
+        cwd=workdir,
         stdin=subprocess.DEVNULL,
         stdout=log,
         stderr=subprocess.STDOUT,

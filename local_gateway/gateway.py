@@ -9,6 +9,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -16,6 +17,7 @@ from urllib.parse import parse_qsl, urlsplit
 from .runtime import FunctionRuntime
 from .template import DEFAULT_ROUTE, Route
 
+_CHUNK_LINE_LIMIT = 1024  # a chunk's size line, or a trailer field
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway's limit
 _TEXT_TYPES = ("text/", "application/json", "application/xml", "application/javascript")
 
@@ -119,16 +121,22 @@ def make_server(host: str, port: int, routes: list[Route], local_pages: dict[str
             raise AttributeError(name)
 
         def _handle(self, method: str) -> None:
-            declared = self.headers.get("content-length")
-            if declared is not None and not (declared.strip().isascii() and declared.strip().isdigit()):
-                # Not 1*DIGIT: where the body ends is unknown, so nothing after the headers can be trusted.
-                self._refuse(400, "Bad Request")
-                return
-            length = int(declared or 0)
-            if length > MAX_PAYLOAD_BYTES:
-                self._refuse(413, "Request Entity Too Large")
-                return
-            body = self.rfile.read(length) if length else b""
+            if "chunked" in (self.headers.get("transfer-encoding") or "").lower():
+                chunked = self._read_chunked()
+                if chunked is None:
+                    return
+                body = chunked
+            else:
+                declared = self.headers.get("content-length")
+                if declared is not None and not (declared.strip().isascii() and declared.strip().isdigit()):
+                    # Not 1*DIGIT: where the body ends is unknown, so nothing after the headers can be trusted.
+                    self._refuse(400, "Bad Request")
+                    return
+                length = int(declared or 0)
+                if length > MAX_PAYLOAD_BYTES:
+                    self._refuse(413, "Request Entity Too Large")
+                    return
+                body = self.rfile.read(length) if length else b""
             path = urlsplit(self.path).path
             if method == "GET" and path in local_pages:
                 query = dict(parse_qsl(urlsplit(self.path).query))
@@ -153,6 +161,37 @@ def make_server(host: str, port: int, routes: list[Route], local_pages: dict[str
             elapsed_ms = (time.perf_counter() - started) * 1000
             # The route key, never the path: a session URL's path is its secret token.
             print(f"{route.route_key} -> {result.get('statusCode')} ({elapsed_ms:.0f} ms)", file=sys.stderr, flush=True)
+
+        def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+            """http.server's own refusals (a request line too long or malformed, before any route): JSON, as the
+            gateway's others, rather than its HTML page, and the connection closed."""
+            text = message or HTTPStatus(code).phrase
+            self._send(
+                code, {"Content-Type": "application/json"}, json.dumps({"message": text}), head=self.command == "HEAD"
+            )
+            self.close_connection = True
+
+        def _read_chunked(self) -> bytes | None:
+            """A body sent in chunks (`Transfer-Encoding: chunked`), read whole within the payload cap, so the next
+            request on the connection starts where it should; None once refused (and the connection closed)."""
+            body = b""
+            while True:
+                size_line = self.rfile.readline(_CHUNK_LINE_LIMIT).split(b";", 1)[0].strip()
+                if not size_line or not all(c in b"0123456789abcdefABCDEF" for c in size_line):
+                    self._refuse(400, "Bad Request")
+                    return None
+                size = int(size_line, 16)
+                if len(body) + size > MAX_PAYLOAD_BYTES:
+                    self._refuse(413, "Request Entity Too Large")
+                    return None
+                if size == 0:
+                    while self.rfile.readline(_CHUNK_LINE_LIMIT) not in (b"\r\n", b"\n", b""):
+                        pass  # trailer fields, not kept
+                    return body
+                body += self.rfile.read(size)
+                if self.rfile.readline(_CHUNK_LINE_LIMIT) not in (b"\r\n", b"\n"):
+                    self._refuse(400, "Bad Request")
+                    return None
 
         def _refuse(self, status: int, message: str) -> None:
             """Answer before reading the body, and close: the rest of the stream is not a request to read on."""

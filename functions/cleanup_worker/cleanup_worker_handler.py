@@ -24,7 +24,7 @@ def _clean(record: SQSRecord, context: LambdaContext) -> None:
     settings = cleanup_worker_settings()
     unit = unit_from_message(record.body)
     outcome = clean_unit(
-        SessionStore(settings.table_name),
+        SessionStore(settings.table_name, purge_shards=settings.purge_shards),
         unit,
         now=clock.now(),
         max_deletes=settings.cleanup_max_deletes,

@@ -52,14 +52,19 @@ def create_configuration_route() -> Response[str]:
     raw_params = body_params(request)
     params = parse_create_configuration_params(raw_params)
 
-    def create(_claim: IdempotencyClaim | None) -> OperationResult:
+    def create(claim: IdempotencyClaim | None) -> OperationResult:
         store = ConfigurationStore(settings.table_name)
         configuration = create_configuration(
-            params, caller, store, now=clock.now(), login_url=settings.portal_login_url_for(caller.livemode)
+            params,
+            caller,
+            store,
+            now=clock.now(),
+            login_url=settings.portal_login_url_for(caller.livemode),
+            idempotency=claim,
         )
         logger.append_keys(configuration_id=configuration["id"])
         metrics.add_metric(name="ConfigurationsCreated", unit=MetricUnit.Count, value=1)
-        return OperationResult(configuration)
+        return OperationResult(configuration, record_completed=claim is not None)
 
     return idempotent_route_response(app, request, caller, raw_params, settings.table_name, create)
 

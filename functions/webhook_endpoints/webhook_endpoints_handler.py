@@ -51,7 +51,7 @@ def create_webhook_endpoint_route() -> Response[str]:
     raw_params = body_params(request)
     params = parse_create_webhook_endpoint_params(raw_params)
 
-    def create(_claim: IdempotencyClaim | None) -> OperationResult:
+    def create(claim: IdempotencyClaim | None) -> OperationResult:
         endpoint = create_webhook_endpoint(
             params,
             caller,
@@ -59,10 +59,11 @@ def create_webhook_endpoint_route() -> Response[str]:
             endpoint_secrets(settings.webhook_secrets_key_id),
             now=clock.now(),
             local_receivers=settings.webhook_local_receivers == "true",
+            idempotency=claim,
         )
         logger.append_keys(webhook_endpoint_id=endpoint["id"])
         metrics.add_metric(name="WebhookEndpointsCreated", unit=MetricUnit.Count, value=1)
-        return OperationResult(endpoint)
+        return OperationResult(endpoint, record_completed=claim is not None)
 
     return idempotent_route_response(app, request, caller, raw_params, settings.table_name, create)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -84,3 +85,32 @@ def test_ctrl_c_or_sigterm_stops_quietly(tmp_path: Path, stop: signal.Signals, w
     assert wait_for_exit(process, 3 * STOP_TIMEOUT_SECONDS) == 0
     errors = stderr.read_text()
     assert "Traceback" not in errors and "KeyboardInterrupt" not in errors
+
+
+def test_a_port_in_use_is_one_line_naming_it_and_how_to_choose_another(tmp_path: Path) -> None:
+    # Given the port taken by another server
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+
+        # When the runner is started on it
+        errors_path = tmp_path / "run.stderr"
+        with errors_path.open("w") as errors_file:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "local_gateway", "run", "--port", str(port)],
+                cwd=ROOT,
+                env=child_environment(),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=errors_file,
+            )
+        code = wait_for_exit(process, START_TIMEOUT_SECONDS)
+
+    # Then it exits unsuccessfully with one line that names the port and PORTAL_PORT, and no traceback
+    errors = errors_path.read_text()
+    assert code != 0
+    assert errors.strip().splitlines() == [
+        f"Not starting: port {port} on 127.0.0.1 is already in use; choose another with PORTAL_PORT "
+        "(e.g. `make run PORTAL_PORT=3001`, or 0 for any free port)."
+    ]

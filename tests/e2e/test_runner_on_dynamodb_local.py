@@ -3,15 +3,19 @@ made (configurations, sessions) is still there after a restart."""
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
+import boto3
 import pytest
 import requests
 
+from local_gateway import dynamodb_local
 from tests.support.engines import DYNAMODB_LOCAL_MISSING
 from tests.support.local_service import parse_banner, start_runner, stop_process
 
 pytestmark = pytest.mark.skipif(DYNAMODB_LOCAL_MISSING is not None, reason=f"{DYNAMODB_LOCAL_MISSING}")
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_configurations_survive_a_restart_on_dynamodb_local(tmp_path: Path) -> None:
@@ -67,3 +71,25 @@ def test_the_embedded_default_keeps_nothing_on_disk(tmp_path: Path) -> None:
     # Then it served on its embedded moto and wrote no DynamoDB Local data
     assert "DynamoDB: embedded (http://127.0.0.1:" in banner
     assert not (tmp_path / "data").exists()
+
+
+def test_dynamodb_local_runs_without_telemetry_and_writes_only_where_it_is_told(tmp_path: Path) -> None:
+    # Given DynamoDB Local started as the tests and `make run` start it, its log in a folder of its own
+    running = dynamodb_local.start(log_path=tmp_path / "server.log")
+    try:
+        # When it has served a request
+        boto3.client(
+            "dynamodb", endpoint_url=running.endpoint_url, region_name="us-east-1",
+            aws_access_key_id="local", aws_secret_access_key="local",
+        ).list_tables()  # fmt: skip
+    finally:
+        running.stop()
+
+    # Then it ran with its telemetry off, and wrote no installation id (nor anything else) beside its log
+    assert "-disableTelemetry" in running.process.args
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["server.log"]
+
+
+def test_the_repository_holds_no_dynamodb_local_files() -> None:
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    assert [name for name in tracked if Path(name).name.startswith("dynamodb-local")] == []

@@ -2,7 +2,8 @@
 
 Its examples, coverage and fuzzing phases test each operation; its stateful phase follows the document's links
 (create a session → retrieve, expire, list, visit its URL; create a configuration → retrieve, update, list). A fixed
-seed and a bounded budget keep the run repeatable and around a minute on two cores.
+seed and a bounded budget keep the run repeatable and around a minute on two cores. The plain CLI runs too, from the
+repo root with `schemathesis.toml`, no adapter: what a user of generic OpenAPI tools gets.
 
 It runs on one engine, the closest to AWS present (DynamoDB Local, else moto): what it tests is the HTTP contract,
 which the engine does not change, and every test of the store and the handlers runs on both engines anyway. It has a
@@ -12,7 +13,10 @@ server of its own: the webhook endpoints it creates would otherwise get every la
 from __future__ import annotations
 
 import copy
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import hypothesis
@@ -20,13 +24,12 @@ import pytest
 import requests
 import schemathesis
 from schemathesis.config import SchemathesisConfig
-from schemathesis.core.failures import AcceptedNegativeData
-from schemathesis.openapi.checks import RejectedPositiveData
 
 from portal_sessions.configuration import DEFAULT_CONFIGURATION_IDS
 from portal_sessions.openapi import openapi_document
 from tests.support.engines import ENGINES
-from tests.support.local_service import E2E_API_KEY, LocalService, own_service
+from tests.support.local_service import E2E_API_KEY, ROOT, LocalService, own_service
+from tests.support.schemathesis_rules import keeps_failure
 
 SEED = 20261201
 EXAMPLES_PER_OPERATION = 20
@@ -70,57 +73,10 @@ schema = schemathesis.openapi.from_dict(
 )  # fmt: skip
 
 
-# Rules no OpenAPI document can state; a 400 for one of them is the service being right, not the document
-# being wrong. Only these rejections of generated "valid" data are set aside; every other failure fails the test.
-_BEYOND_A_SCHEMA = (
-    # A well-formed id that names no object: Stripe's 400 resource_missing for a parameter (404 for a path)
-    lambda operation, error: error.get("code") == "resource_missing",
-    # A recovery deadline outside the window the service takes (in the future, at most 30 days ahead: relative to now)
-    lambda operation, error: error.get("param") == "after_expiration[customer_login][expires_at]",
-    # A session needs a return_url unless its configuration has a default_return_url: a stored object's state
-    lambda operation, error: error.get("param") == "return_url" and "default_return_url" in error.get("message", ""),
-    # A flow needs its feature enabled on the session's configuration: a stored object's state
-    lambda operation, error: error.get("param") == "flow_data[type]" and "does not have `features." in error["message"],
-    # A session a step before expired cannot be expired again: a stored object's state
-    lambda operation, error: operation == "POST /v1/billing_portal/sessions/{session}/expire"
-    and "has already expired" in error.get("message", ""),
-    # A mode holds at most 16 webhook endpoints, as a Stripe account does: the stored endpoints' count
-    lambda operation, error: error.get("code") == "webhook_endpoint_limit_reached",
-    # An event is resent only to an enabled endpoint that listens for its type: a stored object's state
-    lambda operation, error: operation == "POST /v1/events/{event}/retry" and error.get("param") == "webhook_endpoint"
-    and ("is disabled" in error.get("message", "") or "does not listen" in error.get("message", "")),
-    # Lists take starting_after or ending_before, not both: query parameters cannot say "not both"
-    lambda operation, error: error.get("code") == "parameters_exclusive",
-    # Listing sessions takes exactly one of customer and customer_account: query parameters cannot say "one of"
-    lambda operation, error: operation == "GET /v1/billing_portal/sessions"
-    and error.get("code") == "parameter_missing" and error.get("param") == "customer",
-)  # fmt: skip
-
-
-def _holds_an_empty_hash(value: Any) -> bool:
-    if isinstance(value, dict):
-        return not value or any(_holds_an_empty_hash(item) for item in value.values())
-    return isinstance(value, list) and any(_holds_an_empty_hash(item) for item in value)
-
-
 @schema.hook
 def filter_failure(context: Any, failure: Any, case: Any, response: Any) -> bool:
-    """Keep every failure except a rejection of generated valid data for one of the rules above, and invalid data
-    that never reached the wire: a form cannot send an empty hash (Schemathesis leaves it out, which is valid)."""
-    if isinstance(failure, AcceptedNegativeData):
-        in_a_form = (case.media_type or "").startswith("application/x-www-form-urlencoded")
-        return not (in_a_form and _holds_an_empty_hash(case.body))
-    operation = f"{case.operation.method.upper()} {case.operation.path}"
-    if isinstance(failure, RejectedPositiveData) and response.status_code == 410:
-        # A session URL whose session a step before expired: the 410 page the document declares (a stored state)
-        return operation not in ("GET /p/session/{token}", "HEAD /p/session/{token}")
-    if not isinstance(failure, RejectedPositiveData) or response.status_code != 400:
-        return True
-    try:
-        error = response.json()["error"]
-    except (ValueError, KeyError, TypeError):
-        return True
-    return not any(rule(operation, error) for rule in _BEYOND_A_SCHEMA)
+    """The rules no OpenAPI document can state, as `schemathesis.toml` gives them to the plain CLI."""
+    return keeps_failure(failure, case, response)
 
 
 @pytest.fixture(scope="module", params=ENGINES[-1:])  # a parameter: Schemathesis then names each operation's test
@@ -209,3 +165,18 @@ def test_stateful_workflows_hold_to_the_document(service: LocalService) -> None:
         "POST /v1/billing_portal/configurations/{configuration}",
     }
     assert session_links & called and configuration_links & called, sorted(called)  # fmt: skip
+
+
+def test_the_plain_cli_run_from_the_repo_root_finds_no_failure(service: LocalService) -> None:
+    # Given only the served document and schemathesis.toml (which the CLI reads from the directory it runs in): no
+    # adapter, arrays sent as OpenAPI sends them
+    cli = Path(sys.executable).parent / "schemathesis"
+    command = [str(cli), "run", f"{service.base_url}/v1/openapi.json", "-c", "all", "--no-color",
+               "-H", f"Authorization: Bearer {service.api_key}"]  # fmt: skip
+
+    # When every check runs in every phase
+    completed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900, check=False)
+
+    # Then nothing fails, and the seed the file fixes was used
+    assert completed.returncode == 0, completed.stdout[-8000:] + completed.stderr[-2000:]
+    assert "Seed: 20261201" in completed.stdout

@@ -132,6 +132,33 @@ def test_the_watermark_passes_a_bucket_only_when_every_shard_of_it_is_done(servi
     assert plan_cleanup(store, now=NOW, lookback_hours=3, shards=SHARDS).watermark == purge_bucket(NOW)
 
 
+def test_done_marks_of_shards_beyond_the_count_do_not_move_the_watermark(service_env: dict) -> None:
+    # Given the oldest past bucket with all its shards done but one, and done marks for shards that do not exist
+    # (what forged queue messages for shards 4..7 would leave behind)
+    store = SessionStore(service_env["TABLE_NAME"], purge_shards=SHARDS)
+    oldest = purge_bucket(NOW) - 3
+    for shard in [0, 1, 3, *range(SHARDS, 2 * SHARDS)]:
+        store.mark_shard_done(oldest, shard, NOW)
+
+    # When the schedule runs
+    plan = plan_cleanup(store, now=NOW, lookback_hours=3, shards=SHARDS)
+
+    # Then the watermark stays at that bucket, and its missing shard is queued
+    assert plan.watermark == oldest
+    assert CleanupUnit(oldest, 2) in plan.units
+
+
+@pytest.mark.parametrize("shard", [SHARDS, SHARDS + 28, -1])
+def test_a_unit_for_a_shard_beyond_the_count_is_refused_and_marks_nothing(service_env: dict, shard: int) -> None:
+    store = SessionStore(service_env["TABLE_NAME"], purge_shards=SHARDS)
+    bucket = purge_bucket(NOW) - 2
+
+    with pytest.raises(ValueError, match="shard"):
+        clean_unit(store, CleanupUnit(bucket, shard), now=NOW, max_deletes=1000, out_of_time=lambda: False)
+
+    assert store.done_shards([bucket]) == {}
+
+
 def test_a_second_run_reads_only_from_the_watermark_and_deletes_nothing(
     service_env: dict, dynamodb_calls: list[str]
 ) -> None:
@@ -304,3 +331,24 @@ def test_sessions_are_written_under_the_purge_key_of_their_hour_and_token(servic
     bucket = purge_bucket(NOW + 3900)
     assert written == {token: purge_shard_key(bucket, purge_shard_of(url_token_hash(token), 32)) for token in tokens}
     assert len(set(written.values())) > 1
+
+
+def test_the_worker_refuses_a_message_for_a_shard_beyond_the_count(
+    service_env: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given, with the template's 32 shards, a message for shard 40 of a past hour beside one for its shard 0
+    monkeypatch.setenv("PURGE_SHARDS", "32")
+    queue_url = service_env["CLEANUP_QUEUE_URL"]
+    bucket = purge_bucket(NOW) - 2
+    for shard in (40, 0):
+        aws_client("sqs").send_message(QueueUrl=queue_url, MessageBody=json.dumps({"bucket": bucket, "shard": shard}))
+
+    # When the worker takes them
+    monkeypatch.setattr(clock, "now", lambda: NOW)
+    event = sqs_event(queue_url)
+    failures = cleanup_worker_handler.lambda_handler(event, FakeContext())["batchItemFailures"]
+
+    # Then the forged one fails (the queue's redrive takes it to the dead-letter queue) and only shard 0 is done
+    forged = next(record["messageId"] for record in event["Records"] if json.loads(record["body"])["shard"] == 40)
+    assert failures == [{"itemIdentifier": forged}]
+    assert SessionStore(service_env["TABLE_NAME"]).done_shards([bucket]) == {bucket: {0}}

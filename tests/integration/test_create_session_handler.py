@@ -328,7 +328,7 @@ def test_unknown_route_gets_stripes_unrecognized_url_error(service_env: dict) ->
     assert response["statusCode"] == 404
     assert json_body(response)["error"]["message"] == (
         "Unrecognized request URL (POST: /v1/billing_portal/nothing). "
-        "Please see https://stripe.com/docs or we can help at https://support.stripe.com/."
+        "Please see this service's API reference at /v1/openapi.json; the team that runs it can help."
     )
 
 

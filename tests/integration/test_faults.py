@@ -25,11 +25,13 @@ import pytest
 import redirect_handler
 import sessions_handler
 import urllib3
+import webhook_endpoints_handler
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ReadTimeoutError
 from moto.core.models import botocore_stubber
 
 from portal_sessions.store.table import dynamodb_client
+from portal_sessions.webhooks import endpoint_secrets
 from tests.support.aws import aws_client
 from tests.support.contract import schema_errors
 from tests.support.events import FakeContext, http_event
@@ -713,3 +715,89 @@ def test_an_expired_link_whose_configuration_cannot_be_read_still_gets_its_page(
     assert page["headers"]["Content-Language"] == "it"
     assert "Questo link è scaduto" in page["body"] and 'class="business"' not in page["body"]
     assert faults.count("GetItem", "configuration#") - reads_before == ATTEMPTS  # one read, with botocore's retries
+
+
+# Creates of configurations and webhook endpoints: exactly once under a lost answer or a failed completion
+
+OBJECT_CREATES = {
+    "configuration": (configurations_handler, "/v1/billing_portal/configurations", "configuration#",
+                      "features[invoice_history][enabled]=true&metadata[order]=1"),
+    "webhook_endpoint": (webhook_endpoints_handler, "/v1/webhook_endpoints", "webhook_endpoint#",
+                         "url=https://hooks.example.com/stripe&enabled_events[0]=billing_portal.session.created"),
+}  # fmt: skip
+
+
+def create_object(kind: str, **headers: str) -> dict[str, Any]:
+    handler, path, _, body = OBJECT_CREATES[kind]
+    all_headers = {"content-type": FORM, "authorization": f"Bearer {TEST_KEY}", **headers}
+    return handler.lambda_handler(http_event("POST", path, headers=all_headers, body=body), FakeContext())  # type: ignore[no-any-return]
+
+
+def stored_objects(table: str, kind: str) -> list[dict[str, Any]]:
+    prefix = OBJECT_CREATES[kind][2]
+    return [item for item in all_items(table) if item["pk"]["S"].startswith(prefix)]
+
+
+def test_a_webhook_endpoint_put_whose_answer_was_lost_is_created_once_with_the_secret_shown(
+    faults: DynamoDBFaults, service_env: dict, engine: str
+) -> None:
+    # Given the answer to a new endpoint's write is lost after DynamoDB applied it
+    # When it is created: botocore retries, and the retry finds the item already there
+    with answer_lost(engine, "PutItem", "webhook_endpoint#") as lost:
+        response = create_object("webhook_endpoint")
+
+    # Then the retry recognised its own endpoint: created once, and the secret shown is the one it signs with
+    assert lost == [] and faults.count("PutItem", "webhook_endpoint#") == 2
+    assert response["statusCode"] == 200, response["body"]
+    created = json.loads(response["body"])
+    [stored] = stored_objects(service_env["TABLE_NAME"], "webhook_endpoint")
+    assert stored["pk"]["S"].endswith(created["id"])
+    secrets = endpoint_secrets(service_env["WEBHOOK_SECRETS_KEY_ID"])
+    assert secrets.open(created["id"], stored["sealed_secret"]["S"]) == created["secret"]
+
+
+@pytest.mark.parametrize("kind", list(OBJECT_CREATES))
+def test_an_idempotent_object_create_whose_answer_was_lost_is_created_once(
+    faults: DynamoDBFaults, service_env: dict, engine: str, kind: str
+) -> None:
+    # Given the answer to the create's write is lost after DynamoDB applied it
+    # When it is created with an Idempotency-Key: botocore retries the write, which finds its own object
+    with answer_lost(engine, "TransactWriteItems", "") as lost:
+        response = create_object(kind, **{"idempotency-key": f"lost-{kind}"})
+
+    # Then one object, its record completed in the same write, and the client's retry replays it
+    assert lost == [], "the create did not write its object and its record together"
+    assert response["statusCode"] == 200, response["body"]
+    created = json.loads(response["body"])
+    table = service_env["TABLE_NAME"]
+    assert [item["pk"]["S"].rsplit("#", 1)[1] for item in stored_objects(table, kind)] == [created["id"]]
+    [record] = idempotency_items(table)
+    assert record["status"]["S"] == "COMPLETED"
+    replay = create_object(kind, **{"idempotency-key": f"lost-{kind}"})
+    assert replay["headers"].get("Idempotent-Replayed") == "true"
+    assert json.loads(replay["body"]) == created
+    assert len(stored_objects(table, kind)) == 1
+
+
+@pytest.mark.parametrize("kind", list(OBJECT_CREATES))
+def test_an_idempotent_object_create_completes_its_record_in_the_objects_own_write(
+    faults: DynamoDBFaults, service_env: dict, kind: str
+) -> None:
+    # Given a separate completion of the idempotency record would fail (so the claim would lapse, and a retry run
+    # the create again once its in-progress window ended)
+    faults.add(Fault("UpdateItem", "idempotency#", "InternalServerError", status=500))
+
+    # When
+    response = create_object(kind, **{"idempotency-key": f"one-write-{kind}"})
+
+    # Then it was never needed: the record completed with the object, and a retry, however late, is its replay
+    assert response["statusCode"] == 200, response["body"]
+    assert faults.count("UpdateItem", "idempotency#") == 0
+    table = service_env["TABLE_NAME"]
+    [record] = idempotency_items(table)
+    assert record["status"]["S"] == "COMPLETED"
+    expire_in_progress_record(table, record)
+    replay = create_object(kind, **{"idempotency-key": f"one-write-{kind}"})
+    assert replay["headers"].get("Idempotent-Replayed") == "true"
+    assert json.loads(replay["body"])["id"] == json.loads(response["body"])["id"]
+    assert len(stored_objects(table, kind)) == 1

@@ -136,20 +136,47 @@ def test_stored_responses_are_sealed_with_aes_gcm_under_a_key_derived_from_the_a
     [record] = [item for item in all_items(service_env["TABLE_NAME"]) if item["pk"]["S"].startswith("idempotency#")]
     sealed = base64.b64decode(json.loads(record["data"]["S"])["sealed"])
 
-    # When it is opened independently: AES-256-GCM, 96-bit nonce first, the key HMAC-SHA256(API key, purpose)
+    # When it is opened independently: AES-256-GCM, 96-bit nonce first, the key HMAC-SHA256(API key, purpose), bound
+    # (as associated data) to its record's key and its request's hash
     key = hmac.new(TEST_KEY.encode(), b"idempotent-responses", hashlib.sha256).digest()
-    opened = AESGCM(key).decrypt(sealed[:12], sealed[12:], b"portal-sessions sealed response v2")
+    bound = f"portal-sessions sealed v3\n{record['pk']['S']}\n{record['validation']['S']}".encode()
+    opened = AESGCM(key).decrypt(sealed[:12], sealed[12:], bound)
 
-    # Then it is the response that was returned; and one flipped bit anywhere is refused, as is another key
+    # Then it is the response that was returned; and one flipped bit anywhere is refused, as is another key, and
+    # another record's binding
     assert json.loads(opened) == session
     for position in (0, 12, len(sealed) - 1):
         tampered = bytearray(sealed)
         tampered[position] ^= 1
         with pytest.raises(InvalidTag):
-            AESGCM(key).decrypt(bytes(tampered[:12]), bytes(tampered[12:]), b"portal-sessions sealed response v2")
+            AESGCM(key).decrypt(bytes(tampered[:12]), bytes(tampered[12:]), bound)
     other = hmac.new(LIVE_KEY.encode(), b"idempotent-responses", hashlib.sha256).digest()
     with pytest.raises(InvalidTag):
-        AESGCM(other).decrypt(sealed[:12], sealed[12:], b"portal-sessions sealed response v2")
+        AESGCM(other).decrypt(sealed[:12], sealed[12:], bound)
+    with pytest.raises(InvalidTag):
+        AESGCM(key).decrypt(sealed[:12], sealed[12:], bound.replace(b"idempotency#", b"idempotency#0"))
+
+
+def test_a_response_sealed_before_seals_were_bound_to_their_record_still_replays(service_env: dict) -> None:
+    # Given a record completed the way records were before (sealed bound to nothing): it lives 24 hours at most
+    session = json_body(create(idempotency_key="sealed-unbound"))
+    [record] = [item for item in all_items(service_env["TABLE_NAME"]) if item["pk"]["S"].startswith("idempotency#")]
+    key = hmac.new(TEST_KEY.encode(), b"idempotent-responses", hashlib.sha256).digest()
+    nonce = secrets.token_bytes(12)
+    unbound = nonce + AESGCM(key).encrypt(nonce, json.dumps(session).encode(), b"portal-sessions sealed response v2")
+    aws_client("dynamodb").update_item(
+        TableName=service_env["TABLE_NAME"],
+        Key={"pk": record["pk"]},
+        UpdateExpression="SET #data = :data",
+        ExpressionAttributeNames={"#data": "data"},
+        ExpressionAttributeValues={":data": {"S": json.dumps({"sealed": base64.b64encode(unbound).decode()})}},
+    )
+
+    # When the request is retried, then it is that record's replay: no retry in flight runs twice
+    replay = create(idempotency_key="sealed-unbound")
+    assert replay["headers"].get("Idempotent-Replayed") == "true"
+    assert json_body(replay) == session
+    assert len(session_items(service_env["TABLE_NAME"])) == 1
 
 
 def test_a_record_that_cannot_be_opened_is_a_non_retryable_idempotency_error(service_env: dict) -> None:
@@ -175,6 +202,45 @@ def test_a_record_that_cannot_be_opened_is_a_non_retryable_idempotency_error(ser
     assert error["type"] == "idempotency_error"
     assert first["url"] not in response["body"]
     assert len(session_items(service_env["TABLE_NAME"])) == 1
+
+
+@pytest.mark.parametrize("second_body", [BODY, "customer=cus_2&return_url=https://example.com/other"])
+def test_a_sealed_response_moved_onto_another_record_of_the_caller_does_not_open(
+    service_env: dict, second_body: str
+) -> None:
+    # Given two sessions created by one caller under two keys
+    first = json_body(create(idempotency_key="moved-from"))
+    second = json_body(create(second_body, idempotency_key="moved-to"))
+    records = {
+        json.loads(item["data"]["S"])["sealed"]: item
+        for item in all_items(service_env["TABLE_NAME"])
+        if item["pk"]["S"].startswith("idempotency#")
+    }
+    assert len(records) == 2
+
+    # When someone who can write the table moves one record's sealed response onto the other's (both of this caller,
+    # so the same key seals them)
+    source, target = sorted(records.values(), key=lambda item: item["pk"]["S"] == key_of("moved-to"))
+    aws_client("dynamodb").update_item(
+        TableName=service_env["TABLE_NAME"],
+        Key={"pk": target["pk"]},
+        UpdateExpression="SET #data = :data",
+        ExpressionAttributeNames={"#data": "data"},
+        ExpressionAttributeValues={":data": source["data"]},
+    )
+    replay = create(second_body, idempotency_key="moved-to")
+
+    # Then it does not open there: the key's own request gets a 400, never the other session's URL
+    assert replay["statusCode"] == 400, replay["body"]
+    assert json_body(replay)["error"]["type"] == "idempotency_error"
+    assert first["url"] not in replay["body"] and second["url"] not in replay["body"]
+
+
+def key_of(idempotency_key: str) -> str:
+    """The record key of a test-mode idempotency key of TEST_KEY's."""
+    caller = authenticate(f"Bearer {TEST_KEY}", {key_hash(TEST_KEY)})
+    scope = f"test:{caller.key_fingerprint}:{idempotency_key}"
+    return "idempotency#" + hashlib.sha256(json.dumps(scope, sort_keys=True).encode()).hexdigest()
 
 
 def test_a_concurrent_request_with_the_key_gets_409_and_one_operation_runs(service_env: dict) -> None:

@@ -13,7 +13,8 @@ from local_gateway.template import DEFAULT_ROUTE, http_routes
 from tests.support.events import FakeContext, json_body
 from tests.support.settings import TEMPLATE, TEST_KEY
 
-STRIPE_HELP = "Please see https://stripe.com/docs or we can help at https://support.stripe.com/."
+# Stripe's shape, but help from this service: Stripe's support desk cannot help with it
+SERVICE_HELP = "Please see this service's API reference at /v1/openapi.json; the team that runs it can help."
 
 
 def unmatched(method: str, path: str) -> dict[str, Any]:
@@ -30,11 +31,11 @@ def test_an_unknown_url_is_stripes_404(service_env: dict, method: str) -> None:
     # When
     response = unmatched(method, "/v1/customers")
 
-    # Then the error Stripe gives, word for word
+    # Then the error Stripe gives, word for word but for where help is
     assert response["statusCode"] == 404
     assert json_body(response) == {
         "error": {"type": "invalid_request_error", "message": f"Unrecognized request URL ({method}: /v1/customers). "
-                  + STRIPE_HELP}
+                  + SERVICE_HELP}
     }  # fmt: skip
 
 
@@ -45,7 +46,7 @@ def test_a_trailing_slash_gets_stripes_hint(service_env: dict) -> None:
     assert json_body(response)["error"]["message"] == (
         "Unrecognized request URL (GET: /v1/billing_portal/configurations/). If you are trying to list objects, "
         "remove the trailing slash. If you are trying to retrieve an object, make sure you passed a valid "
-        "(non-empty) identifier in your code. " + STRIPE_HELP
+        "(non-empty) identifier in your code. " + SERVICE_HELP
     )
 
 

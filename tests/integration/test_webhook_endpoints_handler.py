@@ -7,11 +7,15 @@ import json
 from pathlib import Path
 from typing import Any
 
+import create_session_handler
 import pytest
 import webhook_endpoints_handler
 
+from portal_sessions.observability import logger
+from portal_sessions.parameter_providers import clear_provider_cache
 from portal_sessions.store.webhooks import WebhookEndpointStore
-from portal_sessions.webhooks import endpoint_secrets
+from portal_sessions.webhooks import EndpointSecrets, endpoint_secrets
+from tests.support.aws import aws_client
 from tests.support.events import FakeContext, http_event
 from tests.support.settings import LIVE_KEY, TEST_KEY
 from tests.support.table import all_items
@@ -191,3 +195,54 @@ def test_a_mode_holds_at_most_sixteen_endpoints_and_the_other_mode_is_counted_ap
     first = call("GET", "/v1/webhook_endpoints?limit=1")[1]["data"][0]
     assert call("DELETE", f"/v1/webhook_endpoints/{first['id']}")[0] == 200
     assert create()["status"] == "enabled"
+
+
+def test_a_request_logs_nothing_of_the_request_before_it(service_env: dict, caplog: pytest.LogCaptureFixture) -> None:
+    # Given an endpoint created (its id among the log keys) in a process that serves other requests next (a warm
+    # function, or `make run`, which serves every function in one process)
+    caplog.handler.setFormatter(logger.registered_formatter)
+    endpoint = create()
+    call("GET", BASE)
+
+    # When endpoints are listed, then a session is created
+    create_session_handler.lambda_handler(
+        http_event(
+            "POST",
+            "/v1/billing_portal/sessions",
+            headers={"content-type": "application/x-www-form-urlencoded", "authorization": f"Bearer {TEST_KEY}"},
+            body="customer=cus_1&return_url=https://example.com",
+        ),
+        FakeContext(),
+    )
+
+    # Then each request's line holds only its own keys
+    lines = [json.loads(line) for line in caplog.text.splitlines() if line.startswith("{")]
+    requests = [line for line in lines if line["message"] == "request"]
+    assert [line.get("webhook_endpoint_id") for line in requests] == [endpoint["id"], None, None]
+    assert requests[-1]["session_id"].startswith("bps_")
+    assert requests[-1]["stripe_request_id"] not in {line["stripe_request_id"] for line in requests[:-1]}
+
+
+def test_a_rotated_sealing_key_seals_new_secrets_and_still_opens_the_old_ones(service_env: dict) -> None:
+    # Given an endpoint made under the sealing key the stack started with
+    before = create()
+    secret_id = service_env["WEBHOOK_SECRETS_KEY_ID"]
+    started_with = aws_client("secretsmanager").get_secret_value(SecretId=secret_id)["SecretString"]
+
+    # When the key is rotated as docs/api.md says: a keyring with a new sealing key, the first kept as `initial`
+    rotated = {"sealing_kid": "2026-12", "initial": started_with, "2026-12": "n" * 64}
+    aws_client("secretsmanager").put_secret_value(SecretId=secret_id, SecretString=json.dumps(rotated))
+    clear_provider_cache()  # as the functions' cache of the secret lapses (5 minutes)
+    after = create()
+
+    # Then both endpoints' secrets open to what their creates showed, the new one under the new key alone
+    table = WebhookEndpointStore(service_env["TABLE_NAME"])
+    sealed = {endpoint["id"]: table.get(endpoint["id"]).sealed_secret for endpoint in (before, after)}  # type: ignore[union-attr]
+    secrets = endpoint_secrets(secret_id)
+    assert secrets.open(before["id"], sealed[before["id"]]) == before["secret"]
+    assert secrets.open(after["id"], sealed[after["id"]]) == after["secret"]
+    assert sealed[after["id"]].startswith("2026-12:")
+    new_key_only = EndpointSecrets(json.dumps({"sealing_kid": "2026-12", "2026-12": "n" * 64}))
+    assert new_key_only.open(after["id"], sealed[after["id"]]) == after["secret"]
+    # And the endpoints still answer as before
+    assert call("GET", f"{BASE}/{before['id']}")[0] == 200

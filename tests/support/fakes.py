@@ -59,6 +59,7 @@ class FakeConfigurationStore:
     def __init__(self) -> None:
         self.configurations: dict[str, StoredConfiguration] = {}
         self.defaults_known: set[bool] = set()
+        self.completions: list[RecordCompletion] = []  # idempotency records completed with new configurations
 
     def default_known(self, livemode: bool) -> bool:
         return livemode in self.defaults_known
@@ -70,10 +71,12 @@ class FakeConfigurationStore:
         stored = self.configurations.get(configuration_id)
         return None if stored is None else copy.deepcopy(stored)
 
-    def put_new(self, configuration: dict[str, Any]) -> None:
+    def put_new(self, configuration: dict[str, Any], completion: RecordCompletion | None = None) -> None:
         if configuration["id"] in self.configurations:
             raise ConditionFailedError(None)
         self.configurations[configuration["id"]] = StoredConfiguration(copy.deepcopy(configuration), version=1)
+        if completion is not None:
+            self.completions.append(completion)
 
     def replace(self, configuration: dict[str, Any], expected_version: int) -> None:
         stored = self.configurations.get(configuration["id"])
@@ -267,15 +270,18 @@ class FakeWebhookEndpointStore:
 
     def __init__(self) -> None:
         self.endpoints: dict[str, StoredEndpoint] = {}
+        self.completions: list[RecordCompletion] = []  # idempotency records completed with new endpoints
 
     def get(self, endpoint_id: str) -> StoredEndpoint | None:
         stored = self.endpoints.get(endpoint_id)
         return None if stored is None else copy.deepcopy(stored)
 
-    def put_new(self, endpoint: dict[str, Any], sealed_secret: str) -> None:
+    def put_new(self, endpoint: dict[str, Any], sealed_secret: str, completion: RecordCompletion | None = None) -> None:
         if endpoint["id"] in self.endpoints:
             raise ConditionFailedError(None)
         self.endpoints[endpoint["id"]] = StoredEndpoint(copy.deepcopy(endpoint), sealed_secret, version=1)
+        if completion is not None:
+            self.completions.append(completion)
 
     def replace(self, stored: StoredEndpoint, endpoint: dict[str, Any]) -> None:
         current = self.endpoints.get(endpoint["id"])

@@ -234,3 +234,18 @@ def test_fingerprint_is_a_short_digest_prefix_not_the_key() -> None:
     assert caller.key_fingerprint == key_hash(TEST_KEY)[:12]
     assert TEST_KEY not in caller.key_fingerprint
     assert TEST_KEY[8:16] not in caller.key_fingerprint
+
+
+@pytest.mark.parametrize("secret_part", ["Ab3dEf7h", "Ab3dEf7hAb3dEf7hAb3dEf7"])  # 8 and 23 characters
+def test_a_listed_key_shorter_than_24_characters_after_its_prefix_is_refused(secret_part: str) -> None:
+    # Given a short key the operator listed: every request logs 48 bits of its unsalted digest, enough to search
+    # every key of 8 (or a few more) characters offline
+    key = "sk_test_" + secret_part
+    # When it is sent, then it is refused as a key of no valid shape
+    error = refusal(f"Bearer {key}", KNOWN | {key_hash(key)})
+    assert error.http_status == 401
+
+
+def test_a_listed_key_of_24_characters_after_its_prefix_authenticates() -> None:
+    key = "sk_live_" + "Ab3dEf7h" * 3
+    assert authenticate(f"Bearer {key}", KNOWN | {key_hash(key)}).livemode is True

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from local_gateway.template import http_routes, load_template
+from portal_sessions.tokens import token_hash_of
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -94,3 +95,21 @@ def test_the_readme_and_the_api_reference_list_every_route_the_template_serves()
 
     assert documented_routes(readme) == served_routes()
     assert documented_routes(reference) == served_routes()
+
+
+SESSION_ID = re.compile(r"\bbps_[A-Za-z0-9]{8,}")
+
+
+@pytest.mark.parametrize("document", DOCUMENTS, ids=lambda path: str(path.relative_to(ROOT)))
+def test_every_session_id_shown_is_one_the_service_could_answer(document: Path) -> None:
+    # A reader copies an example's id into retrieve or expire: an id of the old shape is answered as unknown
+    shown = SESSION_ID.findall(document.read_text())
+    assert [session_id for session_id in shown if token_hash_of(session_id) is None] == []
+
+
+def test_the_api_reference_names_the_cipher_that_seals_webhook_secrets() -> None:
+    # sealing.py seals with AES-256-GCM (an AEAD): a reader judging the design must not be told of another cipher
+    webhooks = (ROOT / "docs" / "api.md").read_text().split("\n## Webhooks\n", 1)[1].split("\n## ", 1)[0]
+    secret = next(paragraph for paragraph in webhooks.split("\n- ") if paragraph.startswith("**The secret**"))
+    assert "AES-256-GCM" in secret
+    assert "stream" not in secret

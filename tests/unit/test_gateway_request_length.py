@@ -3,6 +3,7 @@ answers, and never a read past its 10 MiB cap or a crashed request thread."""
 
 from __future__ import annotations
 
+import base64
 import json
 import socket
 import threading
@@ -107,3 +108,56 @@ def test_a_body_within_its_declared_length_reaches_the_function(gateway: Any) ->
 
     assert status == 200
     assert runtime.bodies == ["{}"]
+
+
+def test_a_request_line_too_long_to_read_is_a_json_414(gateway: tuple[GatewayServer, RecordingRuntime]) -> None:
+    # Given a URI longer than the gateway reads (a generated query string can be), as http.server refuses it
+    server, runtime = gateway
+    with socket.create_connection(server.server_address[:2], timeout=5) as connection:
+        connection.sendall(b"GET /v1/events?types=" + b"x" * 70_000 + b" HTTP/1.1\r\nHost: local\r\n\r\n")
+        received = b""
+        while chunk := connection.recv(65536):
+            received += chunk
+
+    # Then the answer is JSON, as every other refusal of the gateway's, and no function ran
+    head, _, body = received.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 414 "), head
+    assert b"content-type: application/json" in head.lower()
+    assert json.loads(body) == {"message": "Request-URI Too Long"}
+    assert runtime.bodies == []
+
+
+def test_a_chunked_body_is_read_whole_and_the_next_request_on_the_connection_is_answered(
+    gateway: tuple[GatewayServer, RecordingRuntime],
+) -> None:
+    # Given a POST whose body comes in chunks (as a client streaming its body sends it), then a GET, on one connection
+    server, runtime = gateway
+    with socket.create_connection(server.server_address[:2], timeout=5) as connection:
+        connection.sendall(
+            b"POST /v1/billing_portal/sessions HTTP/1.1\r\nHost: local\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"9\r\ncustomer=\r\n5\r\ncus_1\r\n0\r\n\r\n"
+            b"GET /v1/billing_portal/configurations HTTP/1.1\r\nHost: local\r\nConnection: close\r\n\r\n"
+        )
+        received = b""
+        while chunk := connection.recv(65536):
+            received += chunk
+
+    # Then the function got the whole body, and the GET its own answer (not the chunks' end read as a request)
+    assert base64.b64decode(runtime.bodies[0]) == b"customer=cus_1"  # no content type: passed on as bytes
+    assert received.count(b"HTTP/1.1 200 ") == 2, received
+
+
+def test_a_malformed_chunked_body_is_a_json_400_and_the_connection_closes(
+    gateway: tuple[GatewayServer, RecordingRuntime],
+) -> None:
+    server, runtime = gateway
+    with socket.create_connection(server.server_address[:2], timeout=5) as connection:
+        connection.sendall(
+            b"POST /v1/billing_portal/sessions HTTP/1.1\r\nHost: local\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"
+        )
+        received = b""
+        while chunk := connection.recv(65536):
+            received += chunk
+    head, _, body = received.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 ") and json.loads(body) == {"message": "Bad Request"}
+    assert runtime.bodies == []

@@ -545,6 +545,16 @@ def test_quantity_must_be_a_plain_integer(quantity: Any) -> None:
     assert error.param == f"{CONFIRM_PATH}[items][0][quantity]"
 
 
+def test_a_json_number_with_no_fraction_is_an_integer() -> None:
+    # JSON has one number type: 3.0 is the integer 3 to JSON Schema (and so to the OpenAPI document's readers); a form's
+    # "3.0" is still refused, as Stripe refuses it
+    raw = confirm_flow(subscription="sub_1", items=[{"id": "si_1", "quantity": 3.0}])
+    params = parse_create_params(raw)
+    assert params.flow_data is not None
+    assert params.flow_data.subscription_update_confirm is not None
+    assert params.flow_data.subscription_update_confirm.items[0].quantity == 3
+
+
 @pytest.mark.parametrize("value", [123, 1.5, True, {"a": 1}, ["cus_1"]])
 def test_json_non_string_for_a_string_parameter_is_rejected(value: Any) -> None:
     # Given a JSON body with a non-string customer
@@ -555,9 +565,10 @@ def test_json_non_string_for_a_string_parameter_is_rejected(value: Any) -> None:
     assert error.param == "customer"
 
 
-@pytest.mark.parametrize("expand", ["configuration", {"0": "configuration"}, 5])
+@pytest.mark.parametrize("expand", [{"0": "configuration"}, {"a": "configuration"}, 5])
 def test_expand_that_is_not_a_list_is_rejected(expand: Any) -> None:
-    # Given expand sent as a single value or a hash instead of an array
+    # Given expand sent as a hash or a number instead of an array (one string is an array of one, as OpenAPI sends
+    # it: tests/unit/test_wire.py)
     # When the params are parsed
     error = rejection({"customer": "cus_1", "expand": expand})
     # Then a 400 names expand

@@ -59,6 +59,58 @@ def test_secrets_look_like_stripes_and_are_sealed_to_their_endpoint() -> None:
         EndpointSecrets("other-key").open("we_1", sealed)
 
 
+OLD_KEY = "o" * 64  # as CloudFormation generates the secret: 64 letters and digits, no keyring
+NEW_KEY = "n" * 64
+
+
+def rotated(**keys: str) -> str:
+    """The secret's text after a rotation: a keyring naming the key that seals from now on."""
+    return json.dumps({"sealing_kid": "2026-12", **keys})
+
+
+def test_after_a_rotation_new_secrets_are_sealed_under_the_new_key_and_old_ones_still_open() -> None:
+    # Given a secret sealed before any rotation, under the plain key the template generated
+    old_secret = new_signing_secret()
+    sealed_before = EndpointSecrets(OLD_KEY).seal("we_1", old_secret)
+
+    # When the key is rotated: a keyring with the new key sealing, and the old one kept (as `initial`) to open
+    keyring = EndpointSecrets(rotated(initial=OLD_KEY, **{"2026-12": NEW_KEY}))
+    new_secret = new_signing_secret()
+    sealed_after = keyring.seal("we_2", new_secret)
+
+    # Then both open; the new one records its key's id, and opens without the old key, not without the new one
+    assert keyring.open("we_1", sealed_before) == old_secret
+    assert keyring.open("we_2", sealed_after) == new_secret
+    assert sealed_after.startswith("2026-12:")
+    assert EndpointSecrets(rotated(**{"2026-12": NEW_KEY})).open("we_2", sealed_after) == new_secret
+    with pytest.raises(SealBrokenError):
+        EndpointSecrets(OLD_KEY).open("we_2", sealed_after)
+    with pytest.raises(SealBrokenError):  # the old key dropped too early: refused, never another key tried
+        EndpointSecrets(rotated(**{"2026-12": NEW_KEY})).open("we_1", sealed_before)
+
+
+def test_before_any_rotation_sealed_secrets_keep_the_format_earlier_versions_open() -> None:
+    # A deployment rolled back (or a canary's old version) still opens what the new one sealed
+    sealed = EndpointSecrets(OLD_KEY).seal("we_1", "whsec_x")
+    assert ":" not in sealed
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        json.dumps({"sealing_kid": "missing", "k1": NEW_KEY}),  # names no key of its own
+        json.dumps({"k1": NEW_KEY}),  # names none
+        json.dumps({"sealing_kid": "k1", "k1": "short"}),  # a key too short to seal with
+        json.dumps({"sealing_kid": "k:1", "k:1": NEW_KEY}),  # an id that cannot be told from the sealed text
+        json.dumps(["not", "a", "keyring"]),
+    ],
+)
+def test_a_broken_keyring_is_refused_naming_no_key(text: str) -> None:
+    with pytest.raises(ValueError) as refused:
+        EndpointSecrets(text)
+    assert NEW_KEY not in str(refused.value)
+
+
 def _endpoint(enabled_events: list[str], status: str = "enabled") -> dict[str, Any]:
     return {"enabled_events": enabled_events, "status": status}
 
@@ -161,3 +213,37 @@ def test_the_local_switch_allows_loopback_over_http_in_test_mode_only() -> None:
         check_endpoint_url(local, True, local_receivers=True)  # live mode still needs https
     with pytest.raises(UnsafeUrlError):  # and it opens loopback only, not private networks
         checked_address("http://10.0.0.1/", False, local_receivers=True, resolver=resolver_to("10.0.0.1"))
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["::ffff:0:7f00:1", "::ffff:0:a9fe:a9fe", "fec0::1", "fec0:ffff::a"],  # IPv4-translated, site-local
+)
+def test_ipv6_outside_the_global_unicast_range_is_refused_at_save_and_at_delivery(address: str) -> None:
+    # Python calls these global; only 2000::/3 is handed out as global unicast
+    with pytest.raises(InvalidRequestError):
+        check_endpoint_url(f"https://[{address}]/hook", False)
+    with pytest.raises(UnsafeUrlError):
+        checked_address("https://hooks.example.com/stripe", True, resolver=resolver_to(address))
+
+
+def test_a_global_unicast_ipv6_address_is_allowed() -> None:
+    check_endpoint_url("https://[2606:4700::1111]/hook", True)
+    assert checked_address("https://hooks.example.com/", True, resolver=resolver_to("2606:4700::1111")) == (
+        "2606:4700::1111"
+    )
+
+
+@pytest.mark.parametrize(
+    "host", ["2130706433", "0177.0.0.1", "0x7f.1", "127.1", "0", "0xa9fea9fe", "0300.0250.0.1", "10.0x10203"]
+)
+def test_numeric_ipv4_forms_the_resolver_reads_are_refused_at_save(host: str) -> None:
+    # getaddrinfo reads these as 127.0.0.1, 0.0.0.0, 169.254.169.254, 192.168.0.1, 10.1.2.3 (inet_aton's rules)
+    with pytest.raises(InvalidRequestError) as refused:
+        check_endpoint_url(f"https://{host}/hook", False)
+    assert "private" in refused.value.message
+
+
+@pytest.mark.parametrize("host", ["1.1", "0x5db8d70e", "93.12097294", "hooks.example.com", "0x7f.example.com"])
+def test_public_numeric_forms_and_names_pass_the_save_check(host: str) -> None:
+    check_endpoint_url(f"https://{host}/hook", True)

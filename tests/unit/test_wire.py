@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from portal_sessions.configuration_params import parse_create_configuration_params
 from portal_sessions.errors import InvalidRequestError
+from portal_sessions.params import parse_create_params
 from portal_sessions.wire import MAX_NESTING, MAX_PARAMETERS, decode_body, decode_form
 
 FORM = "application/x-www-form-urlencoded"
@@ -96,11 +98,35 @@ def test_decode_form_unescapes_bracketed_names() -> None:
 
 def test_decode_form_repeated_scalar_takes_last_value() -> None:
     # Given the same scalar parameter twice
-    body = "customer=cus_first&customer=cus_last"
-    # When it is decoded
-    decoded = decode_form(body)
+    body = "customer=cus_first&customer=cus_last&return_url=https://example.com"
+    # When it is decoded and read as a session create's parameters
+    params = parse_create_params(decode_form(body))
     # Then the last value wins, as Rack does
-    assert decoded == {"customer": "cus_last"}
+    assert params.customer == "cus_last"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "expand=configuration&expand=flow",  # OpenAPI's form of an array (style form, explode)
+        "expand[0]=configuration&expand[1]=flow",  # Stripe's SDKs'
+        "expand[]=configuration&expand[]=flow",
+    ],
+)
+def test_an_array_is_read_in_the_repeated_key_form_as_in_stripes_brackets(body: str) -> None:
+    params = parse_create_params(decode_form("customer=cus_1&return_url=https://example.com&" + body))
+    assert params.expand == ["configuration", "flow"]
+
+
+def test_an_array_of_one_may_be_sent_as_one_plain_value() -> None:
+    params = parse_create_params(decode_form("customer=cus_1&return_url=https://example.com&expand=flow"))
+    assert params.expand == ["flow"]
+
+
+def test_an_array_value_that_is_not_a_string_is_still_refused() -> None:
+    with pytest.raises(InvalidRequestError) as refused:
+        parse_create_params({"customer": "cus_1", "return_url": "https://example.com", "expand": {"a": "b"}})
+    assert (refused.value.code, refused.value.param) == ("parameter_invalid", "expand")
 
 
 def test_decode_form_keeps_blank_values() -> None:
@@ -356,3 +382,14 @@ def test_decode_form_refuses_text_with_a_lone_surrogate() -> None:
     # Given query or body text that already holds a lone surrogate / When decoded / Then 400
     with pytest.raises(InvalidRequestError):
         decode_form("customer=cus_\ud800")
+
+
+def test_a_plain_value_nested_in_a_hash_is_no_array_of_one() -> None:
+    # Only a top-level name has OpenAPI's repeated-key form; nested, only Stripe's brackets make an array
+    raw = decode_form(
+        "features[subscription_update][enabled]=true&features[subscription_update][products][0][product]=prod_1"
+        "&features[subscription_update][products][0][prices]=price_1"
+    )
+    with pytest.raises(InvalidRequestError) as refused:
+        parse_create_configuration_params(raw)
+    assert refused.value.param == "features[subscription_update][products][0][prices]"

@@ -19,7 +19,7 @@ _MODES = {"sk_test_": False, "sk_live_": True, "rk_test_": False, "rk_live_": Tr
 RESTRICTED_PREFIXES = ("rk_test_", "rk_live_")
 # What any key can look like (Stripe's, and new_api_key's): a key outside it is refused before anything is read, so a
 # flood of junk keys costs no SSM or DynamoDB call.
-_KEY_SHAPE = re.compile(r"[sr]k_(?:test|live)_[A-Za-z0-9]{8,247}")
+_KEY_SHAPE = re.compile(r"[sr]k_(?:test|live)_[A-Za-z0-9]{24,247}")
 KEY_HASHES_MAX_AGE_SECONDS = 60  # a key added to or removed from the parameter takes effect within a minute
 _NO_KEY_MESSAGE = (
     "You did not provide an API key. You need to provide your API key in the Authorization header, "

@@ -49,8 +49,9 @@ def plan_cleanup(store: PurgeRepository, *, now: int, lookback_hours: int, shard
     past = list(range(start, current))
     done = store.done_shards(past)
     watermark = start
+    every_shard = set(range(shards))
     for bucket in past:
-        if len(done.get(bucket, ())) < shards:
+        if not every_shard <= done.get(bucket, set()):  # a mark for a shard beyond the count stands for none
             break
         watermark = bucket + 1
     if watermark > start:
@@ -79,8 +80,11 @@ def clean_unit(
     running it again: what was deleted is no longer read.
 
     Every delete also writes the unit's purge index key, which takes at most 1,000 writes/s: deletes are paced
-    to `deletes_per_second`, leaving that key's other half to a duplicate delivery of the same unit.
+    to `deletes_per_second`, leaving that key's other half to a duplicate delivery of the same unit. A shard
+    outside the store's `purge_shards` is refused (ValueError).
     """
+    if not 0 <= unit.shard < store.purge_shards:  # a forged or stale message: marking it done would skip an hour
+        raise ValueError(f"cleanup unit refused: shard {unit.shard} is not one of 0..{store.purge_shards - 1}")
     deleted = 0
     started = monotonic()
     for keys in store.due_keys(unit.bucket, unit.shard, now):

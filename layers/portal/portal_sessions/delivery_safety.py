@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import http.client
 import ipaddress
+import re
 import socket
 import ssl
 import threading
@@ -39,6 +40,13 @@ _LOCAL_NAMES = ("localhost", "localhost.localdomain")
 _IPV4_CARRYING = tuple(
     ipaddress.IPv6Network(prefix) for prefix in ("64:ff9b::/96", "64:ff9b:1::/48", "2002::/16", "::/96")
 )
+# Only global unicast is ever a receiver: an allow-list, so a range Python wrongly calls global (IPv4-translated
+# ::ffff:0:0:0/96, site-local fec0::/10) is refused without being named. What is refused inside it (6to4,
+# documentation, ...) is still refused by the checks above and `is_global`.
+_IPV6_GLOBAL_UNICAST = ipaddress.IPv6Network("2000::/3")
+# A host of digits, dots and hex letters is read by the resolver as an IPv4 address in inet_aton's forms (127.1,
+# 2130706433, 0177.0.0.1, 0x7f.1): the save check reads it the same way. A name has a label that is not a number.
+_NUMERIC_HOST = re.compile(r"(?:0x[0-9a-f]*|[0-9]+)(?:\.(?:0x[0-9a-f]*|[0-9]+)){0,3}")
 
 
 def _address_allowed(address: ipaddress.IPv4Address | ipaddress.IPv6Address, local_receivers: bool) -> bool:
@@ -48,7 +56,23 @@ def _address_allowed(address: ipaddress.IPv4Address | ipaddress.IPv6Address, loc
         return local_receivers and address.is_loopback  # ::1 lies in ::/96
     if local_receivers and address.is_loopback:
         return True
+    if isinstance(address, ipaddress.IPv6Address) and address not in _IPV6_GLOBAL_UNICAST:
+        return False
     return address.is_global and not address.is_multicast
+
+
+def _host_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address a host names as the resolver reads it, or None for a name (resolved only at delivery)."""
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    if not _NUMERIC_HOST.fullmatch(host):
+        return None
+    try:
+        return ipaddress.IPv4Address(socket.inet_aton(host))
+    except OSError:  # out of range (256.1.1.1, 0x100000000): no resolver takes it as an address
+        return None
 
 
 def _url_problem(url: str, livemode: bool, local_receivers: bool) -> str | None:
@@ -64,10 +88,7 @@ def _url_problem(url: str, livemode: bool, local_receivers: bool) -> str | None:
         return "it must use https"
     if parts.scheme == "http" and livemode:
         return "live mode endpoints must use https"
-    try:
-        literal: ipaddress.IPv4Address | ipaddress.IPv6Address | None = ipaddress.ip_address(host)
-    except ValueError:
-        literal = None
+    literal = _host_address(host)
     if literal is not None and not _address_allowed(literal, local_receivers):
         return "it points to a private, loopback or link-local address"
     if literal is None and host in _LOCAL_NAMES and not local_receivers:

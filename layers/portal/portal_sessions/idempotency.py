@@ -6,7 +6,8 @@ and the SDK's retry then finds the stored response. Keys are scoped to the API k
 Requests that fail validation never get here, so they are not stored; nor are requests whose operation fails.
 
 A claim is one conditional PutItem. The use case gets the claim as data and may complete it in its own transaction
-(create does, with the session: two DynamoDB calls in all); otherwise the record is completed after it, in an
+(every create does, with the object it makes: two DynamoDB calls in all, and no window in which the object exists
+while its record could lapse and let a retry make a second); otherwise the record is completed after it, in an
 UpdateItem. Powertools' idempotency utility does the rest of this but completes its records in an UpdateItem of its
 own, and its public API cannot put that write in another transaction: so the service owns this small protocol, in
 the utility's record layout. Stored responses hold session URLs: they are sealed under the caller's API key.
@@ -34,6 +35,7 @@ from .sealing import seal, unseal
 from .store.idempotency import KEY_PREFIX, Claim, IdempotencyRecordStore, RecordCompletion, content_hash
 
 MAX_KEY_LENGTH = 255
+_BOUND = "bound"  # a stored response sealed bound to its record's key and request hash
 RETENTION_SECONDS = 24 * 3600
 DEFAULT_IN_PROGRESS_MS = 15_000  # without a Lambda context: the API functions' timeout
 
@@ -55,11 +57,14 @@ class IdempotencyClaim:
     claim: Claim
     sealing_key: bytes
     expires_at: int
+    request_hash: str
 
     def completion(self, response: dict[str, Any]) -> RecordCompletion:
-        """The record's completion with this response, sealed so a table dump shows no session URL."""
-        sealed = seal(json.dumps(response, separators=(",", ":")), self.sealing_key)
-        return RecordCompletion(self.claim, {"sealed": sealed}, self.expires_at)
+        """The record's completion with this response, sealed so a table dump shows no session URL, and bound to
+        this record and request so it opens nowhere else."""
+        bound_to = _record_binding(self.claim.record_key, self.request_hash)
+        sealed = seal(json.dumps(response, separators=(",", ":")), self.sealing_key, bound_to=bound_to)
+        return RecordCompletion(self.claim, {"sealed": sealed, _BOUND: True}, self.expires_at)
 
 
 @dataclass(frozen=True)
@@ -98,7 +103,10 @@ def run_idempotently(
     request_hash = content_hash({"operation": request.operation, "params": request.params})
     held_until_ms = now_ms + (remaining_ms if remaining_ms is not None else DEFAULT_IN_PROGRESS_MS)
     claim = IdempotencyClaim(
-        Claim(record_key, held_until_ms), caller.sealing_key, expires_at=now_ms // 1000 + RETENTION_SECONDS
+        Claim(record_key, held_until_ms),
+        caller.sealing_key,
+        expires_at=now_ms // 1000 + RETENTION_SECONDS,
+        request_hash=request_hash,
     )
     held = records.claim(
         record_key, request_hash, expires_at=claim.expires_at, now_ms=now_ms, in_progress_until_ms=held_until_ms
@@ -111,7 +119,8 @@ def run_idempotently(
             )
         if not held.completed:  # in progress, or gone between the claim and its answer: a retry sees which
             raise _in_use(request.key)
-        return IdempotentResult(_opened(held.response, caller, request.key), replayed=True)
+        opened = _opened(held.response, caller, request.key, _record_binding(record_key, request_hash))
+        return IdempotentResult(opened, replayed=True)
     try:
         result = run(claim)
     except ClaimLostError:  # it lapsed and another request holds the key now: this one wrote nothing
@@ -136,11 +145,18 @@ def _in_use(key: str) -> IdempotencyKeyInUseError:
     )
 
 
-def _opened(stored: str | None, caller: Caller, key: str) -> dict[str, Any]:
+def _record_binding(record_key: str, request_hash: str) -> str:
+    return f"{record_key}\n{request_hash}"
+
+
+def _opened(stored: str | None, caller: Caller, key: str, binding: str) -> dict[str, Any]:
     try:
-        body: dict[str, Any] = json.loads(unseal(json.loads(stored or "")["sealed"], caller.sealing_key))
+        data = json.loads(stored or "")
+        # Records sealed before seals were bound (bound to nothing) open until they expire, 24 hours at most
+        bound_to = binding if data.get(_BOUND) is True else None
+        body: dict[str, Any] = json.loads(unseal(data["sealed"], caller.sealing_key, bound_to=bound_to))
         return body
-    except (SealBrokenError, KeyError, TypeError, ValueError):
+    except (SealBrokenError, AttributeError, KeyError, TypeError, ValueError):
         # Sealed in an earlier format (records live 24 hours) or altered: the operation ran once, and running it
         # again would make a second object, so the key is spent.
         raise IdempotencyError(

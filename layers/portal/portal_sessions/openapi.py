@@ -298,7 +298,7 @@ def _operation(operation: Operation) -> dict[str, Any]:
     described: dict[str, Any] = {
         "summary": operation.summary,
         "operationId": operation_id(operation),
-        "responses": {"default": {"description": "Error", "content": _json("error")}},
+        "responses": {"default": {"description": "Error", "content": _json("error")}, **_GATEWAY_RESPONSES},
     }
     if operation.extension:
         described["x-extension"] = True  # not part of Stripe's API
@@ -335,6 +335,15 @@ def _operation(operation: Operation) -> dict[str, Any]:
 
 def operation_id(operation: Operation) -> str:
     return operation.method + operation.path.replace("/", "_").replace("{", "").replace("}", "")
+
+
+# What the gateway answers itself, before any function runs (API Gateway's own shape, not Stripe's): a request line
+# longer than it reads.
+_GATEWAY_ERROR = {"type": "object", "required": ["message"], "properties": {"message": {"type": "string"}}}
+_GATEWAY_RESPONSES = {
+    "414": {"description": "Request line too long: refused by the gateway", "content": {
+        "application/json": {"schema": _GATEWAY_ERROR}}},
+}  # fmt: skip
 
 
 def _json(component: str) -> dict[str, Any]:

@@ -15,11 +15,6 @@ from .tokens import new_request_id
 
 _request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 
-_REQUEST_KEYS = (
-    "stripe_request_id", "livemode", "key_fingerprint", "session_id", "configuration_id", "recovery", "first_visit",
-    "error_type", "error_code", "error_param",
-)  # fmt: skip
-
 
 def current_request_id() -> str | None:
     return _request_id.get()
@@ -32,19 +27,24 @@ def logged_request(event: dict[str, Any], respond: Callable[[], dict[str, Any]])
     its secret token.
     """
     started = time.perf_counter()
-    request_id = new_request_id()
-    _request_id.set(request_id)
-    logger.append_keys(stripe_request_id=request_id)
-    response = respond()
-    response.setdefault("headers", {})["Request-Id"] = request_id
-    logger.info(
-        "request",
-        extra={
-            "route": event.get("routeKey"),
-            "status": response.get("statusCode"),
-            "duration_ms": round((time.perf_counter() - started) * 1000, 1),
-        },
-    )
-    # The logger outlives the request in a warm Lambda: drop what described this one.
-    logger.remove_keys(list(_REQUEST_KEYS))
+    # The logger outlives the request in a warm Lambda (and `make run` serves every function from one): whatever
+    # keys this request adds, the next one starts from the keys there were before it.
+    before = dict(logger.get_current_keys())
+    try:
+        request_id = new_request_id()
+        _request_id.set(request_id)
+        logger.append_keys(stripe_request_id=request_id)
+        response = respond()
+        response.setdefault("headers", {})["Request-Id"] = request_id
+        logger.info(
+            "request",
+            extra={
+                "route": event.get("routeKey"),
+                "status": response.get("statusCode"),
+                "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+            },
+        )
+    finally:
+        logger.remove_keys([name for name in logger.get_current_keys() if name not in before])
+        logger.append_keys(**before)
     return response

@@ -11,7 +11,8 @@ from functools import cache
 
 from .errors import MethodNotAllowedError, StripeError, UnrecognizedUrlError
 
-_HELP = "Please see https://stripe.com/docs or we can help at https://support.stripe.com/."
+# Stripe's message, but for where help is: Stripe's support desk cannot help with this service
+_HELP = "Please see this service's API reference at /v1/openapi.json; the team that runs it can help."
 _TRAILING_SLASH_HELP = (
     "If you are trying to list objects, remove the trailing slash. If you are trying to retrieve an object, make "
     "sure you passed a valid (non-empty) identifier in your code. "

@@ -21,7 +21,12 @@ if TYPE_CHECKING:
 
 _NONCE_BYTES = 12  # GCM's native nonce size; random nonces stay safe far beyond one key's number of seals
 _TAG_BYTES = 16
-_ASSOCIATED_DATA = b"portal-sessions sealed response v2"
+_ASSOCIATED_DATA = b"portal-sessions sealed response v2"  # what a seal bound to nothing carries
+_BOUND_PREFIX = b"portal-sessions sealed v3\n"
+
+
+def _associated_data(bound_to: str | None) -> bytes:
+    return _ASSOCIATED_DATA if bound_to is None else _BOUND_PREFIX + bound_to.encode("utf-8")
 
 
 def derive_key(secret: str, purpose: str) -> bytes:
@@ -34,13 +39,14 @@ def _aead(key: bytes) -> AESGCM:
     return AESGCM(key)
 
 
-def seal(plaintext: str, key: bytes) -> str:
+def seal(plaintext: str, key: bytes, *, bound_to: str | None = None) -> str:
+    """`bound_to` names where the seal belongs (e.g. its record): it opens only where the same name is given."""
     nonce = secrets.token_bytes(_NONCE_BYTES)
-    ciphertext = _aead(key).encrypt(nonce, plaintext.encode("utf-8"), _ASSOCIATED_DATA)
+    ciphertext = _aead(key).encrypt(nonce, plaintext.encode("utf-8"), _associated_data(bound_to))
     return base64.b64encode(nonce + ciphertext).decode("ascii")
 
 
-def unseal(sealed: str, key: bytes) -> str:
+def unseal(sealed: str, key: bytes, *, bound_to: str | None = None) -> str:
     from cryptography.exceptions import InvalidTag
 
     try:
@@ -50,7 +56,7 @@ def unseal(sealed: str, key: bytes) -> str:
     if len(raw) < _NONCE_BYTES + _TAG_BYTES:
         raise SealBrokenError
     try:
-        plaintext = _aead(key).decrypt(raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], _ASSOCIATED_DATA)
+        plaintext = _aead(key).decrypt(raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], _associated_data(bound_to))
     except InvalidTag:
         raise SealBrokenError from None
     return plaintext.decode("utf-8")

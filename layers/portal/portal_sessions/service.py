@@ -295,9 +295,12 @@ def create_configuration(
     *,
     now: int,
     login_url: str,
+    idempotency: IdempotencyClaim | None = None,
 ) -> dict[str, Any]:
+    """A new configuration, stored with its create's idempotency record completed in the same write."""
     configuration = new_configuration(params, new_object_id("bpc"), caller.livemode, now, login_url)
-    configurations.put_new(configuration)
+    completion = None if idempotency is None else idempotency.completion(configuration)
+    configurations.put_new(configuration, completion)
     return configuration
 
 

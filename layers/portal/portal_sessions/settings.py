@@ -134,6 +134,7 @@ class CleanupSettings(_Settings):
 class CleanupWorkerSettings(_Settings):
     cleanup_queue_url: str = _text(min_length=1)
     cleanup_max_deletes: int = _number(default=100_000, ge=1, le=10_000_000)  # per invocation, then a continuation
+    purge_shards: int = _number(default=32, ge=1, le=1000)
 
 
 def _problem(rules: Any, value: str) -> str | None:

@@ -8,7 +8,7 @@ else it is Stripe's `parameter_invalid_empty` error.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeVar, get_args, get_origin
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -26,6 +26,7 @@ from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import PydanticCustomError, core_schema
 
 from .errors import InvalidRequestError
+from .wire import RepeatedValues
 
 MAX_STRING = 5000
 # Deviations from Stripe (which allows 5000 everywhere), stated in docs/api.md: an id is part of a DynamoDB key
@@ -41,6 +42,28 @@ class StripeParams(BaseModel):
     # Validators are built on demand (defer_build) so a function builds only the models it checks: each handler
     # builds its own at init with `build_validators`, the others are never built in it.
     model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+
+
+def _plain_names_read(model: type[BaseModel], raw: dict[str, Any]) -> dict[str, Any]:
+    """A top-level array parameter sent the way OpenAPI sends arrays (`expand=a&expand=b`, or `expand=a` for one) is
+    that array; a scalar sent more than once is its last value, as Rack reads it. Nested in a hash, only Stripe's
+    brackets make an array, so a plain value there is no array of one."""
+    resolved = dict(raw)
+    for name, value in raw.items():
+        field = model.model_fields.get(name)
+        takes_array = field is not None and _takes_array(field.annotation)
+        if isinstance(value, RepeatedValues):
+            resolved[name] = list(value) if takes_array else value[-1]
+        elif takes_array and isinstance(value, str) and value != "":  # "" unsets, or is refused, as before
+            resolved[name] = [value]
+    return resolved
+
+
+def _takes_array(annotation: Any) -> bool:
+    """Whether a field's type is a list (possibly optional, or annotated)."""
+    if get_origin(annotation) is list:
+        return True
+    return any(_takes_array(argument) for argument in get_args(annotation))
 
 
 def build_validators(*models: type[StripeParams]) -> None:
@@ -77,9 +100,12 @@ def _empty_is_none(value: Any) -> Any:
 
 
 def _form_integer(value: Any) -> Any:
-    # Stripe takes integers as digits only: no "3.0", "1_000", " 3 " or JSON booleans.
+    # Stripe takes integers as digits only: no "3.0", "1_000", " 3 " or JSON booleans. A JSON number with no
+    # fraction (3.0) is an integer to JSON Schema, as the OpenAPI document's readers read it.
     if isinstance(value, int) and not isinstance(value, bool):
         return value
+    if isinstance(value, float) and value.is_integer() and abs(value) < 10**15:
+        return int(value)
     if isinstance(value, str) and re.fullmatch(r"-?[0-9]{1,15}", value):
         return int(value)
     raise PydanticCustomError("int_parsing", "Invalid integer")
@@ -222,7 +248,7 @@ def check_expand(expand: list[str] | None, expandable: tuple[str, ...]) -> None:
 
 def validate_params(model: type[ModelT], raw: dict[str, Any]) -> ModelT:
     try:
-        return model.model_validate(raw)
+        return model.model_validate(_plain_names_read(model, raw))
     except ValidationError as exc:
         raise stripe_error(exc) from None
 

@@ -27,6 +27,7 @@ from .webhooks import (
 )
 
 if TYPE_CHECKING:
+    from .idempotency import IdempotencyClaim
     from .store.ports import EventRepository, WebhookEndpointRepository
     from .webhook_delivery import DeliveryQueue
 
@@ -55,9 +56,11 @@ def create_webhook_endpoint(
     *,
     now: int,
     local_receivers: bool = False,
+    idempotency: IdempotencyClaim | None = None,
 ) -> dict[str, Any]:
-    """A new enabled endpoint; the response alone carries its `secret`. At most MAX_ENDPOINTS_PER_MODE per mode
-    (two creates racing for the last place may both take it: the fan-out reads every endpoint all the same)."""
+    """A new enabled endpoint, stored with its create's idempotency record completed in the same write; the
+    response alone carries its `secret`. At most MAX_ENDPOINTS_PER_MODE per mode (two creates racing for the last
+    place may both take it: the fan-out reads every endpoint all the same)."""
     check_endpoint_url(params.url, caller.livemode, local_receivers=local_receivers)
     if len(store.all_of_mode(caller.livemode)) >= MAX_ENDPOINTS_PER_MODE:
         mode = "live" if caller.livemode else "test"
@@ -68,8 +71,10 @@ def create_webhook_endpoint(
         )
     endpoint = new_endpoint(params, new_object_id("we"), caller.livemode, now)
     secret = new_signing_secret()
-    store.put_new(endpoint, secrets.seal(endpoint["id"], secret))
-    return {**endpoint, "secret": secret}
+    shown = {**endpoint, "secret": secret}
+    completion = None if idempotency is None else idempotency.completion(shown)
+    store.put_new(endpoint, secrets.seal(endpoint["id"], secret), completion)
+    return shown
 
 
 def retrieve_webhook_endpoint(endpoint_id: str, caller: Caller, store: WebhookEndpointRepository) -> dict[str, Any]:

@@ -10,13 +10,16 @@ from __future__ import annotations
 import copy
 import hashlib
 import hmac
+import json
+import re
 import secrets
 from typing import Annotated, Any
 
 from pydantic import Field
 
 from . import stripe_params
-from .errors import InvalidRequestError
+from .errors import InvalidRequestError, SealBrokenError
+from .observability import logger
 from .stripe_params import (
     FormBoolean,
     FormInteger,
@@ -179,26 +182,66 @@ def retry_delays(livemode: bool) -> tuple[int, ...]:
     return LIVE_RETRY_DELAYS if livemode else TEST_RETRY_DELAYS
 
 
+SEALING_KID_MEMBER = "sealing_kid"
+INITIAL_KID = "initial"  # the id of the plain key the template generates, once it is kept in a keyring
+_SEALING_KID_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")  # never ':', which ends the id in a sealed secret
+_MIN_SEALING_KEY_LENGTH = 32
+
+
+def parse_sealing_keyring(text: str) -> tuple[str, dict[str, str]]:
+    """The sealing key's id and the keys by id, from `WebhookSecretsKey`'s text: a plain key (as the template makes
+    it: id `initial`), or after a rotation a JSON object of keys by id naming the one that seals in `sealing_kid`.
+    ValueError, naming no key, if it is neither."""
+    try:
+        members = json.loads(text)
+    except ValueError:
+        return INITIAL_KID, {INITIAL_KID: text}
+    if not isinstance(members, dict):
+        raise ValueError("the webhook sealing secret must be a key, or a JSON object of keys by id")
+    sealing_kid = members.pop(SEALING_KID_MEMBER, None)
+    if sealing_kid not in members:
+        raise ValueError(f"the webhook sealing keyring's `{SEALING_KID_MEMBER}` must name one of its keys")
+    for kid, key in members.items():
+        # `initial` is the key as it was before keyrings, whatever its length: it must keep opening what it sealed
+        shortest = 1 if kid == INITIAL_KID else _MIN_SEALING_KEY_LENGTH
+        if not _SEALING_KID_PATTERN.fullmatch(kid) or not isinstance(key, str) or len(key) < shortest:
+            raise ValueError(
+                "the webhook sealing keyring holds key ids of 1-64 letters, digits, '.', '_' or '-', each with a key "
+                f"of at least {_MIN_SEALING_KEY_LENGTH} characters (but `{INITIAL_KID}`)"
+            )
+    return sealing_kid, members
+
+
 class EndpointSecrets:
-    """Seals and opens endpoints' signing secrets under a key from Secrets Manager, bound to each endpoint's id."""
+    """Seals and opens endpoints' signing secrets under a key from Secrets Manager, bound to each endpoint's id.
 
-    def __init__(self, master_key: str) -> None:
-        self._master_key = master_key
+    A sealed secret starts with the id of the key that sealed it (`2026-12:…`), so a rotation seals new secrets
+    under the new key while the old ones still open under theirs; one sealed under the `initial` key carries no id,
+    as before keys had ids, so a version of the service without keyrings still opens it.
+    """
 
-    def _key(self, endpoint_id: str) -> bytes:
+    def __init__(self, secret_text: str) -> None:
+        self._sealing_kid, self._keys = parse_sealing_keyring(secret_text)
+
+    def _key(self, kid: str, endpoint_id: str) -> bytes:
         from .sealing import derive_key
 
-        return derive_key(self._master_key, "webhook-endpoint-secret:" + endpoint_id)
+        master_key = self._keys.get(kid)
+        if master_key is None:  # sealed under a key no longer in the keyring
+            raise SealBrokenError
+        return derive_key(master_key, "webhook-endpoint-secret:" + endpoint_id)
 
     def seal(self, endpoint_id: str, secret: str) -> str:
         from .sealing import seal
 
-        return seal(secret, self._key(endpoint_id))
+        sealed = seal(secret, self._key(self._sealing_kid, endpoint_id))
+        return sealed if self._sealing_kid == INITIAL_KID else f"{self._sealing_kid}:{sealed}"
 
     def open(self, endpoint_id: str, sealed: str) -> str:
         from .sealing import unseal
 
-        return unseal(sealed, self._key(endpoint_id))
+        kid, separator, body = sealed.rpartition(":")
+        return unseal(body, self._key(kid if separator else INITIAL_KID, endpoint_id))
 
 
 SECRETS_KEY_MAX_AGE_SECONDS = 300
@@ -211,11 +254,16 @@ def endpoint_secrets(secret_id: str) -> EndpointSecrets:
     from .errors import ServiceUnavailableError
     from .parameter_providers import secrets_provider
 
+    unavailable = ServiceUnavailableError("Webhook secrets cannot be read right now. Please retry shortly.")
     try:
-        master = secrets_provider().get(secret_id, max_age=SECRETS_KEY_MAX_AGE_SECONDS)
+        text = secrets_provider().get(secret_id, max_age=SECRETS_KEY_MAX_AGE_SECONDS)
     except GetParameterError:
-        raise ServiceUnavailableError("Webhook secrets cannot be read right now. Please retry shortly.") from None
-    return EndpointSecrets(str(master))
+        raise unavailable from None
+    try:
+        return EndpointSecrets(str(text))
+    except ValueError:  # a broken keyring: what is stored stays sealed for when it is fixed
+        logger.error("the webhook sealing secret is not a valid keyring")
+        raise unavailable from None
 
 
 # Events API

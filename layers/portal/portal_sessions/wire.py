@@ -105,6 +105,11 @@ def _depth(value: Any) -> int:
     return deepest
 
 
+class RepeatedValues(list[str]):
+    """A plain name given more than once (`expand=a&expand=b`): an array parameter takes every value (OpenAPI's form
+    of an array), any other its last one (as Rack reads it); the parameters' model decides (stripe_params.py)."""
+
+
 def decode_form(text: str) -> dict[str, Any]:
     if not _is_text(text):
         raise InvalidRequestError("Invalid request: it holds a lone surrogate, which is not valid Unicode text.")
@@ -146,9 +151,16 @@ def _assign(root: dict[str, Any], name: str, value: str) -> None:
         if not isinstance(container, dict):
             raise InvalidRequestError(f"Invalid hash: {name}", param=name)
         if last:
-            if isinstance(container.get(key), (dict, list)):
+            existing = container.get(key)
+            if isinstance(existing, RepeatedValues):
+                existing.append(value)
+                return
+            if isinstance(existing, (dict, list)):
                 raise InvalidRequestError(f"Invalid parameter {name}: it is also given as a hash or array.", param=name)
-            container[key] = value  # a repeated scalar takes the last value, as Rack does
+            if position == 0 and isinstance(existing, str):  # a top-level name again: kept, for its model to read
+                container[key] = RepeatedValues([existing, value])
+                return
+            container[key] = value  # a repeated nested scalar takes the last value, as Rack does
             return
         wanted: type = list if following == "" else dict
         existing = container.setdefault(key, wanted())
@@ -159,6 +171,8 @@ def _assign(root: dict[str, Any], name: str, value: str) -> None:
 
 def _arrays_from_indexes(value: Any) -> Any:
     """`{"0": a, "1": b}` from `x[0]=a&x[1]=b` becomes `[a, b]`."""
+    if isinstance(value, RepeatedValues):
+        return value
     if isinstance(value, list):
         return [_arrays_from_indexes(item) for item in value]
     if not isinstance(value, dict):

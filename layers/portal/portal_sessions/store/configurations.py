@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from ..errors import ConditionFailedError
+from .idempotency import RecordCompletion, put_new_item
 from .items import (
     configuration_from_item,
     configuration_item,
@@ -60,20 +60,10 @@ class ConfigurationStore(Table):
         item = response.get("Item")
         return StoredConfiguration(configuration_from_item(item), item_version(item)) if item else None
 
-    def put_new(self, configuration: dict[str, Any]) -> None:
-        """Store a new configuration; ConditionFailedError if its id exists."""
-        item = configuration_item(configuration, version=1)
-        try:
-            self.call(
-                "put_item",
-                Item=item,
-                ConditionExpression="attribute_not_exists(pk)",
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
-        except ConditionFailedError as taken:
-            if taken.item != item:
-                raise
-            # botocore retried a put whose first attempt landed (its answer was lost): the item is this one
+    def put_new(self, configuration: dict[str, Any], completion: RecordCompletion | None = None) -> None:
+        """Store a new configuration, completing its create's idempotency record in the same write if given;
+        ConditionFailedError if its id exists, ClaimLostError if the record's claim was lost (see put_new_item)."""
+        put_new_item(self, configuration_item(configuration, version=1), completion, configuration["id"])
 
     def replace(self, configuration: dict[str, Any], expected_version: int) -> None:
         """Write an updated configuration if nobody else did since it was read (else ConditionFailedError)."""

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import ConditionFailedError
+from ..errors import ClaimLostError, ConditionFailedError, TransactionConditionFailedError
 from .table import Table
 
 KEY_PREFIX = "idempotency#"
@@ -143,3 +143,39 @@ def completion_update(table_name: str, completion: RecordCompletion) -> dict[str
             },
         }
     }
+
+
+def put_new_item(table: Table, item: dict[str, Any], completion: RecordCompletion | None, request_token: str) -> None:
+    """Put an item under a key that must be new, with its idempotency record's completion in the same transaction
+    when it has one (so the record cannot be left in progress to lapse while the item exists: exactly once).
+
+    botocore retries a write whose answer was lost. AWS answers the retried transaction as it answered the first
+    (`request_token` names it, for 10 minutes); engines that do not find the item the first attempt stored: that
+    very item is this write's success. Another item under the key is a ConditionFailedError (with that item); the
+    claim taken over by another request is a ClaimLostError, and nothing was written.
+    """
+    put = {
+        "TableName": table.table_name,
+        "Item": item,
+        "ConditionExpression": "attribute_not_exists(pk)",
+        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+    }
+    if completion is None:
+        try:
+            table.request("put_item", **put)
+        except ConditionFailedError as taken:
+            if taken.item != item:
+                raise
+        return
+    try:
+        table.request(
+            "transact_write_items",
+            TransactItems=[{"Put": put}, completion_update(table.table_name, completion)],
+            ClientRequestToken=request_token,
+        )
+    except TransactionConditionFailedError as failed:
+        if 0 in failed.items:
+            if failed.items[0] == item:  # the first attempt stored it, and completed the record with it
+                return
+            raise ConditionFailedError(failed.items[0]) from None
+        raise ClaimLostError() from None

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from ..session import PortalSession, RequestRef
     from .configurations import StoredConfiguration
+    from .idempotency import RecordCompletion
     from .sessions import NewSession, StoredSession, VisitResult
     from .webhooks import EventQuery, StoredEndpoint
 
@@ -58,6 +59,8 @@ class SessionRepository(Protocol):
 class PurgeRepository(Protocol):
     """The sessions' purge index and the cleanup's bookkeeping, as the cleanup uses them (see sessions.SessionStore)."""
 
+    purge_shards: int  # each purge bucket's shards are 0..purge_shards-1
+
     def cleanup_watermark(self) -> int | None: ...
 
     def advance_cleanup_watermark(self, bucket: int) -> None: ...
@@ -82,8 +85,9 @@ class ConfigurationRepository(Protocol):
 
     def get(self, configuration_id: str) -> StoredConfiguration | None: ...
 
-    def put_new(self, configuration: dict[str, Any]) -> None:
-        """Store a new configuration; ConditionFailedError if its id exists."""
+    def put_new(self, configuration: dict[str, Any], completion: RecordCompletion | None = None) -> None:
+        """Store a new configuration, completing the idempotency record in the same write if given;
+        ConditionFailedError if its id exists."""
         ...
 
     def replace(self, configuration: dict[str, Any], expected_version: int) -> None:
@@ -113,7 +117,9 @@ class WebhookEndpointRepository(Protocol):
 
     def get(self, endpoint_id: str) -> StoredEndpoint | None: ...
 
-    def put_new(self, endpoint: dict[str, Any], sealed_secret: str) -> None: ...
+    def put_new(
+        self, endpoint: dict[str, Any], sealed_secret: str, completion: RecordCompletion | None = None
+    ) -> None: ...
 
     def replace(self, stored: StoredEndpoint, endpoint: dict[str, Any]) -> None:
         """Write an updated endpoint if nobody else did since it was read (else ConditionFailedError)."""

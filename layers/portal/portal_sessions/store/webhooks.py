@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ConditionFailedError
+from .idempotency import RecordCompletion, put_new_item
 from .items import list_sort_of, mode_name
 from .ports import FANNED_OUT, PUBLISHED, QUEUED
 from .table import LIST_INDEX, Table
@@ -55,9 +56,10 @@ class WebhookEndpointStore(Table):
         item = response.get("Item")
         return _endpoint_from_item(item) if item else None
 
-    def put_new(self, endpoint: dict[str, Any], sealed_secret: str) -> None:
-        item = _endpoint_item(endpoint, sealed_secret, version=1)
-        self.call("put_item", Item=item, ConditionExpression="attribute_not_exists(pk)")
+    def put_new(self, endpoint: dict[str, Any], sealed_secret: str, completion: RecordCompletion | None = None) -> None:
+        """Store a new endpoint, completing its create's idempotency record in the same write if given;
+        ConditionFailedError if its id exists, ClaimLostError if the record's claim was lost (see put_new_item)."""
+        put_new_item(self, _endpoint_item(endpoint, sealed_secret, version=1), completion, endpoint["id"])
 
     def replace(self, stored: StoredEndpoint, endpoint: dict[str, Any]) -> None:
         """Write an updated endpoint if nobody else did since it was read (else ConditionFailedError)."""
