@@ -34,7 +34,7 @@ from .template import load_template
 DEFAULT_PORT = 3000
 
 
-def _prepare(
+def prepare(
     api_keys: list[str], portal_urls: dict[str, str], *, dynamodb: str = "embedded"
 ) -> tuple[LocalBackend, dict, dict[str, str], dict[bool, Keyring]]:
     template = load_template()
@@ -88,7 +88,7 @@ def run(host: str, port: int, dynamodb: str = "embedded") -> int:
             "TestPortalLoginUrl": login_url,
         }
         try:
-            backend, template, refs, keyrings = _prepare([api_key], portal_urls, dynamodb=dynamodb)
+            backend, template, refs, keyrings = prepare([api_key], portal_urls, dynamodb=dynamodb)
         except DynamoDBLocalUnavailable as exc:
             print(f"Cannot serve on DynamoDB Local: {exc}", file=sys.stderr, flush=True)
             return 2
@@ -156,7 +156,7 @@ def invoke(function: str, event_path: Path) -> int:
         "TestPortalUrl": os.environ.get("TEST_PORTAL_URL") or portal_url,
         "TestPortalLoginUrl": os.environ.get("TEST_PORTAL_LOGIN_URL") or login_url,
     }
-    backend, template, refs, _keyrings = _prepare([SAMPLE_API_KEY], portal_urls)
+    backend, template, refs, _keyrings = prepare([SAMPLE_API_KEY], portal_urls)
     result_out = sys.stdout
     sys.stdout = sys.stderr  # like sam local invoke: the function's logs on stderr, its result alone on stdout
     try:
