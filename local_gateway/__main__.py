@@ -35,10 +35,10 @@ DEFAULT_PORT = 3000
 
 
 def prepare(
-    api_keys: list[str], portal_urls: dict[str, str], *, dynamodb: str = "embedded"
+    api_keys: list[str], portal_urls: dict[str, str], *, dynamodb: str = "embedded", aws_address: str = "127.0.0.1"
 ) -> tuple[LocalBackend, dict, dict[str, str], dict[bool, Keyring]]:
     template = load_template()
-    backend = start_backend(dynamodb)
+    backend = start_backend(dynamodb, address=aws_address)
     ensure_table(template, backend.table_name)
     store_api_keys(api_keys)
     keyrings = store_handoff_secrets()

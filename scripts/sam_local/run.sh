@@ -109,11 +109,18 @@ if ! "${PODMAN[@]}" image exists "$IMAGE"; then
   say "built $IMAGE in $((SECONDS - started)) s"
 fi
 
-# Can this host run a container at all (runc, cgroups, the emulated architecture)?
-if ! probe=$("${PODMAN[@]}" run --rm --network host --entrypoint /usr/bin/python3 "$IMAGE" -c 'import awslambdaric' 2>&1); then
+# Can this host run a container at all (runc, cgroups, the bridge network, the emulated architecture)? The first
+# run on the default network also brings up its bridge, whose gateway address on this host is where the functions
+# reach the local AWS (SAM publishes the emulator's port from the bridge, so a container cannot share the host's
+# network instead).
+if ! probe=$("${PODMAN[@]}" run --rm --entrypoint /bin/true "$IMAGE" 2>&1); then
   say "this host cannot run containers: $(printf '%s\n' "$probe" | grep -v '^\s*$' | tail -1)"
   exit $cannot_run_containers
 fi
+SAM_LOCAL_BRIDGE_GATEWAY=$("${PODMAN[@]}" network inspect podman --format '{{range .Subnets}}{{.Gateway}}{{end}}')
+export SAM_LOCAL_BRIDGE_GATEWAY
+# A cold start under qemu outlasts the template's 15 s on a busy machine: the emulated run gives each function longer.
+[ "$EMULATED" = no ] || export SAM_LOCAL_EMULATED_TIMEOUT_SECONDS=120
 
 # The Docker API for SAM, on a socket only root reaches.
 "${PODMAN[@]}" system service --time=0 "unix://$run_dir/podman.sock" >"$run_dir/service.log" 2>&1 &

@@ -4,9 +4,11 @@ sets DOCKER_HOST and SAM_LOCAL_INVOKE_IMAGE. Not part of `make test` (pyproject'
 
 Every events/*.json goes through `sam local invoke FUNCTION -e EVENT`, its result (stdout) checked as
 tests/e2e/test_sample_events.py checks the local runner's; then `sam local start-api` answers a create through the
-official SDK and a visit of the session's URL. The functions reach the local AWS (DynamoDB Local for the table, the
-embedded moto for SSM, Secrets Manager, SQS and EventBridge) over the host's network (`--docker-network host`), pointed
-there by `--env-vars`: the template declares AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_DYNAMODB, empty when deployed."""
+official SDK and a visit of the session's URL. The functions' containers are on podman's default bridge network (SAM
+publishes the emulator's port from there; SAM 1.170's `--docker-network host` changes nothing), and reach the local
+AWS at the bridge's gateway address on this host: DynamoDB Local for the table, the embedded moto for SSM, Secrets
+Manager, SQS and EventBridge. `--env-vars` points them there: the template declares AWS_ENDPOINT_URL and
+AWS_ENDPOINT_URL_DYNAMODB, empty when deployed."""
 
 from __future__ import annotations
 
@@ -29,19 +31,25 @@ from local_gateway.__main__ import prepare
 from local_gateway.backend import LocalBackend, ensure_table
 from local_gateway.dynamodb_local import free_port, port_answers
 from local_gateway.samples import SAMPLE_API_KEY, seed_sample_session
-from local_gateway.template import functions, parameter_defaults, resolve
+from local_gateway.template import functions, load_template, parameter_defaults, resolve
 from tests.e2e.test_sample_events import EVENT_FILES, EXPECTATIONS, INVOKE_PORTAL_URL
 from tests.support.local_service import ROOT
 
 SAM = str(ROOT / ".venv" / "bin" / "sam")
 INVOKE_TIMEOUT_SECONDS = 300  # a cold container under qemu on a busy machine; seconds when idle
 START_API_TIMEOUT_SECONDS = 300.0
-NETWORK = ["--docker-network", "host"]  # the containers share the host's loopback, where the local AWS listens
+BUILT_TEMPLATE = ROOT / ".aws-sam" / "build" / "template.yaml"
+
+
+def from_container(url: str, bridge_gateway: str) -> str:
+    """A URL of this host as a function's container reaches it: at the gateway of its bridge network."""
+    return url.replace("//127.0.0.1:", f"//{bridge_gateway}:")
 
 
 @dataclass(frozen=True)
 class LocalAws:
     backend: LocalBackend
+    bridge_gateway: str
     template: dict[str, Any]
     refs: dict[str, str]
     env_dir: Path
@@ -49,8 +57,8 @@ class LocalAws:
     def env_vars_file(self, table_name: str) -> Path:
         """An --env-vars file: every function's environment resolved against the local resources, on `table_name`."""
         endpoints = {
-            "AWS_ENDPOINT_URL": self.backend.endpoint_url or "",
-            "AWS_ENDPOINT_URL_DYNAMODB": os.environ["AWS_ENDPOINT_URL_DYNAMODB"],
+            "AWS_ENDPOINT_URL": self.backend.endpoint_url or "",  # moto, on the gateway's address
+            "AWS_ENDPOINT_URL_DYNAMODB": from_container(os.environ["AWS_ENDPOINT_URL_DYNAMODB"], self.bridge_gateway),
         }
         refs = {**parameter_defaults(self.template), **self.refs, "SessionsTable": table_name}
         variables = {
@@ -68,28 +76,56 @@ class LocalAws:
         return name
 
 
+def engine_setting(name: str) -> str:
+    value = os.environ.get(name)
+    if not value:
+        pytest.fail(f"{name} is not set: run through `make sam-local`, which builds the image and starts the engine")
+    return value
+
+
 @pytest.fixture(scope="module")
 def invoke_image() -> str:
-    image = os.environ.get("SAM_LOCAL_INVOKE_IMAGE")
-    if not image or not os.environ.get("DOCKER_HOST"):
-        pytest.fail("run through `make sam-local`: it builds the image and starts the container engine")
-    return image
+    engine_setting("DOCKER_HOST")
+    return engine_setting("SAM_LOCAL_INVOKE_IMAGE")
+
+
+@pytest.fixture(scope="module")
+def built_template() -> Path:
+    """`sam build`'s template; where the architecture is emulated, a copy whose functions may take longer.
+
+    Under qemu a cold start of the create function (Powertools, pydantic, cryptography) outlasts its 15 s on a busy
+    machine, so SAM_LOCAL_EMULATED_TIMEOUT_SECONDS (set by run.sh there) replaces each function's Timeout; nothing
+    else changes. The copy lies beside the original, where its code and layer paths resolve."""
+    if not BUILT_TEMPLATE.exists():
+        pytest.fail(f"no {BUILT_TEMPLATE.relative_to(ROOT)}: `sam build` first (make sam-local does)")
+    timeout = os.environ.get("SAM_LOCAL_EMULATED_TIMEOUT_SECONDS")
+    if not timeout:
+        return BUILT_TEMPLATE
+    template = load_template(BUILT_TEMPLATE)
+    template["Globals"]["Function"]["Timeout"] = int(timeout)
+    for resource in template["Resources"].values():
+        if resource["Type"] == "AWS::Serverless::Function" and "Timeout" in resource["Properties"]:
+            resource["Properties"]["Timeout"] = max(int(timeout), resource["Properties"]["Timeout"])
+    emulated = BUILT_TEMPLATE.with_name("template-emulated.json")
+    emulated.write_text(json.dumps(template, indent=1, default=str))
+    return emulated
 
 
 @pytest.fixture(scope="module")
 def local_aws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalAws]:
-    data = tmp_path_factory.mktemp("dynamodb_local")
-    os.environ["PORTAL_DYNAMODB_DATA"] = str(data)
-    backend, template, refs, _keyrings = prepare([SAMPLE_API_KEY], {}, dynamodb="local")
+    """moto on the bridge's gateway, DynamoDB Local (it listens on every address of this host) in a fresh folder."""
+    bridge_gateway = engine_setting("SAM_LOCAL_BRIDGE_GATEWAY")
+    os.environ["PORTAL_DYNAMODB_DATA"] = str(tmp_path_factory.mktemp("dynamodb_local"))
+    backend, template, refs, _keyrings = prepare([SAMPLE_API_KEY], {}, dynamodb="local", aws_address=bridge_gateway)
     try:
-        yield LocalAws(backend, template, refs, tmp_path_factory.mktemp("env_vars"))
+        yield LocalAws(backend, bridge_gateway, template, refs, tmp_path_factory.mktemp("env_vars"))
     finally:
         backend.stop()
 
 
-def sam_local(command: str, *arguments: str, env_vars: Path, image: str) -> list[str]:
-    """The command line of `sam local COMMAND` on the stand-in image, the local AWS and the host's network."""
-    options = ["--env-vars", str(env_vars), "--invoke-image", image, "--skip-pull-image", *NETWORK]
+def sam_local(command: str, *arguments: str, template: Path, env_vars: Path, image: str) -> list[str]:
+    """The command line of `sam local COMMAND` on the built template, the stand-in image and the local AWS."""
+    options = ["-t", str(template), "--env-vars", str(env_vars), "--invoke-image", image, "--skip-pull-image"]
     return [SAM, "local", command, *arguments, *options]
 
 
@@ -100,9 +136,9 @@ class Invocation:
     stderr: str
 
 
-def sam_local_invoke(function: str, event_file: str, env_vars: Path, image: str) -> Invocation:
+def sam_local_invoke(function: str, event_file: str, template: Path, env_vars: Path, image: str) -> Invocation:
     completed = subprocess.run(
-        sam_local("invoke", function, "-e", f"events/{event_file}", env_vars=env_vars, image=image),
+        sam_local("invoke", function, "-e", f"events/{event_file}", template=template, env_vars=env_vars, image=image),
         cwd=ROOT,
         stdin=subprocess.DEVNULL,
         capture_output=True,
@@ -117,13 +153,16 @@ def test_every_sample_event_has_an_expectation() -> None:
 
 
 @pytest.mark.parametrize("event_file", EVENT_FILES)
-def test_sample_event_through_sam_local_invoke(local_aws: LocalAws, invoke_image: str, event_file: str) -> None:
+def test_sample_event_through_sam_local_invoke(
+    built_template: Path, local_aws: LocalAws, invoke_image: str, event_file: str
+) -> None:
     # Given a sample event, the function it is for, and a store of its own
     expectation = EXPECTATIONS[event_file]
     table = local_aws.fresh_table("sam-local-" + event_file.removesuffix(".json").replace("_", "-"))
 
     # When the real `sam local invoke` runs it in a container of the built function
-    invocation = sam_local_invoke(expectation.function, event_file, local_aws.env_vars_file(table), invoke_image)
+    env_vars = local_aws.env_vars_file(table)
+    invocation = sam_local_invoke(expectation.function, event_file, built_template, env_vars, invoke_image)
 
     # Then it succeeds and its result (stdout; the runtime client's and SAM's lines are on stderr) is the expected one
     assert invocation.returncode == 0, invocation.stderr[-4000:]
@@ -131,17 +170,31 @@ def test_sample_event_through_sam_local_invoke(local_aws: LocalAws, invoke_image
         result = json.loads(invocation.stdout)
     except json.JSONDecodeError as exc:
         pytest.fail(f"stdout is not the result alone ({exc}):\n{invocation.stdout[:2000]}\n{invocation.stderr[-4000:]}")
-    expectation.check(result)
+    try:
+        expectation.check(result)
+    except AssertionError as exc:  # with the function's own log lines, which say why
+        raise AssertionError(f"{exc}\n--- the function's log (stderr):\n{invocation.stderr[-6000:]}") from exc
 
 
 @pytest.fixture(scope="module")
-def start_api(local_aws: LocalAws, invoke_image: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def start_api(
+    built_template: Path, local_aws: LocalAws, invoke_image: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     """`sam local start-api` on a free port, its base URL once it listens; stopped as Ctrl-C stops it."""
     env_vars = local_aws.env_vars_file(local_aws.fresh_table("sam-local-start-api"))
     port = free_port()
     log = (tmp_path_factory.mktemp("start_api") / "sam.log").open("w+")
     process = subprocess.Popen(
-        sam_local("start-api", "--host", "127.0.0.1", "--port", str(port), env_vars=env_vars, image=invoke_image),
+        sam_local(
+            "start-api",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            template=built_template,
+            env_vars=env_vars,
+            image=invoke_image,
+        ),  # fmt: skip
         cwd=ROOT,
         stdin=subprocess.DEVNULL,
         stdout=log,
