@@ -86,7 +86,7 @@ cleanup() {
   local status=$?
   trap - EXIT INT TERM
   if [ -n "$tests_pid" ] && kill -0 "$tests_pid" 2>/dev/null; then
-    kill -INT "$tests_pid" 2>/dev/null || true  # pytest runs its fixtures' teardown: sam, DynamoDB Local, moto
+    kill -TERM "$tests_pid" 2>/dev/null || true  # pytest unwinds (tests/sam_local/conftest.py): every teardown runs
     for _ in $(seq 60); do kill -0 "$tests_pid" 2>/dev/null || break; sleep 0.5; done
     kill -KILL "$tests_pid" 2>/dev/null || true
   fi

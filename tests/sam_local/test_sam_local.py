@@ -1,79 +1,46 @@
 """The real `sam local invoke` and `sam local start-api` over the built template, on a container engine: run by
 `make sam-local` (scripts/sam_local/run.sh), which builds the stand-in base image, starts podman's Docker API and
-sets DOCKER_HOST and SAM_LOCAL_INVOKE_IMAGE. Not part of `make test` (pyproject's addopts ignore this folder).
+sets DOCKER_HOST, SAM_LOCAL_INVOKE_IMAGE and SAM_LOCAL_BRIDGE_GATEWAY. Not part of `make test` (pyproject's addopts
+ignore this folder).
 
-Every events/*.json goes through `sam local invoke FUNCTION -e EVENT`, its result (stdout) checked as
-tests/e2e/test_sample_events.py checks the local runner's; then `sam local start-api` answers a create through the
-official SDK and a visit of the session's URL. The functions' containers are on podman's default bridge network (SAM
-publishes the emulator's port from there; SAM 1.170's `--docker-network host` changes nothing), and reach the local
-AWS at the bridge's gateway address on this host: DynamoDB Local for the table, the embedded moto for SSM, Secrets
-Manager, SQS and EventBridge. `--env-vars` points them there: the template declares AWS_ENDPOINT_URL and
-AWS_ENDPOINT_URL_DYNAMODB, empty when deployed."""
+The AWS side is `python -m local_gateway aws`, as a user starts it: moto on the gateway address of podman's default
+bridge network (where the functions' containers are: SAM publishes the emulator's port from there, and SAM 1.170's
+`--docker-network host` changes nothing), DynamoDB Local (it listens on every address of this host), and the
+`--env-vars` file it writes, which points every function there through AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_DYNAMODB
+(declared in the template's Globals, empty when deployed).
+
+Every events/*.json goes through `sam local invoke FUNCTION -e EVENT`, in one store as a user runs them, its result
+(stdout) checked as tests/e2e/test_sample_events.py checks the local runner's; then `sam local start-api` answers a
+create through the official SDK and a visit of the session's URL."""
 
 from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
+import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
 import stripe
 
-from local_gateway.__main__ import prepare
-from local_gateway.backend import LocalBackend, ensure_table
 from local_gateway.dynamodb_local import free_port, port_answers
-from local_gateway.samples import SAMPLE_API_KEY, seed_sample_session
-from local_gateway.template import functions, load_template, parameter_defaults, resolve
+from local_gateway.samples import SAMPLE_API_KEY
+from local_gateway.template import load_template
 from tests.e2e.test_sample_events import EVENT_FILES, EXPECTATIONS, INVOKE_PORTAL_URL
-from tests.support.local_service import ROOT
+from tests.support.local_service import ROOT, child_environment, stop_process
 
 SAM = str(ROOT / ".venv" / "bin" / "sam")
-INVOKE_TIMEOUT_SECONDS = 300  # a cold container under qemu on a busy machine; seconds when idle
-START_API_TIMEOUT_SECONDS = 300.0
 BUILT_TEMPLATE = ROOT / ".aws-sam" / "build" / "template.yaml"
-
-
-def from_container(url: str, bridge_gateway: str) -> str:
-    """A URL of this host as a function's container reaches it: at the gateway of its bridge network."""
-    return url.replace("//127.0.0.1:", f"//{bridge_gateway}:")
-
-
-@dataclass(frozen=True)
-class LocalAws:
-    backend: LocalBackend
-    bridge_gateway: str
-    template: dict[str, Any]
-    refs: dict[str, str]
-    env_dir: Path
-
-    def env_vars_file(self, table_name: str) -> Path:
-        """An --env-vars file: every function's environment resolved against the local resources, on `table_name`."""
-        endpoints = {
-            "AWS_ENDPOINT_URL": self.backend.endpoint_url or "",  # moto, on the gateway's address
-            "AWS_ENDPOINT_URL_DYNAMODB": from_container(os.environ["AWS_ENDPOINT_URL_DYNAMODB"], self.bridge_gateway),
-        }
-        refs = {**parameter_defaults(self.template), **self.refs, "SessionsTable": table_name}
-        variables = {
-            name: {**{key: resolve(raw, refs) for key, raw in spec.environment.items()}, **endpoints}
-            for name, spec in functions(self.template).items()
-        }
-        path = self.env_dir / f"{table_name}.json"
-        path.write_text(json.dumps(variables, indent=2))
-        return path
-
-    def fresh_table(self, name: str) -> str:
-        """A table of its own for one invoke, seeded as the sample events expect (they share an idempotency key)."""
-        ensure_table(self.template, name)
-        seed_sample_session(name)
-        return name
+INVOKE_TIMEOUT_SECONDS = 300  # a cold container under qemu on a busy machine; seconds when idle
+START_TIMEOUT_SECONDS = 300.0  # the local AWS (a JVM) and start-api, on a busy machine
+READY_LINE = "Ctrl-C stops."
 
 
 def engine_setting(name: str) -> str:
@@ -81,6 +48,16 @@ def engine_setting(name: str) -> str:
     if not value:
         pytest.fail(f"{name} is not set: run through `make sam-local`, which builds the image and starts the engine")
     return value
+
+
+def wait_for(process: subprocess.Popen[bytes], log: IO[str], ready: Callable[[], bool], what: str) -> None:
+    """Until `ready()`, bounded; the process's output in the failure if it exits or the time runs out."""
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    while not ready():
+        if process.poll() is not None or time.monotonic() > deadline:
+            log.seek(0)
+            pytest.fail(f"{what} did not start:\n{log.read()[-4000:]}")
+        time.sleep(0.5)  # bounded by the deadline
 
 
 @pytest.fixture(scope="module")
@@ -112,15 +89,26 @@ def built_template() -> Path:
 
 
 @pytest.fixture(scope="module")
-def local_aws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalAws]:
-    """moto on the bridge's gateway, DynamoDB Local (it listens on every address of this host) in a fresh folder."""
-    bridge_gateway = engine_setting("SAM_LOCAL_BRIDGE_GATEWAY")
-    os.environ["PORTAL_DYNAMODB_DATA"] = str(tmp_path_factory.mktemp("dynamodb_local"))
-    backend, template, refs, _keyrings = prepare([SAMPLE_API_KEY], {}, dynamodb="local", aws_address=bridge_gateway)
-    try:
-        yield LocalAws(backend, bridge_gateway, template, refs, tmp_path_factory.mktemp("env_vars"))
-    finally:
-        backend.stop()
+def env_vars(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """`python -m local_gateway aws` until the module ends; the --env-vars file it wrote."""
+    folder = tmp_path_factory.mktemp("local_aws")
+    path = folder / "env.json"
+    command = ["-m", "local_gateway", "aws", "--address", engine_setting("SAM_LOCAL_BRIDGE_GATEWAY"), "--env-vars"]
+    with (folder / "aws.log").open("w+") as log:
+        process = subprocess.Popen(
+            [sys.executable, *command, str(path)],
+            cwd=ROOT,
+            env=child_environment(PORTAL_DYNAMODB_DATA=str(folder / "dynamodb")),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            started = lambda: READY_LINE in (folder / "aws.log").read_text()  # noqa: E731
+            wait_for(process, log, started, "python -m local_gateway aws")
+            yield path
+        finally:
+            stop_process(process)
 
 
 def sam_local(command: str, *arguments: str, template: Path, env_vars: Path, image: str) -> list[str]:
@@ -154,17 +142,15 @@ def test_every_sample_event_has_an_expectation() -> None:
 
 @pytest.mark.parametrize("event_file", EVENT_FILES)
 def test_sample_event_through_sam_local_invoke(
-    built_template: Path, local_aws: LocalAws, invoke_image: str, event_file: str
+    built_template: Path, env_vars: Path, invoke_image: str, event_file: str
 ) -> None:
-    # Given a sample event, the function it is for, and a store of its own
+    # Given a sample event and the function it is for
     expectation = EXPECTATIONS[event_file]
-    table = local_aws.fresh_table("sam-local-" + event_file.removesuffix(".json").replace("_", "-"))
 
     # When the real `sam local invoke` runs it in a container of the built function
-    env_vars = local_aws.env_vars_file(table)
     invocation = sam_local_invoke(expectation.function, event_file, built_template, env_vars, invoke_image)
 
-    # Then it succeeds and its result (stdout; the runtime client's and SAM's lines are on stderr) is the expected one
+    # Then it succeeds and its result (stdout; SAM's and the runtime client's lines are on stderr) is the expected one
     assert invocation.returncode == 0, invocation.stderr[-4000:]
     try:
         result = json.loads(invocation.stdout)
@@ -178,44 +164,21 @@ def test_sample_event_through_sam_local_invoke(
 
 @pytest.fixture(scope="module")
 def start_api(
-    built_template: Path, local_aws: LocalAws, invoke_image: str, tmp_path_factory: pytest.TempPathFactory
+    built_template: Path, env_vars: Path, invoke_image: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
-    """`sam local start-api` on a free port, its base URL once it listens; stopped as Ctrl-C stops it."""
-    env_vars = local_aws.env_vars_file(local_aws.fresh_table("sam-local-start-api"))
+    """`sam local start-api` on a free port until the module ends; its base URL once it listens."""
     port = free_port()
-    log = (tmp_path_factory.mktemp("start_api") / "sam.log").open("w+")
-    process = subprocess.Popen(
-        sam_local(
-            "start-api",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            template=built_template,
-            env_vars=env_vars,
-            image=invoke_image,
-        ),  # fmt: skip
-        cwd=ROOT,
-        stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + START_API_TIMEOUT_SECONDS
-        while not port_answers(port):
-            if process.poll() is not None or time.monotonic() > deadline:
-                log.seek(0)
-                pytest.fail(f"sam local start-api did not listen on {port}:\n{log.read()[-4000:]}")
-            time.sleep(0.5)  # bounded by the deadline
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.send_signal(signal.SIGINT)
+    command = sam_local(
+        "start-api", "--host", "127.0.0.1", "--port", str(port),
+        template=built_template, env_vars=env_vars, image=invoke_image,
+    )  # fmt: skip
+    with (tmp_path_factory.mktemp("start_api") / "sam.log").open("w+") as log:
+        process = subprocess.Popen(command, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
         try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=30)
-        log.close()
+            wait_for(process, log, lambda: port_answers(port), "sam local start-api")
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            stop_process(process)  # its containers go with the engine's clean-up (run.sh)
 
 
 def test_start_api_creates_a_session_through_the_sdk_and_its_url_hands_over_to_the_portal(start_api: str) -> None:
