@@ -166,17 +166,27 @@ def test_sample_event_through_sam_local_invoke(
 def start_api(
     built_template: Path, env_vars: Path, invoke_image: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
-    """`sam local start-api` on a free port until the module ends; its base URL once it listens."""
+    """`sam local start-api` on a free port until the module ends; its base URL once it listens.
+
+    Its events name their domain `localhost`, without the port, so the session URLs are based on PUBLIC_BASE_URL, set
+    in each function's variables of a copy of env.json (the README says so for start-api; deployed, a custom domain
+    sets it)."""
     port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    folder = tmp_path_factory.mktemp("start_api")
+    environments = json.loads(env_vars.read_text())
+    for variables in environments.values():
+        variables["PUBLIC_BASE_URL"] = base_url
+    (folder / "env.json").write_text(json.dumps(environments))
     command = sam_local(
         "start-api", "--host", "127.0.0.1", "--port", str(port),
-        template=built_template, env_vars=env_vars, image=invoke_image,
+        template=built_template, env_vars=folder / "env.json", image=invoke_image,
     )  # fmt: skip
-    with (tmp_path_factory.mktemp("start_api") / "sam.log").open("w+") as log:
+    with (folder / "sam.log").open("w+") as log:
         process = subprocess.Popen(command, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
         try:
             wait_for(process, log, lambda: port_answers(port), "sam local start-api")
-            yield f"http://127.0.0.1:{port}"
+            yield base_url
         finally:
             stop_process(process)  # its containers go with the engine's clean-up (run.sh)
 
