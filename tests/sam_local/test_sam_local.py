@@ -112,7 +112,9 @@ def env_vars(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 def sam_local(command: str, *arguments: str, template: Path, env_vars: Path, image: str) -> list[str]:
-    """The command line of `sam local COMMAND` on the built template, the stand-in image and the local AWS."""
+    """The command line of `sam local COMMAND` on the built template, the stand-in image and the local AWS. It runs
+    with the local AWS's credentials (child_environment), which SAM hands the functions: DynamoDB Local keeps a
+    database per access key."""
     options = ["-t", str(template), "--env-vars", str(env_vars), "--invoke-image", image, "--skip-pull-image"]
     return [SAM, "local", command, *arguments, *options]
 
@@ -128,6 +130,7 @@ def sam_local_invoke(function: str, event_file: str, template: Path, env_vars: P
     completed = subprocess.run(
         sam_local("invoke", function, "-e", f"events/{event_file}", template=template, env_vars=env_vars, image=image),
         cwd=ROOT,
+        env=child_environment(),
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
@@ -183,7 +186,9 @@ def start_api(
         template=built_template, env_vars=folder / "env.json", image=invoke_image,
     )  # fmt: skip
     with (folder / "sam.log").open("w+") as log:
-        process = subprocess.Popen(command, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            command, cwd=ROOT, env=child_environment(), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
+        )
         try:
             wait_for(process, log, lambda: port_answers(port), "sam local start-api")
             yield base_url
