@@ -35,6 +35,9 @@ from .dynamodb_local import DynamoDBLocalUnavailable
 from .template import load_template
 
 DEFAULT_PORT = 3000
+# The link of the session `aws` seeds for events/redirect_live.json lasts a day (the most LinkTtlSeconds allows): the
+# server runs while a developer invokes, and a cold container under emulation takes a minute.
+SAMPLE_LINK_SECONDS = 86400
 
 
 def prepare(
@@ -197,7 +200,7 @@ def serve_aws(env_vars_path: Path, address: str, container_host: str | None, dyn
         print(f"Cannot serve on DynamoDB Local: {exc}", file=sys.stderr, flush=True)
         return 2
     try:
-        seed_sample_session(backend.table_name)
+        seed_sample_session(backend.table_name, link_seconds=SAMPLE_LINK_SECONDS)
         host = container_host or address
         aws_endpoint = backend.endpoint_url or ""
         endpoints = {  # declared in the template's Globals, empty when deployed

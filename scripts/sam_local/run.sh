@@ -102,6 +102,11 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+if ! probe=$("${PODMAN[@]}" info 2>&1 >/dev/null); then
+  say "this host cannot run containers: podman: $(printf '%s\n' "$probe" | grep -v '^\s*$' | tail -1)"
+  exit $cannot_run_containers
+fi
+
 # The stand-in base image, once per runtime, architecture and recipe.
 if ! "${PODMAN[@]}" image exists "$IMAGE"; then
   started=$SECONDS
