@@ -6,7 +6,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 
 from portal_sessions import clock
 from portal_sessions.api import query_params
-from portal_sessions.settings import api_settings
+from portal_sessions.settings import events_settings
 from portal_sessions.store.webhooks import EventQuery, EventStore
 from portal_sessions.stripe_params import build_validators, check_expand, validate_params
 from portal_sessions.web import (
@@ -31,7 +31,7 @@ build_validators(ListEventsParams, RetrieveEventParams)
 
 @app.get(COLLECTION)
 def list_events_route() -> Response[str]:
-    settings = api_settings()
+    settings = events_settings()
     request, caller = authenticated(app, settings)
     params = parse_list_events_params(query_params(request))
     created_from, created_to = created_bounds(params.created)
@@ -39,7 +39,7 @@ def list_events_route() -> Response[str]:
     page = list_events(
         query,
         caller,
-        EventStore(settings.table_name),
+        EventStore(settings.table_name, list_shards=settings.event_list_shards),
         now=clock.now(),
         limit=params.limit,
         starting_after=params.starting_after,
@@ -50,10 +50,11 @@ def list_events_route() -> Response[str]:
 
 @app.get(COLLECTION + "/<event_id>")
 def retrieve_event_route(event_id: str) -> Response[str]:
-    settings = api_settings()
+    settings = events_settings()
     request, caller = authenticated(app, settings)
     check_expand(validate_params(RetrieveEventParams, query_params(request)).expand, ())
-    event = retrieve_event(event_id, caller, EventStore(settings.table_name), now=clock.now())
+    events = EventStore(settings.table_name, list_shards=settings.event_list_shards)
+    event = retrieve_event(event_id, caller, events, now=clock.now())
     return counted_response(event, "EventsRetrieved")
 
 

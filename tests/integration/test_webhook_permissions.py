@@ -42,7 +42,12 @@ def test_webhook_endpoints(calls: set[Call], managed_key: str) -> None:
 
 
 def test_events_and_deliveries(
-    calls: set[Call], service_env: dict, managed_key: str, published_events: Any, monkeypatch: pytest.MonkeyPatch
+    calls: set[Call],
+    service_env: dict,
+    managed_key: str,
+    session_events: Any,
+    published_events: Any,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("WEBHOOK_LOCAL_RECEIVERS", "true")
     clear_settings_cache()
@@ -51,10 +56,16 @@ def test_events_and_deliveries(
              f"url={receiver.url}&enabled_events[0]=*")  # fmt: skip
         create()
         calls.clear()
-        (envelope,) = published_events()
-        assert {"PutItem", "Query"} <= {call.action for call in calls}
-        assert kinds(calls, "PutItem") == {"event"}
+        assert session_events()["batchItemFailures"] == []  # the stream's consumer: stores and queues
+        assert {call.action for call in calls} == {"PutItem", "UpdateItem"}
+        assert kinds(calls, "PutItem", "UpdateItem") == {"event"}
         assert denied("SessionEventsFunction", calls) == []
+
+        calls.clear()
+        (envelope,) = published_events()  # the delivery function: fans out and publishes
+        assert {"GetItem", "Query", "UpdateItem"} <= {call.action for call in calls}
+        assert kinds(calls, "GetItem", "UpdateItem") == {"event"}
+        assert denied("WebhookDeliveriesFunction", calls) == []
 
         calls.clear()
         webhook_deliveries_handler.lambda_handler(sqs_event(queued(service_env)), FakeContext())

@@ -186,4 +186,8 @@ class DeliveryFailedError(Exception):
 
 
 class PublishError(Exception):
-    """EventBridge did not take every event (the stream batch is retried)."""
+    """EventBridge did not take the event this time (the message is retried)."""
+
+
+class PublishRefusedError(PublishError):
+    """EventBridge refused the event as invalid: a retry would be refused the same way."""

@@ -13,6 +13,7 @@ from .stripe_params import is_object_id
 from .tokens import new_object_id
 from .webhooks import (
     LIST_URL,
+    MAX_ENDPOINTS_PER_MODE,
     CreateWebhookEndpointParams,
     EndpointSecrets,
     ListWebhookEndpointsParams,
@@ -52,8 +53,16 @@ def create_webhook_endpoint(
     now: int,
     local_receivers: bool = False,
 ) -> dict[str, Any]:
-    """A new enabled endpoint; the response alone carries its `secret`."""
+    """A new enabled endpoint; the response alone carries its `secret`. At most MAX_ENDPOINTS_PER_MODE per mode
+    (two creates racing for the last place may both take it: the fan-out reads every endpoint all the same)."""
     check_endpoint_url(params.url, caller.livemode, local_receivers=local_receivers)
+    if len(store.all_of_mode(caller.livemode)) >= MAX_ENDPOINTS_PER_MODE:
+        mode = "live" if caller.livemode else "test"
+        raise InvalidRequestError(
+            f"You have reached the maximum of {MAX_ENDPOINTS_PER_MODE} {mode} mode webhook endpoints. "
+            "Delete one you no longer use to add another.",
+            code="webhook_endpoint_limit_reached",
+        )
     endpoint = new_endpoint(params, new_object_id("we"), caller.livemode, now)
     secret = new_signing_secret()
     store.put_new(endpoint, secrets.seal(endpoint["id"], secret))

@@ -41,6 +41,7 @@ CONFIGURATION_UPDATED = "billing_portal.configuration.updated"
 # Stripe's own portal events, then this service's extensions (sent only to endpoints that name them, or `*`).
 EVENT_TYPES = (CONFIGURATION_CREATED, CONFIGURATION_UPDATED, SESSION_CREATED, SESSION_VISITED, SESSION_EXPIRED)
 ALL_EVENTS = "*"
+MAX_ENDPOINTS_PER_MODE = 16  # Stripe's documented limit per account; each mode here is a world of its own
 SECRET_PREFIX = "whsec_"
 SIGNATURE_SCHEME = "v1"
 
