@@ -189,7 +189,7 @@ def serve_aws(env_vars_path: Path, address: str, container_host: str | None, dyn
     Local, or the DynamoDB that AWS_ENDPOINT_URL_DYNAMODB names) provisioned as `run` provisions it, the sample events'
     session seeded, and an --env-vars file that points every function there, at `container_host` (default: address).
     """
-    from .samples import SAMPLE_API_KEY, seed_sample_session
+    from .samples import SAMPLE_API_KEY, seed_sample_event, seed_sample_session
     from .template import function_environments
 
     data = tempfile.TemporaryDirectory(prefix="sam-local-dynamodb-")  # a fresh store each time, as for an invoke
@@ -202,6 +202,7 @@ def serve_aws(env_vars_path: Path, address: str, container_host: str | None, dyn
         return 2
     try:
         seed_sample_session(backend.table_name, link_seconds=SAMPLE_LINK_SECONDS)
+        seed_sample_event(backend.table_name)
         host = container_host or address
         aws_endpoint = backend.endpoint_url or ""
         endpoints = {  # declared in the template's Globals, empty when deployed
