@@ -7,7 +7,7 @@ NODE_STAMP := node_modules/.installed
 CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
-.PHONY: run test lint typecheck validate build invoke clean bench
+.PHONY: run test lint typecheck validate build invoke sam-local clean bench
 
 $(STAMP): requirements-dev.txt layers/portal/requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -57,6 +57,12 @@ build: $(STAMP) ## sam build: functions and the layer (arm64, .pyc), without a c
 
 invoke: $(STAMP) ## e.g. make invoke FUNCTION=CreateSessionFunction EVENT=events/create_session_form.json
 	$(BIN)/python -m local_gateway invoke $(FUNCTION) -e $(EVENT)
+
+# As root, on Debian: installs podman (runc), debootstrap and, for arm64 on another machine, qemu; builds a stand-in
+# for AWS's base image once; then `sam build`, every events/*.json through the real `sam local invoke`, and a create and
+# a visit through `sam local start-api` (README, "sam local on a container engine").
+sam-local: $(STAMP) ## the real sam local invoke (every sample event) and start-api, on podman: scripts/sam_local/run.sh
+	scripts/sam_local/run.sh
 
 bench: $(STAMP) ## benchmarks (cold start, warm invocation, round trips, cleanup, local server, size) -> benchmarks/RESULTS.md
 	$(BIN)/python -m benchmarks.run

@@ -1,5 +1,6 @@
 """`python -m local_gateway run` serves the service; `python -m local_gateway invoke FUNCTION -e EVENT`
-is the equivalent of `sam local invoke FUNCTION -e EVENT`."""
+is the equivalent of `sam local invoke FUNCTION -e EVENT`; `python -m local_gateway aws --env-vars FILE` serves the
+AWS side for the real `sam local` (its containers)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ import json
 import os
 import signal
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from portal_sessions.errors import ConfigurationError
 from portal_sessions.handoff import Keyring
@@ -33,13 +36,16 @@ from .dynamodb_local import DynamoDBLocalUnavailable
 from .template import load_template
 
 DEFAULT_PORT = 3000
+# The link of the session `aws` seeds for events/redirect_live.json lasts a day (the most LinkTtlSeconds allows): the
+# server runs while a developer invokes, and a cold container under emulation takes a minute.
+SAMPLE_LINK_SECONDS = 86400
 
 
-def _prepare(
-    api_keys: list[str], portal_urls: dict[str, str], *, dynamodb: str = "embedded"
+def prepare(
+    api_keys: list[str], portal_urls: dict[str, str], *, dynamodb: str = "embedded", aws_address: str = "127.0.0.1"
 ) -> tuple[LocalBackend, dict, dict[str, str], dict[bool, Keyring]]:
     template = load_template()
-    backend = start_backend(dynamodb)
+    backend = start_backend(dynamodb, address=aws_address)
     ensure_table(template, backend.table_name)
     store_api_keys(api_keys)
     keyrings = store_handoff_secrets()
@@ -100,7 +106,7 @@ def run(host: str, port: int, dynamodb: str = "embedded") -> int:
             "TestPortalLoginUrl": login_url,
         }
         try:
-            backend, template, refs, keyrings = _prepare([api_key], portal_urls, dynamodb=dynamodb)
+            backend, template, refs, keyrings = prepare([api_key], portal_urls, dynamodb=dynamodb)
         except DynamoDBLocalUnavailable as exc:
             print(f"Cannot serve on DynamoDB Local: {exc}", file=sys.stderr, flush=True)
             return 2
@@ -168,7 +174,7 @@ def invoke(function: str, event_path: Path) -> int:
         "TestPortalUrl": os.environ.get("TEST_PORTAL_URL") or portal_url,
         "TestPortalLoginUrl": os.environ.get("TEST_PORTAL_LOGIN_URL") or login_url,
     }
-    backend, template, refs, _keyrings = _prepare([SAMPLE_API_KEY], portal_urls)
+    backend, template, refs, _keyrings = prepare([SAMPLE_API_KEY], portal_urls)
     result_out = sys.stdout
     sys.stdout = sys.stderr  # like sam local invoke: the function's logs on stderr, its result alone on stdout
     try:
@@ -179,6 +185,65 @@ def invoke(function: str, event_path: Path) -> int:
         sys.stdout = result_out
         backend.stop()
     print(json.dumps(result, indent=2))
+    return 0
+
+
+def reachable_from_containers(url: str, container_host: str) -> str:
+    """`url` as a container reaches it: a loopback host becomes `container_host`."""
+    parts = urlsplit(url)
+    if parts.hostname not in ("127.0.0.1", "localhost"):
+        return url
+    return parts._replace(netloc=f"{container_host}:{parts.port}").geturl()
+
+
+def serve_aws(env_vars_path: Path, address: str, container_host: str | None, dynamodb: str) -> int:
+    """The AWS side for `sam local invoke` and `sam local start-api` until Ctrl-C: moto on `address` (and DynamoDB
+    Local, or the DynamoDB that AWS_ENDPOINT_URL_DYNAMODB names) provisioned as `run` provisions it, the sample events'
+    session seeded, and an --env-vars file that points every function there, at `container_host` (default: address).
+    """
+    from .samples import SAMPLE_API_KEY, seed_sample_event, seed_sample_session
+    from .template import function_environments
+
+    data = tempfile.TemporaryDirectory(prefix="sam-local-dynamodb-")  # a fresh store each time, as for an invoke
+    os.environ.setdefault("PORTAL_DYNAMODB_DATA", data.name)
+    try:
+        backend, template, refs, _keyrings = prepare([SAMPLE_API_KEY], {}, dynamodb=dynamodb, aws_address=address)
+    except DynamoDBLocalUnavailable as exc:
+        data.cleanup()
+        print(f"Cannot serve on DynamoDB Local: {exc}", file=sys.stderr, flush=True)
+        return 2
+    try:
+        seed_sample_session(backend.table_name, link_seconds=SAMPLE_LINK_SECONDS)
+        seed_sample_event(backend.table_name)
+        host = container_host or address
+        aws_endpoint = backend.endpoint_url or ""
+        endpoints = {  # declared in the template's Globals, empty when deployed
+            "AWS_ENDPOINT_URL": reachable_from_containers(aws_endpoint, host),
+            "AWS_ENDPOINT_URL_DYNAMODB": reachable_from_containers(
+                os.environ.get("AWS_ENDPOINT_URL_DYNAMODB") or aws_endpoint, host
+            ),
+        }
+        environments = {
+            name: {**variables, **endpoints} for name, variables in function_environments(template, refs).items()
+        }
+        env_vars_path.write_text(json.dumps(environments, indent=2) + "\n")
+        print(
+            f"AWS for sam local: {aws_endpoint} (SSM, Secrets Manager, SQS, EventBridge)\n"
+            f"  DynamoDB: {backend.dynamodb_description}, table {backend.table_name}\n"
+            f"  The functions reach them as {endpoints['AWS_ENDPOINT_URL']} and "
+            f"{endpoints['AWS_ENDPOINT_URL_DYNAMODB']}: --env-vars {env_vars_path}\n"
+            f"  API key (test mode) of the sample events: {SAMPLE_API_KEY}\n\n"
+            "Try:\n  sam build\n"
+            f"  sam local invoke CreateSessionFunction -e events/create_session_form.json \\\n"
+            f"    --env-vars {env_vars_path}\n\n"
+            "Ctrl-C stops.",
+            flush=True,
+        )
+        signal.pause()  # until Ctrl-C or SIGTERM, which the package turns into SystemExit
+    finally:
+        _ignore_stop_signals()
+        backend.stop()
+        data.cleanup()
     return 0
 
 
@@ -199,10 +264,17 @@ def main(argv: list[str] | None = None) -> int:
     invoke_parser = commands.add_parser("invoke", help="invoke one function with an event file, like sam local invoke")
     invoke_parser.add_argument("function", help="logical id in template.yaml, e.g. CreateSessionFunction")
     invoke_parser.add_argument("-e", "--event", type=Path, required=True)
+    aws_parser = commands.add_parser("aws", help="serve the AWS side for sam local, with an --env-vars file for it")
+    aws_parser.add_argument("--env-vars", type=Path, required=True, help="the file to write, for sam local --env-vars")
+    aws_parser.add_argument("--address", default="127.0.0.1", help="where moto listens (a bridge's gateway address)")
+    aws_parser.add_argument("--container-host", help="how the containers name this host (default: --address)")
+    aws_parser.add_argument("--dynamodb", choices=["embedded", "local"], default="local")
     args = parser.parse_args(argv)
     try:
         if args.command == "run":
             return run(args.host, args.port, args.dynamodb)
+        if args.command == "aws":
+            return serve_aws(args.env_vars, args.address, args.container_host, args.dynamodb)
         return invoke(args.function, args.event)
     except ConfigurationError as exc:  # the message a deployed function's init fails with
         print(f"Not starting: {exc}", file=sys.stderr, flush=True)

@@ -59,15 +59,16 @@ def dynamodb_local_data() -> Path:
     return Path(os.environ.get("PORTAL_DYNAMODB_DATA") or DEFAULT_DYNAMODB_LOCAL_DATA)
 
 
-def free_port() -> int:
+def free_port(address: str = "127.0.0.1") -> int:
     with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
+        probe.bind((address, 0))
         return int(probe.getsockname()[1])
 
 
-def start_backend(dynamodb: str = "embedded") -> LocalBackend:
+def start_backend(dynamodb: str = "embedded", *, address: str = "127.0.0.1") -> LocalBackend:
     """Start moto on loopback and point the AWS SDK at it; `AWS_ENDPOINT_URL_DYNAMODB` keeps another DynamoDB, and
-    `dynamodb="local"` starts Amazon's DynamoDB Local with its data on disk."""
+    `dynamodb="local"` starts Amazon's DynamoDB Local with its data on disk. moto listens on `address` (loopback
+    unless a container engine's bridge must reach it)."""
     from moto.server import ThreadedMotoServer
 
     running_local = None
@@ -78,10 +79,10 @@ def start_backend(dynamodb: str = "embedded") -> LocalBackend:
 
     enforce_aws_limits()  # moto takes what AWS refuses
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request lines
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    port = free_port(address)
+    server = ThreadedMotoServer(ip_address=address, port=port, verbose=False)
     server.start()
-    endpoint = f"http://127.0.0.1:{port}"
+    endpoint = f"http://{address}:{port}"
     os.environ["AWS_ENDPOINT_URL"] = endpoint  # service-specific AWS_ENDPOINT_URL_* settings still win
     if "AWS_ENDPOINT_URL_DYNAMODB" in os.environ:  # another DynamoDB serves its own streams too
         os.environ.setdefault("AWS_ENDPOINT_URL_DYNAMODB_STREAMS", os.environ["AWS_ENDPOINT_URL_DYNAMODB"])

@@ -14,8 +14,9 @@ SAMPLE_UNKNOWN_TOKEN = "sampleUnknownSessionTokenNeverStored0000001"
 SAMPLE_EVENT_ID = "evt_SampleQueuedEvent000000001"  # the event events/webhook_queue_event.json dispatches
 
 
-def seed_sample_session(table_name: str) -> None:
-    """A live, unvisited session whose URL token is the one in events/redirect_live.json."""
+def seed_sample_session(table_name: str, link_seconds: int = 300) -> None:
+    """A live, unvisited session whose URL token is the one in events/redirect_live.json; its link lasts
+    `link_seconds` (the template's default LinkTtlSeconds)."""
     now = int(time.time())
     session = PortalSession(
         id=session_id_for(url_token_hash(SAMPLE_LIVE_TOKEN)),
@@ -28,8 +29,8 @@ def seed_sample_session(table_name: str) -> None:
         on_behalf_of=None,
         return_url="https://example.com/account",
         created=now,
-        expires_at=now + 300,
-        purge_at=now + 8 * 86400,
+        expires_at=now + link_seconds,
+        purge_at=now + link_seconds + 8 * 86400,
     )
     SessionStore(table_name).put_new(NewSession(session, url_token_hash(SAMPLE_LIVE_TOKEN)))
 

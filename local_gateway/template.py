@@ -198,6 +198,16 @@ def parameter_defaults(template: dict[str, Any]) -> dict[str, str]:
     return {name: str(spec["Default"]) for name, spec in template.get("Parameters", {}).items() if "Default" in spec}
 
 
+def function_environments(template: dict[str, Any], refs: dict[str, str]) -> dict[str, dict[str, str]]:
+    """Each function's environment (Globals plus its own), references resolved against `refs` over the parameters'
+    defaults: what an `--env-vars` file of `sam local` gives each function."""
+    values = {**parameter_defaults(template), **refs}
+    return {
+        name: {key: resolve(raw, values) for key, raw in spec.environment.items()}
+        for name, spec in functions(template).items()
+    }
+
+
 def resolve(value: Any, refs: dict[str, str]) -> str:
     """Resolve the intrinsics a function's environment uses (`Ref`, `Fn::Sub`) against local values."""
     if isinstance(value, dict) and "Ref" in value:
