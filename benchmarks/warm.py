@@ -83,7 +83,7 @@ def _setup_environment() -> None:
 
 def _short(location: tuple[str, int, str]) -> str:
     filename, line, function = location
-    for marker in ("site-packages/", str(ROOT) + "/", "lib/python3.11/"):
+    for marker in ("site-packages/", str(ROOT) + "/", f"lib/python{sys.version_info.major}.{sys.version_info.minor}/"):
         if marker in filename:
             filename = filename.split(marker, 1)[1]
             break

@@ -40,7 +40,7 @@ def _new_tracer() -> Tracer | None:
 tracer = _new_tracer()
 
 
-def traced(handler: HandlerT) -> HandlerT:
+def traced[HandlerT: Callable[..., Any]](handler: HandlerT) -> HandlerT:
     """The handler in a subsegment of its own, when tracing is on. Its response is never recorded: a created
     session's URL holds a secret token."""
     if tracer is None:

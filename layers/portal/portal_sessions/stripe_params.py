@@ -8,7 +8,7 @@ else it is Stripe's `parameter_invalid_empty` error.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -34,7 +34,6 @@ MAX_STRING = 5000
 MAX_ID = 255
 MAX_URL = 2048
 ID_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]+$"  # no control characters: ids end up in logs, headers and JWT claims
-ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 class StripeParams(BaseModel):
@@ -220,7 +219,7 @@ def check_expand(expand: list[str] | None, expandable: tuple[str, ...]) -> None:
             )
 
 
-def validate_params(model: type[ModelT], raw: dict[str, Any]) -> ModelT:
+def validate_params[ModelT: BaseModel](model: type[ModelT], raw: dict[str, Any]) -> ModelT:
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
