@@ -13,7 +13,7 @@ from portal_sessions import clock
 from portal_sessions.errors import SessionExpiredError, SessionNotFoundError, StripeError
 from portal_sessions.handoff import issue_handoff_token, load_keyring
 from portal_sessions.links import check_session, visit_session
-from portal_sessions.observability import logger, metrics, traced
+from portal_sessions.observability import logger, metrics
 from portal_sessions.pages import HTML_HEADERS, expired_page, not_found_page, unavailable_page
 from portal_sessions.request_log import current_request_id, logged_request
 from portal_sessions.session import RequestRef
@@ -106,7 +106,6 @@ def _with_query_parameter(url: str, name: str, value: str) -> str:
     return urlunsplit(parts._replace(query="&".join([*kept, f"{name}={value}"])))
 
 
-@traced
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from portal_sessions.eventbus import event_from_stream_record, publish
-from portal_sessions.observability import logger, metrics, traced
+from portal_sessions.observability import logger, metrics
 from portal_sessions.settings import session_events_settings
 from portal_sessions.store.webhooks import EventStore, WebhookEndpointStore
 from portal_sessions.webhook_delivery import SqsDeliveryQueue, fan_out
@@ -68,7 +68,6 @@ def _publisher() -> Any:
     return publish_record
 
 
-@traced
 @logger.inject_lambda_context
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

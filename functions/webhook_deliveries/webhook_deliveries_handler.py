@@ -14,7 +14,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from portal_sessions import clock
-from portal_sessions.observability import logger, metrics, traced
+from portal_sessions.observability import logger, metrics
 from portal_sessions.settings import webhook_delivery_settings
 from portal_sessions.store.webhooks import EventStore, WebhookEndpointStore
 from portal_sessions.webhook_delivery import Delivery, SqsDeliveryQueue, attempt
@@ -47,7 +47,6 @@ def deliver_record(record: SQSRecord) -> None:
     metrics.add_metric(name=_METRICS[outcome], unit=MetricUnit.Count, value=1)
 
 
-@traced
 @logger.inject_lambda_context
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

@@ -117,9 +117,17 @@ def test_extensions_are_built_for_arm64_lambda() -> None:
         assert header[:4] == b"\x7fELF" and int.from_bytes(header[18:20], "little") == EM_AARCH64, extension
 
 
-def test_tracer_and_domain_packages_are_present() -> None:
+def test_no_x_ray_sdk_in_the_layer() -> None:
+    # its support ends on 2027-02-25; Lambda's own segments need none, and spans come from AWS's OpenTelemetry layer
     layer = built_layer()
-    for package in ("aws_xray_sdk", "wrapt", "portal_sessions", "aws_lambda_powertools", "pydantic", "jwt"):
+    shipped = {normalized(dist.metadata["Name"]) for dist in distributions(path=[str(layer)])}
+    assert "aws-xray-sdk" not in shipped
+    assert not (layer / "aws_xray_sdk").exists()
+
+
+def test_the_domain_packages_are_present() -> None:
+    layer = built_layer()
+    for package in ("portal_sessions", "aws_lambda_powertools", "pydantic", "jwt"):
         assert (layer / package / "__init__.py").is_file(), package
     domain = SOURCE / "portal_sessions"
     expected = {path.relative_to(domain) for path in domain.rglob("*") if path.is_file() and path.suffix != ".pyc"}

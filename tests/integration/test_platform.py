@@ -1,8 +1,10 @@
 """The platform the template deploys: every function and layer on python3.13 (Amazon Linux 2023), the tools and this
-suite on the same Python."""
+suite on the same Python; tracing without the X-Ray SDK (Lambda's own segments, and AWS's OpenTelemetry layer when a
+stack asks for it)."""
 
 from __future__ import annotations
 
+import ast
 import re
 import sys
 import tomllib
@@ -10,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from local_gateway.template import ROOT
+from local_gateway.template import ROOT, condition_values, with_conditions
 from tests.support.settings import TEMPLATE
 
 RUNTIME = "python3.13"
@@ -58,3 +60,86 @@ def test_the_project_and_its_tools_target_the_runtimes_python() -> None:
 
 def test_this_suite_runs_on_the_runtimes_python() -> None:
     assert f"python{sys.version_info.major}.{sys.version_info.minor}" == RUNTIME
+
+
+# --- tracing -----------------------------------------------------------------------------------------------------
+
+GLOBAL_FUNCTION: dict[str, Any] = TEMPLATE["Globals"]["Function"]
+OTEL_LAYER = "arn:aws:lambda:us-east-1:901920570463:layer:aws-otel-python-arm64-ver-1-32-0:2"
+
+
+def deployed(value: Any, **parameters: str) -> Any:
+    """`value` as CloudFormation deploys it for these parameters (the others at their defaults)."""
+    return with_conditions(value, condition_values(TEMPLATE, parameters))
+
+
+def references(value: Any) -> set[str]:
+    if isinstance(value, dict):
+        own = {value["Ref"]} if isinstance(value.get("Ref"), str) else set()
+        return own.union(*(references(item) for item in value.values()))
+    if isinstance(value, list):
+        return set().union(*(references(item) for item in value))
+    if isinstance(value, str):
+        return set(re.findall(r"\$\{(\w+)\}", value))
+    return set()
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_every_function_keeps_lambdas_own_x_ray_segments(function: str) -> None:
+    assert RESOURCES[function]["Properties"].get("Tracing", GLOBAL_FUNCTION.get("Tracing")) == "Active"
+
+
+def test_powertools_trace_disabled_is_still_accepted_and_changes_nothing() -> None:
+    # stacks deployed with it still update; nothing reads it now that no function has a tracer
+    parameter = TEMPLATE["Parameters"]["PowertoolsTraceDisabled"]
+
+    assert set(parameter["AllowedValues"]) == {"true", "false"}
+    assert "ignored" in parameter["Description"]
+    everything_else = {key: value for key, value in TEMPLATE.items() if key != "Parameters"}
+    assert "PowertoolsTraceDisabled" not in references(everything_else)
+
+
+def test_by_default_no_function_gets_an_opentelemetry_layer_or_wrapper() -> None:
+    assert TEMPLATE["Parameters"]["OpenTelemetryLayerArn"]["Default"] == ""
+    assert deployed(GLOBAL_FUNCTION["Layers"]) == [{"Ref": "PortalLayer"}]
+    assert "AWS_LAMBDA_EXEC_WRAPPER" not in deployed(GLOBAL_FUNCTION["Environment"]["Variables"])
+
+
+def test_an_opentelemetry_layer_arn_adds_the_layer_and_its_wrapper_to_every_function() -> None:
+    layers = deployed(GLOBAL_FUNCTION["Layers"], OpenTelemetryLayerArn=OTEL_LAYER)
+    variables = deployed(GLOBAL_FUNCTION["Environment"]["Variables"], OpenTelemetryLayerArn=OTEL_LAYER)
+
+    assert layers == [{"Ref": "PortalLayer"}, {"Ref": "OpenTelemetryLayerArn"}]
+    assert variables["AWS_LAMBDA_EXEC_WRAPPER"] == "/opt/otel-instrument"
+    assert re.fullmatch(TEMPLATE["Parameters"]["OpenTelemetryLayerArn"]["AllowedPattern"], OTEL_LAYER)
+    for function in FUNCTIONS:  # no function replaces the Globals' environment or wrapper
+        own = RESOURCES[function]["Properties"]
+        assert "AWS_LAMBDA_EXEC_WRAPPER" not in own.get("Environment", {}).get("Variables", {}), function
+
+
+def _imports(path: Any) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return found
+
+
+@pytest.mark.parametrize("folder", ["functions", "layers"])
+def test_no_deployed_code_imports_the_x_ray_sdk_or_powertools_tracer(folder: str) -> None:
+    sources = sorted((ROOT / folder).rglob("*.py"))
+    offending = {
+        str(path.relative_to(ROOT)): name
+        for path in sources
+        for name in _imports(path)
+        if name.split(".")[0] == "aws_xray_sdk"
+        or name in ("aws_lambda_powertools.Tracer", "aws_lambda_powertools.tracing")
+        or name.startswith("aws_lambda_powertools.tracing.")
+    }
+
+    assert sources
+    assert offending == {}
+    assert "aws-xray-sdk" not in (ROOT / "layers" / "portal" / "requirements.txt").read_text()
