@@ -33,7 +33,7 @@ def _intrinsic(loader: Any, suffix: str, node: yaml.Node) -> dict[str, Any]:
         value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
     if suffix == "GetAtt" and isinstance(value, str):
         value = value.split(".", 1)
-    return {"Ref" if suffix == "Ref" else f"Fn::{suffix}": value}
+    return {suffix if suffix in ("Ref", "Condition") else f"Fn::{suffix}": value}  # as CloudFormation reads them
 
 
 _CloudFormationLoader.add_multi_constructor("!", _intrinsic)

@@ -143,3 +143,81 @@ def test_no_deployed_code_imports_the_x_ray_sdk_or_powertools_tracer(folder: str
     assert sources
     assert offending == {}
     assert "aws-xray-sdk" not in (ROOT / "layers" / "portal" / "requirements.txt").read_text()
+
+
+# --- SnapStart ---------------------------------------------------------------------------------------------------
+
+SNAPSTART_BY_DEFAULT = {"CreateSessionFunction", "RedirectFunction"}  # the cold starts a customer waits on
+SNAPSTART_SETTINGS = [
+    {"SnapStart": on, "SnapStartOtherFunctions": others} for on in ("true", "false") for others in ("true", "false")
+]
+
+
+def snapstart_of(function: str, **parameters: str) -> Any:
+    """What the deployed function's SnapStart applies to: PublishedVersions or None."""
+    snapstart = RESOURCES[function]["Properties"].get("SnapStart", GLOBAL_FUNCTION.get("SnapStart"))
+    return deployed(snapstart, **parameters)["ApplyOn"]
+
+
+def provisioned_concurrency_of(function: str, **parameters: str) -> Any:
+    return deployed(RESOURCES[function]["Properties"], **parameters).get("ProvisionedConcurrencyConfig")
+
+
+def rules_allow(**parameters: str) -> bool:
+    """Whether CloudFormation would accept these parameters: every rule's assertions hold where its condition does."""
+    for rule in TEMPLATE.get("Rules", {}).values():
+        expressions = {"applies": rule.get("RuleCondition", {"Fn::Equals": ["x", "x"]})}
+        expressions |= {f"assertion {n}": assertion["Assert"] for n, assertion in enumerate(rule["Assertions"])}
+        values = condition_values({"Parameters": TEMPLATE["Parameters"], "Conditions": expressions}, parameters)
+        if values.pop("applies") and not all(values.values()):
+            return False
+    return True
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_by_default_snapstart_is_on_for_create_and_the_redirect_only(function: str) -> None:
+    expected = "PublishedVersions" if function in SNAPSTART_BY_DEFAULT else "None"
+
+    assert snapstart_of(function) == expected
+    assert RESOURCES[function]["Properties"].get("AutoPublishAlias", GLOBAL_FUNCTION.get("AutoPublishAlias"))
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_one_parameter_turns_snapstart_off_everywhere_and_another_on_everywhere(function: str) -> None:
+    assert snapstart_of(function, SnapStart="false") == "None"
+    assert snapstart_of(function, SnapStart="false", SnapStartOtherFunctions="true") == "None"
+    assert snapstart_of(function, SnapStartOtherFunctions="true") == "PublishedVersions"
+
+
+def test_snapstart_is_on_by_default_and_the_other_functions_off() -> None:
+    parameters = TEMPLATE["Parameters"]
+
+    assert (parameters["SnapStart"]["Default"], parameters["SnapStartOtherFunctions"]["Default"]) == ("true", "false")
+    assert set(parameters["SnapStart"]["AllowedValues"]) == {"true", "false"}
+
+
+PROVISIONED = [
+    function for function in FUNCTIONS if "ProvisionedConcurrencyConfig" in RESOURCES[function]["Properties"]
+]
+
+
+@pytest.mark.parametrize("function", PROVISIONED)
+@pytest.mark.parametrize("settings", SNAPSTART_SETTINGS, ids=lambda settings: ",".join(settings.values()))
+@pytest.mark.parametrize("environments", ["0", "2"])
+def test_the_template_refuses_snapstart_with_provisioned_concurrency(
+    function: str, settings: dict[str, str], environments: str
+) -> None:
+    [parameter] = references(RESOURCES[function]["Properties"]["ProvisionedConcurrencyConfig"]) & set(
+        TEMPLATE["Parameters"]
+    )
+    parameters = {**settings, parameter: environments}
+    both = snapstart_of(function, **parameters) == "PublishedVersions" and provisioned_concurrency_of(
+        function, **parameters
+    )
+
+    assert rules_allow(**parameters) == (not both)
+
+
+def test_some_function_can_have_provisioned_concurrency() -> None:
+    assert PROVISIONED == ["RedirectFunction"]  # the refusal above covers it
+    assert rules_allow()  # the defaults deploy
