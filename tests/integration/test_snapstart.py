@@ -136,7 +136,7 @@ def test_create_is_primed_before_the_snapshot_and_only_then(aws_endpoint: socket
     assert not imported(init["modules"], "cryptography") and init["clients"] == []
     # before the snapshot: the cipher of idempotent requests imported, its clients made
     assert imported(snapshot["modules"], "cryptography.hazmat.primitives.ciphers.aead")
-    assert snapshot["clients"] == ["dynamodb", "ssm", "secretsmanager"]
+    assert snapshot["clients"] == ["dynamodb", "ssm"]  # the clients its requests use
     # and nothing priming did reaches a request's metrics, nor any AWS service
     assert snapshot["metrics"] == []
     assert connections(aws_endpoint) == 0
