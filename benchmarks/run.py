@@ -26,6 +26,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 SECTIONS: list[tuple[str, str, int]] = [
     ("cold_start", "1. Cold start", 900),
     ("warm", "2. Warm invocation", 600),
+    ("first_request", "2b. First request after init (SnapStart priming)", 900),
     ("round_trips", "3. DynamoDB round trips", 300),
     ("capacity", "4. Capacity: write units, hot keys and cleanup (DynamoDB Local)", 1800),
     ("server", "5. Local server", 300),

@@ -139,7 +139,19 @@ def measure(quick: bool) -> dict[str, Any]:
         sys.stdout = real_stdout
 
 
-def _measure(iterations: int, warmup: int, profiled: int) -> dict[str, Any]:
+@dataclass
+class Bench:
+    """The cases, each with its stubbed responses, and how to invoke one (checked, timed in µs)."""
+
+    cases: list[Case]
+    invoke: Callable[[Case], float]
+    context: Any
+    sequences: dict[str, str]
+
+
+def build_cases(recorded: dict[str, Any]) -> Bench:
+    """Both handlers with every AWS client stubbed, replaying what `recorded` (round_trips.py) says each request
+    calls. Imports both handlers if they are not imported yet."""
     import create_session_handler
     import redirect_handler
     from botocore.stub import Stubber
@@ -176,7 +188,6 @@ def _measure(iterations: int, warmup: int, profiled: int) -> dict[str, Any]:
     dynamodb_stub.add_response("get_item", {"Item": configuration_item(default, version=1)})
     ensure_default_configuration(ConfigurationStore(table_name), livemode=False, now=int(time.time()))
 
-    recorded = _recorded_scenarios()
     stubs = {"dynamodb": dynamodb_stub, "events": events_stub}
     clients = {"dynamodb": dynamodb, "events": eventbus.events_client()}
     methods = {
@@ -328,7 +339,6 @@ def _measure(iterations: int, warmup: int, profiled: int) -> dict[str, Any]:
         Case("one stubbed PutItem", stubbed_put, prepare_put, 200),
         Case("one stubbed UpdateItem", stubbed_update, prepare_update, 200),
     ]
-    profiled_cases = [case for case in cases if case.name in ("create", "redirect (first visit)")]
     context = LambdaContext(function_name="benchmark", aws_request_id=str(uuid.uuid4()))
 
     def invoke(case: Case) -> float:
@@ -342,6 +352,13 @@ def _measure(iterations: int, warmup: int, profiled: int) -> dict[str, Any]:
         events_stub.assert_no_pending_responses()
         return elapsed / 1000  # µs
 
+    return Bench(cases, invoke, context, sequences)
+
+
+def _measure(iterations: int, warmup: int, profiled: int) -> dict[str, Any]:
+    bench = build_cases(_recorded_scenarios())
+    cases, invoke, context, sequences = bench.cases, bench.invoke, bench.context, bench.sequences
+    profiled_cases = [case for case in cases if case.name in ("create", "redirect (first visit)")]
     for iteration in range(warmup + iterations):
         for case in cases:
             elapsed = invoke(case)
