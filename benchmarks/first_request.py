@@ -31,13 +31,13 @@ WARMUP_INVOCATIONS = 30
 
 
 def measure(quick: bool) -> dict[str, Any]:
-    from .warm import _recorded_scenarios
+    from .warm import recorded_scenarios
 
     rounds = 3 if quick else 9
     samples: dict[str, list[dict[str, float]]] = {}
     with tempfile.TemporaryDirectory(prefix="portal-bench-first-") as temporary:
         recorded = Path(temporary) / "recorded.json"
-        recorded.write_text(json.dumps(_recorded_scenarios()))
+        recorded.write_text(json.dumps(recorded_scenarios()))
         variants = [(function, primed) for function in FUNCTIONS for primed in (True, False)]
         for _round in range(rounds):
             random.shuffle(variants)
@@ -71,9 +71,9 @@ def _name(function: str, primed: bool) -> str:
 def _worker(function: str, primed: bool, recorded_path: str, out: str) -> None:
     import importlib
 
-    from .warm import _setup_environment, build_cases
+    from .warm import build_cases, setup_environment
 
-    _setup_environment()
+    setup_environment()
     real_stdout = sys.stdout
     sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - Powertools' logger binds the stream it finds at import
     module, case_name = FUNCTIONS[function]

@@ -67,7 +67,7 @@ class Case:
     samples: list[float] = field(default_factory=list)
 
 
-def _setup_environment() -> None:
+def setup_environment() -> None:
     os.environ.clear()
     os.environ.update(offline_aws_environment())
     for logical_id in ("CreateSessionFunction", "RedirectFunction"):
@@ -129,7 +129,7 @@ def _profile(profile: cProfile.Profile, invocations: int, limit: int = 10) -> di
 
 def measure(quick: bool) -> dict[str, Any]:
     iterations, warmup, profiled = (300, 50, 200) if quick else (2000, 200, 1000)
-    _setup_environment()
+    setup_environment()
     real_stdout = sys.stdout
     sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - Powertools' logger binds the stream it finds at import
     try:
@@ -356,7 +356,7 @@ def build_cases(recorded: dict[str, Any]) -> Bench:
 
 
 def _measure(iterations: int, warmup: int, profiled: int) -> dict[str, Any]:
-    bench = build_cases(_recorded_scenarios())
+    bench = build_cases(recorded_scenarios())
     cases, invoke, context, sequences = bench.cases, bench.invoke, bench.context, bench.sequences
     profiled_cases = [case for case in cases if case.name in ("create", "redirect (first visit)")]
     for iteration in range(warmup + iterations):
@@ -384,7 +384,7 @@ def _measure(iterations: int, warmup: int, profiled: int) -> dict[str, Any]:
     }
 
 
-def _recorded_scenarios() -> dict[str, Any]:
+def recorded_scenarios() -> dict[str, Any]:
     """What each request calls today, with moto's responses: recorded by the round-trips benchmark in its process."""
     with tempfile.TemporaryDirectory(prefix="portal-bench-record-") as temporary:
         out = Path(temporary) / "round_trips.json"
