@@ -144,7 +144,7 @@ def _ignore_stop_signals() -> None:
 
 def invoke(function: str, event_path: Path) -> int:
     from .runtime import FunctionRuntime
-    from .samples import SAMPLE_API_KEY, seed_sample_session
+    from .samples import SAMPLE_API_KEY, seed_sample_event, seed_sample_session
 
     event = json.loads(event_path.read_text())
     defaults = load_template()["Parameters"]
@@ -161,6 +161,7 @@ def invoke(function: str, event_path: Path) -> int:
     sys.stdout = sys.stderr  # like sam local invoke: the function's logs on stderr, its result alone on stdout
     try:
         seed_sample_session(backend.table_name)
+        seed_sample_event(backend.table_name)
         result = FunctionRuntime(template, refs).invoke(function, event)
     finally:
         sys.stdout = result_out

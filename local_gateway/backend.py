@@ -20,6 +20,7 @@ from portal_sessions.handoff import SIGNING_KID_MEMBER, Keyring, parse_keyring
 from portal_sessions.tokens import new_object_id
 
 from . import dynamodb_local
+from .aws_limits import enforce_aws_limits
 from .dynamodb_local import DynamoDBLocal
 from .template import ROOT, table_definition
 
@@ -75,6 +76,7 @@ def start_backend(dynamodb: str = "embedded") -> LocalBackend:
         running_local = dynamodb_local.start(db_path=data, log_path=data / "server.log")
         os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = running_local.endpoint_url
 
+    enforce_aws_limits()  # moto takes what AWS refuses
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request lines
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
@@ -147,8 +149,13 @@ def ensure_event_bus() -> str:
 
 
 WEBHOOK_SECRETS_KEY_NAME = "portal-sessions/local/webhook-secrets-key"
-WEBHOOK_QUEUES = {"WebhookDeliveryQueue": "portal-sessions-local-webhooks", "WebhookFailedDeliveriesQueue":
-                  "portal-sessions-local-webhooks-failed"}  # fmt: skip
+WEBHOOK_QUEUES = {
+    "WebhookDeliveryQueue": "portal-sessions-local-webhooks",
+    "WebhookFailedDeliveriesQueue": "portal-sessions-local-webhooks-failed",
+    "TestWebhookDeliveryQueue": "portal-sessions-local-test-webhooks",
+    "TestWebhookFailedDeliveriesQueue": "portal-sessions-local-test-webhooks-failed",
+    "SessionEventsDeadLetterQueue": "portal-sessions-local-session-events-failed",
+}
 
 
 def ensure_webhook_resources() -> dict[str, str]:

@@ -11,6 +11,7 @@ from portal_sessions.tokens import session_id_for, url_token_hash
 SAMPLE_API_KEY = "sk_test_SampleEventsKeyLocalOnly0"
 SAMPLE_LIVE_TOKEN = "sampleLiveSessionTokenForLocalInvoke0000001"
 SAMPLE_UNKNOWN_TOKEN = "sampleUnknownSessionTokenNeverStored0000001"
+SAMPLE_EVENT_ID = "evt_SampleQueuedEvent000000001"  # the event events/webhook_queue_event.json dispatches
 
 
 def seed_sample_session(table_name: str) -> None:
@@ -31,3 +32,18 @@ def seed_sample_session(table_name: str) -> None:
         purge_at=now + 8 * 86400,
     )
     SessionStore(table_name).put_new(NewSession(session, url_token_hash(SAMPLE_LIVE_TOKEN)))
+
+
+def seed_sample_event(table_name: str) -> None:
+    """The stored event that events/webhook_queue_event.json asks the delivery function to dispatch."""
+    from portal_sessions.api_version import LATEST
+    from portal_sessions.store.webhooks import EventStore
+
+    now = int(time.time())
+    session = {"id": "bps_SampleQueuedEventSession", "object": "billing_portal.session", "livemode": False}
+    event = {
+        "id": SAMPLE_EVENT_ID, "object": "event", "api_version": LATEST, "created": now, "data": {"object": session},
+        "livemode": False, "pending_webhooks": 0, "request": {"id": None, "idempotency_key": None},
+        "type": "billing_portal.session.created",
+    }  # fmt: skip
+    EventStore(table_name).put_new(event)

@@ -1,5 +1,8 @@
 """Manage API keys: `python -m portal_admin keys create|list|revoke`; erase one customer's (or customer account's)
-sessions at once, for a data-protection request: `python -m portal_admin sessions erase --mode live --customer cus_…`.
+sessions at once, for a data-protection request: `python -m portal_admin sessions erase --mode live --customer cus_…`;
+see the stream records that made no event (`events failed --queue URL`, the stack's SessionEventsDeadLetterQueueUrl)
+and put a mode's failed webhook deliveries and refused events back on its queue (`webhooks replay --from FAILED_URL
+--to QUEUE_URL`, the stack's outputs).
 
 Keys are stored as SHA-256 digests in the sessions table (`--table`, or TABLE_NAME); the secret is printed once,
 at creation, and never again. A revoked key gets 401 on its next request. Restricted keys (`rk_…`) may only create
@@ -63,6 +66,47 @@ def erase(store: SessionStore, *, mode: str, customer: str | None, customer_acco
     return 0
 
 
+def failed_records(queue_url: str, *, limit: int) -> int:
+    """Print what the failed-records queue holds, leaving it there (each message is received and made visible again)."""
+    from portal_sessions.webhook_delivery import sqs_client
+
+    sqs, shown = sqs_client(), 0
+    while shown < limit:
+        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=min(10, limit - shown),
+                                       VisibilityTimeout=30).get("Messages", [])  # fmt: skip
+        if not messages:
+            break
+        for message in messages:
+            print(message["Body"])
+            shown += 1
+    print(f"{shown} kept", file=sys.stderr)
+    return 0
+
+
+def replay(failed_url: str, queue_url: str, table: str, *, limit: int) -> int:
+    """Move up to `limit` messages of a failed queue back to the webhook queue (a failed delivery with a fresh retry
+    schedule; a refused event to be published again), each deleted from the failed queue only once it is sent."""
+    from portal_sessions.store.ports import PUBLISHED
+    from portal_sessions.store.webhooks import EventStore
+    from portal_sessions.webhook_delivery import replay_of, sqs_client
+
+    sqs, events, moved = sqs_client(), EventStore(table), 0
+    while moved < limit:
+        messages = sqs.receive_message(QueueUrl=failed_url, MaxNumberOfMessages=min(10, limit - moved),
+                                       VisibilityTimeout=60).get("Messages", [])  # fmt: skip
+        if not messages:
+            break
+        for message in messages:
+            again, republish = replay_of(message["Body"])
+            if republish:
+                events.unmark(again.event_id, PUBLISHED)
+            sqs.send_message(QueueUrl=queue_url, MessageBody=again.to_json())
+            sqs.delete_message(QueueUrl=failed_url, ReceiptHandle=message["ReceiptHandle"])
+            moved += 1
+    print(f"{moved} replayed")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m portal_admin", description=__doc__)
     parser.add_argument("--table", default=os.environ.get("TABLE_NAME"), help="the sessions table (or TABLE_NAME)")
@@ -81,9 +125,22 @@ def main(argv: list[str] | None = None) -> int:
     owner = erasing.add_mutually_exclusive_group(required=True)
     owner.add_argument("--customer")
     owner.add_argument("--customer-account")
+    events = groups.add_parser("events", help="events").add_subparsers(dest="command", required=True)
+    failed = events.add_parser("failed", help="stream records that made no event, and why (kept in their queue)")
+    failed.add_argument("--queue", required=True, help="the stack's SessionEventsDeadLetterQueueUrl")
+    failed.add_argument("--limit", type=int, default=100)
+    webhooks = groups.add_parser("webhooks", help="webhooks").add_subparsers(dest="command", required=True)
+    replaying = webhooks.add_parser("replay", help="put a mode's failed deliveries and refused events back")
+    replaying.add_argument("--from", dest="failed_queue", required=True, help="the mode's failed queue URL")
+    replaying.add_argument("--to", dest="queue", required=True, help="the same mode's webhook queue URL")
+    replaying.add_argument("--limit", type=int, default=1000)
     args = parser.parse_args(argv)
+    if args.group == "events":
+        return failed_records(args.queue, limit=args.limit)
     if not args.table:
         parser.error("the table is needed: --table NAME or TABLE_NAME")
+    if args.group == "webhooks":
+        return replay(args.failed_queue, args.queue, args.table, limit=args.limit)
     if args.group == "sessions":
         sessions_store = SessionStore(args.table)
         return erase(sessions_store, mode=args.mode, customer=args.customer, customer_account=args.customer_account)

@@ -27,6 +27,7 @@ for _name in [name for name in os.environ if name.startswith("AWS_ENDPOINT_URL")
     os.environ.pop(_name, None)
 
 from local_gateway import dynamodb_local  # noqa: E402
+from local_gateway.aws_limits import enforce_aws_limits  # noqa: E402
 from local_gateway.template import table_definition  # noqa: E402
 from portal_sessions.auth import key_hash  # noqa: E402
 from portal_sessions.cleanup_queue import clear_client_cache as clear_sqs_client  # noqa: E402
@@ -53,6 +54,8 @@ from tests.support.settings import (  # noqa: E402
     TEST_KEY,
     WEBHOOK_SECRETS_KEY_ID,
 )
+
+enforce_aws_limits()  # every client the tests and the functions make refuses what AWS refuses, as `make run` does
 
 # Valid settings for every function while test modules are collected (importing a handler runs its init, which
 # checks its settings); removed once collection is done (pytest_collection_finish), so no child process inherits
@@ -156,7 +159,10 @@ def service_env(sessions_table: str, monkeypatch: pytest.MonkeyPatch) -> Iterato
     aws_client("events").create_event_bus(Name=EVENT_BUS_NAME)
     aws_client("secretsmanager").create_secret(Name=WEBHOOK_SECRETS_KEY_ID, SecretString="test-webhook-sealing-key")
     sqs = aws_client("sqs")
-    webhook_queues = {name: sqs.create_queue(QueueName=f"webhook-{name}")["QueueUrl"] for name in ("work", "failed")}
+    webhook_queues = {
+        name: sqs.create_queue(QueueName=f"webhook-{name}")["QueueUrl"]
+        for name in ("work", "failed", "test-work", "test-failed", "session-events-failed")
+    }
     cleanup_queue_url = aws_client("sqs").create_queue(QueueName="cleanup-units")["QueueUrl"]
     env = {
         "EVENT_BUS_NAME": EVENT_BUS_NAME,
@@ -172,6 +178,9 @@ def service_env(sessions_table: str, monkeypatch: pytest.MonkeyPatch) -> Iterato
         "WEBHOOK_SECRETS_KEY_ID": WEBHOOK_SECRETS_KEY_ID,
         "WEBHOOK_DELIVERY_QUEUE_URL": webhook_queues["work"],
         "WEBHOOK_FAILED_QUEUE_URL": webhook_queues["failed"],
+        "TEST_WEBHOOK_DELIVERY_QUEUE_URL": webhook_queues["test-work"],
+        "TEST_WEBHOOK_FAILED_QUEUE_URL": webhook_queues["test-failed"],
+        "SESSION_EVENTS_FAILED_QUEUE_URL": webhook_queues["session-events-failed"],
         "CLEANUP_QUEUE_URL": cleanup_queue_url,
     }
     for name, value in env.items():
@@ -198,8 +207,31 @@ def session_events(service_env: dict[str, str]) -> Any:
     return deliver
 
 
+def dispatch_queued_events(env: dict[str, str]) -> None:
+    """Hands the events waiting on both modes' webhook queues to the delivery function, as its mappings would, until
+    none is left: each is fanned out and published. The deliveries they queue are put back, for the test to take."""
+    import webhook_deliveries_handler
+
+    from portal_sessions.webhook_delivery import EventMessage, message_from_json
+
+    sqs = aws_client("sqs")
+    for queue_url in (env["WEBHOOK_DELIVERY_QUEUE_URL"], env["TEST_WEBHOOK_DELIVERY_QUEUE_URL"]):
+        deliveries: list[str] = []
+        while messages := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", []):
+            for message in messages:
+                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+            events = [message for message in messages if isinstance(message_from_json(message["Body"]), EventMessage)]
+            deliveries += [message["Body"] for message in messages if message not in events]
+            if events:
+                records = [{"messageId": message["MessageId"], "body": message["Body"]} for message in events]
+                response = webhook_deliveries_handler.lambda_handler({"Records": records}, FakeContext())
+                assert response["batchItemFailures"] == []
+        for body in deliveries:
+            sqs.send_message(QueueUrl=queue_url, MessageBody=body)
+
+
 @pytest.fixture
-def published_events(session_events: Any) -> Any:
+def published_events(session_events: Any, service_env: dict[str, str]) -> Any:
     """The events the table's changes made, read back from the bus through a rule that forwards to an SQS queue."""
     sqs, events = aws_client("sqs"), aws_client("events")
     queue_url = sqs.create_queue(QueueName="published-events")["QueueUrl"]
@@ -209,6 +241,7 @@ def published_events(session_events: Any) -> Any:
 
     def read() -> list[dict[str, Any]]:
         assert session_events()["batchItemFailures"] == []
+        dispatch_queued_events(service_env)
         received: list[dict[str, Any]] = []
         while True:
             messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
 from aws_lambda_powertools.logging import correlation_paths
@@ -12,15 +12,20 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from portal_sessions import clock
 from portal_sessions.errors import SessionExpiredError, SessionNotFoundError, StripeError
 from portal_sessions.handoff import issue_handoff_token, load_keyring
+from portal_sessions.html_headers import HTML_HEADERS
 from portal_sessions.links import check_session, visit_session
 from portal_sessions.observability import logger, metrics
-from portal_sessions.pages import HTML_HEADERS, expired_page, not_found_page, unavailable_page
 from portal_sessions.priming import prime_redirect
 from portal_sessions.request_log import current_request_id, logged_request
 from portal_sessions.session import RequestRef
 from portal_sessions.settings import redirect_settings
 from portal_sessions.snapstart import prime_before_snapshot
+from portal_sessions.store.configurations import ConfigurationStore
 from portal_sessions.store.sessions import SessionStore
+
+if TYPE_CHECKING:
+    from portal_sessions.pages import BusinessProfile, Page
+    from portal_sessions.session import PortalSession
 
 redirect_settings()  # at init: a bad setting fails the function's start with its message, not each request
 prime_before_snapshot(prime_redirect)  # with SnapStart only: before the snapshot, never in a cold start's init
@@ -81,20 +86,52 @@ def respond(event: dict[str, Any]) -> dict[str, Any]:
         if method == "HEAD":
             return check_session_route(token)
         raise SessionNotFoundError()  # no other method reaches this function through API Gateway
-    except SessionNotFoundError:
-        metrics.add_metric(name="SessionLinksUnknown", unit=MetricUnit.Count, value=1)
-        return _response(404, dict(HTML_HEADERS), not_found_page())
-    except SessionExpiredError as error:
-        metrics.add_metric(name="SessionLinksExpired", unit=MetricUnit.Count, value=1)
-        return _response(410, dict(HTML_HEADERS), expired_page(error.return_url))
-    except StripeError as error:  # the store or a secret is unavailable: the link stays valid for a retry
-        logger.append_keys(error_code=error.code)
-        metrics.add_metric(name="SessionLinksUnavailable", unit=MetricUnit.Count, value=1)
-        return _response(503, dict(HTML_HEADERS) | {"Retry-After": "2"}, unavailable_page())
-    except Exception:
-        logger.exception("unexpected error")
-        metrics.add_metric(name="UnexpectedErrors", unit=MetricUnit.Count, value=1)
-        return _response(500, dict(HTML_HEADERS), unavailable_page())
+    except Exception as error:
+        return error_page(error, method, (event.get("headers") or {}).get("accept-language"))
+
+
+def error_page(error: Exception, method: str, accept_language: str | None) -> dict[str, Any]:
+    """The page of a link that cannot be used, in the customer's language (called while `error` is handled)."""
+    from portal_sessions import pages  # deferred: a link that works renders no page, so its cold start skips them
+
+    match error:
+        case SessionNotFoundError():
+            metrics.add_metric(name="SessionLinksUnknown", unit=MetricUnit.Count, value=1)
+            return _page_response(404, pages.not_found_page(accept_language))
+        case SessionExpiredError(session=session):
+            metrics.add_metric(name="SessionLinksExpired", unit=MetricUnit.Count, value=1)
+            # A HEAD shows no page, so only a GET reads the configuration for the business it names.
+            business = _business_profile(session) if method == "GET" else None
+            page = pages.expired_page(
+                session.return_url, session_locale=session.locale, accept_language=accept_language, business=business
+            )
+            return _page_response(410, page)
+        case StripeError(code=code):  # the store or a secret is unavailable: the link stays valid for a retry
+            logger.append_keys(error_code=code)
+            metrics.add_metric(name="SessionLinksUnavailable", unit=MetricUnit.Count, value=1)
+            return _page_response(503, pages.unavailable_page(accept_language), {"Retry-After": "2"})
+        case _:
+            logger.exception("unexpected error")
+            metrics.add_metric(name="UnexpectedErrors", unit=MetricUnit.Count, value=1)
+            return _page_response(500, pages.unavailable_page(accept_language))
+
+
+def _business_profile(session: PortalSession) -> BusinessProfile | None:
+    """What the session's configuration says of the business: one read; none if it cannot be read (the expired page
+    is still shown, without it)."""
+    from portal_sessions.pages import BusinessProfile
+
+    try:
+        stored = ConfigurationStore(redirect_settings().table_name).get(session.configuration)
+    except StripeError as error:
+        logger.warning("configuration unreadable for the expired page", extra={"error_code": error.code})
+        return None
+    return BusinessProfile.of_configuration(stored.configuration) if stored else None
+
+
+def _page_response(status: int, page: Page, extra_headers: dict[str, str] | None = None) -> dict[str, Any]:
+    headers = HTML_HEADERS | {"Content-Language": page.language} | (extra_headers or {})
+    return _response(status, headers, page.html)
 
 
 def _response(status: int, headers: dict[str, str], body: str) -> dict[str, Any]:

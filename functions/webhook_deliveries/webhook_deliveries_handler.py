@@ -1,56 +1,132 @@
-"""The webhook delivery queue: one signed attempt per message (see portal_sessions.webhook_delivery).
+"""A mode's webhook queue: events to dispatch (fan out to endpoints, publish to EventBridge) and single deliveries
+(one signed attempt each); see portal_sessions.webhook_delivery.
 
-A message whose attempt could not even be made (the table or the queue failing) is reported back and SQS
-redelivers it; the queue's redrive policy moves it to the failed-deliveries queue if that keeps happening.
+The messages of a batch are handled at once, each on its own thread: an endpoint that answers slowly (up to its
+attempt's deadline) delays no other endpoint's delivery. A message whose work could not even be done (the table,
+the queue or EventBridge failing) is reported back and SQS redelivers it; the queue's redrive policy moves it to the
+mode's failed queue if that keeps happening.
 """
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import BotoCoreError, ClientError
 
 from portal_sessions import clock
+from portal_sessions.errors import PublishError, RateLimitError, ServiceUnavailableError
+from portal_sessions.eventbus import EventBridgePublisher
 from portal_sessions.observability import logger, metrics
 from portal_sessions.settings import webhook_delivery_settings
+from portal_sessions.store.table import dynamodb_client
 from portal_sessions.store.webhooks import EventStore, WebhookEndpointStore
-from portal_sessions.webhook_delivery import Delivery, SqsDeliveryQueue, attempt
+from portal_sessions.webhook_delivery import (
+    Delivery,
+    EventMessage,
+    SqsDeliveryQueue,
+    attempt,
+    dispatch,
+    message_from_json,
+    sqs_client,
+)
 from portal_sessions.webhooks import endpoint_secrets
 
-processor = BatchProcessor(event_type=EventType.SQS)
 _METRICS = {"delivered": "WebhooksDelivered", "retrying": "WebhookAttemptsFailed", "failed": "WebhookDeliveriesFailed",
-            "dropped": "WebhookDeliveriesDropped"}  # fmt: skip
+            "dropped": "WebhookDeliveriesDropped", "disabled": "WebhookDeliveriesFailed"}  # fmt: skip
+MAX_BATCH = 10  # the mappings' BatchSize, at most: one thread per message
 
 
-def deliver_record(record: SQSRecord) -> None:
+def _queue(livemode: bool) -> SqsDeliveryQueue:
     settings = webhook_delivery_settings()
-    delivery = Delivery.from_json(record.body)
+    if livemode:
+        return SqsDeliveryQueue(settings.webhook_delivery_queue_url, settings.webhook_failed_queue_url)
+    return SqsDeliveryQueue(settings.test_webhook_delivery_queue_url, settings.test_webhook_failed_queue_url)
+
+
+def _dispatch(message: EventMessage) -> None:
+    settings = webhook_delivery_settings()
+    queued, published = dispatch(
+        message,
+        now=clock.now(),
+        events=EventStore(settings.table_name),
+        endpoints=WebhookEndpointStore(settings.table_name),
+        queue=_queue(message.livemode),
+        publisher=EventBridgePublisher(settings.event_bus_name),
+    )
+    details = {"event_id": message.event_id, "webhooks": queued, "publishing": published}
+    if published == "refused":
+        logger.error("event refused by EventBridge: kept in the failed queue", extra=details)
+        metrics.add_metric(name="EventsRefused", unit=MetricUnit.Count, value=1)
+    else:
+        logger.info("event dispatched", extra=details)
+    if published == "published":
+        metrics.add_metric(name="EventsPublished", unit=MetricUnit.Count, value=1)
+    if queued:
+        metrics.add_metric(name="WebhookDeliveriesQueued", unit=MetricUnit.Count, value=queued)
+
+
+def _deliver(delivery: Delivery) -> None:
+    settings = webhook_delivery_settings()
     outcome = attempt(
         delivery,
         now=clock.now(),
         events=EventStore(settings.table_name),
         endpoints=WebhookEndpointStore(settings.table_name),
         secrets=endpoint_secrets(settings.webhook_secrets_key_id),
-        queue=SqsDeliveryQueue(settings.webhook_delivery_queue_url, settings.webhook_failed_queue_url),
+        queue=_queue(delivery.livemode),
         local_receivers=settings.webhook_local_receivers == "true",
+        deadline_seconds=settings.webhook_attempt_seconds,
     )
     if outcome == "waiting":
         return
     details = {"event_id": delivery.event_id, "webhook_endpoint_id": delivery.endpoint_id, "attempt": delivery.attempt}
-    if outcome == "failed":
+    if outcome == "disabled":
+        logger.error("webhook endpoint disabled: every attempt failed for its whole retry schedule", extra=details)
+        if delivery.livemode:  # what pages: a live endpoint; a test one is its developer's to mend
+            metrics.add_metric(name="LiveWebhookEndpointsDisabled", unit=MetricUnit.Count, value=1)
+    if outcome in ("failed", "disabled"):
         logger.error("webhook delivery failed after its last attempt", extra=details)
     else:
         logger.info(f"webhook {outcome}", extra=details)
     metrics.add_metric(name=_METRICS[outcome], unit=MetricUnit.Count, value=1)
 
 
+def handle_record(record: dict[str, Any]) -> None:
+    message = message_from_json(record["body"])
+    if isinstance(message, EventMessage):
+        _dispatch(message)
+    else:
+        _deliver(message)
+
+
+# What a later receive may mend (the table, the queue or EventBridge failing): logged without a stack trace.
+_PASSING_FAILURES = (PublishError, RateLimitError, ServiceUnavailableError, BotoCoreError, ClientError)
+
+
+def _handled(record: dict[str, Any]) -> bool:
+    try:
+        handle_record(record)
+    except _PASSING_FAILURES as failure:
+        logger.warning("webhook queue message not handled: it comes back", extra={
+            "message_id": record.get("messageId"), "failure": f"{type(failure).__name__}: {failure}"})  # fmt: skip
+        return False
+    except Exception:
+        logger.exception("webhook queue message not handled", extra={"message_id": record.get("messageId")})
+        return False
+    return True
+
+
 @logger.inject_lambda_context
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    response = process_partial_response(
-        event=event, record_handler=deliver_record, processor=processor, context=context
-    )
-    return dict(response)
+    records = event.get("Records", [])
+    dynamodb_client(), sqs_client()  # made once, before the threads share them
+    with ThreadPoolExecutor(max_workers=max(1, min(MAX_BATCH, len(records)))) as workers:
+        handled = list(workers.map(_handled, records))
+    failures = [{"itemIdentifier": record["messageId"]} for record, ok in zip(records, handled, strict=True) if not ok]
+    if failures:
+        metrics.add_metric(name="WebhookMessagesFailed", unit=MetricUnit.Count, value=len(failures))
+    return {"batchItemFailures": failures}

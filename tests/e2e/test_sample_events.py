@@ -178,6 +178,11 @@ def check_session_events(result: dict[str, Any]) -> None:
     assert result == {"batchItemFailures": []}, result
 
 
+def check_webhook_queue(result: dict[str, Any]) -> None:
+    # The queued event was dispatched (fanned out to no endpoint, published): a message that failed would be listed
+    assert result == {"batchItemFailures": []}, result
+
+
 EXPECTATIONS: dict[str, Expectation] = {
     "create_session_form.json": Expectation("CreateSessionFunction", check_create_form),
     "create_session_json.json": Expectation("CreateSessionFunction", check_create_json),
@@ -188,6 +193,7 @@ EXPECTATIONS: dict[str, Expectation] = {
     "cleanup_scheduled.json": Expectation("CleanupFunction", check_cleanup),
     "cleanup_unit.json": Expectation("CleanupWorkerFunction", check_cleanup_unit),
     "session_events_stream.json": Expectation("SessionEventsFunction", check_session_events),
+    "webhook_queue_event.json": Expectation("WebhookDeliveriesFunction", check_webhook_queue),
 }
 
 
@@ -359,7 +365,17 @@ def test_cleanup_counts_its_units_and_deletions(invocations: Invocations) -> Non
     assert (worked["bucket"], worked["shard"], worked["finished"]) == (500000, 0, True)
 
 
-def test_published_events_are_counted_and_logged_by_type(invocations: Invocations) -> None:
+def test_a_queued_event_is_dispatched_and_published(invocations: Invocations) -> None:
+    lines = invocations.succeeded("webhook_queue_event.json").log_lines()
+
+    (dispatched,) = [line for line in lines if line.get("message") == "event dispatched"]
+    assert (dispatched["event_id"], dispatched["publishing"], dispatched["webhooks"]) == (
+        "evt_SampleQueuedEvent000000001", "published", 0
+    )  # fmt: skip
+    assert metrics_of(lines)["EventsPublished"] == [1.0]
+
+
+def test_stored_events_are_counted_and_logged_by_type(invocations: Invocations) -> None:
     stream = invocations.succeeded("session_events_stream.json")
     lines = stream.log_lines()
 
@@ -367,9 +383,9 @@ def test_published_events_are_counted_and_logged_by_type(invocations: Invocation
 
     assert stream.result() == {"batchItemFailures": []}
     assert found["StreamRecordsRead"] == [2.0]
-    assert found["EventsPublished"] == [1.0, 1.0]
-    published = [line["event_type"] for line in lines if line.get("message") == "event published"]
-    assert published == ["billing_portal.session.created", "billing_portal.session.visited"]
+    assert found["EventsStored"] == [1.0, 1.0]
+    stored = [line["event_type"] for line in lines if line.get("message") == "event stored"]
+    assert stored == ["billing_portal.session.created", "billing_portal.session.visited"]
 
 
 # What OpenTelemetry records: the botocore instrumentation, as AWS's OpenTelemetry layer runs it

@@ -10,7 +10,9 @@ import create_session_handler
 import events_handler
 import pytest
 
-from portal_sessions.store.webhooks import EVENT_LIST_SHARDS, event_shard
+from portal_sessions.settings import clear_settings_cache
+from portal_sessions.store.webhooks import DEFAULT_EVENT_LIST_SHARDS, event_shard
+from tests.support.aws import aws_client
 from tests.support.events import FakeContext, http_event
 from tests.support.settings import LIVE_KEY, TEST_KEY
 
@@ -66,7 +68,32 @@ def test_the_list_pages_newest_first_across_its_shards(service_env: dict, publis
     assert [event["id"] for page in pages for event in page["data"]] == [event["id"] for event in newest_first]
     assert [len(page["data"]) for page in pages] == [5, 5, 2]
     assert [event["id"] for event in back["data"]] == [event["id"] for event in pages[0]["data"]]
-    assert EVENT_LIST_SHARDS > 1
+    assert DEFAULT_EVENT_LIST_SHARDS > 1
+
+
+def test_events_stored_under_fewer_shards_are_all_listed_once_the_number_is_raised(
+    service_env: dict, published_events: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given events stored while the stack had 3 list shards per mode
+    monkeypatch.setenv("EVENT_LIST_SHARDS", "3")
+    clear_settings_cache()
+    made = make_events(9, published_events)
+    items = aws_client("dynamodb").scan(
+        TableName=service_env["TABLE_NAME"],
+        FilterExpression="begins_with(list_key, :events)",
+        ExpressionAttributeValues={":events": {"S": "events#"}},
+    )["Items"]
+    assert {item["list_key"]["S"].rsplit("#", 1)[1] for item in items} <= {"0", "1", "2"}
+
+    # When the stack is updated to 64 (the readers' number with it)
+    monkeypatch.setenv("EVENT_LIST_SHARDS", "64")
+    clear_settings_cache()
+
+    # Then every event is still listed, newest first
+    status, page = call("/v1/events?limit=20")
+    assert status == 200
+    newest_first = sorted(made, key=lambda event: (event["created"], event["id"]), reverse=True)
+    assert [event["id"] for event in page["data"]] == [event["id"] for event in newest_first]
 
 
 def test_filters_by_type_and_created(service_env: dict, published_events: Any, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -691,3 +691,25 @@ def test_a_link_check_while_dynamodb_fails_is_a_503(faults: DynamoDBFaults, serv
     assert faults.count("GetItem", "token#") == ATTEMPTS
     item = item_for_token(service_env["TABLE_NAME"], token)
     assert item is not None and "visited_at" not in item
+
+
+@pytest.mark.parametrize("error", ["ThrottlingException", "ReadTimeout"])
+def test_an_expired_link_whose_configuration_cannot_be_read_still_gets_its_page(
+    faults: DynamoDBFaults, service_env: dict, error: str
+) -> None:
+    # Given an expired session, and DynamoDB failing every read of a configuration
+    response = create(BODY + "&locale=it")
+    assert response["statusCode"] == 200, response["body"]
+    session = json.loads(response["body"])
+    assert expire(session["id"])["statusCode"] == 200
+    reads_before = faults.count("GetItem", "configuration#")
+    faults.add(Fault("GetItem", "configuration#", error))
+
+    # When the customer opens the link
+    page = visit(session["url"].rsplit("/", 1)[1])
+
+    # Then the expired page, in the session's language, without the business it could not read (not a 503)
+    assert page["statusCode"] == 410
+    assert page["headers"]["Content-Language"] == "it"
+    assert "Questo link è scaduto" in page["body"] and 'class="business"' not in page["body"]
+    assert faults.count("GetItem", "configuration#") - reads_before == ATTEMPTS  # one read, with botocore's retries

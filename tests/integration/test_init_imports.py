@@ -89,6 +89,14 @@ def test_links_and_cleanup_need_no_pydantic_and_no_router(module: str) -> None:
     assert not imported(modules, "aws_xray_sdk")
 
 
+def test_the_redirect_loads_its_pages_and_their_catalogs_only_when_it_shows_a_page() -> None:
+    modules = init_of("redirect_handler")["modules"]
+
+    assert imported(modules, "portal_sessions.html_headers")  # the probe saw the function's own imports
+    assert not imported(modules, "portal_sessions.pages")
+    assert not imported(modules, "portal_sessions.page_locales")
+
+
 def test_create_answers_its_one_route_without_a_router_nor_the_idempotency_utility() -> None:
     # create is the API's hot path: no event handler package (about 100 ms of cold start), no Powertools
     # idempotency utility (the service owns its records), no OpenAPI document (only a refused URL needs it)

@@ -469,3 +469,51 @@ def test_the_redirects_provisioned_concurrency_is_on_its_alias(transformed: dict
 
     assert "ProvisionedConcurrencyConfig" in alias["Properties"]
     assert "ProvisionedConcurrencyConfig" not in resources["RedirectFunction"]["Properties"]
+
+
+# The event pipeline (README "Events and webhooks"): no record holds the stream, test never waits in front of live.
+
+
+def test_the_stream_mapping_retries_a_bounded_number_of_times_and_keeps_what_it_gives_up_on() -> None:
+    (mapping,) = [e["Properties"] for e in RESOURCES["SessionEventsFunction"]["Properties"]["Events"].values()]
+
+    assert 0 <= mapping["MaximumRetryAttempts"] <= 100
+    assert 60 <= mapping["MaximumRecordAgeInSeconds"] <= 6 * 3600
+    assert mapping["BisectBatchOnFunctionError"] is True and mapping["FunctionResponseTypes"] == [
+        "ReportBatchItemFailures"
+    ]
+    kept = mapping["DestinationConfig"]["OnFailure"]["Destination"]["Fn::GetAtt"][0]
+    assert kept == "SessionEventsDeadLetterQueue"
+    assert {"Ref": kept} in RESOURCES["SessionEventsFunction"]["Properties"]["Environment"]["Variables"].values()
+
+
+def test_each_mode_has_its_own_webhook_queue_failed_queue_and_mapping_each_with_a_maximum_concurrency() -> None:
+    mappings = [e["Properties"] for e in RESOURCES["WebhookDeliveriesFunction"]["Properties"]["Events"].values()]
+    queues = sorted(mapping["Queue"]["Fn::GetAtt"][0] for mapping in mappings)
+
+    assert queues == ["TestWebhookDeliveryQueue", "WebhookDeliveryQueue"]
+    limits = {m["Queue"]["Fn::GetAtt"][0]: m["ScalingConfig"]["MaximumConcurrency"]["Ref"] for m in mappings}
+    assert limits == {"WebhookDeliveryQueue": "LiveWebhookMaxConcurrency",
+                      "TestWebhookDeliveryQueue": "TestWebhookMaxConcurrency"}  # fmt: skip
+    assert all(PARAMETERS[name]["MinValue"] >= 2 for name in limits.values())  # Lambda's least MaximumConcurrency
+    dead_letters = {
+        queue: RESOURCES[queue]["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
+        for queue in queues
+    }
+    assert dead_letters == {"WebhookDeliveryQueue": "WebhookFailedDeliveriesQueue",
+                            "TestWebhookDeliveryQueue": "TestWebhookFailedDeliveriesQueue"}  # fmt: skip
+    assert all(0 < RESOURCES[q]["Properties"]["RedrivePolicy"]["maxReceiveCount"] <= 10 for q in queues)
+    # the stream's consumer puts each event on its own mode's queue
+    variables = RESOURCES["SessionEventsFunction"]["Properties"]["Environment"]["Variables"]
+    assert variables["WEBHOOK_DELIVERY_QUEUE_URL"] == {"Ref": "WebhookDeliveryQueue"}
+    assert variables["TEST_WEBHOOK_DELIVERY_QUEUE_URL"] == {"Ref": "TestWebhookDeliveryQueue"}
+
+
+def test_a_batch_of_deliveries_fits_the_functions_timeout_with_every_attempt_at_its_deadline() -> None:
+    from portal_sessions.delivery_safety import ATTEMPT_TIMEOUT_SECONDS
+
+    timeout = function_properties("WebhookDeliveriesFunction")["Timeout"]
+    # the messages of a batch run at once: a batch takes one attempt's deadline plus the table's and queue's calls
+    assert ATTEMPT_TIMEOUT_SECONDS <= 10 and timeout >= 3 * ATTEMPT_TIMEOUT_SECONDS
+    for queue in ("WebhookDeliveryQueue", "TestWebhookDeliveryQueue"):
+        assert RESOURCES[queue]["Properties"]["VisibilityTimeout"] >= 6 * timeout  # as Lambda advises

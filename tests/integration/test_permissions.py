@@ -184,18 +184,25 @@ def test_create_session(calls: set[Call], managed_key: str) -> None:
 
 
 def test_redirect(calls: set[Call]) -> None:
-    url = create()["url"]
+    created = create()
     calls.clear()
-    path = "/p/session/" + url.rsplit("/", 1)[1]
+    path = "/p/session/" + created["url"].rsplit("/", 1)[1]
 
     redirect_handler.lambda_handler(http_event("HEAD", path), FakeContext())
     redirect_handler.lambda_handler(http_event("GET", path), FakeContext())
     redirect_handler.lambda_handler(http_event("GET", path), FakeContext())  # a revisit
     redirect_handler.lambda_handler(http_event("GET", "/p/session/unknown-token"), FakeContext())
+    made = set(calls)  # the expiry below is the sessions function's call, not the redirect's
+    call(sessions_handler.lambda_handler, "POST", f"/v1/billing_portal/sessions/{created['id']}/expire")
+    calls.clear()
+    redirect_handler.lambda_handler(http_event("GET", path), FakeContext())  # expired: its page names the business
+    redirect_handler.lambda_handler(http_event("HEAD", path), FakeContext())
+    made |= calls
 
-    assert {call.action for call in calls} == {"GetItem", "UpdateItem"}
-    assert kinds(calls, "GetItem", "UpdateItem") == {"token"}
-    assert denied("RedirectFunction", calls) == []
+    assert {call.action for call in made} == {"GetItem", "UpdateItem"}
+    assert kinds(made, "UpdateItem") == {"token"}
+    assert kinds(made, "GetItem") == {"token", "configuration"}  # the expired page reads the session's configuration
+    assert denied("RedirectFunction", made) == []
 
 
 def test_sessions(calls: set[Call], managed_key: str) -> None:
@@ -279,13 +286,13 @@ ALLOWED_WRITES = {  # a function not listed writes nothing
     "SessionsFunction": {("UpdateItem", "token"), *((w, "idempotency") for w in WRITES[:3])},
     "ConfigurationsFunction": {("PutItem", "configuration"), *((w, "idempotency") for w in WRITES[:3])},
     "CreateSessionFunction": {("PutItem", "token"), *((w, "idempotency") for w in WRITES[:3])},
-    "SessionEventsFunction": {("PutItem", "event")},
+    "SessionEventsFunction": {("PutItem", "event"), ("UpdateItem", "event")},
     "WebhookEndpointsFunction": {
         ("PutItem", "webhook_endpoint"),
         ("DeleteItem", "webhook_endpoint"),
         *((w, "idempotency") for w in WRITES[:3]),
     },
-    "WebhookDeliveriesFunction": {("UpdateItem", "event")},
+    "WebhookDeliveriesFunction": {("UpdateItem", "event"), ("UpdateItem", "webhook_endpoint")},
 }
 
 

@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
+import json
 from urllib.parse import parse_qs, urlsplit
 
+import configurations_handler
 import pytest
 import redirect_handler
 
-from portal_sessions import clock
+from portal_sessions import clock, page_locales
 from portal_sessions.handoff import AUDIENCES, verify_handoff_token
+from portal_sessions.html_headers import HTML_HEADERS
 from tests.support.aws import aws_client
 from tests.support.events import FakeContext, http_event
-from tests.support.settings import PORTAL_URL, TEST_HANDOFF_KEYS
+from tests.support.pages import PageParts
+from tests.support.settings import PORTAL_URL, TEST_HANDOFF_KEYS, TEST_KEY
 from tests.support.table import insert_session, item_for_token
 
 T0 = 1_800_000_000
+FORM = {"content-type": "application/x-www-form-urlencoded", "authorization": f"Bearer {TEST_KEY}"}
 
 
-def visit(token: str, method: str = "GET") -> dict:
-    return redirect_handler.lambda_handler(http_event(method, f"/p/session/{token}"), FakeContext())
+def visit(token: str, method: str = "GET", headers: dict[str, str] | None = None) -> dict:
+    return redirect_handler.lambda_handler(http_event(method, f"/p/session/{token}", headers=headers), FakeContext())
 
 
 @pytest.fixture
@@ -181,3 +186,139 @@ def test_without_the_signing_key_no_visit_is_recorded(service_env: dict, now: li
     # Then the customer is asked to retry, and the link is still unvisited for that retry
     assert response["statusCode"] == 503
     assert "visited_at" not in item_for_token(service_env["TABLE_NAME"], token)
+
+
+# The pages' language and the business they name
+
+
+def a_configuration(**business_profile: str) -> str:
+    """A configuration made through the API with these `business_profile` fields; its id."""
+    form = "&".join(f"business_profile[{name}]={value}" for name, value in business_profile.items())
+    event = http_event(
+        "POST",
+        "/v1/billing_portal/configurations",
+        headers=FORM,
+        body=form + "&features[invoice_history][enabled]=true",
+    )
+    response = configurations_handler.lambda_handler(event, FakeContext())
+    assert response["statusCode"] == 200, response["body"]
+    configuration_id: str = json.loads(response["body"])["id"]
+    return configuration_id
+
+
+def page_of(response: dict) -> PageParts:
+    found = PageParts()
+    found.feed(response["body"])
+    return found
+
+
+def assert_security_headers(response: dict) -> None:
+    assert {name: response["headers"].get(name) for name in HTML_HEADERS} == HTML_HEADERS
+
+
+def test_expired_page_is_in_the_session_locale_and_names_the_business(service_env: dict, now: list[int]) -> None:
+    # Given an expired session created with locale=ja on a configuration with a business profile
+    configuration = a_configuration(
+        headline="Acme Cloud",
+        privacy_policy_url="https://acme.example/privacy",
+        terms_of_service_url="https://acme.example/terms",
+    )
+    token, _ = insert_session(
+        service_env["TABLE_NAME"], created=T0 - 1000, expires_at=T0 - 700, locale="ja", configuration=configuration
+    )
+
+    # When a browser that prefers German opens it
+    response = visit(token, headers={"accept-language": "de-CH,de;q=0.9"})
+
+    # Then the page is in the session's language, says so, and names the business with its policies
+    assert response["statusCode"] == 410
+    assert_security_headers(response)
+    assert response["headers"]["Content-Language"] == "ja"
+    page = page_of(response)
+    assert page.attributes["html"] == [{"lang": "ja"}]
+    assert page.text[:3] == ["このリンクは有効期限が切れています", "Acme Cloud", "このリンクは有効期限が切れています"]
+    assert [link["href"] for link in page.attributes["a"]] == [
+        "https://example.com/account",
+        "https://acme.example/privacy",
+        "https://acme.example/terms",
+    ]
+    assert page.text[-3:] == ["example.com に戻る", "プライバシーポリシー", "利用規約"]
+
+
+def test_expired_page_of_a_session_on_auto_follows_the_browser(service_env: dict, now: list[int]) -> None:
+    token, _ = insert_session(service_env["TABLE_NAME"], created=T0 - 1000, expires_at=T0 - 700, locale="auto")
+
+    response = visit(token, headers={"accept-language": "es-MX,es;q=0.9,en;q=0.5"})
+
+    assert response["statusCode"] == 410
+    assert response["headers"]["Content-Language"] == "es-419"
+    assert page_of(response).text[0] == "Este enlace venció"
+
+
+def test_expired_page_without_its_configuration_shows_no_business(service_env: dict, now: list[int]) -> None:
+    # Given an expired session whose configuration cannot be found (the default one, never made in this table)
+    token, _ = insert_session(service_env["TABLE_NAME"], created=T0 - 1000, expires_at=T0 - 700, locale="fr")
+
+    response = visit(token)
+
+    # Then the page is still shown, in French, with its return link and no business line or policy links
+    assert response["statusCode"] == 410
+    page = page_of(response)
+    assert page.text == [
+        "Ce lien a expiré",
+        "Ce lien a expiré",
+        "Les liens vers le portail de facturation sont de courte durée. Revenez en arrière et ouvrez à nouveau le "
+        "portail pour obtenir un nouveau lien.",
+        "Retour à example.com",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("accept_language", "lang", "title"),
+    [
+        ("de-CH,de;q=0.9", "de", "Dieser Link ist ungültig"),
+        ("he-IL", "he", "הקישור הזה אינו תקף"),
+        ("tlh, xx-YY;q=0.5", "en", "This link is not valid"),  # no catalog of theirs: English
+        (None, "en", "This link is not valid"),
+    ],
+)
+def test_unknown_link_page_follows_the_browser(
+    service_env: dict, now: list[int], accept_language: str | None, lang: str, title: str
+) -> None:
+    headers = {} if accept_language is None else {"accept-language": accept_language}
+
+    response = visit("B" * 43, headers=headers)
+
+    assert response["statusCode"] == 404
+    assert_security_headers(response)
+    assert response["headers"]["Content-Language"] == lang
+    page = page_of(response)
+    assert page.attributes["html"] == [{"lang": lang} | ({"dir": "rtl"} if lang == "he" else {})]
+    assert page.text[:2] == [title, title]
+
+
+def test_unavailable_page_follows_the_browser(service_env: dict, now: list[int]) -> None:
+    token, _ = insert_session(service_env["TABLE_NAME"], created=T0, expires_at=T0 + 300)
+    aws_client("dynamodb").delete_table(TableName=service_env["TABLE_NAME"])
+
+    response = visit(token, headers={"accept-language": "pt-BR"})
+
+    assert response["statusCode"] == 503
+    assert_security_headers(response)
+    assert response["headers"]["Retry-After"] == "2"
+    assert response["headers"]["Content-Language"] == "pt-BR"
+    assert page_of(response).text[:2] == ["Tente novamente", "Tente novamente"]
+
+
+def test_a_redirect_reads_no_catalog(service_env: dict, now: list[int], monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given catalogs that cannot be read
+    def unreadable(*_: object) -> None:
+        raise AssertionError("a catalog was read")
+
+    monkeypatch.setattr(page_locales, "catalog", unreadable)
+    monkeypatch.setattr(page_locales, "available_locales", unreadable)
+    token, _ = insert_session(service_env["TABLE_NAME"], created=T0, expires_at=T0 + 300)
+
+    # When the link is opened, then it redirects all the same
+    assert visit(token, headers={"accept-language": "fr"})["statusCode"] == 302
+    assert visit(token, method="HEAD")["statusCode"] == 200

@@ -131,6 +131,50 @@ def test_a_visit_is_one_update(calls: Counter[str]) -> None:
     assert calls == Counter({"UpdateItem": 1})
 
 
+def a_configuration_with_a_business_profile() -> str:
+    body = "business_profile[headline]=Acme&features[invoice_history][enabled]=true"
+    event = http_event("POST", "/v1/billing_portal/configurations", headers=FORM, body=body)
+    configuration_id: str = json_body(configurations_handler.lambda_handler(event, FakeContext()))["id"]
+    return configuration_id
+
+
+def an_expired_session_path(configuration: str) -> str:
+    session = create(body_extra=f"&configuration={configuration}&locale=fr")
+    event = http_event("POST", f"/v1/billing_portal/sessions/{session['id']}/expire", headers=FORM, body="")
+    assert sessions_handler.lambda_handler(event, FakeContext())["statusCode"] == 200
+    return urlsplit(session["url"]).path
+
+
+def test_a_visit_on_a_configuration_with_a_business_profile_is_still_one_update(calls: Counter[str]) -> None:
+    url = create(body_extra=f"&configuration={a_configuration_with_a_business_profile()}")["url"]
+    calls.clear()
+
+    response = redirect_handler.lambda_handler(http_event("GET", urlsplit(url).path), FakeContext())
+
+    assert response["statusCode"] == 302
+    assert calls == Counter({"UpdateItem": 1})  # the business profile is read for the expired page only
+
+
+def test_an_expired_visit_is_the_update_and_one_read_of_the_configuration(calls: Counter[str]) -> None:
+    path = an_expired_session_path(a_configuration_with_a_business_profile())
+    calls.clear()
+
+    response = redirect_handler.lambda_handler(http_event("GET", path), FakeContext())
+
+    assert response["statusCode"] == 410 and "Acme" in response["body"]
+    assert calls == Counter({"UpdateItem": 1, "GetItem": 1})
+
+
+def test_a_head_of_an_expired_link_reads_no_configuration(calls: Counter[str]) -> None:
+    path = an_expired_session_path(a_configuration_with_a_business_profile())
+    calls.clear()
+
+    response = redirect_handler.lambda_handler(http_event("HEAD", path), FakeContext())
+
+    assert response["statusCode"] == 410
+    assert calls == Counter({"GetItem": 1})  # the session's own, by its key
+
+
 def test_retrieving_a_session_is_one_get_by_its_key(calls: Counter[str]) -> None:
     session_id = create()["id"]
     calls.clear()

@@ -12,10 +12,12 @@ import pytest
 import redirect_handler
 import session_events_handler
 import sessions_handler
+import webhook_deliveries_handler
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
 from local_gateway.streams import StreamReader
 from portal_sessions import clock
+from portal_sessions.errors import ServiceUnavailableError
 from tests.support.aws import aws_client
 from tests.support.events import FakeContext, http_event, json_body
 from tests.support.settings import LIVE_KEY, TEST_KEY
@@ -150,11 +152,13 @@ def test_events_are_published_once_each_as_stripe_events(
     # When the bus's deliveries are read
     delivered = published_events()
 
-    # Then one event of each type, Stripe-shaped, never carrying the URL
-    assert [entry["detail-type"] for entry in delivered] == [
+    # Then one event of each type (in no promised order: they are published apart), Stripe-shaped, never carrying
+    # the URL
+    delivered.sort(key=lambda entry: entry["detail"]["created"])
+    assert sorted(entry["detail-type"] for entry in delivered) == [
         "billing_portal.session.created",
-        "billing_portal.session.visited",
         "billing_portal.session.expired",
+        "billing_portal.session.visited",
     ]
     for entry in delivered:
         event = entry["detail"]
@@ -164,11 +168,12 @@ def test_events_are_published_once_each_as_stripe_events(
         assert event["data"]["object"]["id"] == created["id"]
         assert event["data"]["object"]["url"] is None
         assert event["request"]["id"].startswith("req_")
-    assert delivered[0]["detail"]["request"]["idempotency_key"] == "once"
+    (created_event,) = [entry["detail"] for entry in delivered if entry["detail-type"].endswith(".created")]
+    assert created_event["request"]["idempotency_key"] == "once"
     assert created["url"].rsplit("/", 1)[1] not in json.dumps(delivered)
 
 
-def test_a_failing_bus_never_fails_the_request_and_the_stream_retries_its_event(
+def test_a_failing_bus_never_fails_the_request_nor_holds_the_stream_and_its_event_is_retried(
     service_env: dict, now: list[int]
 ) -> None:
     # Given the bus is gone
@@ -184,15 +189,20 @@ def test_a_failing_bus_never_fails_the_request_and_the_stream_retries_its_event(
     listed = json_body(api("GET", "/v1/billing_portal/sessions", query="customer=cus_1"))
     assert [s["id"] for s in listed["data"]] == [session["id"]]
 
-    # And the events function fails the batch (every record in it failed), so Lambda hands it over again
+    # And the stream's consumer goes on (it stores and queues, nothing more), while the event's message fails and
+    # comes back
     records = [record for record in reader.read() if record["dynamodb"]["Keys"]["pk"]["S"].startswith("token#")]
     assert len(records) == 1
-    with pytest.raises(BatchProcessingError):
-        session_events_handler.lambda_handler({"Records": records}, FakeContext())
-
-    # When the bus is back, the retried record is published
-    events.create_event_bus(Name=service_env["EVENT_BUS_NAME"])
     assert session_events_handler.lambda_handler({"Records": records}, FakeContext())["batchItemFailures"] == []
+    sqs = aws_client("sqs")
+    (message,) = sqs.receive_message(QueueUrl=service_env["TEST_WEBHOOK_DELIVERY_QUEUE_URL"])["Messages"]
+    batch = {"Records": [{"messageId": message["MessageId"], "body": message["Body"]}]}
+    failed = webhook_deliveries_handler.lambda_handler(batch, FakeContext())["batchItemFailures"]
+    assert failed == [{"itemIdentifier": message["MessageId"]}]
+
+    # When the bus is back, the message, received again, is published
+    events.create_event_bus(Name=service_env["EVENT_BUS_NAME"])
+    assert webhook_deliveries_handler.lambda_handler(batch, FakeContext())["batchItemFailures"] == []
 
 
 def test_retrieve_refuses_to_expand_what_cannot_be(service_env: dict, now: list[int]) -> None:
@@ -205,19 +215,19 @@ def test_retrieve_refuses_to_expand_what_cannot_be(service_env: dict, now: list[
 
 
 def test_after_a_record_fails_the_rest_of_its_batch_waits(service_env: dict, monkeypatch: pytest.MonkeyPatch) -> None:
-    # Given a batch where a session is created, then visited, and the `created` event cannot be published
+    # Given a batch where a session is created, then visited, and the `created` event cannot be stored now
     sample = json.loads((ROOT / "events" / "session_events_stream.json").read_text())
     tried: list[str] = []
 
-    def flaky_publish(_bus: str, event: dict[str, Any]) -> None:
+    def flaky_store(event: dict[str, Any], *_args: Any) -> bool:
         tried.append(event["type"])
-        raise RuntimeError("EventBridge is failing")
+        raise ServiceUnavailableError("The session store is unavailable right now. Please retry shortly.")
 
-    monkeypatch.setattr(session_events_handler, "publish", flaky_publish)
+    monkeypatch.setattr(session_events_handler, "store_and_queue", flaky_store)
 
     # When the batch comes in, every record fails and the batch is retried whole...
     with pytest.raises(BatchProcessingError):
         session_events_handler.lambda_handler(sample, FakeContext())
 
-    # ...and `visited` was not even tried, so it can never be published before `created`
+    # ...and `visited` was not even tried, so it can never be stored before `created`
     assert tried == ["billing_portal.session.created"]

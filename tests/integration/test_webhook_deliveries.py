@@ -7,10 +7,12 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import configurations_handler
 import create_session_handler
+import events_handler
 import pytest
 import stripe
 import webhook_deliveries_handler
@@ -23,7 +25,7 @@ from portal_sessions.webhooks import endpoint_secrets, new_signing_secret
 from tests.support.aws import aws_client
 from tests.support.events import FakeContext, http_event
 from tests.support.settings import LIVE_KEY, TEST_KEY
-from tests.support.webhook_receiver import Receiver, webhook_receiver
+from tests.support.webhook_receiver import Receiver, stalling_receiver, webhook_receiver
 
 PORTAL_EVENTS = ["billing_portal.session.created", "billing_portal.configuration.created",
                  "billing_portal.configuration.updated"]  # fmt: skip
@@ -67,7 +69,7 @@ def create_configuration() -> dict[str, Any]:
                "features[invoice_history][enabled]=true")  # fmt: skip
 
 
-def queued(env: dict[str, str], queue: str = "WEBHOOK_DELIVERY_QUEUE_URL") -> list[dict[str, Any]]:
+def queued(env: dict[str, str], queue: str = "TEST_WEBHOOK_DELIVERY_QUEUE_URL") -> list[dict[str, Any]]:
     """Messages on a queue (those not delayed), taken off it."""
     sqs = aws_client("sqs")
     messages: list[dict[str, Any]] = []
@@ -266,10 +268,14 @@ def test_after_the_last_attempt_the_delivery_is_kept_as_failed(
                 delivery, _delay = queue.sent.pop()
                 clock = delivery.due_at
 
-        assert outcomes == ["retrying", "retrying", "retrying", "failed"]
+        # every attempt at the endpoint failed for the whole schedule: it is disabled, as Stripe would
+        assert outcomes == ["retrying", "retrying", "retrying", "disabled"]
         assert len(receiver.received) == 4
         (failed,) = queue.failed
         assert (failed.attempt, failed.last_failure) == (4, "answered 500")
+        endpoint_id = failed.endpoint_id
+        assert api(webhook_endpoints_handler, "GET", f"/v1/webhook_endpoints/{endpoint_id}")["status"] == "disabled"
+        api(webhook_endpoints_handler, "POST", f"/v1/webhook_endpoints/{endpoint_id}", "disabled=false")
 
         # Through the function, on the test clock: the failed delivery goes to the failed-deliveries queue, logged and
         # metered
@@ -279,7 +285,7 @@ def test_after_the_last_attempt_the_delivery_is_kept_as_failed(
             FakeContext(),
         )
         assert response["batchItemFailures"] == []
-        (kept,) = queued(local_env, "WEBHOOK_FAILED_QUEUE_URL")
+        (kept,) = queued(local_env, "TEST_WEBHOOK_FAILED_QUEUE_URL")
         assert json.loads(kept["Body"])["event_id"] == delivery.event_id
         assert "WebhookDeliveriesFailed" in capsys.readouterr().out
         (logged,) = [record for record in caplog.records if record.levelname == "ERROR"]
@@ -309,3 +315,117 @@ def test_a_live_endpoint_must_use_https_even_under_the_local_switch(local_env: d
     )
 
     assert response["statusCode"] == 400 and json.loads(response["body"])["error"]["code"] == "url_invalid"
+
+
+def test_slow_receivers_delay_no_other_endpoint_and_a_delivered_event_is_not_sent_again(
+    local_env: dict[str, str], receiver: Receiver, published_events: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a healthy endpoint subscribed beside one that drips its answer and one that sends `100 Continue` for ever
+    monkeypatch.setenv("WEBHOOK_ATTEMPT_SECONDS", "1")
+    clear_settings_cache()
+    with stalling_receiver("drip") as drip, stalling_receiver("continue") as interim:
+        for url in (receiver.url, drip.url, interim.url):
+            register(url, ["billing_portal.session.created"])
+        made = {create_session()["id"] for _session in range(3)}
+        published_events()
+
+        # When the nine deliveries are taken in one batch
+        started = time.monotonic()
+        response = deliver(local_env)
+        took = time.monotonic() - started
+
+        # Then the healthy endpoint got every event, once, while the slow ones were given up on at their deadline
+        assert response["batchItemFailures"] == []
+        assert sorted(json.loads(d.body)["data"]["object"]["id"] for d in receiver.received) == sorted(made)
+        assert took <= 1 + 1.5  # the attempts ran at once: one deadline, not nine
+        waiting = aws_client("sqs").get_queue_attributes(
+            QueueUrl=local_env["TEST_WEBHOOK_DELIVERY_QUEUE_URL"], AttributeNames=["All"]
+        )["Attributes"]
+        # the slow endpoints' next attempts (delayed until due), and nothing for the healthy one
+        assert (waiting["ApproximateNumberOfMessages"], waiting["ApproximateNumberOfMessagesDelayed"]) == ("0", "6")
+
+
+def test_an_endpoint_that_succeeded_during_the_schedule_is_not_disabled_when_one_delivery_fails_for_good(
+    local_env: dict[str, str], published_events: Any
+) -> None:
+    # Given a receiver that fails one delivery's every attempt, but takes another delivery in between
+    with webhook_receiver(statuses=[500, 200, 500, 500, 500]) as receiver:
+        register(receiver.url, ["*"])
+        delivery, queue, clock = first_delivery(local_env, published_events), RecordingQueue(), int(time.time())
+        events = EventStore(local_env["TABLE_NAME"])
+        other = replace(delivery, event_id="evt_AnotherEventSameEndpoint")
+        events.put_new({**(events.get(delivery.event_id, now=clock) or {}), "id": other.event_id})
+
+        # When
+        outcomes = [attempt_at(delivery, clock, local_env, queue), attempt_at(other, clock + 1, local_env, queue)]
+        for _retry in range(3):
+            retry, _delay = queue.sent.pop()
+            outcomes.append(attempt_at(retry, retry.due_at, local_env, queue))
+
+        # Then that delivery failed for good, but the endpoint stays enabled: not every attempt at it failed
+        assert outcomes == ["retrying", "delivered", "retrying", "retrying", "failed"]
+        endpoint = WebhookEndpointStore(local_env["TABLE_NAME"]).get(delivery.endpoint_id)
+        assert endpoint is not None and endpoint.endpoint["status"] == "enabled"
+        assert len(receiver.received) == 5
+
+
+def resend(event_id: str, body: str, key: str = TEST_KEY) -> tuple[int, dict[str, Any]]:
+    """`stripe events resend <id> --webhook-endpoint <we_>` as stripe-cli sends it (POST /v1/events/{id}/retry)."""
+    headers = {"content-type": "application/x-www-form-urlencoded", "authorization": f"Bearer {key}"}
+    response = events_handler.lambda_handler(
+        http_event("POST", f"/v1/events/{event_id}/retry", headers=headers, body=body), FakeContext()
+    )
+    return response["statusCode"], json.loads(response["body"])
+
+
+def test_an_event_is_resent_to_one_endpoint_with_its_own_id_as_the_stripe_cli_asks(
+    local_env: dict[str, str], receiver: Receiver, published_events: Any
+) -> None:
+    # Given an event delivered once
+    endpoint = register(receiver.url, ["billing_portal.session.created"])
+    create_session()
+    (envelope,) = published_events()
+    deliver(local_env)
+    event_id = envelope["detail"]["id"]
+
+    # When it is resent to the endpoint
+    status, shown = resend(event_id, f"webhook_endpoint={endpoint['id']}")
+    deliver(local_env)
+
+    # Then the endpoint gets it again, the same event (same id), signed afresh
+    assert status == 200 and shown["id"] == event_id and shown["object"] == "event"
+    first, again = receiver.received
+    assert json.loads(again.body)["id"] == json.loads(first.body)["id"] == event_id
+    stripe.Webhook.construct_event(again.body, again.headers["stripe-signature"], endpoint["secret"])
+
+
+def test_a_resend_names_an_enabled_endpoint_of_the_events_mode_that_listens_for_it(
+    local_env: dict[str, str], receiver: Receiver, published_events: Any
+) -> None:
+    listening = register(receiver.url, ["billing_portal.session.created"])
+    deaf = register(receiver.url, ["billing_portal.session.expired"])
+    live = register("https://hooks.example.com/live", ["*"], key=LIVE_KEY)
+    create_session()
+    (envelope,) = published_events()
+    assert len(queued(local_env)) == 1  # its first delivery, taken off the queue
+    event_id = envelope["detail"]["id"]
+    api(webhook_endpoints_handler, "POST", f"/v1/webhook_endpoints/{listening['id']}", "disabled=true")
+
+    refusals = {
+        "none": resend(event_id, "for_stripecli=true"),
+        "other mode": resend(event_id, f"webhook_endpoint={live['id']}"),
+        "disabled": resend(event_id, f"webhook_endpoint={listening['id']}"),
+        "not listening": resend(event_id, f"webhook_endpoint={deaf['id']}"),
+        "connect": resend(event_id, f"webhook_endpoint={deaf['id']}&account=acct_1"),
+        "live key": resend(event_id, f"webhook_endpoint={live['id']}", key=LIVE_KEY),
+    }
+
+    assert {name: status for name, (status, _body) in refusals.items()} == {
+        "none": 400, "other mode": 400, "disabled": 400, "not listening": 400, "connect": 400, "live key": 404,
+    }  # fmt: skip
+    assert refusals["none"][1]["error"]["param"] == "webhook_endpoint"
+    assert refusals["other mode"][1]["error"]["code"] == "resource_missing"
+    assert "is disabled" in refusals["disabled"][1]["error"]["message"]
+    assert "does not listen" in refusals["not listening"][1]["error"]["message"]
+    assert refusals["live key"][1]["error"]["code"] == "resource_missing"  # a test event is not live mode's
+    assert queued(local_env) == [] and queued(local_env, "WEBHOOK_DELIVERY_QUEUE_URL") == []  # nothing was queued

@@ -170,3 +170,24 @@ def test_a_list_cursor_too_long_for_a_key_is_refused(service_env: dict, cursor: 
 
     assert status == 400
     assert error["error"]["param"] == cursor
+
+
+def test_a_mode_holds_at_most_sixteen_endpoints_and_the_other_mode_is_counted_apart(service_env: dict) -> None:
+    # Given sixteen test mode endpoints
+    for _endpoint in range(16):
+        create()
+
+    # When a seventeenth is made
+    status, body = call("POST", "/v1/webhook_endpoints", CREATE)
+
+    # Then it is refused as Stripe refuses a request, and nothing was stored; live mode still has its sixteen
+    assert status == 400
+    assert body["error"]["type"] == "invalid_request_error"
+    assert body["error"]["code"] == "webhook_endpoint_limit_reached"
+    assert "maximum of 16 test mode webhook endpoints" in body["error"]["message"]
+    assert len(call("GET", "/v1/webhook_endpoints?limit=100")[1]["data"]) == 16
+    assert create(key=LIVE_KEY)["livemode"] is True
+    # and once one is deleted, there is room again
+    first = call("GET", "/v1/webhook_endpoints?limit=1")[1]["data"][0]
+    assert call("DELETE", f"/v1/webhook_endpoints/{first['id']}")[0] == 200
+    assert create()["status"] == "enabled"

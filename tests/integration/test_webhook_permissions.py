@@ -4,6 +4,7 @@ item kinds they touch (evaluated as test_permissions.py evaluates them: action, 
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import events_handler
@@ -12,9 +13,10 @@ import webhook_deliveries_handler
 import webhook_endpoints_handler
 
 from portal_sessions.settings import clear_settings_cache
+from portal_sessions.webhook_delivery import Delivery
 from tests.integration import test_permissions
 from tests.integration.test_permissions import Call, call, create, denied, kinds
-from tests.integration.test_webhook_deliveries import queued, sqs_event
+from tests.integration.test_webhook_deliveries import RecordingQueue, attempt_at, queued, sqs_event
 from tests.support.events import FakeContext
 from tests.support.webhook_receiver import webhook_receiver
 
@@ -42,19 +44,31 @@ def test_webhook_endpoints(calls: set[Call], managed_key: str) -> None:
 
 
 def test_events_and_deliveries(
-    calls: set[Call], service_env: dict, managed_key: str, published_events: Any, monkeypatch: pytest.MonkeyPatch
+    calls: set[Call],
+    service_env: dict,
+    managed_key: str,
+    session_events: Any,
+    published_events: Any,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("WEBHOOK_LOCAL_RECEIVERS", "true")
     clear_settings_cache()
     with webhook_receiver() as receiver:
-        call(webhook_endpoints_handler.lambda_handler, "POST", "/v1/webhook_endpoints",
-             f"url={receiver.url}&enabled_events[0]=*")  # fmt: skip
+        made = call(webhook_endpoints_handler.lambda_handler, "POST", "/v1/webhook_endpoints",
+                    f"url={receiver.url}&enabled_events[0]=*")  # fmt: skip
+        endpoint_id = json.loads(made["body"])["id"]
         create()
         calls.clear()
-        (envelope,) = published_events()
-        assert {"PutItem", "Query"} <= {call.action for call in calls}
-        assert kinds(calls, "PutItem") == {"event"}
+        assert session_events()["batchItemFailures"] == []  # the stream's consumer: stores and queues
+        assert {call.action for call in calls} == {"PutItem", "UpdateItem"}
+        assert kinds(calls, "PutItem", "UpdateItem") == {"event"}
         assert denied("SessionEventsFunction", calls) == []
+
+        calls.clear()
+        (envelope,) = published_events()  # the delivery function: fans out and publishes
+        assert {"GetItem", "Query", "UpdateItem"} <= {call.action for call in calls}
+        assert kinds(calls, "GetItem", "UpdateItem") == {"event"}
+        assert denied("WebhookDeliveriesFunction", calls) == []
 
         calls.clear()
         webhook_deliveries_handler.lambda_handler(sqs_event(queued(service_env)), FakeContext())
@@ -68,6 +82,35 @@ def test_events_and_deliveries(
     event_id = envelope["detail"]["id"]
     call(events_handler.lambda_handler, "GET", f"/v1/events/{event_id}", authorization=f"Bearer {managed_key}")
     call(events_handler.lambda_handler, "GET", "/v1/events?type=billing_portal.session.created")
+    resent = call(
+        events_handler.lambda_handler, "POST", f"/v1/events/{event_id}/retry", f"webhook_endpoint={endpoint_id}"
+    )
+    assert resent["statusCode"] == 200, resent["body"]
     assert {"GetItem", "Query"} <= {call.action for call in calls}
-    assert kinds(calls, "GetItem") == {"apikey", "event"}
+    assert kinds(calls, "GetItem") == {"apikey", "event", "webhook_endpoint"}
     assert denied("EventsFunction", calls) == []
+
+
+def test_failing_deliveries_may_note_their_endpoints_streak_and_disable_it(
+    calls: set[Call], service_env: dict, published_events: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WEBHOOK_LOCAL_RECEIVERS", "true")
+    clear_settings_cache()
+    with webhook_receiver(statuses=[500] * 4) as receiver:
+        call(webhook_endpoints_handler.lambda_handler, "POST", "/v1/webhook_endpoints",
+             f"url={receiver.url}&enabled_events[0]=*")  # fmt: skip
+        create()
+        published_events()
+        (message,) = queued(service_env)
+        delivery, queue, now = Delivery.from_json(message["Body"]), RecordingQueue(), int(time.time())
+        calls.clear()
+        outcomes = []
+        for _attempt in range(4):
+            outcomes.append(attempt_at(delivery, now, service_env, queue))
+            if queue.sent:
+                delivery, _delay = queue.sent.pop()
+                now = delivery.due_at
+
+    assert outcomes == ["retrying", "retrying", "retrying", "disabled"]
+    assert kinds(calls, "UpdateItem") == {"event", "webhook_endpoint"}
+    assert denied("WebhookDeliveriesFunction", calls) == []

@@ -299,18 +299,49 @@ class FakeWebhookEndpointStore:
             before=before,
         )
 
+    def all_of_mode(self, livemode: bool) -> list[dict[str, Any]]:
+        return [copy.deepcopy(s.endpoint) for s in self.endpoints.values() if s.endpoint["livemode"] == livemode]
+
+    def mark_failing(self, endpoint_id: str, since: int) -> None:
+        stored = self.endpoints.get(endpoint_id)
+        if stored is not None and stored.failing_since is None:
+            self.endpoints[endpoint_id] = replace(stored, failing_since=since)
+
+    def clear_failing(self, endpoint_id: str) -> None:
+        stored = self.endpoints.get(endpoint_id)
+        if stored is not None:
+            self.endpoints[endpoint_id] = replace(stored, failing_since=None)
+
+    def disable(self, stored: StoredEndpoint) -> None:
+        current = self.endpoints.get(stored.endpoint["id"])
+        if current is None or current.version != stored.version:
+            raise ConditionFailedError(None)
+        disabled = {**current.endpoint, "status": "disabled"}
+        self.endpoints[stored.endpoint["id"]] = replace(current, endpoint=disabled, version=current.version + 1)
+
 
 class FakeEventStore:
     """Events by id, each with its pending webhooks; read only within the retention period."""
 
     def __init__(self) -> None:
         self.events: dict[str, dict[str, Any]] = {}
+        self.steps: dict[str, set[str]] = {}
 
-    def put_new(self, event: dict[str, Any], pending_webhooks: int) -> bool:
+    def put_new(self, event: dict[str, Any], pending_webhooks: int = 0) -> bool:
         if event["id"] in self.events:
             return False
         self.events[event["id"]] = {**copy.deepcopy(event), "pending_webhooks": pending_webhooks}
         return True
+
+    def steps_done(self, event_id: str) -> frozenset[str]:
+        return frozenset(self.steps.get(event_id, ()))
+
+    def mark_done(self, event_id: str, step: str, *, purge_at: int) -> None:
+        self.steps.setdefault(event_id, set()).add(step)
+
+    def set_pending_webhooks(self, event_id: str, count: int) -> None:
+        if event_id in self.events:
+            self.events[event_id]["pending_webhooks"] = count
 
     def get(self, event_id: str, *, now: int) -> dict[str, Any] | None:
         event = self.events.get(event_id)

@@ -37,4 +37,7 @@ FUNCTION_SETTINGS = {
     "PORTAL_LOGIN_URL": PORTAL_LOGIN_URL,
     "EVENT_BUS_NAME": EVENT_BUS_NAME,
     "CLEANUP_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/cleanup-units",  # service_env: moto's
+    "WEBHOOK_DELIVERY_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/webhook-work",
+    "TEST_WEBHOOK_DELIVERY_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/webhook-test-work",
+    "SESSION_EVENTS_FAILED_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/session-events-failed",
 }

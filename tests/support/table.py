@@ -55,6 +55,8 @@ def insert_session(
     return_url: str | None = None,
     purge_at: int | None = None,
     purge_shards: int = 32,
+    locale: str | None = "fr",
+    configuration: str | None = None,
 ) -> tuple[str, PortalSession]:
     """Store a session directly (moto never expires items, so tests insert already-expired ones); purged at
     `purge_at`, by default the latest it could live (no retention)."""
@@ -62,8 +64,9 @@ def insert_session(
     session = a_session(
         id=session_id_for(url_token_hash(token)),
         customer="cus_" + new_object_id("x")[2:16],
-        locale="fr",
+        locale=locale,
         return_url=return_url or "https://example.com/account",
+        **({} if configuration is None else {"configuration": configuration}),
         created=created,
         expires_at=expires_at,
         visited_at=visited_at,

@@ -67,3 +67,62 @@ def webhook_receiver(statuses: list[int] | None = None) -> Iterator[Receiver]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@dataclass
+class StallingReceiver:
+    """A receiver that takes each request and then never finishes its answer: `drip` sends one byte of a status
+    line every half second, `continue` an interim `100 Continue` every half second. `connections` counts what
+    reached it (at the address the sender connected to), with the `Host` each named."""
+
+    url: str
+    hosts: list[str] = field(default_factory=list)
+
+
+@contextmanager
+def stalling_receiver(kind: str, *, host_name: str = "127.0.0.1") -> Iterator[StallingReceiver]:
+    import socket
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.2)
+    port = listener.getsockname()[1]
+    receiver = StallingReceiver(f"http://{host_name}:{port}/webhook")
+    stopped = threading.Event()
+    drip = b"HTTP/1.1 200 OK\r\n" if kind == "drip" else b"HTTP/1.1 100 Continue\r\n\r\n"
+
+    def serve(connection: socket.socket) -> None:
+        with connection:
+            connection.settimeout(5)
+            request = b""
+            while b"\r\n\r\n" not in request:
+                chunk = connection.recv(65536)
+                if not chunk:
+                    return
+                request += chunk
+            head = request.split(b"\r\n\r\n")[0].decode("latin-1").split("\r\n")
+            receiver.hosts += [line.split(":", 1)[1].strip() for line in head if line.lower().startswith("host:")]
+            position = 0
+            while not stopped.wait(0.5):
+                piece = drip[position : position + 1] if kind == "drip" else drip
+                position = (position + 1) % len(drip)
+                try:
+                    connection.sendall(piece)
+                except OSError:
+                    return  # the sender gave up
+
+    def accept() -> None:
+        while not stopped.is_set():
+            try:
+                connection, _address = listener.accept()
+            except TimeoutError:
+                continue
+            threading.Thread(target=serve, args=(connection,), daemon=True).start()
+
+    acceptor = threading.Thread(target=accept, daemon=True)
+    acceptor.start()
+    try:
+        yield receiver
+    finally:
+        stopped.set()
+        acceptor.join()
+        listener.close()

@@ -4,15 +4,17 @@ without DynamoDB."""
 from __future__ import annotations
 
 from collections import Counter
+from typing import Any
 
 import pytest
 
 from portal_sessions.auth import Caller
 from portal_sessions.cleanup import CleanupUnit, clean_unit, plan_cleanup
-from portal_sessions.errors import ResourceMissingError
+from portal_sessions.errors import PublishError, PublishRefusedError, ResourceMissingError, ServiceUnavailableError
 from portal_sessions.store.items import BUCKET_SECONDS, purge_bucket, purge_shard_of
+from portal_sessions.store.ports import FANNED_OUT, PUBLISHED, QUEUED
 from portal_sessions.tokens import new_url_token, url_token_hash
-from portal_sessions.webhook_delivery import Delivery, fan_out
+from portal_sessions.webhook_delivery import Delivery, EventMessage, dispatch, store_and_queue
 from portal_sessions.webhook_service import (
     create_webhook_endpoint,
     delete_webhook_endpoint,
@@ -98,31 +100,177 @@ def test_webhook_endpoints_are_created_updated_listed_and_deleted() -> None:
 
 
 class RecordingQueue:
+    """A mode's queue as the use cases see it (their Protocol): what they sent, in order."""
+
     def __init__(self) -> None:
         self.sent: list[Delivery] = []
+        self.events: list[EventMessage] = []
+        self.unpublished: list[tuple[EventMessage, str]] = []
 
     def send(self, deliveries: list[Delivery], delay_seconds: int = 0) -> None:
         self.sent.extend(deliveries)
 
+    def send_event(self, message: EventMessage) -> None:
+        self.events.append(message)
+
     def send_failed(self, delivery: Delivery) -> None:
         raise AssertionError("nothing fails here")
 
+    def send_unpublished(self, message: EventMessage, reason: str) -> None:
+        self.unpublished.append((message, reason))
 
-def test_fan_out_stores_an_event_once_and_queues_a_delivery_per_subscribed_endpoint() -> None:
-    events = FakeEventStore()
-    queue = RecordingQueue()
-    event = {"id": "evt_1", "livemode": False, "type": "billing_portal.session.created", "created": NOW}
-    endpoints = [
-        {"id": "we_1", "livemode": False, "enabled_events": ["*"], "status": "enabled"},
-        {"id": "we_2", "livemode": True, "enabled_events": ["*"], "status": "enabled"},
-    ]
 
-    fan_out(event, endpoints, events, queue)
-    fan_out(event, endpoints, events, queue)  # a retried stream record
+class RecordingPublisher:
+    def __init__(self, failure: Exception | None = None) -> None:
+        self.published: list[dict[str, Any]] = []
+        self.failure = failure
 
+    def publish(self, event: dict[str, Any]) -> None:
+        if self.failure is not None:
+            raise self.failure
+        self.published.append(event)
+
+
+class CrashAfterError(Exception):
+    """Injected: the function died between doing a step and marking it done."""
+
+
+class CrashingMarks(FakeEventStore):
+    """Marking `step` done fails once, as if the function died right after the step itself."""
+
+    def __init__(self, step: str) -> None:
+        super().__init__()
+        self.crash_on = step
+
+    def mark_done(self, event_id: str, step: str, *, purge_at: int) -> None:
+        if step == self.crash_on:
+            self.crash_on = ""
+            raise CrashAfterError(step)
+        super().mark_done(event_id, step, purge_at=purge_at)
+
+
+EVENT = {"id": "evt_1", "livemode": False, "type": "billing_portal.session.created", "created": NOW}
+
+
+def endpoints_of_both_modes() -> FakeWebhookEndpointStore:
+    store = FakeWebhookEndpointStore()
+    for endpoint_id, livemode, wanted in (("we_1", False, ["*"]), ("we_2", True, ["*"]),
+                                          ("we_3", False, ["billing_portal.session.visited"]),
+                                          ("we_4", False, ["billing_portal.session.created"])):  # fmt: skip
+        endpoint = {"id": endpoint_id, "livemode": livemode, "enabled_events": wanted, "status": "enabled",
+                    "created": NOW}  # fmt: skip
+        store.put_new(endpoint, "sealed")
+    return store
+
+
+def test_an_event_is_stored_and_queued_once_however_often_its_record_is_retried() -> None:
+    events, queue = FakeEventStore(), RecordingQueue()
+
+    assert store_and_queue(EVENT, events, queue) is True
+    assert store_and_queue(EVENT, events, queue) is False  # a retried stream record
+
+    assert queue.events == [EventMessage("evt_1", False)]
+    assert events.steps_done("evt_1") == {QUEUED}
+
+
+def test_a_crash_between_queueing_and_marking_queues_the_event_twice_never_zero_times() -> None:
+    events, queue = CrashingMarks(QUEUED), RecordingQueue()
+
+    with pytest.raises(CrashAfterError):
+        store_and_queue(EVENT, events, queue)
+    assert store_and_queue(EVENT, events, queue) is True  # the record, retried
+    assert store_and_queue(EVENT, events, queue) is False
+
+    assert queue.events == [EventMessage("evt_1", False)] * 2
+
+
+def test_dispatch_queues_one_delivery_per_subscribed_endpoint_of_the_mode_and_publishes_once() -> None:
+    events, queue, publisher = FakeEventStore(), RecordingQueue(), RecordingPublisher()
+    events.put_new(EVENT)
+    message = EventMessage("evt_1", False)
+    endpoints = endpoints_of_both_modes()
+
+    first = dispatch(message, now=NOW, events=events, endpoints=endpoints, queue=queue, publisher=publisher)
+    again = dispatch(message, now=NOW, events=events, endpoints=endpoints, queue=queue, publisher=publisher)
+
+    assert (first, again) == ((2, "published"), (None, "done"))  # the message, delivered again, does nothing
+    assert sorted(delivery.endpoint_id for delivery in queue.sent) == ["we_1", "we_4"]  # test mode's subscribers
+    assert [event["id"] for event in publisher.published] == ["evt_1"]
+    assert publisher.published[0]["pending_webhooks"] == 2
     stored = events.get("evt_1", now=NOW)
-    assert stored is not None and stored["pending_webhooks"] == 1  # stored once: only the test mode endpoint gets it
-    assert [delivery.endpoint_id for delivery in queue.sent] == [
-        "we_1",
-        "we_1",
-    ]  # queued again: a receiver may get an event twice, as from Stripe
+    assert stored is not None and stored["pending_webhooks"] == 2
+
+
+def test_a_crash_between_fanning_out_and_marking_sends_each_endpoint_the_event_at_most_twice() -> None:
+    events, queue, publisher = CrashingMarks(FANNED_OUT), RecordingQueue(), RecordingPublisher()
+    events.put_new(EVENT)
+    message = EventMessage("evt_1", False)
+    endpoints = endpoints_of_both_modes()
+
+    with pytest.raises(CrashAfterError):
+        dispatch(message, now=NOW, events=events, endpoints=endpoints, queue=queue, publisher=publisher)
+    for _redelivery in range(2):
+        dispatch(message, now=NOW, events=events, endpoints=endpoints, queue=queue, publisher=publisher)
+
+    assert Counter(delivery.endpoint_id for delivery in queue.sent) == {"we_1": 2, "we_4": 2}
+    assert len(publisher.published) == 1  # publishing was done and marked on the first try
+
+
+def test_without_a_crash_each_endpoint_gets_the_event_exactly_once() -> None:
+    events, queue, publisher = FakeEventStore(), RecordingQueue(), RecordingPublisher()
+    endpoints = endpoints_of_both_modes()
+
+    for _retry in range(3):  # a stream retry, a batch retry, a redelivered message
+        store_and_queue(EVENT, events, queue)
+        for message in queue.events:
+            dispatch(message, now=NOW, events=events, endpoints=endpoints, queue=queue, publisher=publisher)
+
+    assert Counter(delivery.endpoint_id for delivery in queue.sent) == {"we_1": 1, "we_4": 1}
+
+
+def test_an_event_eventbridge_refuses_is_kept_and_not_retried_and_its_webhooks_still_go() -> None:
+    events, queue = FakeEventStore(), RecordingQueue()
+    publisher = RecordingPublisher(PublishRefusedError("EventBridge refused the event: ValidationException"))
+    events.put_new(EVENT)
+    message = EventMessage("evt_1", False)
+
+    result = dispatch(message, now=NOW, events=events, endpoints=endpoints_of_both_modes(), queue=queue,
+                      publisher=publisher)  # fmt: skip
+
+    assert result == (2, "refused")
+    assert queue.unpublished == [(message, "EventBridge refused the event: ValidationException")]
+    assert events.steps_done("evt_1") == {FANNED_OUT, PUBLISHED}  # given up for good: a retry would be refused too
+
+
+def test_a_publishing_failure_a_retry_may_mend_is_retried_alone() -> None:
+    events, queue = FakeEventStore(), RecordingQueue()
+    publisher = RecordingPublisher(PublishError("EventBridge failed the event: ThrottlingException"))
+    events.put_new(EVENT)
+    message = EventMessage("evt_1", False)
+    endpoints = endpoints_of_both_modes()
+
+    with pytest.raises(PublishError):
+        dispatch(message, now=NOW, events=events, endpoints=endpoints, queue=queue, publisher=publisher)
+    publisher.failure = None
+    assert dispatch(message, now=NOW, events=events, endpoints=endpoints, queue=queue, publisher=publisher) == (
+        None,
+        "published",
+    )
+
+    assert len(queue.sent) == 2  # the webhooks were queued on the first try, and not again
+
+
+def test_endpoints_that_cannot_be_read_do_not_stop_publishing() -> None:
+    class Unreadable(FakeWebhookEndpointStore):
+        def all_of_mode(self, livemode: bool) -> list[dict[str, Any]]:
+            raise ServiceUnavailableError("The session store is unavailable right now.")
+
+    events, queue, publisher = FakeEventStore(), RecordingQueue(), RecordingPublisher()
+    events.put_new(EVENT)
+
+    with pytest.raises(ServiceUnavailableError):
+        dispatch(EventMessage("evt_1", False), now=NOW, events=events, endpoints=Unreadable(), queue=queue,
+                 publisher=publisher)  # fmt: skip
+
+    assert [event["id"] for event in publisher.published] == ["evt_1"]
+    assert events.steps_done("evt_1") == {PUBLISHED}  # the retry does the fan-out alone

@@ -4,8 +4,12 @@ Deployed, no endpoint may reach a private, loopback, link-local (the instance me
 non-public address: inside Lambda, 127.0.0.1 is the Runtime API. The URL is checked when an endpoint is saved (for
 a quick answer) and again at every delivery: the name is resolved, every address it resolves to must be public, and
 the request connects to the address that was checked (a second lookup could answer otherwise: DNS rebinding). Live
-mode needs https. Redirects are not followed (a 3xx is a failed attempt), each attempt has a deadline, and response
-bodies are never read.
+mode needs https. Redirects are not followed (a 3xx is a failed attempt) and response bodies are never read.
+
+An attempt has one deadline for all of it: the name's lookup, the connection, TLS, sending, and the answer's status
+line and headers. Socket timeouts alone would not do (they bound each read, so a receiver sending a byte, or an
+interim `100 Continue`, every half second could hold an attempt for ever): at the deadline a watchdog shuts the
+socket, which ends whatever step is waiting on it.
 
 `local_receivers` (the local runner's switch, `WEBHOOK_LOCAL_RECEIVERS=true`, never set by the template) allows
 loopback addresses, over http in test mode, so a developer can deliver to a receiver on their own machine.
@@ -17,6 +21,7 @@ import http.client
 import ipaddress
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -90,6 +95,8 @@ def checked_address(
     port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
         found = resolver(host, port, type=socket.SOCK_STREAM)
+    except TimeoutError:
+        raise
     except (OSError, UnicodeError):
         raise UnsafeUrlError("its host name does not resolve") from None
     addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in found]
@@ -101,20 +108,61 @@ def checked_address(
     return str(addresses[0])
 
 
+def _within(resolver: Resolver, deadline: float) -> Resolver:
+    """The resolver, given up on at the deadline (TimeoutError): getaddrinfo has no timeout of its own, so it runs on
+    a thread of its own, left to finish in the background."""
+
+    def resolve(*args: Any, **kwargs: Any) -> list[tuple[Any, ...]]:
+        outcome: dict[str, Any] = {}
+
+        def run() -> None:
+            try:
+                outcome["found"] = resolver(*args, **kwargs)
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+                outcome["error"] = exc
+
+        lookup = threading.Thread(target=run, name="webhook-dns", daemon=True)
+        lookup.start()
+        lookup.join(max(0.0, deadline - time.monotonic()))
+        if lookup.is_alive():
+            raise TimeoutError("the host name's lookup timed out")
+        if "error" in outcome:
+            raise outcome["error"]
+        found: list[tuple[Any, ...]] = outcome["found"]
+        return found
+
+    return resolve
+
+
 class _PinnedConnection(http.client.HTTPConnection):
     """An HTTP(S) connection to an address already checked, with the URL's host in `Host` and TLS (SNI and
-    certificate check against the host name)."""
+    certificate check against the host name), that `abort` ends from another thread whatever it is waiting for."""
 
-    def __init__(self, host: str, port: int, address: str, tls: bool, timeout: float) -> None:
-        super().__init__(host, port, timeout=timeout)
+    def __init__(self, host: str, port: int, address: str, tls: bool, deadline: float) -> None:
+        super().__init__(host, port, timeout=max(0.01, deadline - time.monotonic()))
         self._address = address
         self._tls = tls
+        self._deadline = deadline
+        self._aborted = threading.Event()
+        self._raw: socket.socket | None = None
 
     def connect(self) -> None:
-        sock = socket.create_connection((self._address, self.port), timeout=self.timeout)
+        remaining = max(0.01, self._deadline - time.monotonic())
+        self._raw = socket.create_connection((self._address, self.port), timeout=remaining)
+        if self._aborted.is_set():  # the watchdog fired while the connection was being made
+            self._raw.close()
+            raise TimeoutError("the attempt's deadline passed")
+        self.sock = self._raw
         if self._tls:
-            sock = ssl.create_default_context().wrap_socket(sock, server_hostname=self.host)
-        self.sock = sock
+            self.sock = ssl.create_default_context().wrap_socket(self._raw, server_hostname=self.host)
+
+    def abort(self) -> None:
+        self._aborted.set()
+        if self._raw is not None:
+            try:
+                self._raw.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # already closed
 
 
 def post(
@@ -127,24 +175,29 @@ def post(
     timeout: float = ATTEMPT_TIMEOUT_SECONDS,
     resolver: Resolver = socket.getaddrinfo,
 ) -> int:
-    """POST once; the 2xx status, else DeliveryFailedError (or UnsafeUrlError before any connection)."""
-    address = checked_address(url, livemode, local_receivers=local_receivers, resolver=resolver)
+    """POST once, all of it within `timeout`; the 2xx status, else DeliveryFailedError (or UnsafeUrlError before any
+    connection)."""
+    deadline = time.monotonic() + timeout
+    try:
+        address = checked_address(url, livemode, local_receivers=local_receivers, resolver=_within(resolver, deadline))
+    except TimeoutError:
+        raise DeliveryFailedError("timed out resolving its host name") from None
     parts = urlsplit(url)
     tls = parts.scheme == "https"
-    deadline = time.monotonic() + timeout
-    connection = _PinnedConnection(parts.hostname or "", parts.port or (443 if tls else 80), address, tls, timeout)
+    connection = _PinnedConnection(parts.hostname or "", parts.port or (443 if tls else 80), address, tls, deadline)
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    watchdog = threading.Timer(max(0.0, deadline - time.monotonic()), connection.abort)
+    watchdog.daemon = True
+    watchdog.start()
     try:
         connection.request("POST", target, body=body, headers=headers)
-        if connection.sock is not None:  # what is left of the attempt's time, for the answer
-            connection.sock.settimeout(max(0.1, deadline - time.monotonic()))
-        response = connection.getresponse()
-        status = response.status
-    except TimeoutError:
-        raise DeliveryFailedError("timed out") from None
+        status = connection.getresponse().status  # interim 1xx answers are skipped until the deadline
     except (OSError, http.client.HTTPException) as exc:
+        if isinstance(exc, TimeoutError) or time.monotonic() >= deadline:
+            raise DeliveryFailedError("timed out") from None
         raise DeliveryFailedError(f"no answer ({type(exc).__name__})") from None
     finally:
+        watchdog.cancel()
         connection.close()  # the body is not read: it is never stored
     if time.monotonic() > deadline:
         raise DeliveryFailedError("timed out")

@@ -7,7 +7,10 @@ URL, …), each caught and turned into an answer, a retry or a Stripe-shaped err
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .session import PortalSession
 
 MAX_MESSAGE = 40000
 MAX_PARAM = 5000
@@ -126,9 +129,13 @@ class SessionNotFoundError(Exception):
 class SessionExpiredError(Exception):
     """The session existed but its URL can no longer be used."""
 
-    def __init__(self, return_url: str | None) -> None:
+    def __init__(self, session: PortalSession) -> None:
         super().__init__("session expired")
-        self.return_url = return_url
+        self.session = session  # its page is in the session's locale and names its configuration's business
+
+    @property
+    def return_url(self) -> str | None:
+        return self.session.return_url
 
 
 class ConfigurationError(Exception):
@@ -186,4 +193,8 @@ class DeliveryFailedError(Exception):
 
 
 class PublishError(Exception):
-    """EventBridge did not take every event (the stream batch is retried)."""
+    """EventBridge did not take the event this time (the message is retried)."""
+
+
+class PublishRefusedError(PublishError):
+    """EventBridge refused the event as invalid: a retry would be refused the same way."""

@@ -1,10 +1,11 @@
-"""Stripe-shaped `event` objects about sessions, made from the sessions table's stream and published to EventBridge.
+"""Stripe-shaped `event` objects about sessions and configurations, made from the sessions table's stream, and their
+publishing to EventBridge.
 
 The request path writes only DynamoDB; the table's stream then carries each change to the events function (a
-transactional outbox): no API request waits for EventBridge, and while it fails the stream retries, for as long as
-the stream keeps the record (24 hours).
-A stream record becomes at most one event, whose id is derived from the record's, so a retried batch publishes the
-same ids again and consumers can drop the repeats.
+transactional outbox), which stores the event and queues it; publishing and webhooks run behind that queue
+(`webhook_delivery.dispatch`), so no API request waits for EventBridge and no failure to publish holds the stream.
+A stream record becomes at most one event, whose id is derived from the record's, so a retried record makes the same
+id again and consumers can drop the repeats.
 """
 
 from __future__ import annotations
@@ -15,11 +16,13 @@ from functools import cache
 from typing import Any
 
 from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
 
 from .api_version import LATEST
-from .errors import PublishError
+from .errors import PublishError, PublishRefusedError
 from .session import RequestRef
 from .store.items import is_session_item, request_from_item, session_from_item
+from .store.webhooks import event_json
 
 SOURCE = "portal-sessions"
 SESSION_CREATED = "billing_portal.session.created"
@@ -131,9 +134,31 @@ def _event_id(record: dict[str, Any], event_type: str) -> str:
     return "evt_" + digest[:24]
 
 
-def publish(bus_name: str, event: dict[str, Any]) -> None:
-    """Put the event on the bus; PublishError if EventBridge refused it."""
-    entry = {"Source": SOURCE, "DetailType": event["type"], "Detail": json.dumps(event), "EventBusName": bus_name}
-    response = events_client().put_events(Entries=[entry])
-    if response.get("FailedEntryCount", 0):
-        raise PublishError(f"EventBridge refused the event: {response['Entries'][0].get('ErrorCode', 'unknown')}")
+# What EventBridge answers for an entry (or a call) that a retry would not change: the entry is invalid or too large.
+_REFUSALS = frozenset({"ValidationException", "InvalidArgument", "MalformedDetail", "MalformedEntry"})
+
+
+class EventBridgePublisher:
+    """Puts events on one bus: PublishRefusedError if EventBridge refused the event as invalid (final), PublishError
+    if it failed in a way a retry may mend (throttled, unavailable)."""
+
+    def __init__(self, bus_name: str) -> None:
+        self.bus_name = bus_name
+
+    def publish(self, event: dict[str, Any]) -> None:
+        entry = {"Source": SOURCE, "DetailType": event["type"], "Detail": event_json(event),
+                 "EventBusName": self.bus_name}  # fmt: skip
+        try:
+            response = events_client().put_events(Entries=[entry])
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code in _REFUSALS:
+                raise PublishRefusedError(f"EventBridge refused the event: {code}") from None
+            raise PublishError(f"EventBridge failed: {code}") from None
+        except BotoCoreError as exc:
+            raise PublishError(f"EventBridge unreachable: {type(exc).__name__}") from None
+        if response.get("FailedEntryCount", 0):
+            code = response["Entries"][0].get("ErrorCode", "unknown")
+            if code in _REFUSALS:
+                raise PublishRefusedError(f"EventBridge refused the event: {code}")
+            raise PublishError(f"EventBridge failed the event: {code}")

@@ -41,7 +41,7 @@ def visit_session(
     if result.expired:
         if result.session.can_be_recovered(now):
             return SessionVisit(result.session, recovery=True)
-        raise SessionExpiredError(result.session.return_url)
+        raise SessionExpiredError(result.session)
     return SessionVisit(result.session, first=result.first_visit)
 
 
@@ -53,5 +53,5 @@ def check_session(token: str, store: SessionRepository, *, now: int) -> PortalSe
     if session is None or session.is_purged(now):
         raise SessionNotFoundError
     if session.is_expired(now) and not session.can_be_recovered(now):
-        raise SessionExpiredError(session.return_url)
+        raise SessionExpiredError(session)
     return session

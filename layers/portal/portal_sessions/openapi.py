@@ -23,6 +23,7 @@ from .webhooks import (
     CreateWebhookEndpointParams,
     ListEventsParams,
     ListWebhookEndpointsParams,
+    ResendEventParams,
     RetrieveEventParams,
     RetrieveWebhookEndpointParams,
     UpdateWebhookEndpointParams,
@@ -75,6 +76,8 @@ OPERATIONS = (
               "deleted_webhook_endpoint"),
     Operation("get", "/v1/events", "List events of the last 30 days", ListEventsParams, "event.list"),
     Operation("get", "/v1/events/{event}", "Retrieve an event", RetrieveEventParams, "event"),
+    Operation("post", "/v1/events/{event}/retry", "Resend an event to one webhook endpoint (stripe events resend)",
+              ResendEventParams, "event"),
 )  # fmt: skip
 
 # OpenAPI links: what a response lets a client do next (Schemathesis' stateful tests follow them). A session URL's token

@@ -129,7 +129,9 @@ def prime_redirect() -> None:
     keyring = Keyring(signing_kid="priming", keys={"priming": secrets.token_urlsafe(48)})
     issue_handoff_token(session, now=now, ttl_seconds=60, keyring=keyring)
     issue_handoff_token(session, now=now, ttl_seconds=60, keyring=keyring, recovery=True)
-    not_found_page(), expired_page(session.return_url), unavailable_page()
+    # the pages of links that cannot be used, in a negotiated language
+    not_found_page("fr-CH, fr;q=0.9"), unavailable_page(None)
+    expired_page(session.return_url, session_locale=session.locale, accept_language="de-CH, de;q=0.9")
     settings = redirect_settings()
     _warm_parameter_clients(None, (settings.handoff_secret_id,))
     _warm_dynamodb(settings.table_name, ("update_item", "get_item"))  # a visit; a HEAD check

@@ -80,8 +80,23 @@ class RedirectSettings(_Settings):
 
 @dataclass(frozen=True, kw_only=True, eq=False)
 class SessionEventsSettings(_Settings):
-    event_bus_name: str = _text(min_length=1)
-    webhook_delivery_queue_url: str = _text(min_length=1)
+    webhook_delivery_queue_url: str = _text(min_length=1)  # live mode's queue
+    test_webhook_delivery_queue_url: str = _text(min_length=1)
+    session_events_failed_queue_url: str = _text(min_length=1)  # records no retry can turn into an event
+    event_list_shards: int = _number(default=64, ge=1, le=1000)
+
+    def queue_url_for(self, livemode: bool) -> str:
+        return self.webhook_delivery_queue_url if livemode else self.test_webhook_delivery_queue_url
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class EventsSettings(ApiSettings):
+    event_list_shards: int = _number(default=64, ge=1, le=1000)
+    webhook_delivery_queue_url: str = _text(min_length=1)  # live mode's: a resent event's delivery
+    test_webhook_delivery_queue_url: str = _text(min_length=1)
+
+    def queue_url_for(self, livemode: bool) -> str:
+        return self.webhook_delivery_queue_url if livemode else self.test_webhook_delivery_queue_url
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -93,9 +108,13 @@ class WebhookEndpointsSettings(ApiSettings):
 
 @dataclass(frozen=True, kw_only=True, eq=False)
 class WebhookDeliverySettings(_Settings):
+    event_bus_name: str = _text(min_length=1)
     webhook_secrets_key_id: str = _text(min_length=1)
-    webhook_delivery_queue_url: str = _text(min_length=1)
+    webhook_delivery_queue_url: str = _text(min_length=1)  # live mode's queues
     webhook_failed_queue_url: str = _text(min_length=1)
+    test_webhook_delivery_queue_url: str = _text(min_length=1)
+    test_webhook_failed_queue_url: str = _text(min_length=1)
+    webhook_attempt_seconds: int = _number(default=10, ge=1, le=10)  # one attempt's whole deadline
     webhook_local_receivers: str = _text(default="false")
 
 
@@ -187,6 +206,11 @@ def session_events_settings() -> SessionEventsSettings:
 
 
 @cache
+def events_settings() -> EventsSettings:
+    return settings_from(EventsSettings, dict(os.environ))
+
+
+@cache
 def webhook_endpoints_settings() -> WebhookEndpointsSettings:
     return settings_from(WebhookEndpointsSettings, dict(os.environ))
 
@@ -200,6 +224,6 @@ def clear_settings_cache() -> None:
     for cached in (
         create_session_settings, api_settings, configuration_settings, redirect_settings, cleanup_settings,
         session_events_settings, webhook_endpoints_settings, webhook_delivery_settings,
-        cleanup_worker_settings,
+        cleanup_worker_settings, events_settings,
     ):  # fmt: skip
         cached.cache_clear()

@@ -1,11 +1,20 @@
-"""Webhook deliveries, off the request path: one queue message per (event, endpoint), each endpoint on its own.
+"""The event pipeline behind the table's stream: each event stored and queued once, then published and fanned out to
+webhook endpoints, each endpoint's delivery on its own.
 
-The events function stores each event and puts one message per subscribed endpoint on the delivery queue; the
-delivery function makes one attempt per message. A failed attempt puts the next one back on the queue, due after the
-mode's next back-off delay (SQS delays a message at most 15 minutes, so a message that arrives before it is due goes
-back for the rest of its wait). After the last attempt the message goes to the failed-deliveries queue, which an
-alarm watches. Every attempt is signed afresh (verifiers refuse a `t` older than five minutes); repeats carry the
-same event id.
+1. The events function (the stream's consumer) does only what cannot fail for a record's content: it stores the
+   event (once: its id comes from the record's) and puts one `EventMessage` on its mode's queue. Send, then mark: a
+   crash between the two queues it twice, never zero times.
+2. The delivery function takes the message (`dispatch`): it reads the mode's endpoints (at most 16)
+   and queues one `Delivery` per subscribed endpoint, then publishes the event to EventBridge. Each step is marked
+   done when done, so a redelivered message repeats neither; one failing does not stop the other.
+3. Each `Delivery` is one attempt (`attempt`). A failed attempt puts the next one back on the queue, due after the
+   mode's next back-off delay (SQS delays a message at most 15 minutes, so a message that arrives before it is due
+   goes back for the rest of its wait). After the last attempt it goes to the mode's failed queue, which an alarm
+   watches. Every attempt is signed afresh (verifiers refuse a `t` older than five minutes); repeats carry the same
+   event id.
+
+Test and live mode have a queue each (and a failed queue each), each read by its own mapping with its own maximum
+concurrency: a flood of test events or failing test endpoints waits in the test queue, never in front of live ones.
 """
 
 from __future__ import annotations
@@ -17,8 +26,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from botocore.config import Config
 
-from .delivery_safety import post
-from .errors import DeliveryFailedError, UnsafeUrlError
+from .delivery_safety import ATTEMPT_TIMEOUT_SECONDS, post
+from .errors import ConditionFailedError, DeliveryFailedError, PublishRefusedError, UnsafeUrlError
+from .store.ports import FANNED_OUT, PUBLISHED, QUEUED
+from .store.webhooks import event_json
 from .webhooks import EndpointSecrets, retry_delays, signature_header, wants
 
 if TYPE_CHECKING:
@@ -26,6 +37,21 @@ if TYPE_CHECKING:
 
 MAX_QUEUE_DELAY_SECONDS = 900  # SQS's longest DelaySeconds
 USER_AGENT = "portal-sessions-webhooks/1.0"
+
+
+EVENT_RETENTION_SECONDS = 30 * 86400
+
+
+@dataclass(frozen=True)
+class EventMessage:
+    """An event stored and waiting to be published and fanned out."""
+
+    event_id: str
+    livemode: bool
+    kind: str = "event"
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"))
 
 
 @dataclass(frozen=True)
@@ -45,10 +71,42 @@ class Delivery:
         return cls(**json.loads(text))
 
 
+def message_from_json(text: str) -> EventMessage | Delivery:
+    """A queue message: an event to dispatch, or one endpoint's delivery (messages without a kind are deliveries)."""
+    fields = json.loads(text)
+    if fields.pop("kind", "delivery") == "event":
+        return EventMessage(fields["event_id"], bool(fields["livemode"]))
+    return Delivery(**fields)
+
+
+def replay_of(failed_body: str) -> tuple[EventMessage | Delivery, bool]:
+    """What goes back on a mode's webhook queue for a message of its failed queue, and whether the event must be
+    published again: a failed delivery starts a fresh retry schedule; an event EventBridge refused is dispatched
+    again (its webhooks are not sent twice: their step stays marked); a message that kept failing goes back as it
+    was."""
+    fields = json.loads(failed_body)
+    if "unpublished" in fields:
+        return EventMessage(fields["event_id"], bool(fields["livemode"])), True
+    message = message_from_json(failed_body)
+    if isinstance(message, Delivery):
+        return Delivery(message.event_id, message.endpoint_id, message.livemode), False
+    return message, False
+
+
 class DeliveryQueue(Protocol):
+    """One mode's queue and failed queue."""
+
     def send(self, deliveries: list[Delivery], delay_seconds: int = 0) -> None: ...
 
+    def send_event(self, message: EventMessage) -> None: ...
+
     def send_failed(self, delivery: Delivery) -> None: ...
+
+    def send_unpublished(self, message: EventMessage, reason: str) -> None: ...
+
+
+class EventPublisher(Protocol):
+    def publish(self, event: dict[str, Any]) -> None: ...
 
 
 @cache
@@ -74,24 +132,70 @@ class SqsDeliveryQueue:
             if response.get("Failed"):
                 raise RuntimeError(f"{len(response['Failed'])} webhook deliveries could not be queued")
 
+    def send_event(self, message: EventMessage) -> None:
+        sqs_client().send_message(QueueUrl=self.queue_url, MessageBody=message.to_json())
+
     def send_failed(self, delivery: Delivery) -> None:
         sqs_client().send_message(QueueUrl=self.failed_queue_url, MessageBody=delivery.to_json())
 
+    def send_unpublished(self, message: EventMessage, reason: str) -> None:
+        body = json.dumps({**asdict(message), "unpublished": reason}, separators=(",", ":"))
+        sqs_client().send_message(QueueUrl=self.failed_queue_url, MessageBody=body)
 
-def fan_out(
-    event: dict[str, Any], endpoints: list[dict[str, Any]], store: EventRepository, queue: DeliveryQueue
-) -> list[Delivery]:
-    """Store the event (with how many endpoints will get it) and queue one delivery per subscribed endpoint.
 
-    A retried stream record comes here again: the event is stored once, and its deliveries may be queued again
-    (a receiver can get an event twice, with the same id, as from Stripe)."""
-    subscribed = [endpoint for endpoint in endpoints if endpoint["livemode"] == event["livemode"]]
-    subscribed = [endpoint for endpoint in subscribed if wants(endpoint, event["type"])]
-    store.put_new(event, pending_webhooks=len(subscribed))
-    deliveries = [Delivery(event["id"], endpoint["id"], event["livemode"]) for endpoint in subscribed]
-    if deliveries:
-        queue.send(deliveries)
-    return deliveries
+def store_and_queue(event: dict[str, Any], events: EventRepository, queue: DeliveryQueue) -> bool:
+    """Store an event and queue it for dispatch, once; False if a retried record found both done already."""
+    if not events.put_new(event) and QUEUED in events.steps_done(event["id"]):
+        return False
+    queue.send_event(EventMessage(event["id"], event["livemode"]))
+    events.mark_done(event["id"], QUEUED, purge_at=event["created"] + EVENT_RETENTION_SECONDS)
+    return True
+
+
+def dispatch(
+    message: EventMessage,
+    *,
+    now: int,
+    events: EventRepository,
+    endpoints: WebhookEndpointRepository,
+    queue: DeliveryQueue,
+    publisher: EventPublisher,
+) -> tuple[int | None, str]:
+    """Fan an event out to its mode's subscribed endpoints and publish it, each once: (deliveries queued, or None if
+    that was done before; how publishing went: `published`, `refused` (kept in the failed queue), `done` before,
+    or `dropped` (the event aged out)). A step that fails for a reason a retry may mend raises after the other step
+    was tried, so the message comes back for that step alone."""
+    event = events.get(message.event_id, now=now)
+    if event is None:
+        return None, "dropped"
+    done = events.steps_done(message.event_id)
+    purge_at = event["created"] + EVENT_RETENTION_SECONDS
+    queued: int | None = None
+    failure: Exception | None = None
+    if FANNED_OUT not in done:
+        try:
+            subscribed = [e for e in endpoints.all_of_mode(event["livemode"]) if wants(e, event["type"])]
+            deliveries = [Delivery(event["id"], endpoint["id"], event["livemode"]) for endpoint in subscribed]
+            events.set_pending_webhooks(event["id"], len(deliveries))
+            if deliveries:
+                queue.send(deliveries)
+            events.mark_done(event["id"], FANNED_OUT, purge_at=purge_at)
+            event["pending_webhooks"] = queued = len(deliveries)
+        except Exception as exc:  # noqa: BLE001 - publishing is still tried; the message is retried for this
+            failure = exc
+    outcome = "done"
+    if PUBLISHED not in done:
+        try:
+            publisher.publish(event)
+            outcome = "published"
+        except PublishRefusedError as refused:  # final: kept where an operator sees it, not retried for a day
+            queue.send_unpublished(message, str(refused))
+            outcome = "refused"
+        if outcome != "done":
+            events.mark_done(event["id"], PUBLISHED, purge_at=purge_at)
+    if failure is not None:
+        raise failure
+    return queued, outcome
 
 
 def attempt(
@@ -103,9 +207,12 @@ def attempt(
     secrets: EndpointSecrets,
     queue: DeliveryQueue,
     local_receivers: bool = False,
+    deadline_seconds: float = ATTEMPT_TIMEOUT_SECONDS,
 ) -> str:
-    """One attempt at one delivery: `delivered`, `retrying`, `failed` (the last attempt failed), `waiting` (not due
-    yet: back on the queue) or `dropped` (the event aged out, or the endpoint was disabled or deleted)."""
+    """One attempt at one delivery: `delivered`, `retrying`, `failed` (the last attempt failed), `disabled` (the last
+    attempt failed, and so had every attempt at the endpoint over the whole retry schedule: it is disabled, as Stripe
+    disables an endpoint that keeps failing), `waiting` (not due yet: back on the queue) or `dropped` (the event aged
+    out, or the endpoint was disabled or deleted)."""
     if delivery.due_at > now:
         queue.send([delivery], min(MAX_QUEUE_DELAY_SECONDS, delivery.due_at - now))
         return "waiting"
@@ -116,7 +223,7 @@ def attempt(
     if stored is None or stored.endpoint["status"] != "enabled" or stored.endpoint["livemode"] != event["livemode"]:
         events.webhook_settled(delivery.event_id)
         return "dropped"
-    payload = json.dumps(event, separators=(",", ":")).encode("utf-8")
+    payload = event_json(event).encode("utf-8")
     secret = secrets.open(delivery.endpoint_id, stored.sealed_secret)
     headers = {
         "Content-Type": "application/json; charset=utf-8",
@@ -124,9 +231,12 @@ def attempt(
         "Stripe-Signature": signature_header(payload, secret, now),
     }
     try:
-        post(stored.endpoint["url"], payload, headers, livemode=event["livemode"], local_receivers=local_receivers)
+        post(stored.endpoint["url"], payload, headers, livemode=event["livemode"], local_receivers=local_receivers,
+             timeout=deadline_seconds)  # fmt: skip
     except (DeliveryFailedError, UnsafeUrlError) as failure:
         delays = retry_delays(event["livemode"])
+        if stored.failing_since is None:
+            endpoints.mark_failing(delivery.endpoint_id, since=now)
         if delivery.attempt <= len(delays):
             delay = delays[delivery.attempt - 1]
             retry = Delivery(
@@ -139,6 +249,15 @@ def attempt(
         final = Delivery(delivery.event_id, delivery.endpoint_id, delivery.livemode, delivery.attempt, now,
                          str(failure))  # fmt: skip
         queue.send_failed(final)
+        failing_since = now if stored.failing_since is None else stored.failing_since
+        if failing_since <= now - sum(delays):
+            try:
+                endpoints.disable(stored)
+            except ConditionFailedError:
+                return "failed"  # changed meanwhile (by its owner, or another delivery disabling it)
+            return "disabled"
         return "failed"
+    if stored.failing_since is not None:
+        endpoints.clear_failing(delivery.endpoint_id)
     events.webhook_settled(delivery.event_id)
     return "delivered"

@@ -11,8 +11,10 @@ from .errors import ConditionFailedError, InvalidRequestError, ResourceMissingEr
 from .store.webhooks import EventQuery, StoredEndpoint, event_sort_key
 from .stripe_params import is_object_id
 from .tokens import new_object_id
+from .webhook_delivery import Delivery
 from .webhooks import (
     LIST_URL,
+    MAX_ENDPOINTS_PER_MODE,
     CreateWebhookEndpointParams,
     EndpointSecrets,
     ListWebhookEndpointsParams,
@@ -21,10 +23,12 @@ from .webhooks import (
     new_endpoint,
     new_signing_secret,
     updated_endpoint,
+    wants,
 )
 
 if TYPE_CHECKING:
     from .store.ports import EventRepository, WebhookEndpointRepository
+    from .webhook_delivery import DeliveryQueue
 
 EVENTS_LIST_URL = "/v1/events"
 
@@ -52,8 +56,16 @@ def create_webhook_endpoint(
     now: int,
     local_receivers: bool = False,
 ) -> dict[str, Any]:
-    """A new enabled endpoint; the response alone carries its `secret`."""
+    """A new enabled endpoint; the response alone carries its `secret`. At most MAX_ENDPOINTS_PER_MODE per mode
+    (two creates racing for the last place may both take it: the fan-out reads every endpoint all the same)."""
     check_endpoint_url(params.url, caller.livemode, local_receivers=local_receivers)
+    if len(store.all_of_mode(caller.livemode)) >= MAX_ENDPOINTS_PER_MODE:
+        mode = "live" if caller.livemode else "test"
+        raise InvalidRequestError(
+            f"You have reached the maximum of {MAX_ENDPOINTS_PER_MODE} {mode} mode webhook endpoints. "
+            "Delete one you no longer use to add another.",
+            code="webhook_endpoint_limit_reached",
+        )
     endpoint = new_endpoint(params, new_object_id("we"), caller.livemode, now)
     secret = new_signing_secret()
     store.put_new(endpoint, secrets.seal(endpoint["id"], secret))
@@ -122,6 +134,29 @@ def _find_event(
 
 def retrieve_event(event_id: str, caller: Caller, store: EventRepository, *, now: int) -> dict[str, Any]:
     return _find_event(store, event_id, caller, now=now)
+
+
+def resend_event(
+    event_id: str,
+    endpoint_id: str,
+    caller: Caller,
+    events: EventRepository,
+    endpoints: WebhookEndpointRepository,
+    queue: DeliveryQueue,
+    *,
+    now: int,
+) -> dict[str, Any]:
+    """Queue the event for one more delivery to one enabled endpoint of its mode that listens for its type (the
+    delivery carries the same event id, signed afresh); the event as retrieved."""
+    event = _find_event(events, event_id, caller, now=now)
+    stored = _find_endpoint(endpoints, endpoint_id, caller, param="webhook_endpoint", http_status=400)
+    if stored.endpoint["status"] != "enabled":
+        raise InvalidRequestError(f"The webhook endpoint {endpoint_id} is disabled.", param="webhook_endpoint")
+    if not wants(stored.endpoint, event["type"]):
+        raise InvalidRequestError(f"The webhook endpoint {endpoint_id} does not listen for {event['type']} events.",
+                                  param="webhook_endpoint")  # fmt: skip
+    queue.send([Delivery(event_id, endpoint_id, caller.livemode)])
+    return event
 
 
 def list_events(

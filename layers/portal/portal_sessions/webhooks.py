@@ -41,6 +41,7 @@ CONFIGURATION_UPDATED = "billing_portal.configuration.updated"
 # Stripe's own portal events, then this service's extensions (sent only to endpoints that name them, or `*`).
 EVENT_TYPES = (CONFIGURATION_CREATED, CONFIGURATION_UPDATED, SESSION_CREATED, SESSION_VISITED, SESSION_EXPIRED)
 ALL_EVENTS = "*"
+MAX_ENDPOINTS_PER_MODE = 16  # Stripe's documented limit per account; each mode here is a world of its own
 SECRET_PREFIX = "whsec_"
 SIGNATURE_SCHEME = "v1"
 
@@ -239,6 +240,22 @@ class ListEventsParams(StripeParams):
 
 class RetrieveEventParams(StripeParams):
     expand: Expand = None
+
+
+class ResendEventParams(StripeParams):
+    """What `stripe events resend --webhook-endpoint we_…` sends (stripe-cli). Without an endpoint the CLI sends
+    `for_stripecli=true` instead, for a `stripe listen` session, which this service has none of: webhook_endpoint is
+    required; `account` (Connect) is refused as unknown."""
+
+    webhook_endpoint: ObjectId
+    for_stripecli: FormBoolean | None = None
+    expand: Expand = None
+
+
+def parse_resend_event_params(raw: dict[str, Any]) -> ResendEventParams:
+    params = validate_params(ResendEventParams, raw)
+    stripe_params.check_expand(params.expand, ())
+    return params
 
 
 def parse_list_events_params(raw: dict[str, Any]) -> ListEventsParams:

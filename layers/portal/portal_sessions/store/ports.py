@@ -102,6 +102,12 @@ class ConfigurationRepository(Protocol):
     ) -> tuple[list[dict[str, Any]], bool]: ...
 
 
+# The steps an event goes through once each, marked done when done (see webhooks.EventStore).
+QUEUED = "queued"
+FANNED_OUT = "fanned_out"
+PUBLISHED = "published"
+
+
 class WebhookEndpointRepository(Protocol):
     """Webhook endpoints (see webhooks.WebhookEndpointStore)."""
 
@@ -121,13 +127,31 @@ class WebhookEndpointRepository(Protocol):
         self, livemode: bool, *, limit: int, after: str | None = None, before: str | None = None
     ) -> tuple[list[dict[str, Any]], bool]: ...
 
+    def all_of_mode(self, livemode: bool) -> list[dict[str, Any]]:
+        """Every endpoint of a mode."""
+        ...
+
+    def mark_failing(self, endpoint_id: str, since: int) -> None: ...
+
+    def clear_failing(self, endpoint_id: str) -> None: ...
+
+    def disable(self, stored: StoredEndpoint) -> None:
+        """Disable an endpoint if nobody changed it since it was read (else ConditionFailedError)."""
+        ...
+
 
 class EventRepository(Protocol):
     """Events, kept for their retention period (see webhooks.EventStore)."""
 
-    def put_new(self, event: dict[str, Any], pending_webhooks: int) -> bool:
+    def put_new(self, event: dict[str, Any], pending_webhooks: int = 0) -> bool:
         """Store an event once; False if it was stored before."""
         ...
+
+    def steps_done(self, event_id: str) -> frozenset[str]: ...
+
+    def mark_done(self, event_id: str, step: str, *, purge_at: int) -> None: ...
+
+    def set_pending_webhooks(self, event_id: str, count: int) -> None: ...
 
     def get(self, event_id: str, *, now: int) -> dict[str, Any] | None: ...
 

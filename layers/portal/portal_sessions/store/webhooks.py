@@ -1,10 +1,18 @@
 """DynamoDB storage of webhook endpoints and of events (kept 30 days), on the sessions table.
 
 Endpoints: keyed by id, listed per mode through the `ByList` index (a mode has few endpoints, written rarely).
-Events: keyed by id; listed through `ByList` too, but spread over `EVENT_LIST_SHARDS` list keys per mode (chosen by
-the event's id), so that no index partition takes every event of a mode at full load; a list page reads each shard
-and merges them, newest first. Their `purge_at` (the table's TTL) removes them after the retention period, and reads
-ignore anything older, since TTL deletion lags.
+Events: keyed by id; listed through `ByList` too, but spread over `list_shards` list keys per mode (chosen by the
+event's id, `EventListShards` in the template), so that no index partition takes more than DynamoDB's 1,000 write
+units a second at full load; a list page reads every shard and merges them, newest first. Raising the number on a
+live stack is safe (an event's shard is its id's hash modulo the number, so every event written before lies in a
+shard below the new number, which readers still query); lowering it hides the events in the shards dropped until
+they age out. Their `purge_at` (the table's TTL) removes them after the retention period, and reads ignore anything
+older, since TTL deletion lags.
+
+Each event has a small progress item beside it (`event#<id>#progress`) that marks the steps done once (queued for
+dispatch, fanned out to endpoints, published): a step is done, then marked, so a crash between the two repeats the
+step (a duplicate with the same event id) and never skips it. The marks live apart from the event so that marking
+costs one write unit, whatever the event's size.
 """
 
 from __future__ import annotations
@@ -12,15 +20,19 @@ from __future__ import annotations
 import hashlib
 import heapq
 import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ConditionFailedError
 from .items import list_sort_of, mode_name
+from .ports import FANNED_OUT, PUBLISHED, QUEUED
 from .table import LIST_INDEX, Table
 
 EVENT_RETENTION_SECONDS = 30 * 86400
-EVENT_LIST_SHARDS = 8
+# Enough list keys for 20,000 events a second (10,000 creates and 10,000 first visits) at 2 write units each on the
+# index (an event is 1-2 KB), with each key under half of DynamoDB's 1,000 a second: 20,000 * 2 / 64 = 625.
+DEFAULT_EVENT_LIST_SHARDS = 64
 _ENDPOINT_PREFIX = "webhook_endpoint#"
 _EVENT_PREFIX = "event#"
 
@@ -30,6 +42,7 @@ class StoredEndpoint:
     endpoint: dict[str, Any]  # as the API shows it, without the secret
     sealed_secret: str
     version: int
+    failing_since: int | None = None  # when its deliveries began to fail, none having succeeded since
 
     @property
     def list_sort(self) -> str:
@@ -53,6 +66,48 @@ class WebhookEndpointStore(Table):
             Item=_endpoint_item(endpoint, stored.sealed_secret, version=stored.version + 1),
             ConditionExpression="version = :expected",
             ExpressionAttributeValues={":expected": {"N": str(stored.version)}},
+        )
+
+    def mark_failing(self, endpoint_id: str, since: int) -> None:
+        """Note that the endpoint's deliveries fail, from `since` (kept if already noted)."""
+        try:
+            self.call(
+                "update_item",
+                Key={"pk": {"S": _ENDPOINT_PREFIX + endpoint_id}},
+                UpdateExpression="SET failing_since = :since",
+                ConditionExpression="attribute_exists(pk) AND attribute_not_exists(failing_since)",
+                ExpressionAttributeValues={":since": {"N": str(since)}},
+            )
+        except ConditionFailedError:
+            pass  # noted already, or the endpoint is gone
+
+    def clear_failing(self, endpoint_id: str) -> None:
+        """A delivery succeeded: the endpoint is no longer failing."""
+        try:
+            self.call(
+                "update_item",
+                Key={"pk": {"S": _ENDPOINT_PREFIX + endpoint_id}},
+                UpdateExpression="REMOVE failing_since",
+                ConditionExpression="attribute_exists(failing_since)",
+            )
+        except ConditionFailedError:
+            pass
+
+    def disable(self, stored: StoredEndpoint) -> None:
+        """Disable an endpoint if nobody changed it since it was read (else ConditionFailedError)."""
+        disabled = {**stored.endpoint, "status": "disabled"}
+        self.call(
+            "update_item",
+            Key={"pk": {"S": _ENDPOINT_PREFIX + stored.endpoint["id"]}},
+            UpdateExpression="SET #status = :disabled, body = :body, version = :next",
+            ConditionExpression="version = :expected",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={
+                ":disabled": {"S": "disabled"},
+                ":body": {"S": json.dumps(disabled, separators=(",", ":"))},
+                ":next": {"N": str(stored.version + 1)},
+                ":expected": {"N": str(stored.version)},
+            },
         )
 
     def delete(self, endpoint_id: str) -> None:
@@ -103,6 +158,7 @@ def _endpoint_from_item(item: dict[str, Any]) -> StoredEndpoint:
         endpoint=json.loads(item["body"]["S"]),
         sealed_secret=item["sealed_secret"]["S"],
         version=int(item["version"]["N"]),
+        failing_since=int(item["failing_since"]["N"]) if "failing_since" in item else None,
     )
 
 
@@ -118,8 +174,14 @@ class EventQuery:
     created_to: int | None = None
 
 
-def event_shard(event_id: str) -> int:
-    return hashlib.sha256(event_id.encode("utf-8")).digest()[0] % EVENT_LIST_SHARDS
+def event_shard(event_id: str, shards: int = DEFAULT_EVENT_LIST_SHARDS) -> int:
+    return int.from_bytes(hashlib.sha256(event_id.encode("utf-8")).digest()[:4], "big") % shards
+
+
+def event_json(event: dict[str, Any]) -> str:
+    """An event as stored, published and delivered: compact, and non-ASCII text as UTF-8 rather than `\\u` escapes
+    (which take up to three times the bytes and would push the largest valid events past DynamoDB's item limit)."""
+    return json.dumps(event, separators=(",", ":"), ensure_ascii=False)
 
 
 def _event_list_key(livemode: bool, shard: int) -> str:
@@ -127,24 +189,70 @@ def _event_list_key(livemode: bool, shard: int) -> str:
 
 
 class EventStore(Table):
-    def put_new(self, event: dict[str, Any], pending_webhooks: int) -> bool:
+    def __init__(self, table_name: str, client: Any = None, *, list_shards: int = DEFAULT_EVENT_LIST_SHARDS) -> None:
+        super().__init__(table_name, client)
+        self.list_shards = list_shards
+
+    def put_new(self, event: dict[str, Any], pending_webhooks: int = 0) -> bool:
         """Store an event once; False if it was stored before (a retried stream record makes the same id)."""
         shown = {**event, "pending_webhooks": pending_webhooks}
         item = {
             "pk": {"S": _EVENT_PREFIX + event["id"]},
-            "list_key": {"S": _event_list_key(event["livemode"], event_shard(event["id"]))},
+            "list_key": {"S": _event_list_key(event["livemode"], event_shard(event["id"], self.list_shards))},
             "list_sort": {"S": list_sort_of(event["created"], event["id"])},
             "event_type": {"S": event["type"]},
             "livemode": {"BOOL": event["livemode"]},
             "purge_at": {"N": str(event["created"] + EVENT_RETENTION_SECONDS)},  # the table's TTL attribute
             "pending_webhooks": {"N": str(pending_webhooks)},
-            "body": {"S": json.dumps(shown, separators=(",", ":"))},
+            "body": {"S": event_json(shown)},
         }
         try:
             self.call("put_item", Item=item, ConditionExpression="attribute_not_exists(pk)")
         except ConditionFailedError:
             return False
         return True
+
+    def steps_done(self, event_id: str) -> frozenset[str]:
+        """The steps marked done for an event (QUEUED, FANNED_OUT, PUBLISHED)."""
+        response = self.call("get_item", Key={"pk": {"S": _progress_key(event_id)}}, ConsistentRead=True)
+        item = response.get("Item") or {}
+        return frozenset(step for step in (QUEUED, FANNED_OUT, PUBLISHED) if step in item)
+
+    def mark_done(self, event_id: str, step: str, *, purge_at: int) -> None:
+        """Mark a step done (once: marking it again changes nothing)."""
+        try:
+            self.call(
+                "update_item",
+                Key={"pk": {"S": _progress_key(event_id)}},
+                UpdateExpression="SET #step = :done, purge_at = if_not_exists(purge_at, :purge)",
+                ConditionExpression="attribute_not_exists(#step)",
+                ExpressionAttributeNames={"#step": step},
+                ExpressionAttributeValues={":done": {"BOOL": True}, ":purge": {"N": str(purge_at)}},
+            )
+        except ConditionFailedError:
+            pass
+
+    def unmark(self, event_id: str, step: str) -> None:
+        """Forget that a step was done, so it is done again (an operator's replay)."""
+        self.call(
+            "update_item",
+            Key={"pk": {"S": _progress_key(event_id)}},
+            UpdateExpression="REMOVE #step",
+            ExpressionAttributeNames={"#step": step},
+        )
+
+    def set_pending_webhooks(self, event_id: str, count: int) -> None:
+        """How many endpoints the event was fanned out to (each settles one when it is delivered or fails for good)."""
+        try:
+            self.call(
+                "update_item",
+                Key={"pk": {"S": _EVENT_PREFIX + event_id}},
+                UpdateExpression="SET pending_webhooks = :count",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues={":count": {"N": str(count)}},
+            )
+        except ConditionFailedError:
+            pass  # the event aged out
 
     def get(self, event_id: str, *, now: int) -> dict[str, Any] | None:
         response = self.call("get_item", Key={"pk": {"S": _EVENT_PREFIX + event_id}}, ConsistentRead=True)
@@ -187,10 +295,14 @@ class EventStore(Table):
             low = max(low, before)
         if low > high:
             return [], False
-        pages = [
-            self._shard_page(_event_list_key(livemode, shard), low, high, query.types, limit + 1, newest=before is None)
-            for shard in range(EVENT_LIST_SHARDS)
-        ]
+
+        def shard_page(shard: int) -> list[tuple[str, dict[str, Any]]]:
+            return self._shard_page(_event_list_key(livemode, shard), low, high, query.types, limit + 1,
+                                    newest=before is None)  # fmt: skip
+
+        self.client  # noqa: B018 - made once here: a cached client is shared by the threads below, never made by two
+        with ThreadPoolExecutor(max_workers=min(_SHARD_READERS, self.list_shards)) as readers:
+            pages = list(readers.map(shard_page, range(self.list_shards)))
         cursor = after if after is not None else before
         key = (lambda item: item[0]) if before is not None else (lambda item: _Descending(item[0]))
         merged = [item for item in heapq.merge(*pages, key=key) if item[0] != cursor]
@@ -222,6 +334,13 @@ class EventStore(Table):
                 break
             request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
         return found
+
+
+_SHARD_READERS = 16  # concurrent queries of one list page: a page of 64 shards costs about four round trips
+
+
+def _progress_key(event_id: str) -> str:
+    return f"{_EVENT_PREFIX}{event_id}#progress"
 
 
 class _Descending:

@@ -1,0 +1,200 @@
+"""The event pipeline at its limits, on both engines with AWS's limits enforced (tests/conftest.py): the largest
+valid configuration's events are stored, published and delivered, and events made after them still flow; a record
+no retry can turn into an event is kept where an operator sees it, reported, and holds nothing behind it."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import configurations_handler
+import pytest
+import session_events_handler
+
+from portal_admin.__main__ import main as admin
+from portal_sessions.errors import InvalidRequestError
+from portal_sessions.settings import clear_settings_cache
+from portal_sessions.store.webhooks import EventQuery, EventStore
+from tests.integration.test_webhook_deliveries import create_session, deliver, register
+from tests.support.aws import aws_client
+from tests.support.events import FakeContext, http_event
+from tests.support.settings import LIVE_KEY, TEST_KEY
+from tests.support.webhook_receiver import webhook_receiver
+
+WIDE = "\U0001d11e"  # four bytes in UTF-8, twelve as a JSON `\u` escape pair
+
+
+def configuration_call(method: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    headers = {"content-type": "application/json", "authorization": f"Bearer {TEST_KEY}"}
+    response = configurations_handler.lambda_handler(
+        http_event(method, path, headers=headers, body=json.dumps(body, ensure_ascii=False)), FakeContext()
+    )
+    assert response["statusCode"] == 200, response["body"][:300]
+    result: dict[str, Any] = json.loads(response["body"])
+    return result
+
+
+def metadata(keys: range, fill: str) -> dict[str, str]:
+    """Metadata at Stripe's limits: keys of 40 characters, values of 500, each character four bytes."""
+    return {f"{number:02d}".ljust(40, WIDE): fill * 500 for number in keys}
+
+
+@pytest.fixture
+def local_env(service_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    monkeypatch.setenv("WEBHOOK_LOCAL_RECEIVERS", "true")
+    clear_settings_cache()
+    return service_env
+
+
+def test_the_largest_valid_configurations_events_are_stored_published_and_delivered(
+    local_env: dict[str, str], published_events: Any
+) -> None:
+    with webhook_receiver() as receiver:
+        register(receiver.url, ["*"])
+        # Given a configuration brought to 50 keys of 500 four-byte characters over several updates (a request body
+        # holds at most 64 KiB), then every value replaced, so an update's event carries two full sets
+        made = configuration_call("POST", "/v1/billing_portal/configurations", {
+            "features": {"invoice_history": {"enabled": True}},
+            "business_profile": {"headline": WIDE * 60, "privacy_policy_url": "https://example.com/" + "p" * 2020,
+                                 "terms_of_service_url": "https://example.com/" + "t" * 2020},
+            "default_return_url": "https://example.com/" + "r" * 2020,
+        })  # fmt: skip
+        path = f"/v1/billing_portal/configurations/{made['id']}"
+        for start in range(0, 50, 10):
+            configuration_call("POST", path, {"metadata": metadata(range(start, start + 10), WIDE)})
+        for start in range(0, 50, 10):
+            configuration_call("POST", path, {"metadata": metadata(range(start, start + 10), "\U0001f600")})
+        # and sessions of both modes made after it
+        test_session = create_session()
+        live_session = create_session(LIVE_KEY)
+
+        # When the pipeline runs: the stream, dispatch, delivery
+        on_the_bus = published_events()
+        assert deliver(local_env)["batchItemFailures"] == []
+
+    # Then every event was published and the test mode ones delivered, the largest near the maximum
+    published = {envelope["detail"]["id"]: envelope["detail"] for envelope in on_the_bus}
+    assert len(published) == 1 + 10 + 2
+    delivered = {json.loads(delivery.body)["id"] for delivery in receiver.received}
+    assert delivered == {event_id for event_id, event in published.items() if not event["livemode"]}
+    objects = {event["data"]["object"]["id"] for event in published.values()}
+    assert {test_session["id"], live_session["id"], made["id"]} <= objects
+    largest = max(len(json.dumps(event, ensure_ascii=False).encode()) for event in published.values())
+    assert 200_000 < largest < 300_000  # under DynamoDB's 400 KB with room; it would be about 650 KB escaped
+    updates = [event for event in published.values() if "previous_attributes" in event["data"]]
+    assert max(len(event["data"]["previous_attributes"].get("metadata", {})) for event in updates) == 50
+
+
+def failed_records(env: dict[str, str]) -> list[dict[str, Any]]:
+    sqs = aws_client("sqs")
+    messages = sqs.receive_message(QueueUrl=env["SESSION_EVENTS_FAILED_QUEUE_URL"], MaxNumberOfMessages=10)
+    return [json.loads(message["Body"]) for message in messages.get("Messages", [])]
+
+
+def test_a_record_that_can_never_make_an_event_is_kept_reported_and_holds_nothing_behind_it(
+    service_env: dict[str, str],
+    session_events: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Given two sessions, and a fault (injected) that makes the first one's record impossible to turn into an event
+    first, second = create_session(), create_session()
+    understood = session_events_handler.event_from_stream_record
+
+    def broken_for_the_first(record: dict[str, Any]) -> dict[str, Any] | None:
+        event = understood(record)
+        if event is not None and event["data"]["object"]["id"] == first["id"]:
+            raise KeyError("injected")
+        return event
+
+    monkeypatch.setattr(session_events_handler, "event_from_stream_record", broken_for_the_first)
+
+    # When the stream's batch is handled
+    response = session_events()
+
+    # Then the batch is not failed, the second session's event is stored and queued, and the first record is kept
+    # with its keys and the reason (not its images), counted and logged
+    assert response["batchItemFailures"] == []
+    (kept,) = failed_records(service_env)
+    assert kept["reason"] == "not understood: KeyError"
+    assert kept["failed_record"]["Keys"]["pk"]["S"].startswith("token#")
+    assert "NewImage" not in json.dumps(kept) and first["id"] not in json.dumps(kept)
+    stored, _more = EventStore(service_env["TABLE_NAME"]).list_page(
+        False, EventQuery(), now=second["created"], limit=10
+    )
+    assert [event["data"]["object"]["id"] for event in stored] == [second["id"]]
+    assert "StreamRecordsFailed" in capsys.readouterr().out
+
+
+def test_an_event_the_store_refuses_as_invalid_is_kept_not_retried(
+    service_env: dict[str, str], session_events: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    create_session()
+
+    def refuse(*_args: Any, **_kwargs: Any) -> bool:
+        raise InvalidRequestError("This request has a value the session store cannot hold.")
+
+    monkeypatch.setattr(EventStore, "put_new", refuse)
+
+    assert session_events()["batchItemFailures"] == []
+    (kept,) = failed_records(service_env)
+    assert kept["reason"] == "the event store refused the event as invalid"
+
+
+def test_an_operator_replays_failed_deliveries_and_refused_events(
+    local_env: dict[str, str], published_events: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sqs = aws_client("sqs")
+    work, failed = local_env["TEST_WEBHOOK_DELIVERY_QUEUE_URL"], local_env["TEST_WEBHOOK_FAILED_QUEUE_URL"]
+    with webhook_receiver() as receiver:
+        register(receiver.url, ["*"])
+        create_session()
+        (envelope,) = published_events()
+        event_id = envelope["detail"]["id"]
+        (first,) = [json.loads(m["Body"]) for m in sqs.receive_message(QueueUrl=work)["Messages"]]
+        sqs.purge_queue(QueueUrl=work)
+        # Given a delivery failed after its last attempt, and the event refused by EventBridge (both kept)
+        kept = [{**first, "attempt": 4, "last_failure": "answered 500"},
+                {"event_id": event_id, "livemode": False, "kind": "event", "unpublished": "refused"}]  # fmt: skip
+        for body in kept:
+            sqs.send_message(QueueUrl=failed, MessageBody=json.dumps(body))
+        capsys.readouterr()
+
+        # When the operator replays the mode's failed queue onto its webhook queue
+        assert admin(["--table", local_env["TABLE_NAME"], "webhooks", "replay", "--from", failed, "--to", work]) == 0
+        assert capsys.readouterr().out.splitlines()[-1] == "2 replayed"
+        again = published_events()  # the event is dispatched again: published, its webhooks not queued twice
+        assert deliver(local_env)["batchItemFailures"] == []
+
+    # Then the delivery starts afresh and arrives, the event is on the bus again, and the failed queue is empty
+    assert [json.loads(d.body)["id"] for d in receiver.received] == [event_id]
+    assert [e["detail"]["id"] for e in again] == [event_id]
+    assert sqs.receive_message(QueueUrl=failed).get("Messages", []) == []
+
+
+def test_the_kept_records_are_listed_and_stay_kept(
+    service_env: dict[str, str],
+    session_events: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    create_session()
+
+    def refuse(*_args: Any, **_kwargs: Any) -> bool:
+        raise InvalidRequestError("This request has a value the session store cannot hold.")
+
+    monkeypatch.setattr(EventStore, "put_new", refuse)
+    session_events()
+    capsys.readouterr()
+
+    queue = service_env["SESSION_EVENTS_FAILED_QUEUE_URL"]
+    assert admin(["events", "failed", "--queue", queue]) == 0
+    printed = capsys.readouterr()
+
+    (shown,) = [json.loads(line) for line in printed.out.splitlines() if line.startswith('{"failed_record"')]
+    assert shown["reason"] == "the event store refused the event as invalid" and printed.err.strip() == "1 kept"
+    attributes = aws_client("sqs").get_queue_attributes(QueueUrl=queue, AttributeNames=["All"])["Attributes"]
+    assert (attributes["ApproximateNumberOfMessages"], attributes["ApproximateNumberOfMessagesNotVisible"]) == (
+        "0",
+        "1",
+    )
