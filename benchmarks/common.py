@@ -44,6 +44,9 @@ BENCH_REFS = {
     "CleanupQueue": "https://sqs.us-east-1.amazonaws.com/123456789012/portal-sessions-bench-cleanup",
     "WebhookDeliveryQueue": "https://sqs.us-east-1.amazonaws.com/123456789012/portal-sessions-bench-deliveries",
     "WebhookFailedDeliveriesQueue": "https://sqs.us-east-1.amazonaws.com/123456789012/portal-sessions-bench-failed",
+    "TestWebhookDeliveryQueue": "https://sqs.us-east-1.amazonaws.com/123456789012/portal-sessions-bench-test-deliveries",
+    "TestWebhookFailedDeliveriesQueue": "https://sqs.us-east-1.amazonaws.com/123456789012/portal-sessions-bench-test-failed",
+    "SessionEventsDeadLetterQueue": "https://sqs.us-east-1.amazonaws.com/123456789012/portal-sessions-bench-events-failed",
 }
 BENCH_API_KEY = "sk_test_BenchmarkKey0000000000000001"
 # A hand-off signing secret's text: a keyring (the same for both modes here, which only a benchmark may do).
