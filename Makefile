@@ -1,5 +1,11 @@
 # Two commands for a new user: `make run` and `make test`. Everything installs from the pinned files here.
-PYTHON ?= python3.11
+# The Lambda runtime's Python (template.yaml: python3.13), from PATH or else from pyenv; empty where there is none.
+PYTHON_VERSION := 3.13
+ifeq ($(origin PYTHON),undefined)
+PYTHON := $(shell for python in python$(PYTHON_VERSION) "$$(pyenv root 2>/dev/null)"/versions/$(PYTHON_VERSION).*/bin/python$(PYTHON_VERSION); do \
+	"$$python" -c "" 2>/dev/null && { command -v "$$python"; break; }; done)
+endif
+NO_PYTHON := Python $(PYTHON_VERSION) is needed: install it (pyenv install $(PYTHON_VERSION), or your system's python$(PYTHON_VERSION) package) and run make again
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -9,15 +15,24 @@ CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
 .PHONY: run test lint typecheck validate build invoke sam-local clean bench
 
-$(STAMP): requirements-dev.txt layers/portal/requirements.txt
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+# A venv of another Python (one made before the move to 3.13) lacks bin/python3.13: it is made anew.
+$(BIN)/python$(PYTHON_VERSION):
+	@test -n "$(PYTHON)" || { echo "$(NO_PYTHON)" >&2; exit 1; }
+	rm -rf $(VENV)
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): $(BIN)/python$(PYTHON_VERSION) requirements-dev.txt layers/portal/requirements.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $(STAMP)
 
 # Checkov, the IaC scanner (tests/integration/test_checkov.py), in a venv of its own: its pins of boto3, networkx and
 # packaging clash with the project's.
-$(CHECKOV_STAMP): requirements-checkov.txt
-	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+$(CHECKOV_VENV)/bin/python$(PYTHON_VERSION):
+	@test -n "$(PYTHON)" || { echo "$(NO_PYTHON)" >&2; exit 1; }
+	rm -rf $(CHECKOV_VENV)
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+
+$(CHECKOV_STAMP): $(CHECKOV_VENV)/bin/python$(PYTHON_VERSION) requirements-checkov.txt
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
 	touch $(CHECKOV_STAMP)
 
@@ -51,8 +66,9 @@ typecheck: $(STAMP)
 validate: $(STAMP) ## sam validate --lint, offline
 	$(BIN)/sam validate --lint
 
+# The venv's bin/ first on PATH: the functions' and layers' Makefiles compile with its python$(PYTHON_VERSION).
 build: $(STAMP) ## sam build: functions and the layer (arm64, .pyc), without a container; then checks the built layer
-	$(BIN)/sam build
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/sam build
 	$(BIN)/python -m pytest tests/build
 
 invoke: $(STAMP) ## e.g. make invoke FUNCTION=CreateSessionFunction EVENT=events/create_session_form.json

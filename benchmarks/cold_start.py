@@ -36,7 +36,7 @@ from .common import (
     verdict,
 )
 
-# The goals (issue 11) are at the floor of the libraries each function must import, tracing off: create needs
+# The goals (issue 11) are at the floor of the libraries each function must import, as deployed: create needs
 # pydantic and Powertools' logger, metrics and parameters; the redirect needs Powertools and PyJWT.
 GOAL_RATIOS = {"CreateSessionFunction": 1.45, "RedirectFunction": 1.30}
 GOAL_FUNCTIONS = tuple(GOAL_RATIOS)
@@ -180,8 +180,6 @@ def _variants(sandbox: dict[str, Path]) -> dict[str, dict[str, Any]]:
         "code": f"{FLOOR_CODE}; {LIBRARIES['CreateSessionFunction']}; {MODELS_CODE}",
         "group": "main",
     }
-    for logical_id in GOAL_FUNCTIONS:  # as deployed by default: Powertools' Tracer on, so the X-Ray SDK is imported
-        variants[f"{logical_id}, tracer on"] = {**variants[logical_id], "tracing": True}
     variants["floor (secondary)"] = {"flags": ["-S"], "path": [runtime], "code": FLOOR_CODE, "group": "secondary"}
     for logical_id in GOAL_FUNCTIONS:
         module, code_dir = HANDLERS[logical_id]
@@ -208,10 +206,6 @@ def _variants(sandbox: dict[str, Path]) -> dict[str, dict[str, Any]]:
 def _environment(variant: dict[str, Any]) -> dict[str, str]:
     env = offline_aws_environment()
     env.update(function_environment(variant.get("function", "CreateSessionFunction")))
-    if variant.get("tracing"):  # what Lambda sets: the Tracer is on when LAMBDA_TASK_ROOT is
-        env.update({"LAMBDA_TASK_ROOT": variant["path"][0], "POWERTOOLS_TRACE_DISABLED": "false"})
-    else:
-        env["POWERTOOLS_TRACE_DISABLED"] = "true"
     if variant["path"]:
         env["PYTHONPATH"] = ":".join(variant["path"])
     return env
@@ -376,7 +370,6 @@ def render(result: dict[str, Any]) -> str:
         *(f"floor + {logical_id}'s libraries" for logical_id in GOAL_FUNCTIONS),
         MODELS_ROW,
         *HANDLERS,
-        *(f"{logical_id}, tracer on" for logical_id in GOAL_FUNCTIONS),
     ]
     parts = [
         f"Wall time of a fresh `python -S -c …` process, median of {result['rounds']} interleaved runs each "
@@ -386,10 +379,9 @@ def render(result: dict[str, Any]) -> str:
         "`portal_sessions.store.table.dynamodb_client()`. `sys.path` is Lambda's: function code, then the layer "
         f"({', '.join(result['layer_packages'])}), then the runtime's boto3 closure "
         f"({', '.join(result['runtime_packages'])}), all with their `.pyc`. *bare* = `python -S -c pass` "
-        "(interpreter start-up); *net ratio* = (row − bare) ÷ (floor − bare). A handler row runs with tracing off "
-        "(`POWERTOOLS_TRACE_DISABLED=true`: Lambda's own X-Ray segments only); *tracer on* rows run as the template "
-        "deploys by default, with `LAMBDA_TASK_ROOT` set, so Powertools' Tracer imports the X-Ray SDK and patches "
-        "botocore. *floor + … libraries* rows import only the libraries that function needs, on top of the floor "
+        "(interpreter start-up); *net ratio* = (row − bare) ÷ (floor − bare). A handler row runs as the template "
+        "deploys by default, without SnapStart: no X-Ray SDK (Lambda's own segments only) and no OpenTelemetry "
+        "layer. *floor + … libraries* rows import only the libraries that function needs, on top of the floor "
         "(create: pydantic and Powertools' logger, metrics and parameters; redirect: Powertools' logger, metrics and "
         "parameters, and PyJWT): the part of the gap that is not this project's code. "
         "*floor + pydantic, Powertools' logger and metrics* is the least a create can import here (the issue's "
@@ -463,9 +455,9 @@ def goals(result: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]:
     samples: dict[str, list[float]] = result["samples"]
     floor = median(samples["floor"])
     rows: list[tuple[str, str, str, bool | None]] = []
-    for name in [*GOAL_FUNCTIONS, *(f"{logical_id}, tracer on" for logical_id in GOAL_FUNCTIONS)]:
+    for name in GOAL_FUNCTIONS:
         ratio = paired_ratio(samples, name, "floor")
-        goal = GOAL_RATIOS.get(name)  # tracer on: shown beside, the X-Ray SDK's own cost is no goal of ours
+        goal = GOAL_RATIOS.get(name)
         rows.append(
             (
                 f"Cold start, {name} ÷ floor",

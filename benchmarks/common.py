@@ -82,13 +82,21 @@ def function_environment(logical_id: str, refs: dict[str, str] | None = None) ->
     """The environment template.yaml gives this function (Globals plus its own), references resolved."""
     sys.path.insert(0, str(ROOT))
     try:
-        from local_gateway.template import functions, load_template, parameter_defaults, resolve
+        from local_gateway.template import (
+            condition_values,
+            functions,
+            load_template,
+            parameter_defaults,
+            resolve,
+            with_conditions,
+        )
     finally:
         sys.path.remove(str(ROOT))
     template = load_template()
     spec = functions(template)[logical_id]
     resolved_refs = {**parameter_defaults(template), **BENCH_REFS, **(refs or {})}
-    return {name: resolve(value, resolved_refs) for name, value in spec.environment.items()}
+    environment = with_conditions(spec.environment, condition_values(template, resolved_refs))
+    return {name: resolve(value, resolved_refs) for name, value in environment.items()}
 
 
 def handler_paths(logical_id: str) -> list[str]:

@@ -26,6 +26,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 SECTIONS: list[tuple[str, str, int]] = [
     ("cold_start", "1. Cold start", 900),
     ("warm", "2. Warm invocation", 600),
+    ("first_request", "2b. First request after init (SnapStart priming)", 900),
     ("round_trips", "3. DynamoDB round trips", 300),
     ("capacity", "4. Capacity: write units, hot keys and cleanup (DynamoDB Local)", 1800),
     ("server", "5. Local server", 300),
@@ -124,6 +125,14 @@ def render(results: dict[str, dict[str, Any]], meta: dict[str, Any]) -> str:
             status = "" if met is None else ("**met**" if met else "**missed**")
             summary_rows.append([name, value, goal, status])
     lines += ["", "## Summary", "", table(["measurement", "value", "goal", "status"], summary_rows)]
+    lines += [
+        "",
+        "The cold-start rows are cold starts without SnapStart, which run the whole init (imports, request models). "
+        "With SnapStart, on by default for create and the redirect, that work moves to the publication of a version, "
+        "and a cold start restores the snapshot taken after it; priming (before the snapshot) also takes the first "
+        "request's one-time work out of it (the first-request rows). How long a restore takes on AWS cannot be "
+        "measured here.",
+    ]
     for module, title, _limit in SECTIONS:
         result = results.get(module)
         if result is None:

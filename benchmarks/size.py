@@ -42,7 +42,8 @@ def _sizes(directory: Path) -> dict[str, Any]:
 
 def measure(quick: bool) -> dict[str, Any]:
     sam = Path(PYTHON).parent / "sam"
-    env = {**os.environ, "SAM_CLI_TELEMETRY": "0"}
+    # the venv's bin/ first on PATH, as `make build` does: the Makefiles compile with its python3.13
+    env = {**os.environ, "SAM_CLI_TELEMETRY": "0", "PATH": f"{sam.parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     with tempfile.TemporaryDirectory(prefix="portal-bench-size-") as temporary:
         build = Path(temporary) / "build"
         started = time.perf_counter()

@@ -67,7 +67,7 @@ class Case:
     samples: list[float] = field(default_factory=list)
 
 
-def _setup_environment() -> None:
+def setup_environment() -> None:
     os.environ.clear()
     os.environ.update(offline_aws_environment())
     for logical_id in ("CreateSessionFunction", "RedirectFunction"):
@@ -83,7 +83,7 @@ def _setup_environment() -> None:
 
 def _short(location: tuple[str, int, str]) -> str:
     filename, line, function = location
-    for marker in ("site-packages/", str(ROOT) + "/", "lib/python3.11/"):
+    for marker in ("site-packages/", str(ROOT) + "/", f"lib/python{sys.version_info.major}.{sys.version_info.minor}/"):
         if marker in filename:
             filename = filename.split(marker, 1)[1]
             break
@@ -129,7 +129,7 @@ def _profile(profile: cProfile.Profile, invocations: int, limit: int = 10) -> di
 
 def measure(quick: bool) -> dict[str, Any]:
     iterations, warmup, profiled = (300, 50, 200) if quick else (2000, 200, 1000)
-    _setup_environment()
+    setup_environment()
     real_stdout = sys.stdout
     sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - Powertools' logger binds the stream it finds at import
     try:
@@ -139,7 +139,19 @@ def measure(quick: bool) -> dict[str, Any]:
         sys.stdout = real_stdout
 
 
-def _measure(iterations: int, warmup: int, profiled: int) -> dict[str, Any]:
+@dataclass
+class Bench:
+    """The cases, each with its stubbed responses, and how to invoke one (checked, timed in µs)."""
+
+    cases: list[Case]
+    invoke: Callable[[Case], float]
+    context: Any
+    sequences: dict[str, str]
+
+
+def build_cases(recorded: dict[str, Any]) -> Bench:
+    """Both handlers with every AWS client stubbed, replaying what `recorded` (round_trips.py) says each request
+    calls. Imports both handlers if they are not imported yet."""
     import create_session_handler
     import redirect_handler
     from botocore.stub import Stubber
@@ -176,7 +188,6 @@ def _measure(iterations: int, warmup: int, profiled: int) -> dict[str, Any]:
     dynamodb_stub.add_response("get_item", {"Item": configuration_item(default, version=1)})
     ensure_default_configuration(ConfigurationStore(table_name), livemode=False, now=int(time.time()))
 
-    recorded = _recorded_scenarios()
     stubs = {"dynamodb": dynamodb_stub, "events": events_stub}
     clients = {"dynamodb": dynamodb, "events": eventbus.events_client()}
     methods = {
@@ -328,7 +339,6 @@ def _measure(iterations: int, warmup: int, profiled: int) -> dict[str, Any]:
         Case("one stubbed PutItem", stubbed_put, prepare_put, 200),
         Case("one stubbed UpdateItem", stubbed_update, prepare_update, 200),
     ]
-    profiled_cases = [case for case in cases if case.name in ("create", "redirect (first visit)")]
     context = LambdaContext(function_name="benchmark", aws_request_id=str(uuid.uuid4()))
 
     def invoke(case: Case) -> float:
@@ -342,6 +352,13 @@ def _measure(iterations: int, warmup: int, profiled: int) -> dict[str, Any]:
         events_stub.assert_no_pending_responses()
         return elapsed / 1000  # µs
 
+    return Bench(cases, invoke, context, sequences)
+
+
+def _measure(iterations: int, warmup: int, profiled: int) -> dict[str, Any]:
+    bench = build_cases(recorded_scenarios())
+    cases, invoke, context, sequences = bench.cases, bench.invoke, bench.context, bench.sequences
+    profiled_cases = [case for case in cases if case.name in ("create", "redirect (first visit)")]
     for iteration in range(warmup + iterations):
         for case in cases:
             elapsed = invoke(case)
@@ -367,7 +384,7 @@ def _measure(iterations: int, warmup: int, profiled: int) -> dict[str, Any]:
     }
 
 
-def _recorded_scenarios() -> dict[str, Any]:
+def recorded_scenarios() -> dict[str, Any]:
     """What each request calls today, with moto's responses: recorded by the round-trips benchmark in its process."""
     with tempfile.TemporaryDirectory(prefix="portal-bench-record-") as temporary:
         out = Path(temporary) / "round_trips.json"

@@ -8,10 +8,19 @@ import sys
 import threading
 import uuid
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
-from .template import FunctionSpec, functions, layer_dirs, parameter_defaults, resolve
+from .template import (
+    FunctionSpec,
+    condition_values,
+    functions,
+    layer_dirs,
+    parameter_defaults,
+    resolve,
+    with_conditions,
+)
 
 
 @dataclass
@@ -45,15 +54,14 @@ class FunctionRuntime:
         for directory in [*layer_dirs(template), *(spec.code_dir for spec in self.specs.values())]:
             if str(directory) not in sys.path:
                 sys.path.insert(0, str(directory))
-        self._apply_environment(refs)
+        self._apply_environment(refs, condition_values(template, refs))
 
-    def _apply_environment(self, refs: dict[str, str]) -> None:
+    def _apply_environment(self, refs: dict[str, str], conditions: dict[str, bool]) -> None:
         # Every function's environment goes into this one process, so a name must mean one value;
         # a variable already set in the shell overrides the template (e.g. LINK_TTL_SECONDS=60).
-        os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")  # no X-Ray daemon here, unless asked for
         merged: dict[str, str] = {}
         for spec in self.specs.values():
-            for name, raw in spec.environment.items():
+            for name, raw in with_conditions(spec.environment, conditions).items():
                 value = resolve(raw, refs)
                 if merged.setdefault(name, value) != value:
                     raise ValueError(f"{name} differs between functions; the local gateway runs them in one process")
@@ -71,5 +79,16 @@ class FunctionRuntime:
         if name not in self.specs:
             raise KeyError(f"no function {name!r} in the template; there are {', '.join(sorted(self.specs))}")
         handler = self.handler(name)
-        with self._locks[name]:
+        with self._locks[name], _invocation_span(name):
             return handler(event, LambdaContext(function_name=name, aws_request_id=str(uuid.uuid4())))
+
+
+def _invocation_span(function: str) -> AbstractContextManager[object]:
+    """Under `opentelemetry-instrument`, each invocation is a span, parent of the function's AWS calls, as AWS's
+    OpenTelemetry layer makes one in Lambda; the runner's own calls (moto's setup, the seeds) stay outside it."""
+    if "opentelemetry.trace" not in sys.modules:  # not instrumented: nothing to import or record
+        return nullcontext()
+    from opentelemetry import trace
+
+    tracer = trace.get_tracer("local_gateway")
+    return tracer.start_as_current_span(function, kind=trace.SpanKind.SERVER, attributes={"faas.name": function})

@@ -33,7 +33,7 @@ def _intrinsic(loader: Any, suffix: str, node: yaml.Node) -> dict[str, Any]:
         value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
     if suffix == "GetAtt" and isinstance(value, str):
         value = value.split(".", 1)
-    return {"Ref" if suffix == "Ref" else f"Fn::{suffix}": value}
+    return {suffix if suffix in ("Ref", "Condition") else f"Fn::{suffix}": value}  # as CloudFormation reads them
 
 
 _CloudFormationLoader.add_multi_constructor("!", _intrinsic)
@@ -162,18 +162,18 @@ def condition_values(template: dict[str, Any], parameters: dict[str, str] | None
 _NO_VALUE = object()
 
 
-def _with_conditions(value: Any, conditions: dict[str, bool]) -> Any:
+def with_conditions(value: Any, conditions: dict[str, bool]) -> Any:
     """`value` with every Fn::If decided and AWS::NoValue dropped from lists and mappings."""
     if isinstance(value, dict) and "Fn::If" in value:
         name, when_true, when_false = value["Fn::If"]
-        return _with_conditions(when_true if conditions[name] else when_false, conditions)
+        return with_conditions(when_true if conditions[name] else when_false, conditions)
     if isinstance(value, dict) and value.get("Ref") == "AWS::NoValue":
         return _NO_VALUE
     if isinstance(value, dict):
-        decided = {key: _with_conditions(item, conditions) for key, item in value.items()}
+        decided = {key: with_conditions(item, conditions) for key, item in value.items()}
         return {key: item for key, item in decided.items() if item is not _NO_VALUE}
     if isinstance(value, list):
-        return [item for item in (_with_conditions(item, conditions) for item in value) if item is not _NO_VALUE]
+        return [item for item in (with_conditions(item, conditions) for item in value) if item is not _NO_VALUE]
     return value
 
 
@@ -183,7 +183,7 @@ def table_definition(
     """The table's CloudFormation properties as DynamoDB CreateTable and UpdateTimeToLive arguments, for the
     parameters' defaults (or `parameters`)."""
     conditions = condition_values(template, parameters)
-    properties = _with_conditions(template["Resources"][logical_id]["Properties"], conditions)
+    properties = with_conditions(template["Resources"][logical_id]["Properties"], conditions)
     create = {
         key: properties[key]
         for key in ("AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes", "BillingMode")

@@ -21,7 +21,6 @@ os.environ.update(
         "AWS_SECRET_ACCESS_KEY": "testing",
         "POWERTOOLS_SERVICE_NAME": "portal-sessions",
         "POWERTOOLS_METRICS_NAMESPACE": "PortalSessions",
-        "POWERTOOLS_TRACE_DISABLED": "true",
     }
 )
 for _name in [name for name in os.environ if name.startswith("AWS_ENDPOINT_URL")] + ["AWS_PROFILE"]:

@@ -10,14 +10,13 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from portal_sessions import clock
 from portal_sessions.cleanup import plan_cleanup
 from portal_sessions.cleanup_queue import queue_units
-from portal_sessions.observability import logger, metrics, traced
+from portal_sessions.observability import logger, metrics
 from portal_sessions.settings import cleanup_settings
 from portal_sessions.store.sessions import SessionStore
 
 cleanup_settings()  # at init: a bad setting fails the function's start with its message, not each request
 
 
-@traced
 @logger.inject_lambda_context
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from portal_sessions import clock
 from portal_sessions.cleanup import clean_unit
 from portal_sessions.cleanup_queue import sqs_client, unit_from_message, unit_message
-from portal_sessions.observability import logger, metrics, traced
+from portal_sessions.observability import logger, metrics
 from portal_sessions.settings import cleanup_worker_settings
 from portal_sessions.store.sessions import SessionStore
 
@@ -39,7 +39,6 @@ def _clean(record: SQSRecord, context: LambdaContext) -> None:
     metrics.add_metric(name="PurgedSessionsDeleted", unit=MetricUnit.Count, value=outcome.deleted)
 
 
-@traced
 @logger.inject_lambda_context
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

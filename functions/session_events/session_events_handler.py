@@ -21,7 +21,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from portal_sessions.errors import InvalidRequestError
 from portal_sessions.eventbus import event_from_stream_record
-from portal_sessions.observability import logger, metrics, traced
+from portal_sessions.observability import logger, metrics
 from portal_sessions.settings import session_events_settings
 from portal_sessions.store.webhooks import EventStore
 from portal_sessions.webhook_delivery import SqsDeliveryQueue, sqs_client, store_and_queue
@@ -87,7 +87,6 @@ def _record_handler() -> Any:
     return handle
 
 
-@traced
 @logger.inject_lambda_context
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

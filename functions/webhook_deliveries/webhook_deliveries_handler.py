@@ -19,7 +19,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from portal_sessions import clock
 from portal_sessions.errors import PublishError, RateLimitError, ServiceUnavailableError
 from portal_sessions.eventbus import EventBridgePublisher
-from portal_sessions.observability import logger, metrics, traced
+from portal_sessions.observability import logger, metrics
 from portal_sessions.settings import webhook_delivery_settings
 from portal_sessions.store.table import dynamodb_client
 from portal_sessions.store.webhooks import EventStore, WebhookEndpointStore
@@ -119,7 +119,6 @@ def _handled(record: dict[str, Any]) -> bool:
     return True
 
 
-@traced
 @logger.inject_lambda_context
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import sys
 from importlib.metadata import distributions
 from pathlib import Path
 
@@ -20,14 +21,22 @@ LAYER = ROOT / ".aws-sam" / "build" / "PortalLayer" / "python"
 SOURCE = ROOT / "layers" / "portal"
 CIPHER_LAYER = ROOT / ".aws-sam" / "build" / "CipherLayer" / "python"
 CIPHER_SOURCE = ROOT / "layers" / "cipher"
+TEMPLATE = load_template()
 FUNCTIONS = {
     name: resource["Properties"]["CodeUri"]
-    for name, resource in load_template()["Resources"].items()
+    for name, resource in TEMPLATE["Resources"].items()
     if resource["Type"] == "AWS::Serverless::Function"
 }
+RUNTIME = TEMPLATE["Globals"]["Function"]["Runtime"]  # python3.13
+CPYTHON_TAG = "cpython-" + RUNTIME.removeprefix("python").replace(".", "")  # cpython-313
 RUNTIME_ONLY = ("botocore", "boto3", "s3transfer", "urllib3", "dateutil")
 UNCHECKED_HASH = 0b01  # PEP 552 flags: hash-based, check_source off
 EM_AARCH64 = 183
+
+
+def test_these_checks_run_on_the_runtimes_python() -> None:
+    # .pyc names and their magic number are the checking interpreter's: only the runtime's own says they would load
+    assert f"python{sys.version_info.major}.{sys.version_info.minor}" == RUNTIME
 
 
 def built_layer() -> Path:
@@ -51,7 +60,7 @@ def pyc_problems(root: Path) -> list[str]:
             continue
         header = pyc.read_bytes()[:16]
         if header[:4] != importlib.util.MAGIC_NUMBER:
-            problems.append(f"{pyc.relative_to(root)}: not Python 3.11 bytecode")
+            problems.append(f"{pyc.relative_to(root)}: not {RUNTIME} bytecode")
         elif int.from_bytes(header[4:8], "little") != UNCHECKED_HASH:
             problems.append(f"{pyc.relative_to(root)}: flags {header[4:8].hex()}, not unchecked-hash")
         elif header[8:16] != importlib.util.source_hash(source.read_bytes()):
@@ -100,7 +109,7 @@ def test_extensions_are_built_for_arm64_lambda() -> None:
     layer = built_layer()
     extensions = sorted(layer.rglob("*.so"))
     assert [path.name for path in extensions if path.parent.name == "pydantic_core"] == [
-        "_pydantic_core.cpython-311-aarch64-linux-gnu.so"
+        f"_pydantic_core.{CPYTHON_TAG}-aarch64-linux-gnu.so"
     ]
     for extension in extensions:
         header = extension.read_bytes()[:20]
@@ -108,9 +117,17 @@ def test_extensions_are_built_for_arm64_lambda() -> None:
         assert header[:4] == b"\x7fELF" and int.from_bytes(header[18:20], "little") == EM_AARCH64, extension
 
 
-def test_tracer_and_domain_packages_are_present() -> None:
+def test_no_x_ray_sdk_in_the_layer() -> None:
+    # its support ends on 2027-02-25; Lambda's own segments need none, and spans come from AWS's OpenTelemetry layer
     layer = built_layer()
-    for package in ("aws_xray_sdk", "wrapt", "portal_sessions", "aws_lambda_powertools", "pydantic", "jwt"):
+    shipped = {normalized(dist.metadata["Name"]) for dist in distributions(path=[str(layer)])}
+    assert "aws-xray-sdk" not in shipped
+    assert not (layer / "aws_xray_sdk").exists()
+
+
+def test_the_domain_packages_are_present() -> None:
+    layer = built_layer()
+    for package in ("portal_sessions", "aws_lambda_powertools", "pydantic", "jwt"):
         assert (layer / package / "__init__.py").is_file(), package
     domain = SOURCE / "portal_sessions"
     expected = {path.relative_to(domain) for path in domain.rglob("*") if path.is_file() and path.suffix != ".pyc"}
@@ -134,7 +151,7 @@ def test_the_cipher_layer_holds_exactly_its_pins_built_for_arm64() -> None:
     assert shipped == pinned(CIPHER_SOURCE / "requirements.txt")
     extensions = sorted(CIPHER_LAYER.rglob("*.so"))
     # cryptography's Rust extension is abi3 (its name carries no architecture); the ELF header says arm64
-    assert {path.name for path in extensions} >= {"_rust.abi3.so", "_cffi_backend.cpython-311-aarch64-linux-gnu.so"}
+    assert {path.name for path in extensions} >= {"_rust.abi3.so", f"_cffi_backend.{CPYTHON_TAG}-aarch64-linux-gnu.so"}
     for extension in extensions:
         header = extension.read_bytes()[:20]
         assert header[:4] == b"\x7fELF" and int.from_bytes(header[18:20], "little") == EM_AARCH64, extension

@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import boto3
@@ -43,8 +43,6 @@ SESSION_TTL_SECONDS = 3600  # the template's default, which the e2e server runs 
 EVENT_WAIT_SECONDS = 30  # the server reads its stream and publishes in the background; slow on a busy machine
 SESSIONS = "/v1/billing_portal/sessions"
 
-T = TypeVar("T")
-
 
 @pytest.fixture(scope="module", params=ENGINES)
 def service(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalService]:
@@ -52,7 +50,7 @@ def service(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
         yield running
 
 
-def all_at_once(count: int, call: Callable[[int], T]) -> list[T]:
+def all_at_once[T](count: int, call: Callable[[int], T]) -> list[T]:
     """Run `call(0..count-1)` on `count` threads released together by a barrier; bounded by timeouts."""
     barrier = threading.Barrier(count, timeout=ALL_DONE_TIMEOUT_SECONDS)
 

@@ -1,20 +1,21 @@
 """Every sample event in events/ through `python -m local_gateway invoke FUNCTION -e FILE` (the local
 `sam local invoke`), each in a fresh process as a cold Lambda; checked for what it returns (a new event needs a row in
 EXPECTATIONS), what it writes to CloudWatch (one structured line per request, and EMF metrics) and, for a create and a
-visit run with active tracing as in Lambda, what it sends X-Ray (a subsegment for the handler and one per AWS call).
+visit run under `opentelemetry-instrument` as AWS's OpenTelemetry layer runs a function, its spans (one per AWS call).
 
-The function's stderr is its log output. The X-Ray daemon's address points at a UDP socket of this test, which so
-receives exactly what the X-Ray SDK would send the daemon."""
+The function's stderr is its log output. The traced runs export their spans with OpenTelemetry's console exporter,
+on stdout beside the result: each is a JSON document of its own."""
 
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
+import sysconfig
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -31,9 +32,29 @@ EVENT_FILES = sorted(path.name for path in EVENTS_DIR.glob("*.json"))
 INVOKE_TIMEOUT_SECONDS = 90
 SAMPLE_HOST_URL = "https://id.execute-api.us-east-1.amazonaws.com"  # the host header of the sample events
 INVOKE_PORTAL_URL = "https://portal.example.com/session"  # the portal URL `invoke` configures
-TRACE_ROOT = "1-5759e988-bd862e3fe1be46a994272793"
-# Invoked as in Lambda with active tracing, for the trace tests; the others as `sam local invoke` runs them, untraced
+# Invoked under OpenTelemetry's instrumentation, for the span tests; the others as `sam local invoke` runs them
 TRACED_EVENTS = {"create_session_form.json", "redirect_live.json"}
+TRACING = {
+    "OTEL_TRACES_EXPORTER": "console",
+    "OTEL_METRICS_EXPORTER": "none",
+    "OTEL_LOGS_EXPORTER": "none",
+    "OTEL_SERVICE_NAME": "portal-sessions",
+}
+
+
+def json_documents(text: str) -> list[Any]:
+    """Each JSON document of `text`, in order; a ValueError if anything else is there."""
+    decoder, documents, position = json.JSONDecoder(), [], 0
+    while position < len(text := text.rstrip()):
+        document, position = decoder.raw_decode(text, position)
+        documents.append(document)
+        while position < len(text) and text[position].isspace():
+            position += 1
+    return documents
+
+
+def is_span(document: Any) -> bool:
+    return isinstance(document, dict) and {"context", "kind", "attributes"} <= set(document)
 
 
 @dataclass(frozen=True)
@@ -41,10 +62,16 @@ class Invocation:
     returncode: int
     stdout: str
     stderr: str
-    segments: list[dict[str, Any]]  # every (sub)segment the function sent the X-Ray daemon
 
     def result(self) -> Any:
-        return json.loads(self.stdout)
+        """The handler's result: stdout's one JSON document that is not a span."""
+        [result] = [document for document in json_documents(self.stdout) if not is_span(document)]
+        return result
+
+    @property
+    def spans(self) -> list[dict[str, Any]]:
+        """Every span the run exported (a traced run's only; an untraced one has none)."""
+        return [document for document in json_documents(self.stdout) if is_span(document)]
 
     def log_lines(self) -> list[dict[str, Any]]:
         return [json.loads(line) for line in self.stderr.splitlines() if line.startswith("{")]
@@ -171,37 +198,20 @@ EXPECTATIONS: dict[str, Expectation] = {
 
 
 def _invoke(function: str, event_file: str) -> Invocation:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as daemon:
-        daemon.bind(("127.0.0.1", 0))
-        tracing = {
-            "LAMBDA_TASK_ROOT": str(ROOT / "functions"),  # in Lambda, where Powertools' Tracer traces
-            "POWERTOOLS_TRACE_DISABLED": "false",
-            "_X_AMZN_TRACE_ID": f"Root={TRACE_ROOT};Parent=53995c3f42cd8ad8;Sampled=1",
-            "AWS_XRAY_DAEMON_ADDRESS": f"127.0.0.1:{daemon.getsockname()[1]}",
-        }
-        environment = child_environment(**(tracing if event_file in TRACED_EVENTS else {}))
-        completed = subprocess.run(
-            [sys.executable, "-m", "local_gateway", "invoke", function, "-e", f"events/{event_file}"],
-            cwd=ROOT,
-            env=environment,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=INVOKE_TIMEOUT_SECONDS,
-        )
-        daemon.setblocking(False)
-        datagrams = []
-        while True:  # the SDK sent each before the process exited, and loopback queues a datagram as it is sent
-            try:
-                datagrams.append(daemon.recv(65536).decode())
-            except BlockingIOError:
-                break
-    segments = []
-    for datagram in datagrams:
-        header, body = datagram.split("\n", 1)
-        assert json.loads(header) == {"format": "json", "version": 1}
-        segments.append(json.loads(body))
-    return Invocation(completed.returncode, completed.stdout, completed.stderr, segments)
+    command = [sys.executable, "-m", "local_gateway", "invoke", function, "-e", f"events/{event_file}"]
+    traced = event_file in TRACED_EVENTS
+    if traced:  # as AWS's OpenTelemetry layer wraps the runtime (AWS_LAMBDA_EXEC_WRAPPER=/opt/otel-instrument)
+        command = [str(Path(sysconfig.get_path("scripts")) / "opentelemetry-instrument"), *command]
+    completed = subprocess.run(
+        command,
+        cwd=ROOT,
+        env=child_environment(**(TRACING if traced else {})),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=INVOKE_TIMEOUT_SECONDS,
+    )
+    return Invocation(completed.returncode, completed.stdout, completed.stderr)
 
 
 class Invocations:
@@ -262,10 +272,11 @@ def test_sample_event_invokes_as_expected(invocations: Invocations, event_file: 
     # When it is invoked the way `sam local invoke` would be
     invocation = invocations.succeeded(event_file)
 
-    # Then the command succeeds, prints the handler's result alone as JSON, and the result is the expected one
+    # Then the command succeeds, prints the handler's result alone as JSON (a traced run: with its spans), and the
+    # result is the expected one
     try:
-        result = json.loads(invocation.stdout)
-    except json.JSONDecodeError as exc:
+        result = json.loads(invocation.stdout) if event_file not in TRACED_EVENTS else invocation.result()
+    except ValueError as exc:
         pytest.fail(f"stdout is not pure JSON ({exc}):\n{invocation.stdout[:4000]}")
     expectation.check(result)
 
@@ -377,55 +388,66 @@ def test_stored_events_are_counted_and_logged_by_type(invocations: Invocations) 
     assert stored == ["billing_portal.session.created", "billing_portal.session.visited"]
 
 
-# What X-Ray gets: Powertools' Tracer as a deployed function runs it
+# What OpenTelemetry records: the botocore instrumentation, as AWS's OpenTelemetry layer runs it
 
 
-def aws_calls(segments: list[dict[str, Any]]) -> list[tuple[str, str]]:
-    return [(segment["name"], segment["aws"]["operation"]) for segment in segments if "aws" in segment]
+def calls_of(invocation: Invocation, function: str) -> list[dict[str, Any]]:
+    """The spans of the function's own AWS calls: the children of its invocation's span (the runner's setup calls,
+    moto's tables and secrets, are outside it)."""
+    [invoked] = [span for span in invocation.spans if span["name"] == function and span["parent_id"] is None]
+    assert invoked["kind"] == "SpanKind.SERVER"
+    children = [span for span in invocation.spans if span["parent_id"] == invoked["context"]["span_id"]]
+    assert {span["context"]["trace_id"] for span in children} == {invoked["context"]["trace_id"]}
+    return children
 
 
-def test_the_handler_has_its_own_subsegment_with_the_cold_start(invocations: Invocations) -> None:
-    segments = invocations.succeeded("create_session_form.json").segments
+def dynamodb_calls(spans: list[dict[str, Any]]) -> list[tuple[str, list[str] | None]]:
+    """(operation, tables) of each DynamoDB call; the instrumentation names the table of a single-table call."""
+    calls = []
+    for span in spans:
+        attributes = span["attributes"]
+        if attributes.get("rpc.service") == "DynamoDB":
+            assert span["name"] == f"DynamoDB.{attributes['rpc.method']}" == f"DynamoDB.{attributes['db.operation']}"
+            calls.append((attributes["rpc.method"], attributes.get("aws.dynamodb.table_names")))
+    return calls
 
-    [handler] = [segment for segment in segments if segment["name"] == "## lambda_handler"]
 
-    assert handler["trace_id"] == TRACE_ROOT
-    assert handler["annotations"] == {"ColdStart": True, "Service": "portal-sessions"}
-    assert "metadata" not in handler  # no response recorded: it holds the session URL
+TABLE = ["portal-sessions-local"]  # the table `invoke` makes
 
 
-def test_each_dynamodb_call_is_a_subsegment_of_the_trace(invocations: Invocations) -> None:
+def test_a_create_has_a_span_per_dynamodb_call_with_its_operation_and_table(invocations: Invocations) -> None:
     created = invocations.succeeded("create_session_form.json")
 
-    calls = aws_calls(created.segments)
+    calls = dynamodb_calls(calls_of(created, "CreateSessionFunction"))
 
     assert created.result()["statusCode"] == 200
-    assert ("dynamodb", "TransactWriteItems") in calls  # the session, stored with its configuration check
-    assert ("dynamodb", "PutItem") in calls  # the idempotency record of the sample's Idempotency-Key
-    assert {segment["trace_id"] for segment in created.segments} == {TRACE_ROOT}
-    tables = {segment["aws"]["table_name"] for segment in created.segments if "table_name" in segment.get("aws", {})}
-    assert tables == {"portal-sessions-local"}  # single-item calls name their table (transactions span tables)
+    assert ("PutItem", TABLE) in calls  # the idempotency record of the sample's Idempotency-Key
+    assert ("TransactWriteItems", None) in calls  # the session, stored with its configuration check
+    # every single-table call names the table; a transaction (which may span tables) is named by its operation
+    assert all(tables == TABLE for operation, tables in calls if not operation.startswith("Transact")), calls
 
 
-def test_traces_hold_neither_the_api_key_nor_the_session_url(invocations: Invocations) -> None:
-    created = invocations.succeeded("create_session_form.json")
-    event = json.loads((EVENTS_DIR / "create_session_form.json").read_text())
-    api_key = event["headers"]["authorization"].removeprefix("Bearer ")
-    url_token = json.loads(created.result()["body"])["url"].rsplit("/", 1)[1]
-
-    sent = json.dumps(created.segments)
-
-    assert len(created.segments) >= 3
-    assert api_key not in sent
-    assert url_token not in sent
-
-
-def test_a_visit_is_traced_without_its_token(invocations: Invocations) -> None:
+def test_a_visit_has_a_span_for_its_one_conditional_update(invocations: Invocations) -> None:
     visit = invocations.succeeded("redirect_live.json")
 
-    calls = aws_calls(visit.segments)
+    calls = dynamodb_calls(calls_of(visit, "RedirectFunction"))
 
     assert visit.result()["statusCode"] == 302
-    assert ("dynamodb", "UpdateItem") in calls  # the visit: one conditional update
-    assert any(segment["name"] == "## lambda_handler" for segment in visit.segments)
-    assert visited_token() not in json.dumps(visit.segments)
+    assert calls == [("UpdateItem", TABLE)]
+
+
+def test_spans_hold_no_key_url_token_hand_off_or_response_body(invocations: Invocations) -> None:
+    created = invocations.succeeded("create_session_form.json")
+    visit = invocations.succeeded("redirect_live.json")
+    event = json.loads((EVENTS_DIR / "create_session_form.json").read_text())
+    api_key = event["headers"]["authorization"].removeprefix("Bearer ")
+    created_body = created.result()["body"]
+    url_token = json.loads(created_body)["url"].rsplit("/", 1)[1]
+    location = _header(visit.result(), "Location") or ""
+    handoff = parse_qs(urlsplit(location).query)["handoff"][0]
+
+    recorded = json.dumps(created.spans + visit.spans)
+
+    assert len(created.spans) >= 3 and len(visit.spans) >= 2
+    for secret in (api_key, url_token, visited_token(), handoff, location, created_body):
+        assert secret not in recorded

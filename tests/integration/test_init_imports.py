@@ -1,9 +1,8 @@
 """What each function imports at init, in a fresh process as in a cold Lambda: only what its requests need.
 
 The redirect (a link a customer waits on) and the cleanup import neither pydantic nor Powertools' event handler, nor
-does create import the event handler; with
-tracing off nothing imports the X-Ray SDK; an API function builds the validators of its own requests at init and
-leaves every other request model unbuilt.
+does create import the event handler; no function imports the X-Ray SDK; an API function builds the validators of its
+own requests at init and leaves every other request model unbuilt.
 """
 
 from __future__ import annotations
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from local_gateway.template import load_template
+from local_gateway.template import condition_values, load_template, with_conditions
 from tests.support.settings import FUNCTION_SETTINGS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,7 +39,7 @@ print(json.dumps({"modules": modules, "built": built}))
 def init_of(module: str, *, as_in_lambda: bool = False, **environment: str) -> dict[str, list[str]]:
     path = [str(ROOT / "layers" / "portal"), *(str(folder) for folder in (ROOT / "functions").iterdir())]
     env = {name: value for name, value in os.environ.items() if name != "LAMBDA_TASK_ROOT"}
-    settings = {"PYTHONPATH": os.pathsep.join(path), "POWERTOOLS_TRACE_DISABLED": "true", **FUNCTION_SETTINGS}
+    settings = {"PYTHONPATH": os.pathsep.join(path), **FUNCTION_SETTINGS}
     env.update({**settings, **environment})
     done = subprocess.run(
         [sys.executable, "-c", PROBE, module, *(_absent_in_lambda(module) if as_in_lambda else [])],
@@ -67,7 +66,8 @@ def _layers(module: str) -> list[str]:
     """The layers template.yaml gives the module's function (its own and the Globals')."""
     template = load_template()
     own = template["Resources"][FUNCTIONS[module]]["Properties"].get("Layers", [])
-    return [layer["Ref"] for layer in [*template["Globals"]["Function"]["Layers"], *own]]
+    layers = with_conditions([*template["Globals"]["Function"]["Layers"], *own], condition_values(template))
+    return [layer["Ref"] for layer in layers]  # as deployed by default (no OpenTelemetry layer)
 
 
 def _absent_in_lambda(module: str) -> list[str]:
@@ -125,11 +125,21 @@ def test_configurations_build_the_configuration_models() -> None:
     assert "CreateSessionParams" not in built
 
 
-def test_with_tracing_on_in_lambda_the_tracer_patches_botocore() -> None:
-    modules = init_of("redirect_handler", LAMBDA_TASK_ROOT=str(ROOT), POWERTOOLS_TRACE_DISABLED="false")["modules"]
+EVERY_HANDLER = sorted(
+    resource["Properties"]["Handler"].rsplit(".", 1)[0]
+    for resource in load_template()["Resources"].values()
+    if resource["Type"] == "AWS::Serverless::Function"
+)
 
-    assert imported(modules, "aws_xray_sdk")
-    assert "aws_xray_sdk.ext.botocore.patch" in modules
+
+@pytest.mark.parametrize("module", EVERY_HANDLER)
+def test_no_function_imports_the_x_ray_sdk_as_lambda_runs_it(module: str) -> None:
+    # As Lambda starts it (LAMBDA_TASK_ROOT set), with POWERTOOLS_TRACE_DISABLED as a stack deployed before may still
+    # set it: the X-Ray SDK's support ends on 2027-02-25, and Powertools' Tracer is built on it
+    modules = init_of(module, LAMBDA_TASK_ROOT=str(ROOT / "functions"), POWERTOOLS_TRACE_DISABLED="false")["modules"]
+
+    assert imported(modules, "portal_sessions")  # the probe saw the function's own imports
+    assert not imported(modules, "aws_xray_sdk")
 
 
 @pytest.mark.parametrize(

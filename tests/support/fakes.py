@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Iterator
 from dataclasses import replace
-from typing import Any, TypeVar
+from typing import Any
 
 from portal_sessions.errors import ConditionFailedError, ConfigurationCheckFailedError
 from portal_sessions.session import PortalSession, RequestRef
@@ -38,10 +38,8 @@ from portal_sessions.store.sessions import NewSession, StoredSession, VisitResul
 from portal_sessions.store.webhooks import EVENT_RETENTION_SECONDS, EventQuery, StoredEndpoint, event_sort_key
 from portal_sessions.tokens import token_hash_of
 
-T = TypeVar("T")
 
-
-def newest_first_page(
+def newest_first_page[T](
     objects: list[T], sort_of: Callable[[T], str], *, limit: int, after: str | None, before: str | None
 ) -> tuple[list[T], bool]:
     """A page of a list, newest first, as the `ByList` index gives it: `limit` objects older than `after` (or newer

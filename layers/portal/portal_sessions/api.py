@@ -24,7 +24,7 @@ from .api_version import answered_version, requested_version
 from .auth import Caller, authenticate, load_key_hashes
 from .errors import InvalidRequestError, PermissionDeniedError, RequestTooLargeError, StripeError
 from .idempotency import IdempotencyClaim, IdempotentRequest, OperationResult, run_idempotently
-from .observability import logger, metrics, traced
+from .observability import logger, metrics
 from .request_log import logged_request
 from .settings import ApiSettings
 from .store.api_keys import ApiKeyStore
@@ -103,7 +103,6 @@ def api_handler(answer: Callable[[ApiRequest, LambdaContext], dict[str, Any]]) -
     """The Lambda handler of an API function: observability, one logged request with its `Request-Id`, the
     `Stripe-Version` it answered in, and every failure as a Stripe-shaped JSON error, never a stack trace."""
 
-    @traced
     @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
     @metrics.log_metrics(capture_cold_start_metric=True)
     def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

@@ -35,3 +35,11 @@ def clear_provider_cache() -> None:
     then (tests: a new mock of AWS)."""
     ssm_parameters.cache_clear()
     secrets_provider.cache_clear()
+
+
+def forget_cached_values() -> None:
+    """Drop the values the providers cached, keeping their clients: the next read of each goes to SSM or Secrets
+    Manager (after a SnapStart restore, so no copy keeps using what the snapshot held)."""
+    for provider in (ssm_parameters, secrets_provider):
+        if provider.cache_info().currsize:  # built: clear its values without building one just for that
+            provider().clear_cache()  # type: ignore[no-untyped-call]  # Powertools leaves it unannotated

@@ -11,7 +11,7 @@ import os
 import re
 from dataclasses import MISSING, dataclass, field, fields
 from functools import cache
-from typing import Any, TypeVar
+from typing import Any
 
 from .errors import ConfigurationError
 
@@ -32,9 +32,6 @@ def _number(*, default: int, ge: int, le: int) -> Any:
 @dataclass(frozen=True, kw_only=True, eq=False)
 class _Settings:
     table_name: str = _text(min_length=3)
-
-
-SettingsT = TypeVar("SettingsT", bound=_Settings)
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -153,7 +150,7 @@ def _problem(rules: Any, value: str) -> str | None:
     return None
 
 
-def settings_from(model: type[SettingsT], environment: dict[str, str]) -> SettingsT:
+def settings_from[SettingsT: _Settings](model: type[SettingsT], environment: dict[str, str]) -> SettingsT:
     """The settings `model` describes, from environment variables named after its fields in upper case."""
     values: dict[str, Any] = {}
     problems = []

@@ -8,7 +8,7 @@ else it is Stripe's `parameter_invalid_empty` error.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, TypeVar, get_args, get_origin
+from typing import Annotated, Any, get_args, get_origin
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -35,7 +35,6 @@ MAX_STRING = 5000
 MAX_ID = 255
 MAX_URL = 2048
 ID_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]+$"  # no control characters: ids end up in logs, headers and JWT claims
-ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 class StripeParams(BaseModel):
@@ -246,7 +245,7 @@ def check_expand(expand: list[str] | None, expandable: tuple[str, ...]) -> None:
             )
 
 
-def validate_params(model: type[ModelT], raw: dict[str, Any]) -> ModelT:
+def validate_params[ModelT: BaseModel](model: type[ModelT], raw: dict[str, Any]) -> ModelT:
     try:
         return model.model_validate(_plain_names_read(model, raw))
     except ValidationError as exc:
