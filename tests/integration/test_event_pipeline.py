@@ -13,12 +13,13 @@ import create_session_handler
 import pytest
 import redirect_handler
 import session_events_handler
+import webhook_deliveries_handler
 
 from portal_admin.__main__ import main as admin
 from portal_sessions.errors import InvalidRequestError
 from portal_sessions.settings import clear_settings_cache
 from portal_sessions.store.webhooks import EventQuery, EventStore
-from tests.integration.test_webhook_deliveries import create_session, deliver, register
+from tests.integration.test_webhook_deliveries import create_session, deliver, queued, register, sqs_event
 from tests.support.aws import aws_client
 from tests.support.events import FakeContext, http_event
 from tests.support.settings import LIVE_KEY, TEST_KEY
@@ -242,3 +243,40 @@ def create_session_of(customer: str) -> dict[str, Any]:
     assert response["statusCode"] == 200, response["body"]
     session: dict[str, Any] = json.loads(response["body"])
     return session
+
+
+@pytest.mark.parametrize("crash", [True, False])
+def test_a_crash_after_the_deliveries_are_sent_and_before_the_mark_sends_each_endpoint_the_event_at_most_twice(
+    local_env: dict[str, str], session_events: Any, monkeypatch: pytest.MonkeyPatch, crash: bool
+) -> None:
+    # Given two endpoints, and (injected) the delivery function dying once right after it queued the deliveries
+    mark_done = EventStore.mark_done
+    crashes = [crash]
+
+    def dying_once(self: EventStore, event_id: str, steps: list[str], *, purge_at: int) -> None:
+        if "fanned_out" in steps and crashes and crashes.pop():
+            raise RuntimeError("injected: the function died here")
+        mark_done(self, event_id, steps, purge_at=purge_at)
+
+    monkeypatch.setattr(EventStore, "mark_done", dying_once)
+    with webhook_receiver() as first, webhook_receiver() as second:
+        register(first.url, ["*"])
+        register(second.url, ["*"])
+        create_session()
+        assert session_events()["batchItemFailures"] == []
+        (message,) = queued(local_env)
+
+        # When the event's message is handled, and handed over again while it fails (as SQS redelivers it)
+        outcomes = []
+        for _receive in range(3):
+            failed = webhook_deliveries_handler.lambda_handler(sqs_event([message]), FakeContext())["batchItemFailures"]
+            outcomes.append(bool(failed))
+            if not failed:
+                break
+        assert deliver(local_env)["batchItemFailures"] == []
+
+    # Then each endpoint got the event, twice with the crash (never more), once without, always with the same id
+    assert outcomes == ([True, False] if crash else [False])
+    for receiver in (first, second):
+        ids = [json.loads(delivery.body)["id"] for delivery in receiver.received]
+        assert len(set(ids)) == 1 and len(ids) == (2 if crash else 1)
