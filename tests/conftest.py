@@ -36,7 +36,7 @@ from portal_sessions.settings import clear_settings_cache  # noqa: E402
 from portal_sessions.store.configurations import ConfigurationStore  # noqa: E402
 from portal_sessions.store.table import clear_client_cache as clear_dynamodb_client  # noqa: E402
 from tests.support.aws import aws_client  # noqa: E402
-from tests.support.engines import DYNAMODB_LOCAL_MISSING, ENGINES, REQUIRE_ALL_ENGINES  # noqa: E402
+from tests.support.engines import DYNAMODB_LOCAL_MISSING, ENGINES, REQUIRE_ALL_ENGINES, required  # noqa: E402
 from tests.support.events import FakeContext  # noqa: E402
 from tests.support.settings import (  # noqa: E402
     API_KEYS_PARAMETER,
@@ -65,6 +65,13 @@ for _name, _value in FUNCTION_SETTINGS.items():
 def pytest_configure(config: pytest.Config) -> None:
     if DYNAMODB_LOCAL_MISSING and REQUIRE_ALL_ENGINES:
         raise pytest.UsageError(f"PORTAL_REQUIRE_ALL_ENGINES=1 but DynamoDB Local cannot run: {DYNAMODB_LOCAL_MISSING}")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Under PORTAL_REQUIRE_ALL_ENGINES=1 (CI) no test skips: a tool that is missing fails the run."""
+    report: pytest.TestReport = yield
+    return required(report)
 
 
 def pytest_report_header(config: pytest.Config) -> str:
