@@ -69,6 +69,7 @@ def run(host: str, port: int, dynamodb: str = "embedded") -> int:
     routes = http_routes(load_template())
     local_pages: dict[str, Any] = {}
     server = make_server(host, port, routes, local_pages)
+    print("Starting: the AWS stand-in and every function (a few seconds)…", flush=True)
     backend: LocalBackend | None = None
     pollers: list[StreamPoller | QueuePoller] = []  # the table's stream and the queues, as Lambda reads them
     try:
