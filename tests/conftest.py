@@ -53,6 +53,7 @@ from tests.support.settings import (  # noqa: E402
     TEST_HANDOFF_SECRET_ID,
     TEST_KEY,
     WEBHOOK_SECRETS_KEY_ID,
+    fuzz_seed,
 )
 
 # Valid settings for every function while test modules are collected (importing a handler runs its init, which
@@ -65,6 +66,7 @@ for _name, _value in FUNCTION_SETTINGS.items():
 def pytest_configure(config: pytest.Config) -> None:
     if DYNAMODB_LOCAL_MISSING and REQUIRE_ALL_ENGINES:
         raise pytest.UsageError(f"PORTAL_REQUIRE_ALL_ENGINES=1 but DynamoDB Local cannot run: {DYNAMODB_LOCAL_MISSING}")
+    fuzz_seed()  # drawn here, in the environment the workers inherit
 
 
 @pytest.hookimpl(wrapper=True)
@@ -74,10 +76,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     return required(report)
 
 
-def pytest_report_header(config: pytest.Config) -> str:
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    seed = f"Fuzz seed: {fuzz_seed()} (PORTAL_FUZZ_SEED={fuzz_seed()} replays this run's generated requests)"
     if DYNAMODB_LOCAL_MISSING:
-        return f"DynamoDB engines: moto only. DynamoDB Local SKIPPED: {DYNAMODB_LOCAL_MISSING}"
-    return "DynamoDB engines: moto and Amazon DynamoDB Local"
+        return [f"DynamoDB engines: moto only. DynamoDB Local SKIPPED: {DYNAMODB_LOCAL_MISSING}", seed]
+    return ["DynamoDB engines: moto and Amazon DynamoDB Local", seed]
 
 
 @pytest.fixture(scope="session")
