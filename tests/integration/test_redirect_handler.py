@@ -12,10 +12,10 @@ from portal_sessions import clock
 from portal_sessions.handoff import AUDIENCES, verify_handoff_token
 from tests.support.aws import aws_client
 from tests.support.events import FakeContext, http_event
-from tests.support.settings import PORTAL_URL, TEST_HANDOFF_KEYS
+from tests.support.settings import CLOCK_START, PORTAL_URL, TEST_HANDOFF_KEYS
 from tests.support.table import insert_session, item_for_token
 
-T0 = 1_800_000_000
+T0 = CLOCK_START
 
 
 def visit(token: str, method: str = "GET") -> dict:

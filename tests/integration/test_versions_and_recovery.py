@@ -22,10 +22,10 @@ from portal_sessions.store.table import dynamodb_client
 from tests.support.aws import aws_client
 from tests.support.contract import schema_errors
 from tests.support.events import FakeContext, http_event, json_body
-from tests.support.settings import PORTAL_LOGIN_URL, TEST_HANDOFF_KEYS, TEST_KEY
+from tests.support.settings import CLOCK_START, PORTAL_LOGIN_URL, TEST_HANDOFF_KEYS, TEST_KEY
 from tests.support.table import item_for_token
 
-T0 = 1_800_000_000
+T0 = CLOCK_START
 OLD_VERSION = "2026-07-29.dahlia"
 BASE = {"customer": "cus_1", "return_url": "https://example.com/account"}
 
