@@ -38,7 +38,7 @@ class Target:
 # The permissions test checks every DynamoDB call the stores make (action, key, condition) against template.yaml's
 # policies: the IAM checker's inputs, so it runs against each store.
 TARGETS = {
-    "sealing": Target(("sealing.py",), ("tests/integration/test_idempotency.py",)),
+    "sealing": Target(("sealing.py",), ("tests/unit/test_sealing.py", "tests/integration/test_idempotency.py")),
     "delivery_safety": Target(
         ("delivery_safety.py",),
         ("tests/unit/test_webhooks.py", "tests/unit/test_delivery_special_ranges.py"),
