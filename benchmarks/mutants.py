@@ -41,7 +41,11 @@ TARGETS = {
     "sealing": Target(("sealing.py",), ("tests/unit/test_sealing.py", "tests/integration/test_idempotency.py")),
     "delivery_safety": Target(
         ("delivery_safety.py",),
-        ("tests/unit/test_webhooks.py", "tests/unit/test_delivery_special_ranges.py"),
+        (
+            "tests/unit/test_webhooks.py",
+            "tests/unit/test_delivery_special_ranges.py",
+            "tests/unit/test_delivery_urls.py",
+        ),
     ),
     "handoff": Target(
         ("handoff.py",),
