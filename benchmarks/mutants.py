@@ -56,7 +56,10 @@ TARGETS = {
         (
             "tests/unit/test_auth.py",
             "tests/unit/test_tokens.py",
+            "tests/unit/test_api_key_format.py",
+            "tests/integration/test_api_key_store.py",
             "tests/integration/test_api_keys.py",
+            "tests/integration/test_round_trips.py",
             "tests/integration/test_permissions.py",
         ),
     ),
