@@ -79,6 +79,9 @@ TARGETS = {
             "tests/integration/test_concurrency.py",
             "tests/integration/test_cleanup.py",
             "tests/integration/test_permissions.py",
+            "tests/integration/test_session_retention_and_lists.py",
+            "tests/integration/test_session_lifecycle.py",
+            "tests/integration/test_index_upgrade.py",
         ),
     ),
 }
