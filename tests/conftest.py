@@ -36,7 +36,7 @@ from portal_sessions.settings import clear_settings_cache  # noqa: E402
 from portal_sessions.store.configurations import ConfigurationStore  # noqa: E402
 from portal_sessions.store.table import clear_client_cache as clear_dynamodb_client  # noqa: E402
 from tests.support.aws import aws_client  # noqa: E402
-from tests.support.engines import DYNAMODB_LOCAL_MISSING, ENGINES, REQUIRE_ALL_ENGINES  # noqa: E402
+from tests.support.engines import DYNAMODB_LOCAL_MISSING, ENGINES, REQUIRE_ALL_ENGINES, required  # noqa: E402
 from tests.support.events import FakeContext  # noqa: E402
 from tests.support.settings import (  # noqa: E402
     API_KEYS_PARAMETER,
@@ -53,6 +53,7 @@ from tests.support.settings import (  # noqa: E402
     TEST_HANDOFF_SECRET_ID,
     TEST_KEY,
     WEBHOOK_SECRETS_KEY_ID,
+    fuzz_seed,
 )
 
 enforce_aws_limits()  # every client the tests and the functions make refuses what AWS refuses, as `make run` does
@@ -67,12 +68,21 @@ for _name, _value in FUNCTION_SETTINGS.items():
 def pytest_configure(config: pytest.Config) -> None:
     if DYNAMODB_LOCAL_MISSING and REQUIRE_ALL_ENGINES:
         raise pytest.UsageError(f"PORTAL_REQUIRE_ALL_ENGINES=1 but DynamoDB Local cannot run: {DYNAMODB_LOCAL_MISSING}")
+    fuzz_seed()  # drawn here, in the environment the workers inherit
 
 
-def pytest_report_header(config: pytest.Config) -> str:
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Under PORTAL_REQUIRE_ALL_ENGINES=1 (CI) no test skips: a tool that is missing fails the run."""
+    report: pytest.TestReport = yield
+    return required(report)
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    seed = f"Fuzz seed: {fuzz_seed()} (PORTAL_FUZZ_SEED={fuzz_seed()} replays this run's generated requests)"
     if DYNAMODB_LOCAL_MISSING:
-        return f"DynamoDB engines: moto only. DynamoDB Local SKIPPED: {DYNAMODB_LOCAL_MISSING}"
-    return "DynamoDB engines: moto and Amazon DynamoDB Local"
+        return [f"DynamoDB engines: moto only. DynamoDB Local SKIPPED: {DYNAMODB_LOCAL_MISSING}", seed]
+    return ["DynamoDB engines: moto and Amazon DynamoDB Local", seed]
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,10 @@ every wait and retry loop a bound.
 The module has a server of its own on each engine, empty when it starts: moto copies every table for each
 transaction (an Idempotency-Key's create is one), so on the session's shared server many at once would measure what
 earlier tests stored, not the service.
+
+The local runner invokes each function one request at a time, so requests here never overlap inside a handler:
+that, the 409s of one Idempotency-Key and the one `visited` event are proven in-process by
+tests/integration/test_concurrency.py.
 """
 
 from __future__ import annotations

@@ -20,9 +20,10 @@ from portal_sessions.store.table import dynamodb_client
 from portal_sessions.tokens import url_token_hash
 from tests.support.aws import aws_client
 from tests.support.events import FakeContext
+from tests.support.settings import CLOCK_START
 from tests.support.table import insert_session, item_for_token, session_items
 
-NOW = 1_800_000_000 - 1_800_000_000 % BUCKET_SECONDS + 1800  # the middle of an hour
+NOW = CLOCK_START - CLOCK_START % BUCKET_SECONDS + 1800  # the middle of an hour
 SHARDS = 4
 
 

@@ -20,14 +20,14 @@ from portal_sessions.errors import ConditionFailedError
 from portal_sessions.store.configurations import ConfigurationStore
 from tests.support.contract import schema_errors
 from tests.support.events import FakeContext, http_event, json_body
-from tests.support.settings import LIVE_KEY, TEST_KEY
+from tests.support.settings import CLOCK_START, LIVE_KEY, TEST_KEY
 from tests.support.table import session_items
 
 COLLECTION = "/v1/billing_portal/configurations"
 SESSIONS = "/v1/billing_portal/sessions"
 FORM = "application/x-www-form-urlencoded"
 DEFAULT_IDS = {TEST_KEY: "bpc_DefaultTestConfiguration", LIVE_KEY: "bpc_DefaultLiveConfiguration"}
-START = 1_800_000_000
+START = CLOCK_START
 
 
 def call(

@@ -15,7 +15,7 @@ from portal_sessions.tokens import url_token_hash
 from tests.support.aws import aws_client
 from tests.support.contract import schema_errors
 from tests.support.events import FakeContext, http_event, json_body
-from tests.support.settings import LIVE_KEY, TEST_KEY
+from tests.support.settings import CLOCK_START, LIVE_KEY, TEST_KEY
 from tests.support.table import all_items, session_items
 
 PATH = "/v1/billing_portal/sessions"
@@ -33,7 +33,7 @@ def create(body: str | bytes, *, key: str | None = TEST_KEY, content_type: str =
 
 @pytest.fixture
 def fixed_clock(monkeypatch: pytest.MonkeyPatch) -> int:
-    now = 1_800_000_000
+    now = CLOCK_START
     monkeypatch.setattr(clock, "now", lambda: now)
     return now
 

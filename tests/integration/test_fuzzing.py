@@ -6,7 +6,8 @@ deliver it, and every response must be one the API documents: 200 with a session
 table's item count is read: a refused request leaves the table exactly as it was (no session, no idempotency record),
 a created session adds exactly its own item(s); after each family the whole table is compared with what the 200s said.
 
-The families together send over 1,000 requests, unseeded so each run tries others (each test checks its own count).
+The families together send over 1,000 requests, from a seed drawn for each run so each run tries others (each test
+checks its own count); pytest's header and every failure show the seed, and PORTAL_FUZZ_SEED=<seed> replays it.
 A few inputs are kept out of the families that would otherwise meet them (lone surrogates in a text body, non-ASCII
 text in a base64 body or after `Basic`, long JSON texts sent as forms) and are pinned by the plain tests at the end
 instead, so that one known failure cannot mask the others in its family; the huge family keeps everything in its
@@ -25,7 +26,7 @@ from urllib.parse import quote, urlencode
 
 import create_session_handler
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 from moto.backends import get_backend
 from moto.core import DEFAULT_ACCOUNT_ID
@@ -33,7 +34,7 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from tests.support.aws import aws_client
 from tests.support.contract import contract_problems, schema_errors
 from tests.support.events import FakeContext, http_event
-from tests.support.settings import LIVE_KEY, TEST_KEY
+from tests.support.settings import FUZZ_SEED_VARIABLE, LIVE_KEY, TEST_KEY, fuzz_seed
 
 PATH = "/v1/billing_portal/sessions"
 FORM = "application/x-www-form-urlencoded"
@@ -42,7 +43,7 @@ ALLOWED_STATUSES = {200, 400, 401, 404, 413}
 MAX_BODY_BYTES = 64 * 1024
 VALID_FORM = b"customer=cus_fuzz&return_url=https://example.com/account"
 
-# Examples per family and engine: 1,015 requests (unseeded, so each run tries others).
+# Examples per family and engine: 1,015 requests (from the run's seed, so each run tries others).
 FORM_EXAMPLES = 250
 JSON_EXAMPLES = 250
 ENCODING_EXAMPLES = 200
@@ -169,12 +170,17 @@ def fuzz(strategy: st.SearchStrategy[FuzzRequest], table: Table, examples: int, 
         print_blob=True,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example],
     )
+    @seed(fuzz_seed())
     @given(strategy)
     def holds_for(request: FuzzRequest) -> None:
         sent.append(request)
         check(request, table)
 
-    holds_for()
+    try:
+        holds_for()
+    except BaseException as failure:
+        failure.add_note(f"Replay these requests with {FUZZ_SEED_VARIABLE}={fuzz_seed()}")
+        raise
     table.check_contents()
     assert len(sent) >= examples, f"only {len(sent)} of {examples} requests were generated"
 

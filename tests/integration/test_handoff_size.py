@@ -17,10 +17,10 @@ from portal_sessions import clock
 from portal_sessions.settings import clear_settings_cache
 from tests.support.aws import aws_client
 from tests.support.events import FakeContext, http_event, json_body
-from tests.support.settings import LIVE_KEY, TEST_KEY
+from tests.support.settings import CLOCK_START, LIVE_KEY, TEST_KEY
 from tests.support.table import session_count
 
-T0 = 1_800_000_000
+T0 = CLOCK_START
 MAX_LOCATION = 8192
 MAX_ID, MAX_URL, MAX_PORTAL_URL = 255, 2048, 512
 LONGEST_KID = "k" * 64

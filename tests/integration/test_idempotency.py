@@ -58,6 +58,20 @@ def test_a_retry_with_the_same_key_replays_the_first_response(service_env: dict)
     assert schema_errors("billing_portal.session", json_body(again)) == []
 
 
+def test_a_retry_with_its_parameters_in_another_order_is_the_same_request(service_env: dict) -> None:
+    # Given a session created with an Idempotency-Key
+    first = create("customer=cus_1&return_url=https://example.com&locale=fr", idempotency_key="order-1")
+    assert first["statusCode"] == 200
+
+    # When it is retried with the same parameters, sent in another order
+    again = create("locale=fr&return_url=https://example.com&customer=cus_1", idempotency_key="order-1")
+
+    # Then it is the same request: the first response is replayed
+    assert again["statusCode"] == 200, again["body"]
+    assert again["headers"]["Idempotent-Replayed"] == "true"
+    assert json_body(again) == json_body(first)
+
+
 def test_the_same_key_with_other_parameters_is_an_idempotency_error(service_env: dict) -> None:
     # Given
     create(idempotency_key="retry-2")

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
+import time
+from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -17,7 +21,9 @@ from tests.support.aws import aws_client
 from tests.support.events import FakeContext, http_event, json_body
 from tests.support.settings import LIVE_KEY, PORTAL_LOGIN_URL, PORTAL_URL, TEST_KEY
 
-T0 = 1_800_000_000
+ROOT = Path(__file__).resolve().parents[2]
+HANDOFF_DOC = ROOT / "docs" / "handoff.md"
+T0 = int(time.time())  # the present: the documented snippet checks a hand-off's times without leeway
 TEST_PORTAL_URL = "https://test-portal.example.com/session"
 TEST_PORTAL_LOGIN_URL = "https://test-portal.example.com/login"
 
@@ -29,26 +35,40 @@ def now(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return current
 
 
-def keyring_of(secret_id: str) -> dict[str, str]:
-    """A portal's keys, read from its mode's secret as docs/handoff.md says: every member but `signing_kid`."""
-    text = aws_client("secretsmanager").get_secret_value(SecretId=secret_id)["SecretString"]
-    return {kid: key for kid, key in json.loads(text).items() if kid != "signing_kid"}
+def secret_string_of(secret_id: str) -> str:
+    text: str = aws_client("secretsmanager").get_secret_value(SecretId=secret_id)["SecretString"]
+    return text
 
 
-def portal_verifies(handoff: str, keys: dict[str, str], audience: str) -> dict[str, Any]:
-    """The portal snippet of docs/handoff.md, verbatim in substance: the key the header names, then PyJWT's checks."""
-    kid = jwt.get_unverified_header(handoff).get("kid")
-    if kid not in keys:
-        raise jwt.InvalidTokenError("unknown key id")
-    return jwt.decode(
-        handoff,
-        keys[kid],
-        algorithms=["HS256"],
-        audience=audience,
-        issuer="portal-sessions",
-        leeway=10**9,  # the clock is fixed in the past here
-        options={"require": ["exp", "iat", "sid", "jti"]},
-    )
+def documented_portal_code() -> str:
+    """The code docs/handoff.md gives a portal to verify a hand-off: the Python block of its "The keyring" section,
+    behind as many empty lines as precede it, so a traceback names the document's own line."""
+    text = HANDOFF_DOC.read_text(encoding="utf-8")
+    start = text.index("\n## The keyring\n")
+    section = text[start : text.find("\n## ", start + 1)]
+    [block] = re.finditer(r"```python\n(.*?)```", section, flags=re.DOTALL)
+    return "\n" * text.count("\n", 0, start + block.start(1)) + block.group(1)
+
+
+def portal_verifies(handoff: str, secret_string: str, audience: str) -> dict[str, Any]:
+    """Runs docs/handoff.md's snippet itself, as a portal of `audience` holding `secret_string` would; its claims.
+    The snippet is a live portal's, whose comment tells other portals to put their own audience in its place."""
+    code = documented_portal_code()
+    live_audience = 'audience="billing_portal",'
+    assert code.count(live_audience) == 1, "the documented snippet no longer names the live portal's audience"
+    namespace: dict[str, Any] = {
+        "secret_string": secret_string,
+        "request": SimpleNamespace(args={"handoff": handoff}),
+    }
+    exec(compile(code.replace(live_audience, f"audience={audience!r},"), str(HANDOFF_DOC), "exec"), namespace)
+    claims: dict[str, Any] = namespace["claims"]
+    return claims
+
+
+def test_the_documented_snippet_is_what_runs() -> None:
+    # The snippet is found, and it is the whole check a portal makes (no hand copy of it in this module)
+    code = documented_portal_code()
+    assert "jwt.decode(" in code and "if kid not in keys:" in code and "signing_kid" in code
 
 
 def handoff_of(api_key: str, params: dict[str, str], parameter: str = "handoff") -> tuple[str, str]:
@@ -70,8 +90,8 @@ LIVE_CUSTOMER = {"customer": "cus_LiveCustomer000001", "return_url": "https://ex
 
 
 def test_a_test_hand_off_fails_live_verification_and_vice_versa(service_env: dict, now: list[int]) -> None:
-    live_keys = keyring_of(service_env["HANDOFF_SECRET_ID"])
-    test_keys = keyring_of(service_env["TEST_HANDOFF_SECRET_ID"])
+    live_keys = secret_string_of(service_env["HANDOFF_SECRET_ID"])
+    test_keys = secret_string_of(service_env["TEST_HANDOFF_SECRET_ID"])
 
     # Given a test key's session for a (live-looking) customer, and a live key's
     _, test_handoff = handoff_of(TEST_KEY, LIVE_CUSTOMER)
@@ -87,7 +107,7 @@ def test_a_test_hand_off_fails_live_verification_and_vice_versa(service_env: dic
     with pytest.raises(jwt.InvalidTokenError):
         portal_verifies(live_handoff, test_keys, "billing_portal_test")
     # Not even a portal that holds both keyrings, but checks its own audience
-    both = live_keys | test_keys
+    both = json.dumps(json.loads(live_keys) | json.loads(test_keys))
     with pytest.raises(jwt.InvalidAudienceError):
         portal_verifies(test_handoff, both, "billing_portal")
     with pytest.raises(jwt.InvalidAudienceError):
@@ -112,16 +132,17 @@ def test_test_mode_goes_to_its_own_portal_when_one_is_set(
     recoverable = {**LIVE_CUSTOMER, "after_expiration[type]": "customer_login"}
     headers = {"content-type": "application/x-www-form-urlencoded", "authorization": f"Bearer {TEST_KEY}"}
     event = http_event("POST", "/v1/billing_portal/sessions", headers=headers, body=urlencode(recoverable))
+    now[0] = T0 - 600  # created ten minutes ago, its link lapsed: opened now, it is recovered
     path = urlsplit(json_body(create_session_handler.lambda_handler(event, FakeContext()))["url"]).path
-    now[0] = T0 + 600
+    now[0] = T0
     location, recovery = handoff_from(
         redirect_handler.lambda_handler(http_event("GET", path), FakeContext()), "recovery"
     )
     assert location.startswith(TEST_PORTAL_LOGIN_URL + "?recovery=")
-    test_keys = keyring_of(service_env["TEST_HANDOFF_SECRET_ID"])
+    test_keys = secret_string_of(service_env["TEST_HANDOFF_SECRET_ID"])
     assert portal_verifies(recovery, test_keys, "billing_portal_login_test")["livemode"] is False
     with pytest.raises(jwt.InvalidTokenError):
-        portal_verifies(recovery, keyring_of(service_env["HANDOFF_SECRET_ID"]), "billing_portal_login")
+        portal_verifies(recovery, secret_string_of(service_env["HANDOFF_SECRET_ID"]), "billing_portal_login")
 
 
 def test_test_mode_shares_the_live_portal_urls_when_none_is_set(service_env: dict, now: list[int]) -> None:

@@ -8,12 +8,13 @@ PutItem, UpdateItem, …), each with its own item's key (`dynamodb:LeadingKeys`,
 
 from __future__ import annotations
 
-import fnmatch
+import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import botocore.session
 import cleanup_handler
 import cleanup_worker_handler
 import configurations_handler
@@ -83,14 +84,48 @@ def calls(service_env: dict) -> Iterator[set[Call]]:
 
 # The policy, evaluated
 
+# Every action IAM knows for DynamoDB: the API's operations, and the ones IAM names apart (a transaction's items,
+# PartiQL's statements), so a wildcard action is matched against what it could grant.
+DYNAMODB_ACTIONS = sorted(
+    {
+        *botocore.session.get_session().get_service_model("dynamodb").operation_names,
+        "ConditionCheckItem",
+        "PartiQLSelect",
+        "PartiQLInsert",
+        "PartiQLUpdate",
+        "PartiQLDelete",
+    }
+)
+
+
+def _like(pattern: str, value: str, *, ignore_case: bool) -> bool:
+    """IAM's wildcard match: `*` any run of characters, `?` any one; nothing else is special (fnmatch's `[…]` is)."""
+    regex = re.escape(pattern).replace(r"\*", ".*").replace(r"\?", ".")
+    return re.fullmatch(regex, value, re.IGNORECASE if ignore_case else 0) is not None
+
+
+def grants(statement: dict[str, Any], action: str) -> bool:
+    """Whether the statement's Action names this DynamoDB action, as IAM matches actions (wildcards, any case)."""
+    assert "NotAction" not in statement, statement  # not evaluated here: refused outright
+    return any(_like(pattern, f"dynamodb:{action}", ignore_case=True) for pattern in _as_list(statement["Action"]))
+
+
+def _policy_statements(policy: Any) -> list[dict[str, Any]]:
+    """An inline policy's statements; both branches of an `Fn::If`. Anything else (a SAM policy template, a managed
+    policy) could grant what this test cannot see, and fails."""
+    if isinstance(policy, dict) and set(policy) == {"Fn::If"}:
+        _, *branches = policy["Fn::If"]
+        return [s for branch in branches if branch != {"Ref": "AWS::NoValue"} for s in _policy_statements(branch)]
+    assert isinstance(policy, dict) and "Statement" in policy, f"a policy this test cannot evaluate: {policy!r}"
+    return list(_as_list(policy["Statement"]))
+
 
 def statements(function: str) -> list[dict[str, Any]]:
     return [
         statement
         for policy in TEMPLATE["Resources"][function]["Properties"].get("Policies", [])
-        if isinstance(policy, dict)
-        for statement in policy.get("Statement", [])
-        if any(action.startswith("dynamodb:") for action in _as_list(statement["Action"]))
+        for statement in _policy_statements(policy)
+        if any(grants(statement, action) for action in DYNAMODB_ACTIONS)
     ]
 
 
@@ -107,30 +142,38 @@ def _resource(value: Any) -> str:
     raise AssertionError(f"a resource this test does not understand: {value!r}")
 
 
-def _leading_key_patterns(statement: dict[str, Any]) -> list[str] | None:
-    """The LeadingKeys patterns a statement holds its items to (None: unconditioned); any other condition fails."""
+def _leading_keys(statement: dict[str, Any]) -> tuple[str, list[str]] | None:
+    """The statement's condition on `dynamodb:LeadingKeys` (None: unconditioned); any other condition fails."""
     condition = statement.get("Condition")
     if condition is None:
         return None
     [(operator, keys)] = condition.items()
     assert operator in ("ForAllValues:StringLike", "ForAllValues:StringEquals"), operator
     assert set(keys) == {"dynamodb:LeadingKeys"}, keys
-    patterns = [str(pattern) for pattern in _as_list(keys["dynamodb:LeadingKeys"])]
+    return operator, [str(pattern) for pattern in _as_list(keys["dynamodb:LeadingKeys"])]
+
+
+def _leading_key_allowed(statement: dict[str, Any], leading_key: str | None) -> bool:
+    """Whether the statement lets an item with this key through (a Query's None: only if unconditioned)."""
+    condition = _leading_keys(statement)
+    if condition is None:
+        return True
+    operator, patterns = condition
+    if leading_key is None:
+        return False
     if operator.endswith("StringEquals"):
-        return [pattern.replace("[", "[[]").replace("*", "[*]").replace("?", "[?]") for pattern in patterns]
-    return patterns
+        return leading_key in patterns
+    return any(_like(pattern, leading_key, ignore_case=False) for pattern in patterns)
 
 
 def allows(function: str, call: Call) -> bool:
     for statement in statements(function):
-        if statement["Effect"] != "Allow" or f"dynamodb:{call.action}" not in _as_list(statement["Action"]):
+        assert statement["Effect"] == "Allow" and "NotResource" not in statement, statement  # not evaluated here
+        if not grants(statement, call.action):
             continue
         if call.resource not in {_resource(resource) for resource in _as_list(statement["Resource"])}:
             continue
-        patterns = _leading_key_patterns(statement)
-        if patterns is None or (
-            call.leading_key is not None and any(fnmatch.fnmatchcase(call.leading_key, p) for p in patterns)
-        ):
+        if _leading_key_allowed(statement, call.leading_key):
             return True
     return False
 
@@ -274,9 +317,38 @@ def test_every_item_statement_names_the_item_kinds_it_allows(function: str) -> N
     for statement in statements(function):
         table_level = TABLE in {_resource(resource) for resource in _as_list(statement["Resource"])}
         if table_level:
-            assert _leading_key_patterns(statement), statement
-        assert "dynamodb:BatchWriteItem" not in _as_list(statement["Action"])  # it would allow puts
-        assert "dynamodb:Scan" not in _as_list(statement["Action"])
+            assert _leading_keys(statement), statement
+        assert not grants(statement, "BatchWriteItem")  # it would allow puts
+        assert not grants(statement, "Scan")
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_no_statement_grants_dynamodb_actions_by_wildcard(function: str) -> None:
+    # Each DynamoDB action is named in full, so a reader of the template sees what a role may do
+    for statement in statements(function):
+        assert [a for a in _as_list(statement["Action"]) if "*" in a or "?" in a] == [], statement
+
+
+@pytest.mark.parametrize(
+    ("pattern", "action", "granted"),
+    [
+        ("dynamodb:PutItem", "PutItem", True),
+        ("dynamodb:Put*", "PutItem", True),
+        ("DynamoDB:putitem", "PutItem", True),
+        ("dynamodb:*", "DeleteItem", True),
+        ("*", "BatchWriteItem", True),
+        ("dynamo*", "Scan", True),
+        ("dynamodb:?etItem", "GetItem", True),
+        ("dynamodb:*Item", "UpdateItem", True),
+        ("dynamodb:Get*", "PutItem", False),
+        ("dynamodb:?utItem", "GetItem", False),
+        ("dynamodb:PutItem", "PutItems", False),
+        ("dynamodb:[PG]utItem", "PutItem", False),  # IAM has no character classes
+        ("s3:*", "PutItem", False),
+    ],
+)
+def test_actions_are_matched_as_iam_matches_them(pattern: str, action: str, granted: bool) -> None:
+    assert grants({"Effect": "Allow", "Action": pattern}, action) is granted
 
 
 ALLOWED_WRITES = {  # a function not listed writes nothing

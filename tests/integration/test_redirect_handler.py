@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from urllib.parse import parse_qs, urlsplit
 
 import configurations_handler
@@ -15,10 +16,10 @@ from portal_sessions.html_headers import HTML_HEADERS
 from tests.support.aws import aws_client
 from tests.support.events import FakeContext, http_event
 from tests.support.pages import PageParts
-from tests.support.settings import PORTAL_URL, TEST_HANDOFF_KEYS, TEST_KEY
+from tests.support.settings import CLOCK_START, PORTAL_URL, TEST_HANDOFF_KEYS, TEST_KEY
 from tests.support.table import insert_session, item_for_token
 
-T0 = 1_800_000_000
+T0 = CLOCK_START
 FORM = {"content-type": "application/x-www-form-urlencoded", "authorization": f"Bearer {TEST_KEY}"}
 
 
@@ -322,3 +323,64 @@ def test_a_redirect_reads_no_catalog(service_env: dict, now: list[int], monkeypa
     # When the link is opened, then it redirects all the same
     assert visit(token, headers={"accept-language": "fr"})["statusCode"] == 302
     assert visit(token, method="HEAD")["statusCode"] == 200
+
+
+# Literal values, not pages.HTML_HEADERS: the test must fail when that dict loses a header.
+PAGE_SECURITY_HEADERS = {
+    "Content-Type": "text/html; charset=utf-8",
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
+}
+# A redirect has no body to frame or sniff; what matters is that neither it nor the session URL is cached, and that
+# the portal is not sent the session URL as a Referer.
+REDIRECT_SECURITY_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+
+
+def _fresh_link(table: str) -> str:
+    return insert_session(table, created=T0, expires_at=T0 + 300)[0]
+
+
+def _expired_link(table: str) -> str:
+    return insert_session(table, created=T0 - 1000, expires_at=T0 - 700, return_url="https://shop.example.com")[0]
+
+
+def _link_with_the_store_gone(table: str) -> str:
+    token = _fresh_link(table)
+    aws_client("dynamodb").delete_table(TableName=table)
+    return token
+
+
+@pytest.mark.parametrize(
+    ("method", "make_link", "status", "expected_headers"),
+    [
+        ("GET", _fresh_link, 302, REDIRECT_SECURITY_HEADERS),
+        ("GET", lambda table: "C" * 43, 404, PAGE_SECURITY_HEADERS),
+        ("GET", _expired_link, 410, PAGE_SECURITY_HEADERS),
+        ("GET", _link_with_the_store_gone, 503, PAGE_SECURITY_HEADERS),
+        ("HEAD", _fresh_link, 200, PAGE_SECURITY_HEADERS),
+        ("HEAD", lambda table: "C" * 43, 404, PAGE_SECURITY_HEADERS),
+        ("HEAD", _expired_link, 410, PAGE_SECURITY_HEADERS),
+    ],
+    ids=["302", "404", "410", "503", "HEAD-200", "HEAD-404", "HEAD-410"],
+)
+def test_every_page_response_sends_the_security_headers(
+    service_env: dict,
+    now: list[int],
+    method: str,
+    make_link: Callable[[str], str],
+    status: int,
+    expected_headers: dict[str, str],
+) -> None:
+    # Given a link in the state that gets this status
+    token = make_link(service_env["TABLE_NAME"])
+
+    # When it is opened
+    response = visit(token, method=method)
+
+    # Then the response carries each security header with its exact value
+    assert response["statusCode"] == status
+    sent = {name: response["headers"].get(name) for name in expected_headers}
+    assert sent == expected_headers

@@ -20,10 +20,10 @@ from portal_sessions import clock
 from portal_sessions.errors import ServiceUnavailableError
 from tests.support.aws import aws_client
 from tests.support.events import FakeContext, http_event, json_body
-from tests.support.settings import LIVE_KEY, TEST_KEY
+from tests.support.settings import CLOCK_START, LIVE_KEY, TEST_KEY
 
 ROOT = Path(__file__).resolve().parents[2]
-T0 = 1_800_000_000
+T0 = CLOCK_START
 
 
 @pytest.fixture

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -14,12 +16,16 @@ import sessions_handler
 
 from portal_sessions import clock
 from portal_sessions.handoff import AUDIENCES, RECOVERY_AUDIENCES, verify_handoff_token
+from portal_sessions.session import RequestRef
+from portal_sessions.store.sessions import SessionStore
+from portal_sessions.store.table import dynamodb_client
+from tests.support.aws import aws_client
 from tests.support.contract import schema_errors
 from tests.support.events import FakeContext, http_event, json_body
-from tests.support.settings import PORTAL_LOGIN_URL, TEST_HANDOFF_KEYS, TEST_KEY
+from tests.support.settings import CLOCK_START, PORTAL_LOGIN_URL, TEST_HANDOFF_KEYS, TEST_KEY
 from tests.support.table import item_for_token
 
-T0 = 1_800_000_000
+T0 = CLOCK_START
 OLD_VERSION = "2026-07-29.dahlia"
 BASE = {"customer": "cus_1", "return_url": "https://example.com/account"}
 
@@ -301,6 +307,84 @@ def test_expire_keeps_when_a_lapsed_session_expired(service_env: dict, now: list
 
     # Then it shows when it stopped being usable, not when recovery was ended
     assert expired["expires_at"] == T0 + 300
+
+
+@contextmanager
+def between_the_read_and_the_write(change: Callable[[dict[str, Any]], None]) -> Iterator[list[dict[str, Any]]]:
+    """Runs `change(key)` once, just before the functions' first write to a session item (after the use case read
+    it); yields the keys it ran for."""
+    changed: list[dict[str, Any]] = []
+
+    def interpose(params: dict[str, Any], **_: Any) -> None:
+        if not changed and params["Key"]["pk"]["S"].startswith("token#"):
+            changed.append(params["Key"])
+            change(params["Key"])
+
+    events = dynamodb_client().meta.events
+    events.register("before-parameter-build.dynamodb.UpdateItem", interpose)
+    try:
+        yield changed
+    finally:
+        events.unregister("before-parameter-build.dynamodb.UpdateItem", interpose)
+
+
+@pytest.mark.parametrize("recovery", [False, True], ids=["not-recoverable", "recoverable"])
+def test_a_session_another_request_expired_between_the_read_and_the_write_is_not_expired_again(
+    service_env: dict, now: list[int], recovery: bool
+) -> None:
+    # Given a usable session
+    session = recoverable(T0 + 7200) if recovery else json_body(create(BASE))
+    table = service_env["TABLE_NAME"]
+    other_request = RequestRef("req_other")
+
+    def other_expire(key: dict[str, Any]) -> None:  # another request's expire, a second earlier, gets there first
+        store = SessionStore(table, aws_client("dynamodb"))
+        stored = store.get_by_id(session["id"])
+        assert stored is not None and not stored.session.is_expired(T0 + 99)
+        store.expire(stored, T0 + 99, other_request)
+
+    # When it is expired, and the other request ends it between this one's read and its write
+    now[0] = T0 + 100
+    with between_the_read_and_the_write(other_expire) as changed:
+        response = expire(session["id"])
+
+    # Then this one is refused as for any dead session, and the other request's end stands
+    assert changed, "the session was not changed between the read and the write"
+    assert response["statusCode"] == 400, response["body"]
+    assert "already expired" in json_body(response)["error"]["message"]
+    item = aws_client("dynamodb").get_item(TableName=table, Key=changed[0])["Item"]
+    assert (item["ended_at"], item["expires_at"], item["request_id"]) == ({"N": str(T0 + 99)},) * 2 + (
+        {"S": "req_other"},
+    )
+
+
+def test_a_session_that_lapsed_between_the_read_and_the_write_keeps_its_lapse_time(
+    service_env: dict, now: list[int]
+) -> None:
+    # Given a usable session, recoverable by logging in
+    session = recoverable(T0 + 7200)
+    table = service_env["TABLE_NAME"]
+
+    def lapse(key: dict[str, Any]) -> None:
+        aws_client("dynamodb").update_item(
+            TableName=table,
+            Key=key,
+            UpdateExpression="SET expires_at = :lapsed",
+            ExpressionAttributeValues={":lapsed": {"N": str(T0 + 99)}},
+        )
+
+    # When it is expired, and its link lapses between the read and the write
+    now[0] = T0 + 100
+    with between_the_read_and_the_write(lapse) as changed:
+        response = expire(session["id"])
+
+    # Then the write is refused, the session read again, and expired as a lapsed one: it keeps when it lapsed
+    assert changed, "the session was not changed between the read and the write"
+    assert response["statusCode"] == 200, response["body"]
+    assert json_body(response)["expires_at"] == T0 + 99
+    item = aws_client("dynamodb").get_item(TableName=table, Key=changed[0])["Item"]
+    assert item["expires_at"] == {"N": str(T0 + 99)} and item["ended_at"] == {"N": str(T0 + 100)}
+    assert "recovery_until" not in item
 
 
 def test_expire_of_a_session_past_its_recovery_deadline_is_a_400(service_env: dict, now: list[int]) -> None:

@@ -7,10 +7,17 @@ and hand-off keys the tests use, and template.yaml, loaded once.
 
 from __future__ import annotations
 
+import os
+import secrets
+import time
 from typing import Any
 
 from local_gateway.template import load_template
 
+# Where the tests' fixed clocks start: the start of the day after tomorrow (UTC; so on an hour's boundary), derived
+# from the present so that the purge times of items a test plants are ahead of the real clock, which is what DynamoDB
+# Local's TTL deletes by (a fixed date would have it delete them once the date has passed).
+CLOCK_START = (int(time.time()) // 86400 + 2) * 86400
 TABLE_NAME = "portal-sessions-test"
 API_KEYS_PARAMETER = "/portal-sessions/test/api-key-hashes"
 HANDOFF_SECRET_ID = "portal-sessions/test/handoff-signing-key"  # live mode's keyring
@@ -41,3 +48,12 @@ FUNCTION_SETTINGS = {
     "TEST_WEBHOOK_DELIVERY_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/webhook-test-work",
     "SESSION_EVENTS_FAILED_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/session-events-failed",
 }
+
+
+FUZZ_SEED_VARIABLE = "PORTAL_FUZZ_SEED"
+
+
+def fuzz_seed() -> int:
+    """The seed of this run's generated requests: PORTAL_FUZZ_SEED to replay a run, else one drawn for it (the
+    controller draws it at configure time, before its workers start, so they share it; pytest's header shows it)."""
+    return int(os.environ.setdefault(FUZZ_SEED_VARIABLE, str(secrets.randbits(32))))

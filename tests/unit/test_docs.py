@@ -3,6 +3,7 @@ README's endpoint table and docs/api.md's routes name exactly the routes templat
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
@@ -113,3 +114,80 @@ def test_the_api_reference_names_the_cipher_that_seals_webhook_secrets() -> None
     secret = next(paragraph for paragraph in webhooks.split("\n- ") if paragraph.startswith("**The secret**"))
     assert "AES-256-GCM" in secret
     assert "stream" not in secret
+
+
+TEST_REFERENCE = re.compile(r"`((?:tests/[^`\s:]*)?(?:::\w+)*)`")
+
+
+def named_tests(text: str) -> list[str]:
+    """The tests a document names, each as `path` or `path::name`: a `::name` on its own names a test of the last
+    file named before it on the same line (as the security table's cells do)."""
+    found: list[str] = []
+    for line in text.splitlines():
+        current = None
+        for reference in TEST_REFERENCE.findall(line):
+            path, _, names = reference.partition("::")
+            if path:
+                current = path
+            elif current is None or not names:
+                continue
+            found.append(f"{current}::{names}" if names else current)
+    return [reference for reference in found if reference.startswith("tests/")]
+
+
+def unresolved(reference: str) -> str | None:
+    """Why the reference names no test (None: it does): a missing file or folder, or no such test function."""
+    path, _, names = reference.partition("::")
+    if not (ROOT / path).exists():
+        return f"{reference}: no such file"
+    if not names:
+        return None
+    scope: list[ast.stmt] = ast.parse((ROOT / path).read_text()).body
+    for name in names.split("::"):
+        found = next((node for node in scope if getattr(node, "name", None) == name), None)
+        if found is None:
+            return f"{reference}: no {name} in {path}"
+        scope = getattr(found, "body", [])
+    return None
+
+
+def test_the_reference_check_sees_missing_files_and_tests() -> None:
+    text = (
+        "| a | `tests/unit/test_docs.py::named_tests`, `::unresolved` (`::nowhere`) |\n"
+        "| b | `tests/unit/test_docs.py` `tests/unit/no_such.py` `::also_nowhere` `tests/unit/test_docs.py::gone` |\n"
+        "| c | `::orphan` `make test` `tests/e2e` |\n"
+    )
+    references = named_tests(text)
+    assert references == [
+        "tests/unit/test_docs.py::named_tests",
+        "tests/unit/test_docs.py::unresolved",
+        "tests/unit/test_docs.py::nowhere",
+        "tests/unit/test_docs.py",
+        "tests/unit/no_such.py",
+        "tests/unit/no_such.py::also_nowhere",
+        "tests/unit/test_docs.py::gone",
+        "tests/e2e",
+    ]
+    assert [unresolved(reference) for reference in references] == [
+        None,
+        None,
+        "tests/unit/test_docs.py::nowhere: no nowhere in tests/unit/test_docs.py",
+        None,
+        "tests/unit/no_such.py: no such file",
+        "tests/unit/no_such.py::also_nowhere: no such file",
+        "tests/unit/test_docs.py::gone: no gone in tests/unit/test_docs.py",
+        None,
+    ]
+
+
+@pytest.mark.parametrize("document", DOCUMENTS, ids=lambda path: str(path.relative_to(ROOT)))
+def test_every_test_a_document_names_exists(document: Path) -> None:
+    references = named_tests(document.read_text())
+    assert [problem for problem in map(unresolved, references) if problem] == []
+
+
+def test_the_security_table_names_its_proofs_by_test() -> None:
+    readme = (ROOT / "README.md").read_text().split("\n## Security and reliability\n", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in readme.splitlines() if line.startswith("| ") and not line.startswith("| guarantee")]
+    assert len(rows) > 20
+    assert all(named_tests(row) for row in rows), [row for row in rows if not named_tests(row)]

@@ -1,5 +1,6 @@
 """The Node SDK verifies our signatures too: stripe-node's `stripe.webhooks.constructEvent`, from the pinned
-node_modules (skipped where Node or the package is missing, as `make test` installs them when npm exists)."""
+node_modules (skipped where Node or the package is missing, as `make test` installs them when npm exists; failed
+instead under PORTAL_REQUIRE_ALL_ENGINES=1, as every skip is)."""
 
 from __future__ import annotations
 
