@@ -202,8 +202,9 @@ def function_environments(template: dict[str, Any], refs: dict[str, str]) -> dic
     """Each function's environment (Globals plus its own), references resolved against `refs` over the parameters'
     defaults: what an `--env-vars` file of `sam local` gives each function."""
     values = {**parameter_defaults(template), **refs}
+    conditions = condition_values(template, refs)
     return {
-        name: {key: resolve(raw, values) for key, raw in spec.environment.items()}
+        name: {key: resolve(raw, values) for key, raw in with_conditions(spec.environment, conditions).items()}
         for name, spec in functions(template).items()
     }
 

@@ -282,7 +282,7 @@ def leaks(log: str, name: str, value: str) -> list[str]:
 
 def test_the_capture_holds_the_whole_run(run: Run) -> None:
     # Given the run's captured output / Then it is there: the banner, a line per request, the functions' own logs
-    assert run.banner.startswith("Portal session service on ")
+    assert run.banner.startswith("Starting: ") and "\nPortal session service on " in run.banner
     assert f"API key (test mode): {run.api_key}" in run.banner
     after = run.after_banner
     assert "POST /v1/billing_portal/sessions -> 200" in after

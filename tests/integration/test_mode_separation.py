@@ -23,14 +23,13 @@ from tests.support.settings import LIVE_KEY, PORTAL_LOGIN_URL, PORTAL_URL, TEST_
 
 ROOT = Path(__file__).resolve().parents[2]
 HANDOFF_DOC = ROOT / "docs" / "handoff.md"
-T0 = int(time.time())  # the present: the documented snippet checks a hand-off's times without leeway
 TEST_PORTAL_URL = "https://test-portal.example.com/session"
 TEST_PORTAL_LOGIN_URL = "https://test-portal.example.com/login"
 
 
 @pytest.fixture
 def now(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    current = [T0]
+    current = [int(time.time())]  # the present, as the test starts: the documented snippet checks times without leeway
     monkeypatch.setattr(clock, "now", lambda: current[0])
     return current
 
@@ -132,9 +131,10 @@ def test_test_mode_goes_to_its_own_portal_when_one_is_set(
     recoverable = {**LIVE_CUSTOMER, "after_expiration[type]": "customer_login"}
     headers = {"content-type": "application/x-www-form-urlencoded", "authorization": f"Bearer {TEST_KEY}"}
     event = http_event("POST", "/v1/billing_portal/sessions", headers=headers, body=urlencode(recoverable))
-    now[0] = T0 - 600  # created ten minutes ago, its link lapsed: opened now, it is recovered
+    start = now[0]
+    now[0] = start - 600  # created ten minutes ago, its link lapsed: opened now, it is recovered
     path = urlsplit(json_body(create_session_handler.lambda_handler(event, FakeContext()))["url"]).path
-    now[0] = T0
+    now[0] = start
     location, recovery = handoff_from(
         redirect_handler.lambda_handler(http_event("GET", path), FakeContext()), "recovery"
     )

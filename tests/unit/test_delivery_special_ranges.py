@@ -4,7 +4,6 @@ with the local runner's switch on or off (it opens loopback only)."""
 
 from __future__ import annotations
 
-import ipaddress
 import socket
 from typing import Any
 
@@ -12,15 +11,6 @@ import pytest
 
 from portal_sessions.delivery_safety import check_endpoint_url, checked_address
 from portal_sessions.errors import InvalidRequestError, UnsafeUrlError
-
-
-def _not_refused_today(address: str) -> pytest.MarkDecorator:
-    """Allowed today where Python calls the address global (3.11.7 does); left to issue 21, which owns these rules.
-    Strict: once the code refuses it, the test says so and the mark goes."""
-    return pytest.mark.xfail(
-        ipaddress.ip_address(address).is_global, reason="allowed today: Python calls it global", strict=True
-    )
-
 
 SPECIAL_ADDRESSES = [
     # multicast: Python calls most of it global
@@ -45,7 +35,7 @@ SPECIAL_ADDRESSES = [
     pytest.param("100.64.0.1", id="ipv4-shared-cgnat"),
     pytest.param("100.127.255.254", id="ipv4-shared-cgnat-last"),
     pytest.param("192.0.0.170", id="ipv4-nat64-discovery"),
-    pytest.param("192.0.0.8", id="ipv4-dummy", marks=_not_refused_today("192.0.0.8")),
+    pytest.param("192.0.0.8", id="ipv4-dummy"),
     pytest.param("192.0.2.1", id="ipv4-documentation-1"),
     pytest.param("198.51.100.7", id="ipv4-documentation-2"),
     pytest.param("203.0.113.9", id="ipv4-documentation-3"),
@@ -69,10 +59,10 @@ SPECIAL_ADDRESSES = [
     pytest.param("2001:2::1", id="ipv6-benchmarking"),
     pytest.param("2001:10::1", id="ipv6-orchid"),
     pytest.param("2001:20::1", id="ipv6-orchid-v2"),
-    pytest.param("fec0::1", id="ipv6-site-local", marks=_not_refused_today("fec0::1")),
-    pytest.param("3fff::1", id="ipv6-documentation-2", marks=_not_refused_today("3fff::1")),
-    pytest.param("5f00::1", id="ipv6-srv6-sids", marks=_not_refused_today("5f00::1")),
-    pytest.param("100:0:0:1::1", id="ipv6-dummy-prefix", marks=_not_refused_today("100:0:0:1::1")),
+    pytest.param("fec0::1", id="ipv6-site-local"),
+    pytest.param("3fff::1", id="ipv6-documentation-2"),
+    pytest.param("5f00::1", id="ipv6-srv6-sids"),
+    pytest.param("100:0:0:1::1", id="ipv6-dummy-prefix"),
 ]
 PUBLIC_ADDRESSES = ["93.184.215.14", "1.1.1.1", "2606:4700:4700::1111", "2a00:1450:4001:80b::200e"]
 

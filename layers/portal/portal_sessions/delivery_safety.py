@@ -44,6 +44,11 @@ _IPV4_CARRYING = tuple(
 # ::ffff:0:0:0/96, site-local fec0::/10) is refused without being named. What is refused inside it (6to4,
 # documentation, ...) is still refused by the checks above and `is_global`.
 _IPV6_GLOBAL_UNICAST = ipaddress.IPv6Network("2000::/3")
+# Inside it, what is no receiver though Python calls it global: identifiers, not locators (ORCHID and ORCHIDv2,
+# RFC 4843 and 7343: "not routable at the IP layer"), and the second documentation prefix (RFC 9637).
+_IPV6_NOT_ROUTABLE = tuple(ipaddress.IPv6Network(prefix) for prefix in ("2001:10::/28", "2001:20::/28", "3fff::/20"))
+# IETF protocol assignments (RFC 6890): the dummy address, the PCP and TURN anycast services; none a receiver.
+_IPV4_PROTOCOL_ASSIGNMENTS = ipaddress.IPv4Network("192.0.0.0/24")
 # A host of digits, dots and hex letters is read by the resolver as an IPv4 address in inet_aton's forms (127.1,
 # 2130706433, 0177.0.0.1, 0x7f.1): the save check reads it the same way. A name has a label that is not a number.
 _NUMERIC_HOST = re.compile(r"(?:0x[0-9a-f]*|[0-9]+)(?:\.(?:0x[0-9a-f]*|[0-9]+)){0,3}")
@@ -56,7 +61,11 @@ def _address_allowed(address: ipaddress.IPv4Address | ipaddress.IPv6Address, loc
         return local_receivers and address.is_loopback  # ::1 lies in ::/96
     if local_receivers and address.is_loopback:
         return True
-    if isinstance(address, ipaddress.IPv6Address) and address not in _IPV6_GLOBAL_UNICAST:
+    if isinstance(address, ipaddress.IPv6Address) and (
+        address not in _IPV6_GLOBAL_UNICAST or any(address in network for network in _IPV6_NOT_ROUTABLE)
+    ):
+        return False
+    if isinstance(address, ipaddress.IPv4Address) and address in _IPV4_PROTOCOL_ASSIGNMENTS:
         return False
     return address.is_global and not address.is_multicast
 
