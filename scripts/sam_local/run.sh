@@ -136,7 +136,7 @@ export DOCKER_HOST=unix://$run_dir/podman.sock
 export SAM_LOCAL_INVOKE_IMAGE=$IMAGE
 
 started=$SECONDS
-.venv/bin/sam build >"$run_dir/build.log" 2>&1 || { tail -30 "$run_dir/build.log" >&2; say "sam build failed"; exit 1; }
+PATH="$PWD/.venv/bin:$PATH" .venv/bin/sam build >"$run_dir/build.log" 2>&1 || { tail -30 "$run_dir/build.log" >&2; say "sam build failed"; exit 1; }
 say "sam build: $((SECONDS - started)) s"
 
 started=$SECONDS
