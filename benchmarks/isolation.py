@@ -1,0 +1,285 @@
+"""Test mode cannot delay live mode's webhooks: live delivery latency with and without a flood of test deliveries.
+
+Each mode's queue is read by its own worker process, as each mode's event source mapping runs its own Lambda
+environments; both invoke the real delivery function (`webhook_deliveries_handler`) on an embedded moto server
+(DynamoDB, SQS, Secrets Manager), as `make run` does. A live endpoint (https, a certificate this run makes and the
+live worker trusts through `SSL_CERT_FILE`) answers at once; a test endpoint fails every attempt after holding it a
+second (a receiver in trouble). Latency is from the live delivery's message being sent to its arrival at the
+receiver. Rounds alternate: live deliveries alone, then the same with 300 test deliveries queued just before; the
+ratio of the p99s is taken per pair and the median of the pairs reported.
+"""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import json
+import os
+import ssl
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from .common import LAYER_DIR, PYTHON, ROOT, fmt, median, percentile, section_main, table
+
+FUNCTION_DIR = ROOT / "functions" / "webhook_deliveries"
+
+GOAL_RATIO = 1.2
+LIVE_PER_ROUND = 40
+LIVE_SPACING_SECONDS = 0.05
+FLOOD = 300
+FAILING_HOLD_SECONDS = 1.0
+
+
+def _certificate(folder: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 (its own CA), and its key."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "portal-bench-receiver")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=2))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = folder / "receiver.pem", folder / "receiver.key"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return cert_path, key_path
+
+
+class _Receivers:
+    """The live receiver (https, answers at once, records when each event arrived) and the failing test one."""
+
+    def __init__(self, cert: Path, key: Path) -> None:
+        self.arrived: dict[str, float] = {}
+        self.failed = 0
+        receivers = self
+
+        class Live(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                receivers.arrived.setdefault(json.loads(body)["id"], time.time())
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+        class Failing(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("content-length") or 0))
+                time.sleep(FAILING_HOLD_SECONDS)
+                receivers.failed += 1
+                self.send_response(503)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+        self.live = ThreadingHTTPServer(("127.0.0.1", 0), Live)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert, key)
+        self.live.socket = context.wrap_socket(self.live.socket, server_side=True)
+        self.failing = ThreadingHTTPServer(("127.0.0.1", 0), Failing)
+        for server in (self.live, self.failing):
+            threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        for server in (self.live, self.failing):
+            server.shutdown()
+            server.server_close()
+
+
+def worker(queue_url: str) -> None:
+    """One mode's event source mapping: receive a batch (long poll), invoke the delivery function, delete what it
+    did not report as failed; until stdin closes."""
+    import boto3
+
+    for path in (str(LAYER_DIR), str(FUNCTION_DIR)):
+        sys.path.insert(0, path)
+    import webhook_deliveries_handler
+
+    from local_gateway.queues import lambda_sqs_event
+    from local_gateway.runtime import LambdaContext
+
+    sqs = boto3.client("sqs")
+    arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    stopped = threading.Event()
+    threading.Thread(target=lambda: (sys.stdin.read(), stopped.set()), daemon=True).start()
+    while not stopped.is_set():
+        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
+                                       AttributeNames=["All"]).get("Messages", [])  # fmt: skip
+        if not messages:
+            continue
+        response = webhook_deliveries_handler.lambda_handler(
+            lambda_sqs_event(messages, arn), LambdaContext(function_name="WebhookDeliveriesFunction")
+        )
+        failed = {failure["itemIdentifier"] for failure in response.get("batchItemFailures", [])}
+        for message in messages:
+            if message["MessageId"] not in failed:
+                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def measure(quick: bool) -> dict[str, Any]:
+    sys.path.insert(0, str(ROOT))
+    from local_gateway.backend import ensure_event_bus, ensure_table, ensure_webhook_resources, start_backend
+    from local_gateway.template import load_template
+
+    pairs = 2 if quick else 4
+    for path in (str(LAYER_DIR), str(ROOT)):
+        if path not in sys.path:
+            sys.path.insert(0, path)
+    backend = start_backend()
+    workers: list[subprocess.Popen[str]] = []
+    try:
+        template = load_template()
+        ensure_table(template, backend.table_name)
+        refs = {**ensure_webhook_resources(), "SessionEventsBus": ensure_event_bus()}
+        folder = Path(tempfile.mkdtemp(prefix="portal-bench-isolation-"))
+        cert, key = _certificate(folder)
+        receivers = _Receivers(cert, key)
+        environment = {
+            **os.environ,
+            "TABLE_NAME": backend.table_name,
+            "EVENT_BUS_NAME": refs["SessionEventsBus"],
+            "WEBHOOK_SECRETS_KEY_ID": refs["WebhookSecretsKey"],
+            "WEBHOOK_DELIVERY_QUEUE_URL": refs["WebhookDeliveryQueue"],
+            "WEBHOOK_FAILED_QUEUE_URL": refs["WebhookFailedDeliveriesQueue"],
+            "TEST_WEBHOOK_DELIVERY_QUEUE_URL": refs["TestWebhookDeliveryQueue"],
+            "TEST_WEBHOOK_FAILED_QUEUE_URL": refs["TestWebhookFailedDeliveriesQueue"],
+            "WEBHOOK_LOCAL_RECEIVERS": "true",
+            "SSL_CERT_FILE": str(cert),
+            "POWERTOOLS_LOG_LEVEL": "ERROR",
+            "POWERTOOLS_METRICS_DISABLED": "true",
+        }
+        os.environ.update(environment)
+        live_endpoint = _endpoint(backend.table_name, f"https://127.0.0.1:{receivers.live.server_address[1]}/h", True)
+        test_endpoint = _endpoint(backend.table_name, f"http://127.0.0.1:{receivers.failing.server_address[1]}/h",
+                                  False)  # fmt: skip
+        for queue in ("WebhookDeliveryQueue", "TestWebhookDeliveryQueue"):
+            workers.append(subprocess.Popen(
+                [PYTHON, "-m", "benchmarks.isolation", "--worker", refs[queue]], cwd=ROOT, env=environment,
+                stdin=subprocess.PIPE, text=True))  # fmt: skip
+        _round(backend.table_name, refs, receivers, live_endpoint, test_endpoint, flood=0)  # warm both workers
+        rounds: list[dict[str, Any]] = []
+        for _pair in range(pairs):
+            for flood in (0, FLOOD):
+                rounds.append(_round(backend.table_name, refs, receivers, live_endpoint, test_endpoint, flood=flood))
+        receivers.stop()
+    finally:
+        for process in workers:
+            if process.stdin is not None:
+                process.stdin.close()
+        for process in workers:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        backend.stop()
+    ratios = [
+        rounds[n + 1]["p99_ms"] / rounds[n]["p99_ms"] for n in range(0, len(rounds), 2) if rounds[n]["p99_ms"] > 0
+    ]
+    return {"rounds": rounds, "ratios": ratios, "ratio": median(ratios), "flood": FLOOD, "live": LIVE_PER_ROUND}
+
+
+def _endpoint(table_name: str, url: str, livemode: bool) -> str:
+    from portal_sessions.store.webhooks import WebhookEndpointStore
+    from portal_sessions.tokens import new_object_id
+    from portal_sessions.webhooks import endpoint_secrets, new_signing_secret
+
+    endpoint_id = new_object_id("we")
+    endpoint = {"id": endpoint_id, "object": "webhook_endpoint", "api_version": None, "application": None,
+                "created": int(time.time()), "description": None, "enabled_events": ["*"], "livemode": livemode,
+                "metadata": {}, "status": "enabled", "url": url}  # fmt: skip
+    sealed = endpoint_secrets(os.environ["WEBHOOK_SECRETS_KEY_ID"]).seal(endpoint_id, new_signing_secret())
+    WebhookEndpointStore(table_name).put_new(endpoint, sealed)
+    return endpoint_id
+
+
+def _round(table_name: str, refs: dict[str, str], receivers: _Receivers, live_endpoint: str, test_endpoint: str, *,
+           flood: int) -> dict[str, Any]:  # fmt: skip
+    """Queue `flood` test deliveries, then LIVE_PER_ROUND live ones, one every LIVE_SPACING_SECONDS; the live ones'
+    latencies once all arrived (or 60 s passed)."""
+    from portal_sessions.store.webhooks import EventStore
+    from portal_sessions.webhook_delivery import Delivery, SqsDeliveryQueue
+
+    events = EventStore(table_name)
+    now = int(time.time())
+
+    def stored(livemode: bool) -> str:
+        event_id = "evt_" + os.urandom(12).hex()
+        events.put_new({"id": event_id, "object": "event", "api_version": "2026-10-28.endive", "created": now,
+                        "data": {"object": {"id": "bps_Bench", "livemode": livemode}}, "livemode": livemode,
+                        "pending_webhooks": 1, "request": {"id": None, "idempotency_key": None},
+                        "type": "billing_portal.session.created"}, pending_webhooks=1)  # fmt: skip
+        return event_id
+
+    test_queue = SqsDeliveryQueue(refs["TestWebhookDeliveryQueue"])
+    test_queue.send([Delivery(stored(False), test_endpoint, False) for _n in range(flood)])
+    live_queue = SqsDeliveryQueue(refs["WebhookDeliveryQueue"])
+    sent: dict[str, float] = {}
+    for _n in range(LIVE_PER_ROUND):
+        event_id = stored(True)
+        sent[event_id] = time.time()
+        live_queue.send([Delivery(event_id, live_endpoint, True)])
+        time.sleep(LIVE_SPACING_SECONDS)
+    deadline = time.monotonic() + 60
+    while not set(sent) <= set(receivers.arrived) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    latencies = [(receivers.arrived[e] - sent[e]) * 1000 for e in sent if e in receivers.arrived]
+    return {"flood": flood, "delivered": len(latencies), "p50_ms": percentile(latencies, 50),
+            "p99_ms": percentile(latencies, 99), "test_attempts_failed_so_far": receivers.failed}  # fmt: skip
+
+
+def goals(result: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]:
+    return [(f"live webhook p99 during a flood of {result['flood']} test deliveries ÷ without (median of pairs)",
+             fmt(result["ratio"], 2) + "×", f"≤ {GOAL_RATIO}×", result["ratio"] <= GOAL_RATIO)]  # fmt: skip
+
+
+def render(result: dict[str, Any]) -> str:
+    rows = [[str(n + 1), f"{r['flood']} test deliveries queued first" if r["flood"] else "live alone",
+             f"{r['delivered']} / {result['live']}", fmt(r["p50_ms"], 1), fmt(r["p99_ms"], 1)]
+            for n, r in enumerate(result["rounds"])]  # fmt: skip
+    return "\n".join([
+        f"{result['live']} live deliveries a round, one every {int(LIVE_SPACING_SECONDS * 1000)} ms, to an https "
+        "receiver that answers at once; in alternate rounds {flood} test deliveries are queued just before, to a "
+        f"receiver that fails each attempt after holding it {FAILING_HOLD_SECONDS:g} s. Each mode's queue is read by "
+        "a worker process of its own running the real delivery function (as each mode's event source mapping has "
+        "its own environments), on an embedded moto; latency from the live message's send to its arrival.".replace(
+            "{flood}", str(result["flood"])),
+        "",
+        table(["round", "load", "live delivered", "live p50 ms", "live p99 ms"], rows),
+        "",
+        "p99 with the flood ÷ p99 without, per pair: " + ", ".join(fmt(ratio, 2) for ratio in result["ratios"])
+        + f"; median {fmt(result['ratio'], 2)}×. On AWS the two mappings run on separate environments; here they "
+        "share two cores, so what remains of a ratio above 1 is this machine's CPU, not a queue.",
+    ])  # fmt: skip
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--worker"]:
+        worker(sys.argv[2])
+        sys.exit(0)
+    section_main(measure)
+    sys.exit(0)
