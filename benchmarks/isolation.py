@@ -17,6 +17,7 @@ import datetime
 import ipaddress
 import json
 import os
+import shutil
 import ssl
 import subprocess
 import sys
@@ -182,6 +183,7 @@ def measure(quick: bool) -> dict[str, Any]:
     moto = subprocess.Popen([PYTHON, "-m", "benchmarks.isolation", "--backend"], cwd=ROOT, stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, text=True)  # fmt: skip
     workers: list[subprocess.Popen[str]] = []
+    folder = Path(tempfile.mkdtemp(prefix="portal-bench-isolation-"))  # the certificate, its key, the workers' logs
     try:
         assert moto.stdout is not None
         started = json.loads(moto.stdout.readline() or "null")
@@ -190,7 +192,6 @@ def measure(quick: bool) -> dict[str, Any]:
         os.environ.update(started["environment"])
         refs: dict[str, str] = started["refs"]
         table_name = refs["SessionsTable"]
-        folder = Path(tempfile.mkdtemp(prefix="portal-bench-isolation-"))
         cert, key = _certificate(folder)
         receivers = _Receivers(cert, key)
         # The delivery function's own environment from template.yaml (its table, queues, Powertools settings),
@@ -237,6 +238,7 @@ def measure(quick: bool) -> dict[str, Any]:
                     process.wait(timeout=20)
                 except subprocess.TimeoutExpired:
                     process.kill()
+        shutil.rmtree(folder, ignore_errors=True)
     ratios = [
         rounds[n + 1]["p99_ms"] / rounds[n]["p99_ms"] for n in range(0, len(rounds), 2) if rounds[n]["p99_ms"] > 0
     ]
