@@ -121,7 +121,7 @@ def worker(queue_url: str) -> None:
 
     for path in (str(LAYER_DIR), str(FUNCTION_DIR)):
         sys.path.insert(0, path)
-    import webhook_deliveries_handler
+    import webhook_deliveries_handler  # type: ignore[import-not-found]  # the function's folder, put on the path above
 
     from local_gateway.queues import lambda_sqs_event
     from local_gateway.runtime import LambdaContext
@@ -129,14 +129,20 @@ def worker(queue_url: str) -> None:
     sqs = boto3.client("sqs")
     arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     stopped = threading.Event()
-    threading.Thread(target=lambda: (sys.stdin.read(), stopped.set()), daemon=True).start()
+
+    def stop_when_stdin_closes() -> None:
+        sys.stdin.read()
+        stopped.set()
+
+    threading.Thread(target=stop_when_stdin_closes, daemon=True).start()
     while not stopped.is_set():
         messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
                                        AttributeNames=["All"]).get("Messages", [])  # fmt: skip
         if not messages:
             continue
         response = webhook_deliveries_handler.lambda_handler(
-            lambda_sqs_event(messages, arn), LambdaContext(function_name="WebhookDeliveriesFunction")
+            lambda_sqs_event([dict(message) for message in messages], arn),
+            LambdaContext(function_name="WebhookDeliveriesFunction"),
         )
         failed = {failure["itemIdentifier"] for failure in response.get("batchItemFailures", [])}
         for message in messages:
@@ -258,9 +264,10 @@ def _backlog(queue_url: str) -> int:
     """Test deliveries waiting or being attempted."""
     import boto3
 
-    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
-    attributes = boto3.client("sqs").get_queue_attributes(QueueUrl=queue_url, AttributeNames=names)["Attributes"]
-    return sum(int(attributes[name]) for name in names)
+    attributes = boto3.client("sqs").get_queue_attributes(
+        QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    )["Attributes"]
+    return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
 
 
 def _drained(queue_url: str, started: float) -> float:
@@ -280,6 +287,7 @@ def _endpoint(table_name: str, url: str, livemode: bool) -> str:
     from portal_sessions.webhooks import endpoint_secrets, new_signing_secret
 
     endpoint_id = new_object_id("we")
+    endpoint: dict[str, Any]
     endpoint = {"id": endpoint_id, "object": "webhook_endpoint", "api_version": None, "application": None,
                 "created": int(time.time()), "description": None, "enabled_events": ["*"], "livemode": livemode,
                 "metadata": {}, "status": "enabled", "url": url}  # fmt: skip
