@@ -30,6 +30,7 @@ SECTIONS: list[tuple[str, str, int]] = [
     ("round_trips", "3. DynamoDB round trips", 300),
     ("capacity", "4. Capacity: write units, hot keys and cleanup (DynamoDB Local)", 1800),
     ("server", "5. Local server", 300),
+    ("isolation", "5b. Webhooks: test mode cannot delay live mode", 600),
     ("size", "6. Deployment size", 900),
 ]
 VERSIONED = ("boto3", "botocore", "aws-lambda-powertools", "pydantic", "PyJWT", "moto", "aws-sam-cli")
