@@ -18,8 +18,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from portal_sessions import clock
 from portal_sessions.errors import PublishError, RateLimitError, ServiceUnavailableError
-from portal_sessions.eventbus import EventBridgePublisher
+from portal_sessions.eventbus import EventBridgePublisher, events_client
 from portal_sessions.observability import logger, metrics
+from portal_sessions.parameter_providers import secrets_provider
 from portal_sessions.settings import webhook_delivery_settings
 from portal_sessions.store.table import dynamodb_client
 from portal_sessions.store.webhooks import EventStore, WebhookEndpointStore
@@ -123,7 +124,8 @@ def _handled(record: dict[str, Any]) -> bool:
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     records = event.get("Records", [])
-    dynamodb_client(), sqs_client()  # made once, before the threads share them
+    # made once, before the threads share them (boto3's default session is not thread-safe when making clients)
+    dynamodb_client(), sqs_client(), events_client(), secrets_provider()
     with ThreadPoolExecutor(max_workers=max(1, min(MAX_BATCH, len(records)))) as workers:
         handled = list(workers.map(_handled, records))
     failures = [{"itemIdentifier": record["messageId"]} for record, ok in zip(records, handled, strict=True) if not ok]

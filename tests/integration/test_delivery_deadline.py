@@ -7,13 +7,14 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from portal_sessions.delivery_safety import post
 from portal_sessions.errors import DeliveryFailedError
-from tests.support.webhook_receiver import stalling_receiver, webhook_receiver
+from tests.support.webhook_receiver import stalling_receiver, tls_for_loopback, webhook_receiver
 
 DEADLINE = 1.0
 BODY, HEADERS = b"{}", {"Content-Type": "application/json"}
@@ -47,6 +48,22 @@ def test_a_receiver_that_never_finishes_its_answer_is_given_up_on_at_the_deadlin
     assert took <= DEADLINE + 1.0
     assert reason == "timed out"
     assert len(receiver.hosts) == 1  # it was reached, and kept talking
+
+
+@pytest.mark.parametrize("kind", ["handshake", "drip", "continue"])
+def test_over_https_too_a_receiver_that_never_finishes_is_given_up_on_at_the_deadline(
+    kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an https receiver whose certificate the client trusts (live endpoints are https), stalling in the
+    # handshake itself, or in its answer once TLS is up
+    with tls_for_loopback(tmp_path) as (server_context, certificate):
+        monkeypatch.setenv("SSL_CERT_FILE", certificate)
+        with stalling_receiver(kind, tls=server_context) as receiver:
+            took, reason = timed_post(receiver.url)
+
+    assert took <= DEADLINE + 1.0
+    assert reason == "timed out"
+    assert len(receiver.hosts) == (0 if kind == "handshake" else 1)  # past TLS, it read the request
 
 
 def test_a_lookup_that_hangs_is_given_up_on_at_the_deadline() -> None:

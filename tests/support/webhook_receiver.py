@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -80,17 +81,36 @@ class StallingReceiver:
 
 
 @contextmanager
-def stalling_receiver(kind: str, *, host_name: str = "127.0.0.1") -> Iterator[StallingReceiver]:
+def stalling_receiver(
+    kind: str, *, host_name: str = "127.0.0.1", tls: ssl.SSLContext | None = None
+) -> Iterator[StallingReceiver]:
+    """`tls`: a server context (https); `kind` "handshake" then drips the TLS handshake itself, a byte at a time."""
     import socket
 
     listener = socket.create_server(("127.0.0.1", 0))
     listener.settimeout(0.2)
     port = listener.getsockname()[1]
-    receiver = StallingReceiver(f"http://{host_name}:{port}/webhook")
+    receiver = StallingReceiver(f"{'https' if tls else 'http'}://{host_name}:{port}/webhook")
     stopped = threading.Event()
     drip = b"HTTP/1.1 200 OK\r\n" if kind == "drip" else b"HTTP/1.1 100 Continue\r\n\r\n"
 
     def serve(connection: socket.socket) -> None:
+        if kind == "handshake":  # a TLS record header's first bytes, one each half second, then nothing more
+            with connection:
+                for byte in (b"\x16", b"\x03", b"\x03", b"\x00"):
+                    if stopped.wait(0.5):
+                        return
+                    try:
+                        connection.sendall(byte)
+                    except OSError:
+                        return
+                stopped.wait(30)
+            return
+        if tls is not None:
+            try:
+                connection = tls.wrap_socket(connection, server_side=True)
+            except (OSError, ssl.SSLError):
+                return
         with connection:
             connection.settimeout(5)
             request = b""
@@ -126,3 +146,36 @@ def stalling_receiver(kind: str, *, host_name: str = "127.0.0.1") -> Iterator[St
         stopped.set()
         acceptor.join()
         listener.close()
+
+
+@contextmanager
+def tls_for_loopback(folder: Any) -> Iterator[tuple[ssl.SSLContext, str]]:
+    """A server context with a self-signed certificate for 127.0.0.1, and the path of that certificate (for
+    SSL_CERT_FILE, which Python's default client context trusts)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "portal-test-receiver")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    cert_path, key_path = folder / "receiver.pem", folder / "receiver.key"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_path, key_path)
+    yield context, str(cert_path)

@@ -174,23 +174,33 @@ class _PinnedConnection(http.client.HTTPConnection):
         self._tls = tls
         self._deadline = deadline
         self._aborted = threading.Event()
-        self._raw: socket.socket | None = None
+        self._cut: socket.socket | None = None  # the socket that owns the connection's descriptor now
 
     def connect(self) -> None:
         remaining = max(0.01, self._deadline - time.monotonic())
-        self._raw = socket.create_connection((self._address, self.port), timeout=remaining)
+        raw = socket.create_connection((self._address, self.port), timeout=remaining)
+        self._cut = raw
         if self._aborted.is_set():  # the watchdog fired while the connection was being made
-            self._raw.close()
+            raw.close()
             raise TimeoutError("the attempt's deadline passed")
-        self.sock = self._raw
-        if self._tls:
-            self.sock = ssl.create_default_context().wrap_socket(self._raw, server_hostname=self.host)
+        if not self._tls:
+            self.sock = raw
+            return
+        # Wrapping detaches the plain socket from its descriptor: the wrapped one is what the watchdog must cut,
+        # so it is known before the handshake, which the watchdog may then end too.
+        wrapped = ssl.create_default_context().wrap_socket(
+            raw, server_hostname=self.host, do_handshake_on_connect=False
+        )
+        self._cut = self.sock = wrapped
+        if self._aborted.is_set():
+            raise TimeoutError("the attempt's deadline passed")
+        wrapped.do_handshake()
 
     def abort(self) -> None:
         self._aborted.set()
-        if self._raw is not None:
-            try:
-                self._raw.shutdown(socket.SHUT_RDWR)
+        if self._cut is not None:
+            try:  # the plain socket's shutdown, whatever class holds the descriptor: it ends a wait in TLS too
+                socket.socket.shutdown(self._cut, socket.SHUT_RDWR)
             except OSError:
                 pass  # already closed
 

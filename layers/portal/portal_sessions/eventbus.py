@@ -72,7 +72,7 @@ def event_from_stream_record(record: dict[str, Any]) -> dict[str, Any] | None:
         if ERASED in old:  # erased on request: its deletion announces nothing (it would carry the owner's data)
             return None
         return _lapsed_event(record, old)
-    if new is None or not is_session_item(new):
+    if new is None or not is_session_item(new) or ERASED in new:  # being erased: it announces nothing more
         return None
     if record.get("eventName") == "INSERT":
         event_type = SESSION_CREATED

@@ -251,10 +251,10 @@ def attempt(
             )  # fmt: skip
             queue.send([retry], min(MAX_QUEUE_DELAY_SECONDS, delay))
             return "retrying"
-        events.webhook_settled(delivery.event_id)
         final = Delivery(delivery.event_id, delivery.endpoint_id, delivery.livemode, delivery.attempt, now,
                          str(failure))  # fmt: skip
-        queue.send_failed(final)
+        queue.send_failed(final)  # kept first: if settling fails, the retry of this message is one more POST at most
+        events.webhook_settled(delivery.event_id)
         failing_since = now if stored.failing_since is None else stored.failing_since
         if failing_since <= now - sum(delays):
             try:
