@@ -9,6 +9,7 @@ mode's failed queue if that keeps happening.
 
 from __future__ import annotations
 
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -47,7 +48,7 @@ def _queue(livemode: bool) -> SqsDeliveryQueue:
     return SqsDeliveryQueue(settings.test_webhook_delivery_queue_url, settings.test_webhook_failed_queue_url)
 
 
-def _dispatch(message: EventMessage) -> None:
+def _dispatch(message: EventMessage, counts: Counter[str]) -> None:
     settings = webhook_delivery_settings()
     queued, published = dispatch(
         message,
@@ -60,16 +61,16 @@ def _dispatch(message: EventMessage) -> None:
     details = {"event_id": message.event_id, "webhooks": queued, "publishing": published}
     if published == "refused":
         logger.error("event refused by EventBridge: kept in the failed queue", extra=details)
-        metrics.add_metric(name="EventsRefused", unit=MetricUnit.Count, value=1)
+        counts["EventsRefused"] += 1
     else:
         logger.info("event dispatched", extra=details)
     if published == "published":
-        metrics.add_metric(name="EventsPublished", unit=MetricUnit.Count, value=1)
+        counts["EventsPublished"] += 1
     if queued:
-        metrics.add_metric(name="WebhookDeliveriesQueued", unit=MetricUnit.Count, value=queued)
+        counts["WebhookDeliveriesQueued"] += queued
 
 
-def _deliver(delivery: Delivery) -> None:
+def _deliver(delivery: Delivery, counts: Counter[str]) -> None:
     settings = webhook_delivery_settings()
     outcome = attempt(
         delivery,
@@ -87,37 +88,40 @@ def _deliver(delivery: Delivery) -> None:
     if outcome == "disabled":
         logger.error("webhook endpoint disabled: every attempt failed for its whole retry schedule", extra=details)
         if delivery.livemode:  # what pages: a live endpoint; a test one is its developer's to mend
-            metrics.add_metric(name="LiveWebhookEndpointsDisabled", unit=MetricUnit.Count, value=1)
+            counts["LiveWebhookEndpointsDisabled"] += 1
     if outcome in ("failed", "disabled"):
         logger.error("webhook delivery failed after its last attempt", extra=details)
     else:
         logger.info(f"webhook {outcome}", extra=details)
-    metrics.add_metric(name=_METRICS[outcome], unit=MetricUnit.Count, value=1)
+    counts[_METRICS[outcome]] += 1
 
 
-def handle_record(record: dict[str, Any]) -> None:
+def handle_record(record: dict[str, Any], counts: Counter[str]) -> None:
+    """One message's work; what it counts goes in `counts` (added to the metrics by the handler's own thread:
+    Powertools' metrics take no lock)."""
     message = message_from_json(record["body"])
     if isinstance(message, EventMessage):
-        _dispatch(message)
+        _dispatch(message, counts)
     else:
-        _deliver(message)
+        _deliver(message, counts)
 
 
 # What a later receive may mend (the table, the queue or EventBridge failing): logged without a stack trace.
 _PASSING_FAILURES = (PublishError, RateLimitError, ServiceUnavailableError, BotoCoreError, ClientError)
 
 
-def _handled(record: dict[str, Any]) -> bool:
+def _handled(record: dict[str, Any]) -> tuple[bool, Counter[str]]:
+    counts: Counter[str] = Counter()
     try:
-        handle_record(record)
+        handle_record(record, counts)
     except _PASSING_FAILURES as failure:
         logger.warning("webhook queue message not handled: it comes back", extra={
             "message_id": record.get("messageId"), "failure": f"{type(failure).__name__}: {failure}"})  # fmt: skip
-        return False
+        return False, counts
     except Exception:
         logger.exception("webhook queue message not handled", extra={"message_id": record.get("messageId")})
-        return False
-    return True
+        return False, counts
+    return True, counts
 
 
 @logger.inject_lambda_context
@@ -128,7 +132,11 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     dynamodb_client(), sqs_client(), events_client(), secrets_provider()
     with ThreadPoolExecutor(max_workers=max(1, min(MAX_BATCH, len(records)))) as workers:
         handled = list(workers.map(_handled, records))
-    failures = [{"itemIdentifier": record["messageId"]} for record, ok in zip(records, handled, strict=True) if not ok]
-    if failures:
-        metrics.add_metric(name="WebhookMessagesFailed", unit=MetricUnit.Count, value=len(failures))
+    failures = [{"itemIdentifier": record["messageId"]}
+                for record, (ok, _counts) in zip(records, handled, strict=True) if not ok]  # fmt: skip
+    counts: Counter[str] = sum((counted for _ok, counted in handled), Counter())
+    counts["WebhookMessagesFailed"] += len(failures)
+    for name, value in sorted(counts.items()):
+        if value:
+            metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
     return {"batchItemFailures": failures}

@@ -77,8 +77,9 @@ def alarms_on(function: str, metric_name: str) -> list[str]:
 
 
 def emitted_metrics() -> set[str]:
-    """The metric names our code emits: literal names given to `metrics.add_metric`, or the string constants assigned
-    to the variable it is given; plus Powertools' ColdStart."""
+    """The metric names our code emits: literal names given to `metrics.add_metric`, the string constants assigned
+    to the variable it is given, or literal keys counted up (`counts["Name"] += n`) before being added; plus
+    Powertools' ColdStart."""
     names = {"ColdStart"}
     sources = [*ROOT.glob("functions/*/*.py"), *ROOT.glob("layers/portal/portal_sessions/**/*.py")]
     for source in sources:
@@ -96,6 +97,11 @@ def emitted_metrics() -> set[str]:
                     if isinstance(name_node, ast.Name) and isinstance(value_node, ast.Constant):
                         constants_of.setdefault(name_node.id, set()).add(str(value_node.value))
         for node in ast.walk(tree):
+            # counted first, then added by name (the delivery handler's threads count; its own thread adds)
+            if isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Subscript):
+                key = node.target.slice
+                if isinstance(key, ast.Constant) and isinstance(key.value, str):
+                    names.add(key.value)
             if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "add_metric":
                 given = next(keyword.value for keyword in node.keywords if keyword.arg == "name")
                 if isinstance(given, ast.Constant):

@@ -318,7 +318,11 @@ def test_a_live_endpoint_must_use_https_even_under_the_local_switch(local_env: d
 
 
 def test_slow_receivers_delay_no_other_endpoint_and_a_delivered_event_is_not_sent_again(
-    local_env: dict[str, str], receiver: Receiver, published_events: Any, monkeypatch: pytest.MonkeyPatch
+    local_env: dict[str, str],
+    receiver: Receiver,
+    published_events: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     # Given a healthy endpoint subscribed beside one that drips its answer and one that sends `100 Continue` for ever
     monkeypatch.setenv("WEBHOOK_ATTEMPT_SECONDS", "1")
@@ -330,6 +334,7 @@ def test_slow_receivers_delay_no_other_endpoint_and_a_delivered_event_is_not_sen
         published_events()
 
         # When the nine deliveries are taken in one batch
+        capsys.readouterr()
         started = time.monotonic()
         response = deliver(local_env)
         took = time.monotonic() - started
@@ -338,6 +343,11 @@ def test_slow_receivers_delay_no_other_endpoint_and_a_delivered_event_is_not_sen
         assert response["batchItemFailures"] == []
         assert sorted(json.loads(d.body)["data"]["object"]["id"] for d in receiver.received) == sorted(made)
         assert took <= 1 + 1.5  # the attempts ran at once: one deadline, not nine
+        # counted by the handler's own thread, once per name for the batch (the threads add to no shared metric)
+        (emitted,) = [
+            json.loads(line) for line in capsys.readouterr().out.splitlines() if '"WebhooksDelivered"' in line
+        ]
+        assert (emitted["WebhooksDelivered"], emitted["WebhookAttemptsFailed"]) == ([3.0], [6.0])
         waiting = aws_client("sqs").get_queue_attributes(
             QueueUrl=local_env["TEST_WEBHOOK_DELIVERY_QUEUE_URL"], AttributeNames=["All"]
         )["Attributes"]
