@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from functools import cache
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -22,7 +23,8 @@ from portal_sessions.errors import PublishError, RateLimitError, ServiceUnavaila
 from portal_sessions.eventbus import EventBridgePublisher, events_client
 from portal_sessions.observability import logger, metrics
 from portal_sessions.parameter_providers import secrets_provider
-from portal_sessions.settings import webhook_delivery_settings
+from portal_sessions.settings import WebhookDeliverySettings, webhook_delivery_settings
+from portal_sessions.store.cached_endpoints import CachedEndpointReads
 from portal_sessions.store.table import dynamodb_client
 from portal_sessions.store.webhooks import EventStore, WebhookEndpointStore
 from portal_sessions.webhook_delivery import (
@@ -48,13 +50,21 @@ def _queue(livemode: bool) -> SqsDeliveryQueue:
     return SqsDeliveryQueue(settings.test_webhook_delivery_queue_url, settings.test_webhook_failed_queue_url)
 
 
+@cache
+def _endpoint_reads(settings: WebhookDeliverySettings) -> CachedEndpointReads:
+    """One per environment (and per settings read: a test that changes them gets a new one)."""
+    return CachedEndpointReads(
+        WebhookEndpointStore(settings.table_name), max_age=settings.webhook_endpoint_cache_seconds
+    )
+
+
 def _dispatch(message: EventMessage, counts: Counter[str]) -> None:
     settings = webhook_delivery_settings()
     queued, published = dispatch(
         message,
         now=clock.now(),
         events=EventStore(settings.table_name),
-        endpoints=WebhookEndpointStore(settings.table_name),
+        endpoints=_endpoint_reads(settings),
         queue=_queue(message.livemode),
         publisher=EventBridgePublisher(settings.event_bus_name),
     )
@@ -76,7 +86,7 @@ def _deliver(delivery: Delivery, counts: Counter[str]) -> None:
         delivery,
         now=clock.now(),
         events=EventStore(settings.table_name),
-        endpoints=WebhookEndpointStore(settings.table_name),
+        endpoints=_endpoint_reads(settings),
         secrets=endpoint_secrets(settings.webhook_secrets_key_id),
         queue=_queue(delivery.livemode),
         local_receivers=settings.webhook_local_receivers == "true",

@@ -5,6 +5,7 @@ no retry can turn into an event is kept where an operator sees it, reported, and
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -23,7 +24,7 @@ from tests.integration.test_webhook_deliveries import create_session, deliver, q
 from tests.support.aws import aws_client
 from tests.support.events import FakeContext, http_event
 from tests.support.settings import LIVE_KEY, TEST_KEY
-from tests.support.webhook_receiver import webhook_receiver
+from tests.support.webhook_receiver import tls_for_loopback, webhook_receiver
 
 WIDE = "\U0001d11e"  # four bytes in UTF-8, twelve as a JSON `\u` escape pair
 
@@ -51,10 +52,13 @@ def local_env(service_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> d
 
 
 def test_the_largest_valid_configurations_events_are_stored_published_and_delivered(
-    local_env: dict[str, str], published_events: Any
+    local_env: dict[str, str], published_events: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with webhook_receiver() as receiver:
+    with tls_for_loopback(tmp_path) as (server_context, certificate), webhook_receiver() as receiver, \
+            webhook_receiver(tls=server_context) as live_receiver:  # fmt: skip
+        monkeypatch.setenv("SSL_CERT_FILE", certificate)  # a live endpoint is https, with a certificate it trusts
         register(receiver.url, ["*"])
+        register(live_receiver.url, ["*"], LIVE_KEY)
         # Given a configuration brought to 50 keys of 500 four-byte characters over several updates (a request body
         # holds at most 64 KiB), then every value replaced, so an update's event carries two full sets
         made = configuration_call("POST", "/v1/billing_portal/configurations", {
@@ -75,12 +79,17 @@ def test_the_largest_valid_configurations_events_are_stored_published_and_delive
         # When the pipeline runs: the stream, dispatch, delivery
         on_the_bus = published_events()
         assert deliver(local_env)["batchItemFailures"] == []
+        live = queued(local_env, "WEBHOOK_DELIVERY_QUEUE_URL")
+        assert webhook_deliveries_handler.lambda_handler(sqs_event(live), FakeContext())["batchItemFailures"] == []
 
     # Then every event was published and the test mode ones delivered, the largest near the maximum
     published = {envelope["detail"]["id"]: envelope["detail"] for envelope in on_the_bus}
     assert len(published) == 1 + 10 + 2
     delivered = {json.loads(delivery.body)["id"] for delivery in receiver.received}
     assert delivered == {event_id for event_id, event in published.items() if not event["livemode"]}
+    # and the live session's event, made after them, reached its live endpoint in the same run (no retry needed)
+    (live_delivery,) = live_receiver.received
+    assert json.loads(live_delivery.body)["data"]["object"]["id"] == live_session["id"]
     objects = {event["data"]["object"]["id"] for event in published.values()}
     assert {test_session["id"], live_session["id"], made["id"]} <= objects
     largest = max(len(json.dumps(event, ensure_ascii=False).encode()) for event in published.values())

@@ -18,7 +18,10 @@ import stripe
 import webhook_deliveries_handler
 import webhook_endpoints_handler
 
+from portal_sessions.errors import ConditionFailedError
 from portal_sessions.settings import clear_settings_cache
+from portal_sessions.store.cached_endpoints import CachedEndpointReads
+from portal_sessions.store.table import dynamodb_client
 from portal_sessions.store.webhooks import EventStore, WebhookEndpointStore
 from portal_sessions.webhook_delivery import Delivery, attempt
 from portal_sessions.webhooks import endpoint_secrets, new_signing_secret
@@ -439,3 +442,90 @@ def test_a_resend_names_an_enabled_endpoint_of_the_events_mode_that_listens_for_
     assert "does not listen" in refusals["not listening"][1]["error"]["message"]
     assert refusals["live key"][1]["error"]["code"] == "resource_missing"  # a test event is not live mode's
     assert queued(local_env) == [] and queued(local_env, "WEBHOOK_DELIVERY_QUEUE_URL") == []  # nothing was queued
+
+
+class EndpointReads:
+    """The delivery side's reads of endpoints, as DynamoDB receives them: list queries and item reads."""
+
+    def __init__(self) -> None:
+        self.list_queries = 0
+        self.item_reads = 0
+
+    def __call__(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+        if model.name == "Query" and str(params["ExpressionAttributeValues"]).find("webhook_endpoints#") >= 0:
+            self.list_queries += 1
+        if model.name == "GetItem" and params["Key"]["pk"]["S"].startswith("webhook_endpoint#"):
+            self.item_reads += 1
+
+
+@pytest.fixture
+def endpoint_reads() -> Iterator[EndpointReads]:
+    reads = EndpointReads()
+    events = dynamodb_client().meta.events
+    events.register("provide-client-params.dynamodb", reads, unique_id="endpoint-reads")
+    yield reads
+    events.unregister("provide-client-params.dynamodb", unique_id="endpoint-reads")
+
+
+@pytest.mark.parametrize(("cache_seconds", "reads_expected"), [("60", 1), ("0", 3)])
+def test_an_environment_reads_its_endpoints_once_per_cache_age_not_once_per_event_and_attempt(
+    local_env: dict[str, str],
+    receiver: Receiver,
+    published_events: Any,
+    endpoint_reads: EndpointReads,
+    monkeypatch: pytest.MonkeyPatch,
+    cache_seconds: str,
+    reads_expected: int,
+) -> None:
+    # Given the template's setting (at full load one endpoint's item would be read for every event and attempt)
+    monkeypatch.setenv("WEBHOOK_ENDPOINT_CACHE_SECONDS", cache_seconds)
+    clear_settings_cache()
+    register(receiver.url, ["billing_portal.session.created"])
+    endpoint_reads.list_queries = endpoint_reads.item_reads = 0  # the API's own reads (the endpoint limit) aside
+
+    # When three events are dispatched and delivered by one environment
+    for _ in range(3):
+        create_session()
+        published_events()
+        assert deliver(local_env)["batchItemFailures"] == []
+
+    # Then each arrived, and the mode's endpoints and the endpoint itself were read once (kept), or each time (0)
+    assert len(receiver.received) == 3
+    assert (endpoint_reads.list_queries, endpoint_reads.item_reads) == (reads_expected, reads_expected)
+
+
+def test_kept_endpoints_follow_their_changes_within_the_cache_age_and_the_attempts_own_writes_at_once(
+    local_env: dict[str, str], receiver: Receiver
+) -> None:
+    now = [1000.0]
+    store = WebhookEndpointStore(local_env["TABLE_NAME"])
+    reads = CachedEndpointReads(store, max_age=2, clock=lambda: now[0])
+    endpoint = register(receiver.url, ["*"])
+    assert [kept["id"] for kept in reads.all_of_mode(False)] == [endpoint["id"]]
+    first = reads.get(endpoint["id"])
+    assert first is not None and first.endpoint["status"] == "enabled"
+
+    # a change made through the API is not seen within the cache age, and is seen after it
+    api(webhook_endpoints_handler, "POST", f"/v1/webhook_endpoints/{endpoint['id']}", "disabled=true")
+    second = register(receiver.url, ["*"])
+    now[0] += 1.9
+    assert reads.get(endpoint["id"]) == first
+    assert [kept["id"] for kept in reads.all_of_mode(False)] == [endpoint["id"]]
+    now[0] += 0.2
+    changed = reads.get(endpoint["id"])
+    assert changed is not None and changed.endpoint["status"] == "disabled"
+    assert {kept["id"] for kept in reads.all_of_mode(False)} == {endpoint["id"], second["id"]}
+
+    # an attempt's failing mark is kept at once (no environment writes it again for each attempt) ...
+    assert (kept := reads.get(second["id"])) is not None and kept.failing_since is None
+    reads.mark_failing(second["id"], since=500)
+    assert (kept := reads.get(second["id"])) is not None and kept.failing_since == 500
+    assert (read := store.get(second["id"])) is not None and read.failing_since == 500
+    reads.clear_failing(second["id"])
+    assert (kept := reads.get(second["id"])) is not None and kept.failing_since is None
+    # ... and disabling drops what was kept, even when someone changed the endpoint first
+    api(webhook_endpoints_handler, "POST", f"/v1/webhook_endpoints/{second['id']}", "description=changed")
+    with pytest.raises(ConditionFailedError):
+        reads.disable(kept)
+    again = reads.get(second["id"])
+    assert again is not None and again.endpoint["description"] == "changed"

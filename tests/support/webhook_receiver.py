@@ -41,7 +41,8 @@ class Receiver:
 
 
 @contextmanager
-def webhook_receiver(statuses: list[int] | None = None) -> Iterator[Receiver]:
+def webhook_receiver(statuses: list[int] | None = None, *, tls: ssl.SSLContext | None = None) -> Iterator[Receiver]:
+    """`tls`: a server context (an https receiver, as live endpoints are; see `tls_for_loopback`)."""
     receiver: Receiver
 
     class Handler(BaseHTTPRequestHandler):
@@ -60,7 +61,10 @@ def webhook_receiver(statuses: list[int] | None = None) -> Iterator[Receiver]:
             return
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    receiver = Receiver(url=f"http://127.0.0.1:{server.server_address[1]}/webhook", statuses=list(statuses or []))
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
+    scheme = "https" if tls is not None else "http"
+    receiver = Receiver(url=f"{scheme}://127.0.0.1:{server.server_address[1]}/webhook", statuses=list(statuses or []))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

@@ -116,6 +116,8 @@ class WebhookDeliverySettings(_Settings):
     test_webhook_failed_queue_url: str = _text(min_length=1)
     webhook_attempt_seconds: int = _number(default=10, ge=1, le=10)  # one attempt's whole deadline
     webhook_local_receivers: str = _text(default="false")
+    # how long an environment keeps the endpoints it read (store/cached_endpoints.py); the template sets it
+    webhook_endpoint_cache_seconds: int = _number(default=0, ge=0, le=60)
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)

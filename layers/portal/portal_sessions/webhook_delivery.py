@@ -33,7 +33,7 @@ from .store.webhooks import event_json
 from .webhooks import EndpointSecrets, retry_delays, signature_header, wants
 
 if TYPE_CHECKING:
-    from .store.ports import EventRepository, WebhookEndpointRepository
+    from .store.ports import DeliveryEndpoints, EventRepository
 
 MAX_QUEUE_DELAY_SECONDS = 900  # SQS's longest DelaySeconds
 USER_AGENT = "portal-sessions-webhooks/1.0"
@@ -157,7 +157,7 @@ def dispatch(
     *,
     now: int,
     events: EventRepository,
-    endpoints: WebhookEndpointRepository,
+    endpoints: DeliveryEndpoints,
     queue: DeliveryQueue,
     publisher: EventPublisher,
 ) -> tuple[int | None, str]:
@@ -209,7 +209,7 @@ def attempt(
     *,
     now: int,
     events: EventRepository,
-    endpoints: WebhookEndpointRepository,
+    endpoints: DeliveryEndpoints,
     secrets: EndpointSecrets,
     queue: DeliveryQueue,
     local_receivers: bool = False,

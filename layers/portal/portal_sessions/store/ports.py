@@ -146,6 +146,21 @@ class WebhookEndpointRepository(Protocol):
         ...
 
 
+class DeliveryEndpoints(Protocol):
+    """What dispatch and an attempt need of the endpoints (a WebhookEndpointStore, or the delivery side's
+    CachedEndpointReads in front of one)."""
+
+    def get(self, endpoint_id: str) -> StoredEndpoint | None: ...
+
+    def all_of_mode(self, livemode: bool) -> list[dict[str, Any]]: ...
+
+    def mark_failing(self, endpoint_id: str, since: int) -> None: ...
+
+    def clear_failing(self, endpoint_id: str) -> None: ...
+
+    def disable(self, stored: StoredEndpoint) -> None: ...
+
+
 class EventRepository(Protocol):
     """Events, kept for their retention period (see webhooks.EventStore)."""
 
