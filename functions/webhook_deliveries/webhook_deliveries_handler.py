@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from functools import cache
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -24,10 +25,13 @@ from portal_sessions.observability import logger, metrics
 from portal_sessions.parameter_providers import secrets_provider
 from portal_sessions.settings import webhook_delivery_settings
 from portal_sessions.store.table import dynamodb_client
+from portal_sessions.store.webhook_attempts import WebhookAttemptStore
 from portal_sessions.store.webhooks import EventStore, WebhookEndpointStore
 from portal_sessions.webhook_delivery import (
+    AttemptRecorder,
     Delivery,
     EventMessage,
+    RecordBudget,
     SqsDeliveryQueue,
     attempt,
     dispatch,
@@ -46,6 +50,13 @@ def _queue(livemode: bool) -> SqsDeliveryQueue:
     if livemode:
         return SqsDeliveryQueue(settings.webhook_delivery_queue_url, settings.webhook_failed_queue_url)
     return SqsDeliveryQueue(settings.test_webhook_delivery_queue_url, settings.test_webhook_failed_queue_url)
+
+
+@cache
+def _record_budget(livemode: bool) -> RecordBudget:
+    """This environment's share of each endpoint's attempt records (kept across invocations)."""
+    settings = webhook_delivery_settings()
+    return RecordBudget(settings.live_webhook_max_concurrency if livemode else settings.test_webhook_max_concurrency)
 
 
 def _dispatch(message: EventMessage, counts: Counter[str]) -> None:
@@ -81,6 +92,7 @@ def _deliver(delivery: Delivery, counts: Counter[str]) -> None:
         queue=_queue(delivery.livemode),
         local_receivers=settings.webhook_local_receivers == "true",
         deadline_seconds=settings.webhook_attempt_seconds,
+        recorder=AttemptRecorder(WebhookAttemptStore(settings.table_name), _record_budget(delivery.livemode), counts),
     )
     if outcome == "waiting":
         return

@@ -116,6 +116,9 @@ class WebhookDeliverySettings(_Settings):
     test_webhook_failed_queue_url: str = _text(min_length=1)
     webhook_attempt_seconds: int = _number(default=10, ge=1, le=10)  # one attempt's whole deadline
     webhook_local_receivers: str = _text(default="false")
+    # each mode's mapping's MaximumConcurrency: its environments share the budget of an endpoint's attempts item
+    live_webhook_max_concurrency: int = _number(default=20, ge=1, le=1000)
+    test_webhook_max_concurrency: int = _number(default=5, ge=1, le=1000)
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
