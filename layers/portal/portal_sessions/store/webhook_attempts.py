@@ -7,12 +7,15 @@ removes its tail (the positions past `ATTEMPTS_KEPT` hold the oldest attempts wh
 is one GetItem by key. The table's only key is `pk`, so the alternative, an item per attempt, needs a new index
 keyed by endpoint: 2 write units an attempt (the item and its index entry) but a change of the table's indexes.
 
-What it costs (the table's write units are the item's size, rounded up to 1 KB, before or after the write,
-whichever is larger): an entry is about 120 bytes, so the item holds at most 25 entries in about 3 KB: 3 write
-units per attempt, plus one trim of the same size every `TRIM_SLACK` attempts (3.6 a attempt in all, measured on
-DynamoDB Local in tests/integration/test_webhook_attempts.py). A hot key is avoided by bounding the rate (see
-webhook_delivery.AttemptRecorder). `purge_at` (the table's TTL) is set on every write, so an endpoint's attempts go
-`ATTEMPT_RETENTION_SECONDS` after its last one; reads drop older entries, since TTL deletion lags.
+What it costs (a write's units are the item's size, before or after it, whichever is larger, in 1 KB steps): an
+entry is at most about 100 bytes, so the item holds 15 to 19 of them in under 2 KB: 2 write units per attempt, plus
+a trim of the same size every `TRIM_SLACK` attempts, 2.44 per attempt in all (measured on DynamoDB Local with
+ReturnConsumedCapacity, 300 attempts of the largest entries); 20 kept would cost 3.5. An item per attempt beside an
+index keyed by endpoint would cost 2 (the item and its index entry, each under 1 KB) but needs a new index on the
+table. No key gets hot: each delivery environment records at most its share of 250 attempts a second per endpoint
+(webhook_delivery.RecordBudget), about 610 write units a second on the endpoint's item at most. `purge_at` (the
+table's TTL) is set on every write, so an endpoint's attempts go `ATTEMPT_RETENTION_SECONDS` after its last one;
+reads drop older entries, since TTL deletion lags.
 
 An entry holds the attempt's time, event, attempt number, HTTP status or failure kind (fixed words), duration and
 next retry: never the URL, the payload, the answer's body or the signature.
@@ -28,13 +31,10 @@ from ..errors import ConditionFailedError
 from .items import mode_name
 from .table import Table
 
-ATTEMPTS_KEPT = 20
-TRIM_SLACK = 5
+ATTEMPTS_KEPT = 15
+TRIM_SLACK = 4
 ATTEMPT_RETENTION_SECONDS = 30 * 86400  # as long as events are kept
 ATTEMPTS_PREFIX = "webhook_attempts#"
-# An entry's fields, stored under one-letter names (each entry costs its names' bytes too)
-_STORED_NAMES = {"at": "t", "event_id": "e", "event_type": "y", "attempt": "n", "status": "s", "failure": "f",
-                 "duration_ms": "d", "next_retry_at": "r"}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -49,13 +49,22 @@ class AttemptRecord:
     next_retry_at: int | None  # when the next attempt is due; None after the last one
 
     def to_json(self) -> str:
-        stored = {short: getattr(self, name) for name, short in _STORED_NAMES.items()}
-        return json.dumps({short: value for short, value in stored.items() if value is not None}, separators=(",", ":"))
+        """Stored compact, as a list (names would cost their bytes in every entry): the status, or the failure's
+        kind when there was no answer; the next retry as a delay."""
+        answer = self.status if self.status is not None else self.failure
+        delay = None if self.next_retry_at is None else self.next_retry_at - self.at
+        stored = [self.at, self.event_id, self.event_type, self.attempt, answer, self.duration_ms, delay]
+        return json.dumps(stored, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str) -> AttemptRecord:
-        stored = json.loads(text)
-        return cls(**{name: stored.get(short) for name, short in _STORED_NAMES.items()})
+        at, event_id, event_type, attempt, answer, duration_ms, delay = json.loads(text)
+        status = answer if isinstance(answer, int) else None
+        failure = (
+            answer if isinstance(answer, str) else None if status is None or 200 <= status < 300 else "http_status"
+        )
+        next_retry_at = None if delay is None else at + delay
+        return cls(at, event_id, event_type, attempt, status, failure, duration_ms, next_retry_at)
 
 
 def attempts_key(endpoint_id: str, livemode: bool) -> dict[str, Any]:
