@@ -4,11 +4,13 @@ fails or repeats the delivery. On both engines, with a real receiver on loopback
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import time
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -31,7 +33,7 @@ from tests.integration.test_webhook_deliveries import (
     first_delivery,
     register,
 )
-from tests.support.aws import aws_client
+from tests.support.aws import aws_client, one_request_at_a_time
 from tests.support.webhook_receiver import webhook_receiver
 
 
@@ -177,6 +179,33 @@ def test_the_record_is_bounded_keeps_the_newest_and_expires(local_env: dict[str,
     # reads drop what is past its retention, since TTL deletion lags
     later = store.recent("we_Busy", False, now=start + 30 * 86400 + 2 * ATTEMPTS_KEPT + 5, limit=ATTEMPTS_KEPT)
     assert [a.event_id for a in later] == [f"evt_{n}" for n in range(3 * ATTEMPTS_KEPT, 2 * ATTEMPTS_KEPT + 5, -1)]
+
+
+@pytest.mark.parametrize("kept", [100, ATTEMPTS_KEPT], ids=["untrimmed", "trimmed"])
+def test_attempts_recorded_at_once_at_one_endpoint_all_land_and_stay_bounded(
+    local_env: dict[str, str], kept: int, engine: str
+) -> None:
+    store, start = WebhookAttemptStore(local_env["TABLE_NAME"], kept=kept), int(time.time())
+
+    def record_some(worker: int) -> None:
+        for number in range(5):
+            store.record("we_Shared", True, AttemptRecord(start, f"evt_{worker}_{number}", "t", 1, 200, None, 3, None))
+
+    serialised = one_request_at_a_time(store.client) if engine == "moto" else contextlib.nullcontext()
+    with serialised, ThreadPoolExecutor(max_workers=6) as workers:
+        list(workers.map(record_some, range(6)))
+
+    item = aws_client("dynamodb").get_item(TableName=local_env["TABLE_NAME"], Key=attempts_key("we_Shared", True))
+    entries = [AttemptRecord.from_json(entry["S"]) for entry in item["Item"]["attempts"]["L"]]
+    if kept == 100:  # no trim: every one of the 30 is there, none lost to another's write
+        assert len(entries) == 30
+    else:
+        assert ATTEMPTS_KEPT <= len(entries) < ATTEMPTS_KEPT + TRIM_SLACK
+    assert len({entry.event_id for entry in entries}) == len(entries)
+    # each worker's own attempts keep their order (each prepends after its previous one)
+    for worker in range(6):
+        mine = [int(e.event_id.rsplit("_", 1)[1]) for e in entries if e.event_id.startswith(f"evt_{worker}_")]
+        assert mine == sorted(mine, reverse=True)
 
 
 def test_the_record_holds_no_secret_url_payload_or_signature(
