@@ -24,7 +24,14 @@ from portal_sessions.store.webhook_attempts import (
     WebhookAttemptStore,
     attempts_key,
 )
-from portal_sessions.webhook_delivery import ATTEMPT_RECORDS_PER_ENDPOINT_SECOND, RecordBudget
+from portal_sessions.store.webhooks import EventStore, WebhookEndpointStore
+from portal_sessions.webhook_delivery import (
+    ATTEMPT_RECORDS_PER_ENDPOINT_SECOND,
+    AttemptRecorder,
+    RecordBudget,
+    attempt,
+)
+from portal_sessions.webhooks import endpoint_secrets
 from tests.integration.test_webhook_deliveries import (
     RecordingQueue,
     attempt_at,
@@ -34,7 +41,7 @@ from tests.integration.test_webhook_deliveries import (
     register,
 )
 from tests.support.aws import aws_client, one_request_at_a_time
-from tests.support.webhook_receiver import webhook_receiver
+from tests.support.webhook_receiver import stalling_receiver, webhook_receiver
 
 
 @pytest.fixture
@@ -116,6 +123,24 @@ def test_a_failure_without_an_answer_is_named_and_the_last_attempt_has_no_next_r
     assert {(a["status"], a["failure"]) for a in found} == {(None, "connection_refused")}
     assert found[0]["next_retry_at"] is None and all(a["next_retry_at"] > a["at"] for a in found[1:])
     assert "failed (connection_refused)" in listed(capsys, local_env["TABLE_NAME"], endpoint["id"], "--mode", "test")
+
+
+def test_a_receiver_that_never_answers_is_recorded_as_a_timeout_of_the_attempts_deadline(
+    local_env: dict[str, str], published_events: Any
+) -> None:
+    with stalling_receiver("continue") as receiver:
+        endpoint = register(receiver.url, ["*"])
+        delivery, clock = first_delivery(local_env, published_events), int(time.time())
+        table = local_env["TABLE_NAME"]
+        outcome = attempt(delivery, now=clock, events=EventStore(table), endpoints=WebhookEndpointStore(table),
+                          secrets=endpoint_secrets(local_env["WEBHOOK_SECRETS_KEY_ID"]), queue=RecordingQueue(),
+                          local_receivers=True, deadline_seconds=1,
+                          recorder=AttemptRecorder(WebhookAttemptStore(table), RecordBudget(1), Counter()))  # fmt: skip
+
+    assert outcome == "retrying"
+    (recorded,) = WebhookAttemptStore(table).recent(endpoint["id"], False, now=clock, limit=1)
+    assert (recorded.status, recorded.failure, recorded.next_retry_at) == (None, "timeout", clock + 60)
+    assert 1000 <= recorded.duration_ms < 2000  # its deadline (+1 s)
 
 
 def test_the_delivery_function_records_what_it_attempts(

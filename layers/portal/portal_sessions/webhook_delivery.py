@@ -301,13 +301,13 @@ def attempt(
         if recorder is not None:  # after the delivery's own state is safe
             recorder.record(delivery, AttemptRecord(
                 at=now, event_id=delivery.event_id, event_type=event["type"], attempt=delivery.attempt,
-                status=status, failure=failure, duration_ms=round((time.monotonic() - started) * 1000),
-                next_retry_at=next_retry_at))  # fmt: skip
+                status=status, failure=failure, duration_ms=duration_ms, next_retry_at=next_retry_at))  # fmt: skip
 
     try:
         status = post(stored.endpoint["url"], payload, headers, livemode=event["livemode"],
                       local_receivers=local_receivers, timeout=deadline_seconds)  # fmt: skip
     except (DeliveryFailedError, UnsafeUrlError) as failure:
+        duration_ms = round((time.monotonic() - started) * 1000)
         answered = failure.status if isinstance(failure, DeliveryFailedError) else None
         delays = retry_delays(event["livemode"])
         if stored.failing_since is None:
@@ -334,6 +334,7 @@ def attempt(
                 return "failed"  # changed meanwhile (by its owner, or another delivery disabling it)
             return "disabled"
         return "failed"
+    duration_ms = round((time.monotonic() - started) * 1000)
     if stored.failing_since is not None:
         endpoints.clear_failing(delivery.endpoint_id)
     events.webhook_settled(delivery.event_id)
