@@ -296,3 +296,14 @@ def test_an_endpoint_takes_a_bounded_number_of_records_a_second_from_each_enviro
     assert budget.take("we_B", 100)  # each endpoint its own
     assert budget.take("we_A", 101)  # and each second anew
     assert RecordBudget(max_environments=1000).per_second == 1
+
+
+@pytest.mark.parametrize("limit", ["0", str(ATTEMPTS_KEPT + 1), "many"])
+def test_the_command_refuses_a_limit_past_what_is_kept(
+    service_env: dict[str, str], capsys: pytest.CaptureFixture[str], limit: str
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["--table", service_env["TABLE_NAME"], "webhooks", "attempts", "we_X", "--mode", "live", "--limit", limit])
+
+    assert exited.value.code == 2
+    assert "--limit" in capsys.readouterr().err
