@@ -2,7 +2,8 @@
 sessions at once, for a data-protection request: `python -m portal_admin sessions erase --mode live --customer cus_…`;
 see the stream records that made no event (`events failed --queue URL`, the stack's SessionEventsDeadLetterQueueUrl)
 and put a mode's failed webhook deliveries and refused events back on its queue (`webhooks replay --from FAILED_URL
---to QUEUE_URL`, the stack's outputs).
+--to QUEUE_URL`, the stack's outputs); list a webhook endpoint's recent delivery attempts, newest first
+(`webhooks attempts we_… --mode live [--limit N] [--json]`).
 
 Keys are stored as SHA-256 digests in the sessions table (`--table`, or TABLE_NAME); the secret is printed once,
 at creation, and never again. A revoked key gets 401 on its next request. Restricted keys (`rk_…`) may only create
@@ -12,14 +13,18 @@ portal sessions. AWS credentials, region and endpoint come from the usual AWS se
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
+from dataclasses import asdict
+from datetime import UTC, datetime
 
 from portal_sessions.auth import ManagedKey, key_hash, mask_key, new_api_key
 from portal_sessions.erasure import erase_owner
 from portal_sessions.store.api_keys import ApiKeyStore
 from portal_sessions.store.sessions import SessionStore
+from portal_sessions.store.webhook_attempts import ATTEMPTS_KEPT, AttemptRecord, WebhookAttemptStore
 from portal_sessions.store.webhooks import EventStore
 from portal_sessions.tokens import new_object_id
 
@@ -110,6 +115,42 @@ def replay(failed_url: str, queue_url: str, table: str, *, limit: int) -> int:
     return 0
 
 
+def _time(at: int) -> str:
+    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _attempt_line(attempt: AttemptRecord) -> str:
+    outcome = "delivered" if attempt.failure is None else "failed"
+    answer = str(attempt.status) if attempt.status is not None else attempt.failure
+    retry = f"next retry {_time(attempt.next_retry_at)}" if attempt.next_retry_at is not None else (
+        "last attempt" if attempt.failure is not None else "")  # fmt: skip
+    fields = [_time(attempt.at), attempt.event_id, attempt.event_type, f"attempt {attempt.attempt}",
+              f"{outcome} ({answer})", f"{attempt.duration_ms} ms", retry]  # fmt: skip
+    return "  ".join(field for field in fields if field)
+
+
+def attempts(table: str, endpoint_id: str, *, mode: str, limit: int, as_json: bool) -> int:
+    """Print an endpoint's recent attempts in a mode, newest first (none for an endpoint of the other mode)."""
+    found = WebhookAttemptStore(table).recent(endpoint_id, mode == "live", now=int(time.time()), limit=limit)
+    if as_json:
+        print(json.dumps([asdict(attempt) for attempt in found], indent=2))
+        return 0
+    if not found:
+        print(f"no recent attempts at {endpoint_id} in {mode} mode")
+        return 0
+    print(f"{len(found)} recent attempts at {endpoint_id} in {mode} mode, newest first:")
+    for attempt in found:
+        print(_attempt_line(attempt))
+    return 0
+
+
+def _limit(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= ATTEMPTS_KEPT:
+        raise argparse.ArgumentTypeError(f"from 1 to {ATTEMPTS_KEPT} (the attempts kept per endpoint)")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m portal_admin", description=__doc__)
     parser.add_argument("--table", default=os.environ.get("TABLE_NAME"), help="the sessions table (or TABLE_NAME)")
@@ -137,11 +178,18 @@ def main(argv: list[str] | None = None) -> int:
     replaying.add_argument("--from", dest="failed_queue", required=True, help="the mode's failed queue URL")
     replaying.add_argument("--to", dest="queue", required=True, help="the same mode's webhook queue URL")
     replaying.add_argument("--limit", type=int, default=1000)
+    listing = webhooks.add_parser("attempts", help="an endpoint's recent delivery attempts, newest first")
+    listing.add_argument("endpoint_id", help="the endpoint's id (we_…)")
+    listing.add_argument("--mode", choices=("test", "live"), required=True, help="the endpoint's mode")
+    listing.add_argument("--limit", type=_limit, default=ATTEMPTS_KEPT)
+    listing.add_argument("--json", dest="as_json", action="store_true", help="as a JSON list")
     args = parser.parse_args(argv)
     if args.group == "events":
         return failed_records(args.queue, limit=args.limit)
     if not args.table:
         parser.error("the table is needed: --table NAME or TABLE_NAME")
+    if args.group == "webhooks" and args.command == "attempts":
+        return attempts(args.table, args.endpoint_id, mode=args.mode, limit=args.limit, as_json=args.as_json)
     if args.group == "webhooks":
         return replay(args.failed_queue, args.queue, args.table, limit=args.limit)
     if args.group == "sessions":

@@ -26,10 +26,13 @@ from portal_sessions.parameter_providers import secrets_provider
 from portal_sessions.settings import WebhookDeliverySettings, webhook_delivery_settings
 from portal_sessions.store.cached_endpoints import CachedEndpointReads
 from portal_sessions.store.table import dynamodb_client
+from portal_sessions.store.webhook_attempts import WebhookAttemptStore
 from portal_sessions.store.webhooks import EventStore, WebhookEndpointStore
 from portal_sessions.webhook_delivery import (
+    AttemptRecorder,
     Delivery,
     EventMessage,
+    RecordBudget,
     SqsDeliveryQueue,
     attempt,
     dispatch,
@@ -56,6 +59,13 @@ def _endpoint_reads(settings: WebhookDeliverySettings) -> CachedEndpointReads:
     return CachedEndpointReads(
         WebhookEndpointStore(settings.table_name), max_age=settings.webhook_endpoint_cache_seconds
     )
+
+
+@cache
+def _record_budget(livemode: bool) -> RecordBudget:
+    """This environment's share of each endpoint's attempt records (kept across invocations)."""
+    settings = webhook_delivery_settings()
+    return RecordBudget(settings.live_webhook_max_concurrency if livemode else settings.test_webhook_max_concurrency)
 
 
 def _dispatch(message: EventMessage, counts: Counter[str]) -> None:
@@ -91,6 +101,7 @@ def _deliver(delivery: Delivery, counts: Counter[str]) -> None:
         queue=_queue(delivery.livemode),
         local_receivers=settings.webhook_local_receivers == "true",
         deadline_seconds=settings.webhook_attempt_seconds,
+        recorder=AttemptRecorder(WebhookAttemptStore(settings.table_name), _record_budget(delivery.livemode), counts),
     )
     if outcome == "waiting":
         return

@@ -23,6 +23,7 @@ import redirect_handler
 
 from portal_sessions import clock
 from portal_sessions.store.table import dynamodb_client
+from tests.support.aws import one_request_at_a_time
 from tests.support.events import FakeContext, http_event, json_body
 from tests.support.settings import TEST_KEY
 from tests.support.table import session_items
@@ -42,29 +43,8 @@ def atomic_requests(service_env: dict, engine: str) -> Iterator[None]:
     if engine != "moto":
         yield
         return
-    lock = threading.Lock()
-    holding = threading.local()
-
-    def acquire(**_: Any) -> None:  # before each attempt is sent (moto answers it there)
-        if not getattr(holding, "lock", False):
-            lock.acquire()
-            holding.lock = True
-
-    def release(**_: Any) -> None:  # once the call has its answer, or its error
-        if getattr(holding, "lock", False):
-            holding.lock = False
-            lock.release()
-
-    events = dynamodb_client().meta.events
-    events.register_first("before-send.dynamodb", acquire)
-    events.register("after-call.dynamodb", release)
-    events.register("after-call-error.dynamodb", release)
-    try:
+    with one_request_at_a_time(dynamodb_client()):
         yield
-    finally:
-        events.unregister("before-send.dynamodb", acquire)
-        events.unregister("after-call.dynamodb", release)
-        events.unregister("after-call-error.dynamodb", release)
 
 
 @pytest.fixture

@@ -364,7 +364,11 @@ ALLOWED_WRITES = {  # a function not listed writes nothing
         ("DeleteItem", "webhook_endpoint"),
         *((w, "idempotency") for w in WRITES[:3]),
     },
-    "WebhookDeliveriesFunction": {("UpdateItem", "event"), ("UpdateItem", "webhook_endpoint")},
+    "WebhookDeliveriesFunction": {
+        ("UpdateItem", "event"),
+        ("UpdateItem", "webhook_endpoint"),
+        ("UpdateItem", "webhook_attempts"),
+    },
 }
 
 
@@ -378,6 +382,7 @@ def test_each_role_writes_only_its_own_item_kinds(function: str) -> None:
         "meta": "meta#cleanup-watermark" if function == "CleanupFunction" else "meta#cleanup-bucket#1",
         "event": "event#evt_Someone",
         "webhook_endpoint": "webhook_endpoint#we_Someone",
+        "webhook_attempts": "webhook_attempts#live#we_Someone",
     }
     writable = {
         (action, kind)

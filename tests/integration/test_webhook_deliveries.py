@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
@@ -21,9 +22,11 @@ import webhook_endpoints_handler
 from portal_sessions.errors import ConditionFailedError
 from portal_sessions.settings import clear_settings_cache
 from portal_sessions.store.cached_endpoints import CachedEndpointReads
+from portal_sessions.store.ports import AttemptLog
 from portal_sessions.store.table import dynamodb_client
+from portal_sessions.store.webhook_attempts import WebhookAttemptStore
 from portal_sessions.store.webhooks import EventStore, WebhookEndpointStore
-from portal_sessions.webhook_delivery import Delivery, attempt
+from portal_sessions.webhook_delivery import AttemptRecorder, Delivery, RecordBudget, attempt
 from portal_sessions.webhooks import endpoint_secrets, new_signing_secret
 from tests.support.aws import aws_client
 from tests.support.events import FakeContext, http_event
@@ -213,7 +216,18 @@ def first_delivery(env: dict[str, str], published_events: Any) -> Delivery:
     return Delivery.from_json(message["Body"])
 
 
-def attempt_at(delivery: Delivery, now: int, env: dict[str, str], queue: RecordingQueue, local: bool = True) -> str:
+def attempt_at(
+    delivery: Delivery,
+    now: int,
+    env: dict[str, str],
+    queue: RecordingQueue,
+    local: bool = True,
+    counts: Counter[str] | None = None,
+    attempts: AttemptLog | None = None,
+) -> str:
+    """One attempt, as the delivery function makes it: recorded in the endpoint's recent attempts (`attempts`, the
+    table's store unless given; what the recorder counts goes in `counts`)."""
+    log = attempts if attempts is not None else WebhookAttemptStore(env["TABLE_NAME"])
     return attempt(
         delivery,
         now=now,
@@ -222,6 +236,7 @@ def attempt_at(delivery: Delivery, now: int, env: dict[str, str], queue: Recordi
         secrets=endpoint_secrets(env["WEBHOOK_SECRETS_KEY_ID"]),
         queue=queue,
         local_receivers=local,
+        recorder=AttemptRecorder(log, RecordBudget(max_environments=1), counts if counts is not None else Counter()),
     )
 
 

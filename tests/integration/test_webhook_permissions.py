@@ -75,7 +75,7 @@ def test_events_and_deliveries(
         assert len(receiver.received) == 1
         assert {"GetItem", "UpdateItem"} <= {call.action for call in calls}
         assert kinds(calls, "GetItem") == {"event", "webhook_endpoint"}
-        assert kinds(calls, "UpdateItem") == {"event"}
+        assert kinds(calls, "UpdateItem") == {"event", "webhook_attempts"}  # settled, and the attempt recorded
         assert denied("WebhookDeliveriesFunction", calls) == []
 
     calls.clear()
@@ -112,5 +112,5 @@ def test_failing_deliveries_may_note_their_endpoints_streak_and_disable_it(
                 now = delivery.due_at
 
     assert outcomes == ["retrying", "retrying", "retrying", "disabled"]
-    assert kinds(calls, "UpdateItem") == {"event", "webhook_endpoint"}
+    assert kinds(calls, "UpdateItem") == {"event", "webhook_endpoint", "webhook_attempts"}
     assert denied("WebhookDeliveriesFunction", calls) == []

@@ -9,6 +9,9 @@ hooks into (botocore events) are made per test, not here.
 from __future__ import annotations
 
 import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import boto3
@@ -25,3 +28,34 @@ def aws_client(service_name: str) -> Any:
     if key not in _clients:
         _clients[key] = boto3.client(service_name)  # type: ignore[call-overload]
     return _clients[key]
+
+
+@contextmanager
+def one_request_at_a_time(client: Any) -> Iterator[None]:
+    """Each request of this client's to moto runs alone, as DynamoDB runs each atomically: moto's in-process backend
+    is not thread-safe (an update reads, changes and writes an item while other threads do the same, and a
+    transaction deep-copies every table). The callers' threads still overlap; only moto's work on one request at a
+    time is serialised. DynamoDB Local is a server and needs nothing."""
+    lock = threading.Lock()
+    holding = threading.local()
+
+    def acquire(**_: Any) -> None:  # before each attempt is sent (moto answers it there)
+        if not getattr(holding, "lock", False):
+            lock.acquire()
+            holding.lock = True
+
+    def release(**_: Any) -> None:  # once the call has its answer, or its error
+        if getattr(holding, "lock", False):
+            holding.lock = False
+            lock.release()
+
+    events = client.meta.events
+    events.register_first("before-send.dynamodb", acquire)
+    events.register("after-call.dynamodb", release)
+    events.register("after-call-error.dynamodb", release)
+    try:
+        yield
+    finally:
+        events.unregister("before-send.dynamodb", acquire)
+        events.unregister("after-call.dynamodb", release)
+        events.unregister("after-call-error.dynamodb", release)

@@ -128,10 +128,10 @@ def checked_address(
     except TimeoutError:
         raise
     except (OSError, UnicodeError):
-        raise UnsafeUrlError("its host name does not resolve") from None
+        raise UnsafeUrlError("its host name does not resolve", "dns_failure") from None
     addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in found]
     if not addresses:
-        raise UnsafeUrlError("its host name does not resolve")
+        raise UnsafeUrlError("its host name does not resolve", "dns_failure")
     refused = [address for address in addresses if not _address_allowed(address, local_receivers)]
     if refused:
         raise UnsafeUrlError("its host name resolves to a private, loopback or link-local address")
@@ -205,6 +205,17 @@ class _PinnedConnection(http.client.HTTPConnection):
                 pass  # already closed
 
 
+def _failure_kind(exc: BaseException) -> str:
+    """What went wrong with a connection, in the fixed words an attempt's record shows."""
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection_refused"
+    if isinstance(exc, ssl.SSLError):
+        return "tls_error"
+    if isinstance(exc, ConnectionResetError | BrokenPipeError | ConnectionAbortedError):
+        return "connection_reset"
+    return "no_answer"
+
+
 def post(
     url: str,
     body: bytes,
@@ -221,7 +232,7 @@ def post(
     try:
         address = checked_address(url, livemode, local_receivers=local_receivers, resolver=_within(resolver, deadline))
     except TimeoutError:
-        raise DeliveryFailedError("timed out resolving its host name") from None
+        raise DeliveryFailedError("timed out resolving its host name", kind="timeout") from None
     parts = urlsplit(url)
     tls = parts.scheme == "https"
     connection = _PinnedConnection(parts.hostname or "", parts.port or (443 if tls else 80), address, tls, deadline)
@@ -234,13 +245,13 @@ def post(
         status = connection.getresponse().status  # interim 1xx answers are skipped until the deadline
     except (OSError, http.client.HTTPException) as exc:
         if isinstance(exc, TimeoutError) or time.monotonic() >= deadline:
-            raise DeliveryFailedError("timed out") from None
-        raise DeliveryFailedError(f"no answer ({type(exc).__name__})") from None
+            raise DeliveryFailedError("timed out", kind="timeout") from None
+        raise DeliveryFailedError(f"no answer ({type(exc).__name__})", kind=_failure_kind(exc)) from None
     finally:
         watchdog.cancel()
         connection.close()  # the body is not read: it is never stored
     if time.monotonic() > deadline:
-        raise DeliveryFailedError("timed out")
+        raise DeliveryFailedError("timed out", kind="timeout")
     if not 200 <= status < 300:
         raise DeliveryFailedError(f"answered {status}", status=status)
     return status

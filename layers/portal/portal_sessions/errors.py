@@ -181,15 +181,23 @@ class SealBrokenError(Exception):
 
 
 class UnsafeUrlError(Exception):
-    """The endpoint's URL may not be delivered to (scheme, or an address that is not public)."""
+    """The endpoint's URL may not be delivered to (scheme, or an address that is not public); `kind` names which, in
+    a fixed word an operator may see: `unsafe_address` or `dns_failure`."""
+
+    def __init__(self, reason: str, kind: str = "unsafe_address") -> None:
+        super().__init__(reason)
+        self.kind = kind
 
 
 class DeliveryFailedError(Exception):
-    """An attempt failed: no connection, a timeout, or a non-2xx answer (`status`)."""
+    """An attempt failed: no connection, a timeout, or a non-2xx answer (`status`); `kind` names which, in a fixed
+    word an operator may see (`timeout`, `connection_refused`, `connection_reset`, `tls_error`, `no_answer`, or
+    `http_status` for an answer)."""
 
-    def __init__(self, reason: str, status: int | None = None) -> None:
+    def __init__(self, reason: str, status: int | None = None, kind: str | None = None) -> None:
         super().__init__(reason)
         self.status = status
+        self.kind = kind if kind is not None else ("http_status" if status is not None else "no_answer")
 
 
 class PublishError(Exception):

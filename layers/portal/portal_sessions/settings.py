@@ -118,6 +118,9 @@ class WebhookDeliverySettings(_Settings):
     webhook_local_receivers: str = _text(default="false")
     # how long an environment keeps the endpoints it read (store/cached_endpoints.py); the template sets it
     webhook_endpoint_cache_seconds: int = _number(default=0, ge=0, le=60)
+    # each mode's mapping's MaximumConcurrency: its environments share the budget of an endpoint's attempts item
+    live_webhook_max_concurrency: int = _number(default=20, ge=1, le=1000)
+    test_webhook_max_concurrency: int = _number(default=5, ge=1, le=1000)
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)

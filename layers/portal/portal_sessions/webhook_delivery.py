@@ -11,7 +11,8 @@ webhook endpoints, each endpoint's delivery on its own.
    mode's next back-off delay (SQS delays a message at most 15 minutes, so a message that arrives before it is due
    goes back for the rest of its wait). After the last attempt it goes to the mode's failed queue, which an alarm
    watches. Every attempt is signed afresh (verifiers refuse a `t` older than five minutes); repeats carry the same
-   event id.
+   event id. Each attempt is added to its endpoint's recent attempts (`AttemptRecorder`), for an operator; a record
+   that cannot be written is logged and counted, and never fails or repeats the delivery.
 
 Test and live mode have a queue each (and a failed queue each), each read by its own mapping with its own maximum
 concurrency: a flood of test events or failing test endpoints waits in the test queue, never in front of live ones.
@@ -20,6 +21,8 @@ concurrency: a flood of test events or failing test endpoints waits in the test 
 from __future__ import annotations
 
 import json
+import threading
+import time
 from dataclasses import asdict, dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any, Protocol
@@ -28,12 +31,16 @@ from botocore.config import Config
 
 from .delivery_safety import ATTEMPT_TIMEOUT_SECONDS, post
 from .errors import ConditionFailedError, DeliveryFailedError, PublishRefusedError, UnsafeUrlError
+from .observability import logger
 from .store.ports import FANNED_OUT, PUBLISHED, QUEUED
+from .store.webhook_attempts import AttemptRecord
 from .store.webhooks import event_json
 from .webhooks import EndpointSecrets, retry_delays, signature_header, wants
 
 if TYPE_CHECKING:
-    from .store.ports import DeliveryEndpoints, EventRepository
+    from collections import Counter
+
+    from .store.ports import AttemptLog, DeliveryEndpoints, EventRepository
 
 MAX_QUEUE_DELAY_SECONDS = 900  # SQS's longest DelaySeconds
 USER_AGENT = "portal-sessions-webhooks/1.0"
@@ -143,6 +150,57 @@ class SqsDeliveryQueue:
         sqs_client().send_message(QueueUrl=self.failed_queue_url, MessageBody=body)
 
 
+# The attempts a second one endpoint's item may record from all the delivery environments of its mode: each costs
+# 2.44 write units (store/webhook_attempts.py), so 250 keep the item at about 610 of DynamoDB's 1,000 a second.
+ATTEMPT_RECORDS_PER_ENDPOINT_SECOND = 250
+
+
+class RecordBudget:
+    """How many attempts this process may record per endpoint each second: the mode's share of
+    ATTEMPT_RECORDS_PER_ENDPOINT_SECOND over its most environments at once (its mapping's MaximumConcurrency), at
+    least one. Past it an attempt goes unrecorded (counted): an endpoint taking hundreds of attempts a second shows
+    a sample of them. Shared by the handler's threads."""
+
+    def __init__(self, max_environments: int) -> None:
+        self.per_second = max(1, ATTEMPT_RECORDS_PER_ENDPOINT_SECOND // max(1, max_environments))
+        self._lock = threading.Lock()
+        self._used: dict[str, tuple[int, int]] = {}  # endpoint id: (second, attempts recorded in it)
+
+    def take(self, endpoint_id: str, now: int) -> bool:
+        with self._lock:
+            second, used = self._used.get(endpoint_id, (now, 0))
+            if second != now:
+                used = 0
+            if used >= self.per_second:
+                return False
+            self._used[endpoint_id] = (now, used + 1)
+            return True
+
+
+class AttemptRecorder:
+    """Adds each attempt to its endpoint's recent attempts, within the budget; never raises: a record that could not
+    be written is logged and counted (`WebhookAttemptsNotRecorded`), and the delivery goes on as if it had been."""
+
+    def __init__(self, log: AttemptLog, budget: RecordBudget, counts: Counter[str]) -> None:
+        self.log = log
+        self.budget = budget
+        self.counts = counts
+
+    def record(self, delivery: Delivery, attempt: AttemptRecord) -> None:
+        if not self.budget.take(delivery.endpoint_id, attempt.at):
+            self.counts["WebhookAttemptsSampledOut"] += 1
+            return
+        try:
+            self.log.record(delivery.endpoint_id, delivery.livemode, attempt)
+        except Exception as failure:  # noqa: BLE001 - the delivery's outcome must not depend on its record
+            self.counts["WebhookAttemptsNotRecorded"] += 1
+            logger.warning("webhook attempt not recorded", extra={
+                "event_id": delivery.event_id, "webhook_endpoint_id": delivery.endpoint_id,
+                "attempt": delivery.attempt, "failure": type(failure).__name__})  # fmt: skip
+        else:
+            self.counts["WebhookAttemptsRecorded"] += 1
+
+
 def store_and_queue(event: dict[str, Any], events: EventRepository, queue: DeliveryQueue) -> bool:
     """Store an event and queue it for dispatch, once; False if a retried record found both done already."""
     if not events.put_new(event) and QUEUED in events.steps_done(event["id"]):
@@ -214,6 +272,7 @@ def attempt(
     queue: DeliveryQueue,
     local_receivers: bool = False,
     deadline_seconds: float = ATTEMPT_TIMEOUT_SECONDS,
+    recorder: AttemptRecorder | None = None,
 ) -> str:
     """One attempt at one delivery: `delivered`, `retrying`, `failed` (the last attempt failed), `disabled` (the last
     attempt failed, and so had every attempt at the endpoint over the whole retry schedule: it is disabled, as Stripe
@@ -236,10 +295,20 @@ def attempt(
         "User-Agent": USER_AGENT,
         "Stripe-Signature": signature_header(payload, secret, now),
     }
+    started = time.monotonic()
+
+    def record(status: int | None, failure: str | None, next_retry_at: int | None) -> None:
+        if recorder is not None:  # after the delivery's own state is safe
+            recorder.record(delivery, AttemptRecord(
+                at=now, event_id=delivery.event_id, event_type=event["type"], attempt=delivery.attempt,
+                status=status, failure=failure, duration_ms=duration_ms, next_retry_at=next_retry_at))  # fmt: skip
+
     try:
-        post(stored.endpoint["url"], payload, headers, livemode=event["livemode"], local_receivers=local_receivers,
-             timeout=deadline_seconds)  # fmt: skip
+        status = post(stored.endpoint["url"], payload, headers, livemode=event["livemode"],
+                      local_receivers=local_receivers, timeout=deadline_seconds)  # fmt: skip
     except (DeliveryFailedError, UnsafeUrlError) as failure:
+        duration_ms = round((time.monotonic() - started) * 1000)
+        answered = failure.status if isinstance(failure, DeliveryFailedError) else None
         delays = retry_delays(event["livemode"])
         if stored.failing_since is None:
             endpoints.mark_failing(delivery.endpoint_id, since=now)
@@ -250,10 +319,12 @@ def attempt(
                 str(failure),
             )  # fmt: skip
             queue.send([retry], min(MAX_QUEUE_DELAY_SECONDS, delay))
+            record(answered, failure.kind, now + delay)
             return "retrying"
         final = Delivery(delivery.event_id, delivery.endpoint_id, delivery.livemode, delivery.attempt, now,
                          str(failure))  # fmt: skip
         queue.send_failed(final)  # kept first: if settling fails, the retry of this message is one more POST at most
+        record(answered, failure.kind, None)
         events.webhook_settled(delivery.event_id)
         failing_since = now if stored.failing_since is None else stored.failing_since
         if failing_since <= now - sum(delays):
@@ -263,7 +334,9 @@ def attempt(
                 return "failed"  # changed meanwhile (by its owner, or another delivery disabling it)
             return "disabled"
         return "failed"
+    duration_ms = round((time.monotonic() - started) * 1000)
     if stored.failing_since is not None:
         endpoints.clear_failing(delivery.endpoint_id)
     events.webhook_settled(delivery.event_id)
+    record(status, None, None)
     return "delivered"

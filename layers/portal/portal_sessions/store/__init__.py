@@ -8,6 +8,7 @@ repositories it uses):
 - configurations.py: `ConfigurationStore`;
 - api_keys.py: `ApiKeyStore` (keys made with the admin command);
 - webhooks.py: `WebhookEndpointStore` and `EventStore`;
+- webhook_attempts.py: `WebhookAttemptStore`, each webhook endpoint's recent delivery attempts;
 - items.py: the items' codecs and keys (pure functions: the stream's records are read with them too);
 - ports.py: what the use cases need of each repository (Protocols), so they can run on in-memory fakes in tests.
 """

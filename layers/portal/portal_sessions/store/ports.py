@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from .configurations import StoredConfiguration
     from .idempotency import RecordCompletion
     from .sessions import NewSession, StoredSession, VisitResult
+    from .webhook_attempts import AttemptRecord
     from .webhooks import EventQuery, StoredEndpoint
 
 
@@ -188,3 +189,11 @@ class EventRepository(Protocol):
         after: str | None = None,
         before: str | None = None,
     ) -> tuple[list[dict[str, Any]], bool]: ...
+
+
+class AttemptLog(Protocol):
+    """Each endpoint's recent delivery attempts (see webhook_attempts.WebhookAttemptStore)."""
+
+    def record(self, endpoint_id: str, livemode: bool, attempt: AttemptRecord) -> None: ...
+
+    def recent(self, endpoint_id: str, livemode: bool, *, now: int, limit: int) -> list[AttemptRecord]: ...
