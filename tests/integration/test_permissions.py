@@ -144,6 +144,8 @@ def _resources(value: Any) -> set[str]:
     if isinstance(value, dict) and set(value) == {"Fn::If"}:
         _, *branches = value["Fn::If"]
         return {name for branch in branches for name in _resources(branch)}
+    if value == {"Ref": "AWS::NoValue"}:
+        return set()
     if isinstance(value, dict) and value.get("Fn::GetAtt") == ["SessionsTable", "Arn"]:
         return {TABLE}
     if isinstance(value, dict) and isinstance(value.get("Fn::Sub"), str):
@@ -479,12 +481,14 @@ def test_at_each_upgrade_step_roles_query_the_list_index_the_table_has_and_the_c
     indexes = table_indexes(parameters)
     in_use = list_index_in_use(parameters)
 
-    assert in_use in indexes
+    list_indexes = {"ListKeys", "ByList"} & set(indexes)
     assert in_use == ("ListKeys" if int(step) >= 6 else "ByList")
+    assert in_use in indexes
     for function in FUNCTIONS:
-        assert queryable(function, parameters) & {"ListKeys", "ByList"} <= {in_use}, function
+        assert queryable(function, parameters) & {"ListKeys", "ByList"} <= list_indexes, function
     for function in LIST_READERS:
-        assert queryable(function, parameters) == {in_use}, function
+        # at step 6 both: the deployment shifts traffic from versions that read ByList to ones that read ListKeys
+        assert queryable(function, parameters) == ({in_use} if step != "6" else {"ListKeys", "ByList"}), function
 
 
 # Updates never create: each is conditional on its item existing (IAM has no condition key for that)
