@@ -11,6 +11,7 @@ shares of each key to the target load.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import shutil
@@ -223,6 +224,7 @@ def _measure(sessions: int) -> dict[str, Any]:
     # stores and queues each, the delivery function dispatches it (no endpoint, so nothing fans out)
     meter.phase = "events"
     event_count = _store_and_dispatch_events(setup, tokens, TABLE, event_shards)
+    event_sizes = _event_units_by_size(setup, template)
 
     # The customer + customer_account case (finding 5: listed under both)
     meter.phase = "create (customer and customer_account)"
@@ -269,6 +271,7 @@ def _measure(sessions: int) -> dict[str, Any]:
     return {
         "sessions": sessions,
         "events": event_count,
+        "event_sizes": event_sizes,
         "event_shards": event_shards,
         "shards": shards,
         "retention_seconds": retention,
@@ -339,6 +342,51 @@ def _store_and_dispatch_events(setup: Any, tokens: list[str], table_name: str, l
     return stored
 
 
+EVENT_SIZES = (1_000, 2_000, 3_500)  # bytes of a stored event's body: a session's events are 1-2 KB
+
+
+def _event_units_by_size(setup: Any, template: dict[str, Any]) -> dict[str, dict[str, dict[str, float]]]:
+    """Write units of one event stored and of one pending-count update, by the event's size, on the list index
+    deployed (`ListKeys`) and on the one before it (`ByList`, upgrade step 5), each on a table of its own: layout ->
+    "<bytes> B put" or "<bytes> B pending" -> table or index -> units."""
+    import boto3
+    from botocore.config import Config
+
+    from local_gateway.template import table_definition
+    from portal_sessions.store.webhooks import EventStore
+
+    client = boto3.client("dynamodb", config=Config(retries={"mode": "standard"}))
+    consumed: list[dict[str, Any]] = []
+    client.meta.events.register("before-parameter-build.dynamodb.*",
+                                lambda params, **_: params.update(ReturnConsumedCapacity="INDEXES"))  # fmt: skip
+    client.meta.events.register("after-call.dynamodb.*",
+                                lambda parsed, **_: consumed.append(parsed.get("ConsumedCapacity", {})))  # fmt: skip
+    units: dict[str, dict[str, dict[str, float]]] = {}
+    for layout, step in (("ListKeys", "7"), ("ByList", "5")):
+        name = f"{TABLE}-{layout}"
+        definition = table_definition(template, parameters={"SessionIndexesUpgradeStep": step})["create_table"]
+        setup.create_table(TableName=name, **definition)
+        events = EventStore(name, client)
+        units[layout] = {}
+        for size in EVENT_SIZES:
+            event = {"id": f"evt_Size{size}", "object": "event", "created": T0, "livemode": False,
+                     "type": "billing_portal.session.created", "data": {"object": {}}}  # fmt: skip
+            padding = size - len(json.dumps(event, separators=(",", ":")))
+            event["data"]["object"]["return_url"] = "https://example.com/" + "a" * max(padding - 40, 0)
+            for what in ("put", "pending"):
+                consumed.clear()
+                if what == "put":
+                    events.put_new(event)
+                else:
+                    events.set_pending_webhooks(event["id"], 1)
+                [capacity] = consumed
+                units[layout][f"{size:,} B {what}"] = {"table": capacity["Table"]["CapacityUnits"]} | {
+                    index: used["CapacityUnits"] for index, used in capacity.get("GlobalSecondaryIndexes", {}).items()
+                }
+        setup.delete_table(TableName=name)
+    return units
+
+
 def _model(result: dict[str, Any]) -> list[dict[str, Any]]:
     """At the target load: each table's and index's hottest key, in writes per second."""
     rows = []
@@ -382,6 +430,18 @@ def goals(result: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]:
          f"≤ {GOAL_UNITS}", lifecycle <= GOAL_UNITS),
         ("hottest key at 10,000 creates/s + 10,000 visits/s (writes/s)", fmt_int(hottest), f"≤ {KEY_LIMIT:,}",
          hottest <= KEY_LIMIT),
+    ]  # fmt: skip
+
+
+def _event_size_rows(sizes: dict[str, dict[str, dict[str, float]]]) -> list[list[str]]:
+    def cell(units: dict[str, float]) -> str:
+        return " + ".join(fmt(used, 0) for used in units.values()) + f" = {fmt(sum(units.values()), 0)}"
+
+    return [
+        [f"{size:,} B", *(cell(sizes[layout][f"{size:,} B {what}"]) for what in ("put", "pending")
+                          for layout in ("ListKeys", "ByList"))]
+        for size in EVENT_SIZES
+        if "ListKeys" in sizes and "ByList" in sizes
     ]  # fmt: skip
 
 
@@ -440,10 +500,25 @@ def render(result: dict[str, Any]) -> str:
             f"The price of events: {fmt(sum(events.values()) / 2, 1)} write units each "
             f"({fmt(events.get('table', 0.0) / 2, 1)} on the table: the event's put and two step marks of one unit "
             "each, queued and dispatched, on a small item of their own so that marking never costs the event's size; "
-            f"{fmt(events.get('ByList', 0.0) / 2, 1)} on the list index, which projects whole items), so a session's "
-            f"two events cost {fmt(sum(events.values()), 1)} beside the session's own {fmt(lifecycle, 1)}. A "
-            "keys-only list index of the events' own would make the index's share one unit at any event size; it "
-            "needs a table upgrade step (README, Scale) and is not done.",
+            f"{fmt(events.get('ListKeys', 0.0) / 2, 1)} on the list index, which holds keys and the event's type "
+            "only, so one unit whatever the event's size, where `ByList` (whole items) cost the event's size again), "
+            f"so a session's two events cost {fmt(sum(events.values()), 1)} beside the session's own "
+            f"{fmt(lifecycle, 1)}. A list page reads its events back by key (one BatchGetItem).",
+            "",
+            "By the event's size (one event stored, then its pending count set once endpoints are known; write units "
+            "on the table + the list index, the deployed `ListKeys` beside the `ByList` of upgrade step 5, paired in "
+            "this run):",
+            "",
+            table(
+                [
+                    "event body",
+                    "stored, ListKeys",
+                    "stored, ByList",
+                    "pending count, ListKeys",
+                    "pending count, ByList",
+                ],
+                _event_size_rows(result.get("event_sizes", {})),
+            ),
             "",
             f"Purge shards: the fullest shard held {fmt(skew, 2)}× its fair share here; {fmt_int(TARGET_CREATES)} "
             f"creates/s need ≥ {needed} shards to keep every key ≤ {KEY_LIMIT:,}/s (default {shards}, "

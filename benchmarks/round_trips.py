@@ -251,8 +251,8 @@ def _events_scenarios(scenarios: dict[str, dict[str, Any]], recorder: Any, conte
         scenarios[f"events function, {count} session(s) created, one endpoint"] = {
             "status": 200,
             "calls": recorder.take(),
-            "note": "per event: one PutItem (the stored event, ~1-2 KB, plus its ByList index write), one "
-            "EventBridge PutEvents, one delivery queued; the endpoints are read once per batch and mode",
+            "note": "per event: one PutItem (the stored event, ~1-2 KB, plus one unit on the keys-only ListKeys "
+            "index), one EventBridge PutEvents, one delivery queued; the endpoints are read once per batch and mode",
         }
 
 

@@ -23,6 +23,7 @@ import pytest
 import redirect_handler
 import sessions_handler
 
+from local_gateway.template import condition_values, table_definition, with_conditions
 from portal_sessions.auth import ManagedKey, key_hash
 from portal_sessions.errors import ConditionFailedError
 from portal_sessions.store.api_keys import ApiKeyStore
@@ -120,10 +121,15 @@ def _policy_statements(policy: Any) -> list[dict[str, Any]]:
     return list(_as_list(policy["Statement"]))
 
 
-def statements(function: str) -> list[dict[str, Any]]:
+def statements(function: str, parameters: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """The function's DynamoDB statements: as deployed with `parameters` (over the defaults; {} for the defaults
+    alone), or, with None, every branch of every condition (what any deploy could grant)."""
+    policies = TEMPLATE["Resources"][function]["Properties"].get("Policies", [])
+    if parameters is not None:
+        policies = with_conditions(policies, condition_values(TEMPLATE, parameters))
     return [
         statement
-        for policy in TEMPLATE["Resources"][function]["Properties"].get("Policies", [])
+        for policy in policies
         for statement in _policy_statements(policy)
         if any(grants(statement, action) for action in DYNAMODB_ACTIONS)
     ]
@@ -133,13 +139,22 @@ def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-def _resource(value: Any) -> str:
-    """The table's ARN as "table", an index's as "table/index/<name>"."""
+def _resources(value: Any) -> set[str]:
+    """The table's ARN as "table", an index's as "table/index/<name>"; both branches of an undecided `Fn::If`."""
+    if isinstance(value, dict) and set(value) == {"Fn::If"}:
+        _, *branches = value["Fn::If"]
+        return {name for branch in branches for name in _resources(branch)}
+    if value == {"Ref": "AWS::NoValue"}:
+        return set()
     if isinstance(value, dict) and value.get("Fn::GetAtt") == ["SessionsTable", "Arn"]:
-        return TABLE
+        return {TABLE}
     if isinstance(value, dict) and isinstance(value.get("Fn::Sub"), str):
-        return str(value["Fn::Sub"]).replace("${SessionsTable.Arn}", TABLE)
+        return {str(value["Fn::Sub"]).replace("${SessionsTable.Arn}", TABLE)}
     raise AssertionError(f"a resource this test does not understand: {value!r}")
+
+
+def _statement_resources(statement: dict[str, Any]) -> set[str]:
+    return {name for resource in _as_list(statement["Resource"]) for name in _resources(resource)}
 
 
 def _leading_keys(statement: dict[str, Any]) -> tuple[str, list[str]] | None:
@@ -166,12 +181,12 @@ def _leading_key_allowed(statement: dict[str, Any], leading_key: str | None) -> 
     return any(_like(pattern, leading_key, ignore_case=False) for pattern in patterns)
 
 
-def allows(function: str, call: Call) -> bool:
-    for statement in statements(function):
+def allows(function: str, call: Call, parameters: dict[str, str] | None = None) -> bool:
+    for statement in statements(function, parameters):
         assert statement["Effect"] == "Allow" and "NotResource" not in statement, statement  # not evaluated here
         if not grants(statement, call.action):
             continue
-        if call.resource not in {_resource(resource) for resource in _as_list(statement["Resource"])}:
+        if call.resource not in _statement_resources(statement):
             continue
         if _leading_key_allowed(statement, call.leading_key):
             return True
@@ -315,7 +330,7 @@ def test_no_function_may_write_an_api_key(function: str, action: str) -> None:
 @pytest.mark.parametrize("function", FUNCTIONS)
 def test_every_item_statement_names_the_item_kinds_it_allows(function: str) -> None:
     for statement in statements(function):
-        table_level = TABLE in {_resource(resource) for resource in _as_list(statement["Resource"])}
+        table_level = TABLE in _statement_resources(statement)
         if table_level:
             assert _leading_keys(statement), statement
         assert not grants(statement, "BatchWriteItem")  # it would allow puts
@@ -396,6 +411,89 @@ def test_each_role_writes_only_its_own_item_kinds(function: str) -> None:
 def test_the_create_role_may_put_only_the_default_configurations() -> None:
     assert allows("CreateSessionFunction", Call("PutItem", TABLE, "configuration#bpc_DefaultLiveConfiguration"))
     assert not allows("CreateSessionFunction", Call("PutItem", TABLE, "configuration#bpc_Someone"))
+
+
+# Lists: the index a role may query holds keys (and the list filters' attributes), and each role reads back by key
+# only the item kinds it lists. How IAM would apply `dynamodb:LeadingKeys` to a Query on an index is not documented
+# by AWS, so no policy relies on it: what an index shows is narrowed by its projection instead.
+
+UPGRADE_STEP = "SessionIndexesUpgradeStep"
+UPGRADE_STEPS = [str(step) for step in TEMPLATE["Parameters"][UPGRADE_STEP]["AllowedValues"]]
+LIST_FILTER_ATTRIBUTES = {"active", "is_default", "event_type"}  # a configuration's two booleans, an event's type
+ITEM_KINDS = {
+    "token": "token#" + "a" * 64,
+    "configuration": "configuration#bpc_Someone",
+    "apikey": "apikey#" + "0" * 64,
+    "idempotency": "idempotency#abc",
+    "event": "event#evt_Someone",
+    "webhook_endpoint": "webhook_endpoint#we_Someone",
+}
+LIST_READERS = {  # each function that lists, and the kinds it may read back by key
+    "ConfigurationsFunction": {"configuration"},
+    "WebhookEndpointsFunction": {"webhook_endpoint"},
+    "EventsFunction": {"event"},
+    "WebhookDeliveriesFunction": {"webhook_endpoint"},
+}
+
+
+def table_indexes(parameters: dict[str, str]) -> dict[str, dict[str, Any]]:
+    created = table_definition(TEMPLATE, parameters=parameters)["create_table"]
+    return {index["IndexName"]: index for index in created["GlobalSecondaryIndexes"]}
+
+
+EVERY_INDEX = sorted({name for step in UPGRADE_STEPS for name in table_indexes({UPGRADE_STEP: step})})
+
+
+def queryable(function: str, parameters: dict[str, str]) -> set[str]:
+    """The indexes the function's role may query, as deployed with these parameters."""
+    return {name for name in EVERY_INDEX if allows(function, Call("Query", f"{TABLE}/index/{name}", None), parameters)}
+
+
+def list_index_in_use(parameters: dict[str, str]) -> str:
+    """The list index the functions' code reads (their `LIST_INDEX`), as deployed with these parameters."""
+    variables = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
+    return str(with_conditions(variables["LIST_INDEX"], condition_values(TEMPLATE, parameters)))
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_no_role_may_query_an_index_that_holds_more_than_keys_and_list_filters(function: str) -> None:
+    indexes = table_indexes({})
+    for name in queryable(function, {}):
+        assert name in indexes, name  # no grant on an index the table no longer has
+        projection = indexes[name]["Projection"]
+        assert projection["ProjectionType"] in ("KEYS_ONLY", "INCLUDE"), (name, projection)
+        assert set(projection.get("NonKeyAttributes", [])) <= LIST_FILTER_ATTRIBUTES, (name, projection)
+
+
+@pytest.mark.parametrize("function", sorted(LIST_READERS))
+def test_a_listing_role_queries_only_the_list_keys_index_and_reads_back_only_its_own_kind(function: str) -> None:
+    read_back = {kind for kind, key in ITEM_KINDS.items() if allows(function, Call("BatchGetItem", TABLE, key), {})}
+
+    assert queryable(function, {}) == {"ListKeys"}
+    assert read_back == LIST_READERS[function]
+
+
+def test_the_list_index_holds_keys_and_the_list_filters_only() -> None:
+    projection = table_indexes({})["ListKeys"]["Projection"]
+    assert projection["ProjectionType"] == "INCLUDE"
+    assert set(projection["NonKeyAttributes"]) <= LIST_FILTER_ATTRIBUTES
+    assert "ByList" not in table_indexes({})  # the index of whole items is gone at the last step
+
+
+@pytest.mark.parametrize("step", UPGRADE_STEPS)
+def test_at_each_upgrade_step_roles_query_the_list_index_the_table_has_and_the_code_reads(step: str) -> None:
+    parameters = {UPGRADE_STEP: step}
+    indexes = table_indexes(parameters)
+    in_use = list_index_in_use(parameters)
+
+    list_indexes = {"ListKeys", "ByList"} & set(indexes)
+    assert in_use == ("ListKeys" if int(step) >= 6 else "ByList")
+    assert in_use in indexes
+    for function in FUNCTIONS:
+        assert queryable(function, parameters) & {"ListKeys", "ByList"} <= list_indexes, function
+    for function in LIST_READERS:
+        # at step 6 both: the deployment shifts traffic from versions that read ByList to ones that read ListKeys
+        assert queryable(function, parameters) == ({in_use} if step != "6" else {"ListKeys", "ByList"}), function
 
 
 # Updates never create: each is conditional on its item existing (IAM has no condition key for that)

@@ -198,6 +198,18 @@ def test_listing_sessions_is_a_keys_only_query_then_one_batch_read(calls: Counte
     assert calls == Counter({"Query": 1, "BatchGetItem": 1})  # a visit writes no list index: it holds keys only
 
 
+def test_listing_configurations_is_a_query_of_keys_then_one_batch_read(calls: Counter[str]) -> None:
+    create()  # the mode's default configuration
+    calls.clear()
+
+    event = http_event("GET", "/v1/billing_portal/configurations", headers=FORM)
+    response = configurations_handler.lambda_handler(event, FakeContext())
+
+    assert response["statusCode"] == 200 and len(json.loads(response["body"])["data"]) == 1
+    # the list index shows keys only: the page's items are read by key, in one call
+    assert (calls["Query"], calls["BatchGetItem"]) == (1, 1)
+
+
 def test_retrieving_a_configuration_is_one_read(calls: Counter[str]) -> None:
     create()
     calls.clear()

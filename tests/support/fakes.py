@@ -42,7 +42,7 @@ from portal_sessions.tokens import token_hash_of
 def newest_first_page[T](
     objects: list[T], sort_of: Callable[[T], str], *, limit: int, after: str | None, before: str | None
 ) -> tuple[list[T], bool]:
-    """A page of a list, newest first, as the `ByList` index gives it: `limit` objects older than `after` (or newer
+    """A page of a list, newest first, as the list index gives it: `limit` objects older than `after` (or newer
     than `before`, the ones nearest to it), and whether more exist beyond the page."""
     if before is not None:
         newer = sorted((o for o in objects if sort_of(o) > before), key=sort_of)

@@ -3,7 +3,8 @@
 Split by aggregate, each module imported on its own (this file imports nothing, so a function loads only the
 repositories it uses):
 - table.py: the cached client (`dynamodb_client`), and `Table`, the base of every repository: its calls' failures
-  turned into domain errors (errors.py), and the newest-first paging of the `ByList` index;
+  turned into domain errors (errors.py), and the newest-first paging of the keys-only list index (`ListKeys`),
+  items read back by key;
 - sessions.py: `SessionStore` (create, visit, retrieve, list, expire, erase) and the cleanup's purge queries;
 - configurations.py: `ConfigurationStore`;
 - api_keys.py: `ApiKeyStore` (keys made with the admin command);

@@ -1,5 +1,5 @@
 """DynamoDB storage of the API keys made with the admin command (portal_admin): by the SHA-256 of the key, listed
-newest first through the `ByList` index; the table never holds a key itself."""
+newest first through the list index, read back by key; the table never holds a key itself."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """DynamoDB storage of portal configurations: one item per configuration keyed by its id, listed newest first
-through the `ByList` index. A new session's transaction checks its configuration's item (see sessions.py)."""
+through the list index (keys and the `active`/`is_default` filters), read back by key. A new session's transaction
+checks its configuration's item (see sessions.py)."""
 
 from __future__ import annotations
 

@@ -12,7 +12,6 @@ Sessions are listed per customer and per customer account through two keys-only 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -43,7 +42,7 @@ from .items import (
     session_item,
     session_key,
 )
-from .table import Table, newest_first_condition
+from .table import BATCH_GET_LIMIT, Table, newest_first_condition
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -52,7 +51,6 @@ PURGE_INDEX = "ByPurgeShard"
 CUSTOMER_LIST_INDEX = "SessionsByCustomer"
 ACCOUNT_LIST_INDEX = "SessionsByAccount"
 DEFAULT_PURGE_SHARDS = 32  # 10,000 creates/s spread at about 310 writes/s per index key (see README, "Scale")
-BATCH_GET_LIMIT = 100  # BatchGetItem's maximum
 DELETE_CONCURRENCY = 10  # botocore's default connection pool size
 _WATERMARK_KEY = "meta#cleanup-watermark"
 _CLEANUP_PROGRESS_PREFIX = "meta#cleanup-bucket#"
@@ -276,7 +274,7 @@ class SessionStore(Table):
         page = found[:limit]
         if before is not None:
             page.reverse()
-        items = self._items_by_key([{"pk": item["pk"]} for item in page])
+        items = self.items_by_key([{"pk": item["pk"]} for item in page])
         sessions = [session_from_item(items[item["pk"]["S"]]) for item in page if item["pk"]["S"] in items]
         return sessions, len(found) > limit
 
@@ -311,22 +309,6 @@ class SessionStore(Table):
             if "LastEvaluatedKey" not in response:
                 return erased
             query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-
-    def _items_by_key(self, keys: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-        """The table's items for these keys (at most 100), by pk; keys of items gone meanwhile are left out."""
-        found: dict[str, dict[str, Any]] = {}
-        wanted: dict[str, Any] = {"Keys": keys, "ConsistentRead": True}
-        for attempt in range(5):
-            if not wanted["Keys"]:
-                break
-            response = self.request("batch_get_item", RequestItems={self.table_name: wanted})
-            found.update({item["pk"]["S"]: item for item in response.get("Responses", {}).get(self.table_name, [])})
-            wanted = response.get("UnprocessedKeys", {}).get(self.table_name, {"Keys": []})
-            if wanted["Keys"]:
-                time.sleep(min(0.05 * 2**attempt, 1.0))
-        else:
-            raise ServiceUnavailableError("The session store is unavailable right now. Please retry shortly.")
-        return found
 
     def expire(self, stored: StoredSession, now: int, request: RequestRef | None = None) -> PortalSession:
         """End a session now: its URL answers 410 from then on and it can no longer be recovered by logging in.
@@ -417,7 +399,7 @@ class SessionStore(Table):
         done: dict[int, set[int]] = {}
         for start in range(0, len(buckets), BATCH_GET_LIMIT):
             keys = [{"pk": {"S": _CLEANUP_PROGRESS_PREFIX + str(b)}} for b in buckets[start : start + BATCH_GET_LIMIT]]
-            for pk, item in self._items_by_key(keys).items():
+            for pk, item in self.items_by_key(keys).items():
                 bucket = int(pk.removeprefix(_CLEANUP_PROGRESS_PREFIX))
                 done[bucket] = {int(shard) for shard in item.get("done_shards", {}).get("NS", [])}
         return done

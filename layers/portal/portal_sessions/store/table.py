@@ -1,8 +1,14 @@
 """The DynamoDB client and what every repository of the package shares: one table, its calls' failures turned into
-domain errors, and the newest-first paging of the `ByList` index."""
+domain errors, and the newest-first paging of the list index.
+
+The list index (`ListKeys`) holds keys and the few attributes list filters test, never an item's body: a function
+that may query it learns which items exist, and reads back by key only the kinds its role lets it read. A stack still
+upgrading to it reads the index before it (`ByList`, whole items projected), named by `LIST_INDEX`."""
 
 from __future__ import annotations
 
+import os
+import time
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -11,6 +17,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ..errors import (
     ConditionFailedError,
+    ConfigurationError,
     InvalidRequestError,
     RateLimitError,
     ServiceUnavailableError,
@@ -22,7 +29,9 @@ if TYPE_CHECKING:
 else:
     DynamoDBClient = Any
 
-LIST_INDEX = "ByList"
+LIST_INDEX = "ListKeys"
+LEGACY_LIST_INDEX = "ByList"  # upgrade steps 1-5 (README, "Upgrading the table's indexes")
+BATCH_GET_LIMIT = 100  # BatchGetItem's maximum
 MAX_ITEMS_READ = 500  # items one list request may read, whatever its filters match
 FILTERED_PAGE_ITEMS = 100  # items read per query when a filter may drop most of them
 THROTTLING_CODES = frozenset({"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"})
@@ -64,6 +73,7 @@ class Table:
     def __init__(self, table_name: str, client: DynamoDBClient | None = None) -> None:
         self.table_name = table_name
         self._client = client
+        self.list_index = list_index_in_use()
 
     @property
     def client(self) -> DynamoDBClient:
@@ -107,7 +117,9 @@ class Table:
     def list_items(
         self, list_key: str, *, limit: int, after: str | None, before: str | None, **equals: bool | None
     ) -> tuple[list[dict[str, Any]], bool]:
-        """Items of one list of the ByList index, newest first, after or before a cursor; and whether more exist."""
+        """Items of one list, newest first, after or before a cursor; and whether more exist.
+
+        The list index gives the page's keys; the items are read from the table by key after."""
         condition, values = newest_first_condition("list_key", list_key, after=after, before=before)
         filters = []
         for name, wanted in equals.items():
@@ -115,10 +127,11 @@ class Table:
                 filters.append(f"{name} = :{name}")
                 values[f":{name}"] = {"BOOL": wanted}
         query: dict[str, Any] = {
-            "IndexName": LIST_INDEX,
+            "IndexName": self.list_index,
             "KeyConditionExpression": condition,
             "ExpressionAttributeValues": values,
             "ScanIndexForward": before is not None,  # towards the cursor's far side
+            "ProjectionExpression": "pk",
         }
         if filters:
             query["FilterExpression"] = " AND ".join(filters)
@@ -138,7 +151,41 @@ class Table:
                 break
             query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
         page = found[:limit]
-        return (page[::-1] if before is not None else page), len(found) > limit or more
+        if before is not None:
+            page.reverse()
+        return self.items_in_order([item["pk"] for item in page]), len(found) > limit or more
+
+    def items_in_order(self, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The table's items for these partition keys, in their order; an item gone meanwhile is left out."""
+        found: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(keys), BATCH_GET_LIMIT):
+            found |= self.items_by_key([{"pk": key} for key in keys[start : start + BATCH_GET_LIMIT]])
+        return [found[key["S"]] for key in keys if key["S"] in found]
+
+    def items_by_key(self, keys: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        """The table's items for these keys (at most 100), by pk; keys of items gone meanwhile are left out."""
+        found: dict[str, dict[str, Any]] = {}
+        wanted: dict[str, Any] = {"Keys": keys, "ConsistentRead": True}
+        for attempt in range(5):
+            if not wanted["Keys"]:
+                break
+            response = self.request("batch_get_item", RequestItems={self.table_name: wanted})
+            found.update({item["pk"]["S"]: item for item in response.get("Responses", {}).get(self.table_name, [])})
+            wanted = response.get("UnprocessedKeys", {}).get(self.table_name, {"Keys": []})
+            if wanted["Keys"]:
+                time.sleep(min(0.05 * 2**attempt, 1.0))
+        else:
+            raise ServiceUnavailableError("The session store is unavailable right now. Please retry shortly.")
+        return found
+
+
+def list_index_in_use() -> str:
+    """The list index this stack's table has: `LIST_INDEX` (the template sets it by upgrade step), the final one
+    when unset (a new stack, tests, the local runner)."""
+    name = os.environ.get("LIST_INDEX", LIST_INDEX)
+    if name not in (LIST_INDEX, LEGACY_LIST_INDEX):
+        raise ConfigurationError(f"LIST_INDEX must be {LIST_INDEX} or {LEGACY_LIST_INDEX}, not {name!r}")
+    return name
 
 
 def newest_first_condition(

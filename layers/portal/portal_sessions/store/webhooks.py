@@ -1,13 +1,14 @@
 """DynamoDB storage of webhook endpoints and of events (kept 30 days), on the sessions table.
 
-Endpoints: keyed by id, listed per mode through the `ByList` index (a mode has few endpoints, written rarely).
-Events: keyed by id; listed through `ByList` too, but spread over `list_shards` list keys per mode (chosen by the
-event's id, `EventListShards` in the template), so that no index partition takes more than DynamoDB's 1,000 write
-units a second at full load; a list page reads every shard and merges them, newest first. Raising the number on a
-live stack is safe (an event's shard is its id's hash modulo the number, so every event written before lies in a
-shard below the new number, which readers still query); lowering it hides the events in the shards dropped until
-they age out. Their `purge_at` (the table's TTL) removes them after the retention period, and reads ignore anything
-older, since TTL deletion lags.
+Both are listed through the list index, which holds their keys only (and an event's type, for the type filter):
+a page's keys come from it and its items are read back by key.
+Endpoints: keyed by id, listed per mode (a mode has few endpoints, written rarely).
+Events: keyed by id; spread over `list_shards` list keys per mode (chosen by the event's id, `EventListShards` in
+the template), so that no index partition takes more than DynamoDB's 1,000 write units a second at full load; a list
+page reads every shard and merges them, newest first. Raising the number on a live stack is safe (an event's shard
+is its id's hash modulo the number, so every event written before lies in a shard below the new number, which readers
+still query); lowering it hides the events in the shards dropped until they age out. Their `purge_at` (the table's
+TTL) removes them after the retention period, and reads ignore anything older, since TTL deletion lags.
 
 Each event has a small progress item beside it (`event#<id>#progress`) that marks the steps done once (queued for
 dispatch, fanned out to endpoints, published): a step is done, then marked, so a crash between the two repeats the
@@ -28,11 +29,12 @@ from ..errors import ConditionFailedError
 from .idempotency import RecordCompletion, put_new_item
 from .items import list_sort_of, mode_name
 from .ports import FANNED_OUT, PUBLISHED, QUEUED
-from .table import LIST_INDEX, Table
+from .table import Table
 
 EVENT_RETENTION_SECONDS = 30 * 86400
-# Enough list keys for 20,000 events a second (10,000 creates and 10,000 first visits) at 2 write units each on the
-# index (an event is 1-2 KB), with each key under half of DynamoDB's 1,000 a second: 20,000 * 2 / 64 = 625.
+# Enough list keys for 20,000 events a second (10,000 creates and 10,000 first visits) at one write unit each on the
+# index (it holds keys and the type, whatever the event's size), each key well under DynamoDB's 1,000 a second:
+# 20,000 / 64 = 313 (625 during an upgrade from `ByList`, which projects the 1-2 KB event whole).
 DEFAULT_EVENT_LIST_SHARDS = 64
 _ENDPOINT_PREFIX = "webhook_endpoint#"
 _EVENT_PREFIX = "event#"
@@ -319,17 +321,20 @@ class EventStore(Table):
         page = merged[:limit]
         if before is not None:
             page = page[::-1]
-        return [event for _sort, event in page], len(merged) > limit
+        items = self.items_in_order([key for _sort, key in page])
+        return [_event_from_item(item) for item in items], len(merged) > limit
 
     def _shard_page(
         self, list_key: str, low: str, high: str, types: tuple[str, ...] | None, wanted: int, *, newest: bool
     ) -> list[tuple[str, dict[str, Any]]]:
+        """The keys of one shard's events in the range, newest (or oldest) first, as (list_sort, pk)."""
         values: dict[str, Any] = {":list": {"S": list_key}, ":low": {"S": low}, ":high": {"S": high}}
         request: dict[str, Any] = {
-            "IndexName": LIST_INDEX,
+            "IndexName": self.list_index,
             "KeyConditionExpression": "list_key = :list AND list_sort BETWEEN :low AND :high",
             "ExpressionAttributeValues": values,
             "ScanIndexForward": not newest,
+            "ProjectionExpression": "pk, list_sort",
         }
         if types:
             names = [f":type{position}" for position in range(len(types))]
@@ -339,7 +344,7 @@ class EventStore(Table):
         while len(found) < wanted + 1:  # one more than wanted: the cursor itself may be among them
             request["Limit"] = wanted + 1 - len(found)
             response = self.call("query", **request)
-            found.extend((item["list_sort"]["S"], _event_from_item(item)) for item in response.get("Items", []))
+            found.extend((item["list_sort"]["S"], item["pk"]) for item in response.get("Items", []))
             if "LastEvaluatedKey" not in response:
                 break
             request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
