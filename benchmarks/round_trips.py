@@ -230,8 +230,17 @@ def _events_scenarios(scenarios: dict[str, dict[str, Any]], recorder: Any, conte
     from portal_sessions import webhook_delivery
     from portal_sessions.store.webhooks import WebhookEndpointStore
 
-    queue_url = boto3.client("sqs").create_queue(QueueName="portal-sessions-bench-webhooks")["QueueUrl"]
-    os.environ.update({"EVENT_BUS_NAME": BENCH_REFS["SessionEventsBus"], "WEBHOOK_DELIVERY_QUEUE_URL": queue_url})
+    sqs = boto3.client("sqs")
+    queue_url = sqs.create_queue(QueueName="portal-sessions-bench-webhooks")["QueueUrl"]
+    failed_url = sqs.create_queue(QueueName="portal-sessions-bench-events-failed")["QueueUrl"]
+    os.environ.update(
+        {
+            "EVENT_BUS_NAME": BENCH_REFS["SessionEventsBus"],
+            "WEBHOOK_DELIVERY_QUEUE_URL": queue_url,
+            "TEST_WEBHOOK_DELIVERY_QUEUE_URL": queue_url,  # the sessions created here are test mode's
+            "SESSION_EVENTS_FAILED_QUEUE_URL": failed_url,
+        }
+    )
     recorder.watch(webhook_delivery.sqs_client())
     endpoint = {"id": "we_Bench", "object": "webhook_endpoint", "api_version": None, "application": None,
                 "created": 1, "description": None, "enabled_events": ["*"], "livemode": False, "metadata": {},

@@ -26,18 +26,22 @@ from tests.support.settings import API_KEYS_PARAMETER, FUNCTION_SETTINGS
 
 ROOT = Path(__file__).resolve().parents[2]
 PROBE = """
-import importlib, json, sys
+import importlib, json, os, sys
 for hidden in sys.argv[4:]:
     sys.modules[hidden] = None
 handler = importlib.import_module(sys.argv[1])
 from portal_sessions.store.table import dynamodb_client
 from portal_sessions.parameter_providers import secrets_provider, ssm_parameters
 from portal_sessions.observability import metrics
+from portal_sessions.store.configurations import ConfigurationStore
 def state():
     modules = sorted(name for name, loaded in sys.modules.items() if loaded is not None)
     clients = [name for name, made in (("dynamodb", dynamodb_client), ("ssm", ssm_parameters),
                ("secretsmanager", secrets_provider)) if made.cache_info().currsize]
-    return {"modules": modules, "clients": clients, "metrics": sorted(metrics.metric_set)}
+    configurations = ConfigurationStore(os.environ["TABLE_NAME"])
+    defaults_known = [mode for mode in (False, True) if configurations.default_known(mode)]
+    return {"modules": modules, "clients": clients, "metrics": sorted(metrics.metric_set),
+            "defaults_known": defaults_known}
 report = {"init": state()}
 if "snapshot_restore_py" not in sys.argv[4:]:
     import snapshot_restore_py
@@ -137,8 +141,10 @@ def test_create_is_primed_before_the_snapshot_and_only_then(aws_endpoint: socket
     # before the snapshot: the cipher of idempotent requests imported, its clients made
     assert imported(snapshot["modules"], "cryptography.hazmat.primitives.ciphers.aead")
     assert snapshot["clients"] == ["dynamodb", "ssm"]  # the clients its requests use
-    # and nothing priming did reaches a request's metrics, nor any AWS service
+    # and nothing priming did reaches a request's metrics, nor any AWS service, nor what a request relies on having
+    # seen in the table (a default configuration known to exist skips its check)
     assert snapshot["metrics"] == []
+    assert snapshot["defaults_known"] == []
     assert connections(aws_endpoint) == 0
     assert "priming before the snapshot failed" not in report["stdout"]
 
@@ -153,7 +159,7 @@ def test_the_redirect_is_primed_with_the_hand_off_signer_and_still_without_pydan
     assert imported(snapshot["modules"], "jwt") and imported(snapshot["modules"], "hmac")
     assert snapshot["clients"] == ["dynamodb", "secretsmanager"]
     assert not imported(snapshot["modules"], "pydantic")
-    assert snapshot["metrics"] == []
+    assert snapshot["metrics"] == [] and snapshot["defaults_known"] == []
     assert connections(aws_endpoint) == 0
     assert "priming before the snapshot failed" not in report["stdout"]
 

@@ -5,14 +5,22 @@ Only local work, on made-up values: no AWS call (no table write, no SSM or Secre
 used is random and thrown away. The calls a first request makes (DynamoDB's, and the SSM and Secrets Manager reads of
 the keys) run once through botocore's Stubber, which answers each call itself (or raises) and never sends one:
 botocore's first call of an operation resolves the endpoint, builds the serialiser and fills its event caches, work a
-restored copy's first request then skips. Nothing reaches DynamoDB, SSM or Secrets Manager, and nothing is cached.
+restored copy's first request then skips. DynamoDB's are made by the requests' own code (the use cases and stores),
+as a request makes them: botocore builds the models of the shapes a call's parameters use, and caches the endpoint
+rules' result per set of parameters (for a transaction, its number of items), the first time it sees them. Nothing
+reaches DynamoDB, SSM or Secrets Manager, and nothing is cached: no key, and no default configuration seen.
+
+What a restored copy's first request still does that a warm one does not: read the API keys' digests (create) or
+both modes' signing keys (the redirect), which priming may not, and count its cold start (Powertools' `ColdStart`).
 """
 
 from __future__ import annotations
 
 import json
 import secrets
-from typing import Any
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
 from . import clock
 from .parameter_providers import secrets_provider, ssm_parameters
@@ -20,6 +28,9 @@ from .session import PortalSession
 from .store.items import session_from_item, session_item
 from .store.table import dynamodb_client
 from .tokens import new_object_id, new_url_token, session_id_for, url_token_hash
+
+if TYPE_CHECKING:
+    from .auth import Caller
 
 # A create as Stripe's SDKs send it (form-encoded), with a flow, so the nested models validate too.
 _CREATE_BODY = (
@@ -51,59 +62,126 @@ def _session(now: int) -> tuple[PortalSession, str]:
     return stored, token_hash
 
 
-def _stubbed_calls(client: Any, calls: dict[str, dict[str, Any]]) -> None:
-    """Each call once through botocore's Stubber, which answers it with an empty response itself: nothing is sent."""
+@contextmanager
+def _answered_locally(client: Any, responses: list[tuple[str, dict[str, Any]]]) -> Iterator[None]:
+    """The client's calls answered by botocore's Stubber, in order, with these responses: nothing is sent.
+    Stubbed calls still validate and serialise their parameters and resolve their endpoint, the first-call work
+    (shape models, serialisers, endpoint rules per set of context parameters) a restored copy's request then skips."""
     from botocore.stub import Stubber
 
     with Stubber(client) as stubber:
-        for operation, params in calls.items():
-            stubber.add_response(operation, {})
-            getattr(client, operation)(**params)
-
-
-def _warm_dynamodb(table_name: str, operations: tuple[str, ...]) -> None:
-    key = {"pk": {"S": "priming#" + secrets.token_hex(8)}}
-    calls: dict[str, dict[str, Any]] = {
-        "get_item": {"TableName": table_name, "Key": key},
-        "put_item": {"TableName": table_name, "Item": key, "ConditionExpression": "attribute_not_exists(pk)"},
-        "update_item": {
-            "TableName": table_name,
-            "Key": key,
-            "UpdateExpression": "SET visited_at = :now",
-            "ExpressionAttributeValues": {":now": {"N": "0"}},
-            "ReturnValues": "ALL_NEW",
-        },
-        "transact_write_items": {"TransactItems": [{"Put": {"TableName": table_name, "Item": key}}]},
-    }
-    _stubbed_calls(dynamodb_client(), {operation: calls[operation] for operation in operations})
+        for operation, response in responses:
+            stubber.add_response(operation, response)
+        yield
+        stubber.assert_no_pending_responses()
 
 
 def _warm_parameter_clients(parameter_name: str | None, secret_ids: tuple[str, ...]) -> None:
     """The SSM and Secrets Manager clients' first calls, stubbed: through the clients, not Powertools' providers,
     so no value is cached, and no request reaches either service."""
     if parameter_name is not None:
-        _stubbed_calls(ssm_parameters().client, {"get_parameter": {"Name": parameter_name}})
+        with _answered_locally(ssm_parameters().client, [("get_parameter", {})]):
+            ssm_parameters().client.get_parameter(Name=parameter_name)
     for secret_id in secret_ids:
-        _stubbed_calls(secrets_provider().client, {"get_secret_value": {"SecretId": secret_id}})
+        with _answered_locally(secrets_provider().client, [("get_secret_value", {})]):
+            secrets_provider().client.get_secret_value(SecretId=secret_id)
 
 
-def prime_create() -> None:
-    from .api import ApiRequest, body_params, json_response
-    from .auth import key_hash
-    from .handoff import check_handoff_size
-    from .params import parse_create_params
-    from .sealing import derive_key, seal, unseal
-    from .settings import create_session_settings
+def _priming_caller() -> Caller:
+    """A test-mode caller with a throwaway sealing key (a real one is derived from the request's API key)."""
+    from .auth import Caller
+    from .sealing import derive_key
 
-    event = {
+    return Caller(livemode=False, key_fingerprint="priming", sealing_key=derive_key(secrets.token_urlsafe(32), "p"))
+
+
+def _create_event(idempotency_key: str | None) -> dict[str, Any]:
+    headers = {"content-type": "application/x-www-form-urlencoded"}
+    if idempotency_key is not None:
+        headers["idempotency-key"] = idempotency_key
+    return {
         "requestContext": {"http": {"method": "POST"}, "stage": "$default"},
         "rawPath": "/v1/billing_portal/sessions",
-        "headers": {"content-type": "application/x-www-form-urlencoded"},
+        "headers": headers,
         "body": _CREATE_BODY,
         "isBase64Encoded": False,
     }
-    request = ApiRequest.from_event(event)
-    params = parse_create_params(body_params(request), request.api_version)
+
+
+def _prime_create_request(table_name: str, purge_shards: int, idempotency_key: str | None) -> None:
+    """One create through the handler's own steps (parameters, the idempotency claim, the use case, the sealed
+    completion, the JSON answer), with DynamoDB answered locally: the requests create makes, with the same
+    parameters and as many transaction items (their count selects the endpoint rules' cached result)."""
+    from .api import ApiRequest, body_params, idempotent_response
+    from .idempotency import IdempotencyClaim, OperationResult
+    from .observability import logger, metrics
+    from .params import parse_create_params
+    from .service import CreateSessionRequest, SessionLifetimes, create_session
+    from .session import RequestRef
+    from .store.configurations import ConfigurationStore
+    from .store.sessions import SessionStore
+
+    caller = _priming_caller()
+    request = ApiRequest.from_event(_create_event(idempotency_key))
+    raw_params = body_params(request)
+    # A named configuration: the mode's default is never remembered as seen by a snapshot.
+    params = parse_create_params({**raw_params, "configuration": new_object_id("bpc")}, request.api_version)
+
+    def create(claim: IdempotencyClaim | None) -> OperationResult:
+        created = create_session(
+            CreateSessionRequest(
+                params,
+                caller,
+                now=clock.now(),
+                lifetimes=SessionLifetimes(300, 3600),
+                base_url="https://example.com",
+                api_version=request.api_version,
+                request=RequestRef("priming", idempotency_key),
+                idempotency=claim,
+            ),
+            SessionStore(table_name, purge_shards=purge_shards),
+            ConfigurationStore(table_name),
+        )
+        logger.append_keys(session_id=created.session.id)  # as the handler does (priming clears both after)
+        metrics.add_metric(name="SessionsCreated", unit="Count", value=1)
+        return OperationResult(created.api_object, record_completed=created.record_completed)
+
+    # with a key: the claim (PutItem), then the session, its configuration's check and the record's completion in
+    # one transaction (3 items); without: the session and the check (2 items)
+    calls: list[tuple[str, dict[str, Any]]] = [("transact_write_items", {})]
+    if idempotency_key is not None:
+        calls.insert(0, ("put_item", {}))
+    with _answered_locally(dynamodb_client(), calls):
+        idempotent_response(request, caller, raw_params, table_name, None, create)
+
+
+def _prime_default_configuration_writes(table_name: str, purge_shards: int) -> None:
+    """On the mode's default configuration once seen, create stores the session alone (PutItem) or with its record's
+    completion (2 items); and a configuration read (GetItem)."""
+    from .idempotency import IdempotencyClaim
+    from .session import RequestRef
+    from .store.configurations import ConfigurationStore
+    from .store.idempotency import Claim
+    from .store.sessions import NewSession, SessionStore
+
+    now = clock.now()
+    session, token_hash = _session(now)
+    claim = IdempotencyClaim(Claim("idempotency#priming", now * 1000), _priming_caller().sealing_key, now + 60, "p")
+    completion = claim.completion({"id": session.id})
+    sessions = SessionStore(table_name, purge_shards=purge_shards)
+    with _answered_locally(dynamodb_client(), [("put_item", {}), ("transact_write_items", {}), ("get_item", {})]):
+        sessions.put_new(NewSession(session, token_hash, request=RequestRef("priming")))
+        sessions.put_new(NewSession(session, token_hash, completion=completion, request=RequestRef("priming", "k")))
+        ConfigurationStore(table_name).get(new_object_id("bpc"))
+
+
+def prime_create() -> None:
+    from .api import json_response
+    from .auth import key_hash
+    from .handoff import check_handoff_size
+    from .sealing import derive_key, seal, unseal
+    from .settings import create_session_settings
+
     now = clock.now()
     session, _ = _session(now)
     check_handoff_size(session)
@@ -111,18 +189,21 @@ def prime_create() -> None:
     key_hash("sk_test_" + secrets.token_urlsafe(24))
     # the cipher of idempotent requests: sealed and opened once with a throwaway key
     key = derive_key(secrets.token_urlsafe(32), "priming")
-    unseal(seal(json.dumps({"params": params.model_dump(), "response": response}), key), key)
+    unseal(seal(json.dumps(response), key), key)
     settings = create_session_settings()
     _warm_parameter_clients(settings.api_keys_parameter, ())
-    # an idempotent create claims its record (PutItem), then stores the session and completes the record in one
-    # transaction; a create on the default configuration is one PutItem; a replay reads the record
-    _warm_dynamodb(settings.table_name, ("put_item", "transact_write_items", "get_item"))
+    for idempotency_key in (secrets.token_hex(8), None):
+        _prime_create_request(settings.table_name, settings.purge_shards, idempotency_key)
+    _prime_default_configuration_writes(settings.table_name, settings.purge_shards)
 
 
 def prime_redirect() -> None:
     from .handoff import Keyring, issue_handoff_token
+    from .links import check_session, visit_session
     from .pages import expired_page, not_found_page, unavailable_page
+    from .session import RequestRef
     from .settings import redirect_settings
+    from .store.sessions import SessionStore
 
     now = clock.now()
     session, _ = _session(now)
@@ -134,4 +215,19 @@ def prime_redirect() -> None:
     expired_page(session.return_url, session_locale=session.locale, accept_language="de-CH, de;q=0.9")
     settings = redirect_settings()
     _warm_parameter_clients(None, (settings.handoff_secret_id,))
-    _warm_dynamodb(settings.table_name, ("update_item", "get_item"))  # a visit; a HEAD check
+    # a first visit (UpdateItem, answered with the session's item) and a HEAD check (GetItem), through the use case
+    token = new_url_token()
+    visited = session_item(session, url_token_hash(token), purge_shards=32)
+    store = SessionStore(settings.table_name)
+    with _answered_locally(
+        dynamodb_client(), [("update_item", {"Attributes": visited}), ("get_item", {"Item": visited})]
+    ):
+        visit_session(
+            token,
+            store,
+            now=now,
+            session_ttl_seconds=settings.session_ttl_seconds,
+            retention_seconds=settings.expired_retention_seconds,
+            request=RequestRef("priming"),
+        )
+        check_session(token, store, now=now)
