@@ -10,8 +10,9 @@ as a request makes them: botocore builds the models of the shapes a call's param
 rules' result per set of parameters (for a transaction, its number of items), the first time it sees them. Nothing
 reaches DynamoDB, SSM or Secrets Manager, and nothing is cached: no key, and no default configuration seen.
 
-What a restored copy's first request still does that a warm one does not: read the API keys' digests (create) or
-both modes' signing keys (the redirect), which priming may not, and count its cold start (Powertools' `ColdStart`).
+The keys, which priming may not read, are read after each restore (`read_create_keys`, `read_redirect_keys`,
+registered by the handlers through snapstart.read_after_restore), before the restored copy's first request. What that
+request still does that a warm one does not: count its cold start (Powertools' `ColdStart`).
 """
 
 from __future__ import annotations
@@ -231,3 +232,21 @@ def prime_redirect() -> None:
             request=RequestRef("priming"),
         )
         check_session(token, store, now=now)
+
+
+def read_create_keys() -> None:
+    """After a restore: the API keys' digests, into the cache create's requests read them from (its max age holds)."""
+    from .auth import load_key_hashes
+    from .settings import create_session_settings
+
+    load_key_hashes(create_session_settings().api_keys_parameter)
+
+
+def read_redirect_keys() -> None:
+    """After a restore: both modes' hand-off keyrings, into the cache the redirect's requests read them from."""
+    from .handoff import load_keyring
+    from .settings import redirect_settings
+
+    settings = redirect_settings()
+    load_keyring(settings.handoff_secret_id)
+    load_keyring(settings.test_handoff_secret_id)
