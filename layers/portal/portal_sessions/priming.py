@@ -22,6 +22,7 @@ import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from . import clock
 from .parameter_providers import secrets_provider, ssm_parameters
@@ -176,6 +177,23 @@ def _prime_default_configuration_writes(table_name: str, purge_shards: int) -> N
         ConfigurationStore(table_name).get(new_object_id("bpc"))
 
 
+def _prime_observability(event: dict[str, Any]) -> None:
+    """What a request's logging and metrics run once per environment, emitting nothing: the correlation id's JMESPath
+    expression compiled (jmespath caches it), a log line formatted and a metric serialised but neither printed (the
+    caller clears the metric)."""
+    import logging
+
+    from aws_lambda_powertools.logging import correlation_paths
+    from aws_lambda_powertools.utilities.jmespath_utils import query
+
+    from .observability import logger, metrics
+
+    query(data=event, envelope=correlation_paths.API_GATEWAY_HTTP)
+    logger.registered_formatter.format(logging.makeLogRecord({"msg": "priming", "levelno": 20, "levelname": "INFO"}))
+    metrics.add_metric(name="Priming", unit="Count", value=1)
+    metrics.serialize_metric_set()
+
+
 def prime_create() -> None:
     from .api import json_response
     from .auth import key_hash
@@ -196,6 +214,7 @@ def prime_create() -> None:
     for idempotency_key in (secrets.token_hex(8), None):
         _prime_create_request(settings.table_name, settings.purge_shards, idempotency_key)
     _prime_default_configuration_writes(settings.table_name, settings.purge_shards)
+    _prime_observability(_create_event(None))
 
 
 def prime_redirect() -> None:
@@ -232,6 +251,10 @@ def prime_redirect() -> None:
             request=RequestRef("priming"),
         )
         check_session(token, store, now=now)
+    # the portal's URLs, parsed once each (urlsplit caches what it parsed) as the hand-off's redirect parses them
+    for livemode in (False, True):
+        urlsplit(settings.portal_url_for(livemode)), urlsplit(settings.portal_login_url_for(livemode))
+    _prime_observability({"requestContext": {"requestId": "priming"}})
 
 
 def read_create_keys() -> None:
