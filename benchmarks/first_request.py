@@ -4,10 +4,11 @@ median, for create (with an Idempotency-Key: the request that needs the cipher) 
 Each sample is a fresh process (a cold environment): it imports the one handler (the function's init), then, for
 *primed*, runs the before-snapshot hooks as Lambda runs them before taking a SnapStart snapshot (the priming of
 portal_sessions/priming.py), then stubs every AWS client as the warm benchmark does (benchmarks/warm.py), times the
-first request, then the same request warm. *not primed* is a cold start without SnapStart (and the code before
-priming existed). *primed, keys read* reads the function's keys (stubbed) before its first request: the part of a
-primed first request that is that read, which priming may not make (no SSM or Secrets Manager call) and a restore
-forgets. What a restore itself takes on AWS cannot be measured here.
+first request, then the same request warm. *primed* then runs the after-restore hooks as Lambda runs them in a
+restored copy before its first request (the function's keys read into Powertools' cache, answered by the stubs).
+*not primed* is a cold start without SnapStart (and the code before priming existed). *primed, keys read by the first
+request* skips the after-restore hooks: a restored copy as it was before the keys were read at restore. What a restore
+itself takes on AWS cannot be measured here.
 """
 
 from __future__ import annotations
@@ -28,8 +29,8 @@ FUNCTIONS = {  # the handler module and the warm benchmark's case its first requ
     "CreateSessionFunction": ("create_session_handler", "create with Idempotency-Key"),
     "RedirectFunction": ("redirect_handler", "redirect (first visit)"),
 }
-PRIMED, NOT_PRIMED, KEYS_READ = "primed", "not primed", "primed, keys read"
-VARIANTS = (PRIMED, NOT_PRIMED, KEYS_READ)
+PRIMED, NOT_PRIMED, NO_RESTORE_READ = "primed", "not primed", "primed, keys read by the first request"
+VARIANTS = (PRIMED, NOT_PRIMED, NO_RESTORE_READ)
 WARM_INVOCATIONS = 200
 WARMUP_INVOCATIONS = 30
 
@@ -68,23 +69,6 @@ def measure(quick: bool) -> dict[str, Any]:
     return {"rounds": rounds, "samples": samples}
 
 
-def _read_keys(function: str) -> None:
-    """What the function's first request reads through Powertools' cache: the API keys' digests, or both modes'
-    signing keys."""
-    if function == "CreateSessionFunction":
-        from portal_sessions.auth import load_key_hashes
-        from portal_sessions.settings import create_session_settings
-
-        load_key_hashes(create_session_settings().api_keys_parameter)
-    else:
-        from portal_sessions.handoff import load_keyring
-        from portal_sessions.settings import redirect_settings
-
-        settings = redirect_settings()
-        load_keyring(settings.handoff_secret_id)
-        load_keyring(settings.test_handoff_secret_id)
-
-
 def _worker(function: str, variant: str, recorded_path: str, out: str) -> None:
     import importlib
 
@@ -95,15 +79,19 @@ def _worker(function: str, variant: str, recorded_path: str, out: str) -> None:
     sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - Powertools' logger binds the stream it finds at import
     module, case_name = FUNCTIONS[function]
     importlib.import_module(module)  # the function's init
+    restore_hooks: list[Any] = []
     if variant != NOT_PRIMED:  # as Lambda runs them before the snapshot (reverse order of registration)
         import snapshot_restore_py
 
         for hook, args, kwargs in reversed(snapshot_restore_py.get_before_snapshot()):
             hook(*args, **kwargs)
+        # this function's own (build_cases imports the other handler too, which registers its own)
+        restore_hooks = list(snapshot_restore_py.get_after_restore())
     bench = build_cases(json.loads(Path(recorded_path).read_text()))
     [case] = [case for case in bench.cases if case.name == case_name]
-    if variant == KEYS_READ:
-        _read_keys(function)
+    if variant == PRIMED:  # as Lambda runs them in a restored copy (order of registration), AWS stubbed
+        for hook, args, kwargs in restore_hooks:
+            hook(*args, **kwargs)
     first = bench.invoke(case)
     first_cpu = bench.last_cpu_us()
     for _warmup in range(WARMUP_INVOCATIONS):
@@ -159,10 +147,10 @@ def render(result: dict[str, Any]) -> str:
             "over processes of first ÷ that process's warm median. The warm benchmark's set-up (the stubs, the "
             "default configuration seen once) runs before the first request in both variants. What a SnapStart "
             "restore takes on AWS cannot be measured here: a primed row is the first request of a restored copy, "
-            "after the restore. *primed, keys read*: the function's keys (create: the API keys' digests from SSM; "
-            "the redirect: both modes' signing keys from Secrets Manager, stubbed here) are read before the first "
-            "request, which shows what of a primed first request is that read: priming may not make it, and a "
-            "restored copy forgets what was cached before the snapshot. *same, in CPU time*: the ratio of the "
+            "after the restore, whose hooks (run here as Lambda runs them) read the function's keys (create: the API "
+            "keys' digests from SSM; the redirect: both modes' signing keys from Secrets Manager, stubbed here) into "
+            "the cache the requests read. *primed, keys read by the first request*: without the after-restore hooks, "
+            "as a restored copy was before the keys were read at restore. *same, in CPU time*: the ratio of the "
             "handler thread's CPU time (`time.thread_time_ns`), which the other processes of a loaded machine do "
             "not inflate as they do a single wall-clock sample.",
             "",
@@ -175,13 +163,13 @@ def goals(result: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]:
     samples: dict[str, list[dict[str, float]]] = result["samples"]
     rows: list[tuple[str, str, str, bool | None]] = []
     for function in FUNCTIONS:
-        primed, unprimed, keys_read = (median(_ratios(samples[f"{function}, {v}"])) for v in VARIANTS)
-        primed_cpu, keys_read_cpu = (_cpu_ratio(samples[f"{function}, {v}"]) for v in (PRIMED, KEYS_READ))
+        primed, unprimed, no_restore_read = (median(_ratios(samples[f"{function}, {v}"])) for v in VARIANTS)
+        primed_cpu, no_restore_read_cpu = (_cpu_ratio(samples[f"{function}, {v}"]) for v in (PRIMED, NO_RESTORE_READ))
         rows.append(
             (
                 f"First request after init ÷ warm median, {function}, primed (SnapStart)",
-                f"{primed:.2f}×, CPU time {primed_cpu} (not primed: {unprimed:.2f}×; keys read before it: "
-                f"{keys_read:.2f}×, CPU time {keys_read_cpu})",
+                f"{primed:.2f}×, CPU time {primed_cpu} (not primed: {unprimed:.2f}×; keys read by the first request "
+                f"instead of at restore: {no_restore_read:.2f}×, CPU time {no_restore_read_cpu})",
                 f"≤ {GOAL_RATIO}×",
                 primed <= GOAL_RATIO,
             )

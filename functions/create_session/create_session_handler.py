@@ -22,13 +22,13 @@ from portal_sessions.api import (
 from portal_sessions.idempotency import IdempotencyClaim, OperationResult
 from portal_sessions.observability import logger, metrics
 from portal_sessions.params import CreateSessionParams, parse_create_params
-from portal_sessions.priming import prime_create
+from portal_sessions.priming import prime_create, read_create_keys
 from portal_sessions.request_log import current_request_id
 from portal_sessions.routes import unrecognized_request
 from portal_sessions.service import CreateSessionRequest, SessionLifetimes, create_session
 from portal_sessions.session import RequestRef
 from portal_sessions.settings import create_session_settings
-from portal_sessions.snapstart import prime_before_snapshot
+from portal_sessions.snapstart import prime_before_snapshot, read_after_restore
 from portal_sessions.store.configurations import ConfigurationStore
 from portal_sessions.store.sessions import SessionStore
 from portal_sessions.stripe_params import build_validators
@@ -36,6 +36,7 @@ from portal_sessions.stripe_params import build_validators
 create_session_settings()  # at init: a bad setting fails the function's start with its message, not each request
 build_validators(CreateSessionParams)
 prime_before_snapshot(prime_create)  # with SnapStart only: before the snapshot, never in a cold start's init
+read_after_restore(read_create_keys)  # with SnapStart only: the keys, in each restored copy, never in the snapshot
 
 ROUTE = "POST /v1/billing_portal/sessions"
 

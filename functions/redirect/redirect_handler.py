@@ -15,11 +15,11 @@ from portal_sessions.handoff import issue_handoff_token, load_keyring
 from portal_sessions.html_headers import HTML_HEADERS
 from portal_sessions.links import check_session, visit_session
 from portal_sessions.observability import logger, metrics
-from portal_sessions.priming import prime_redirect
+from portal_sessions.priming import prime_redirect, read_redirect_keys
 from portal_sessions.request_log import current_request_id, logged_request
 from portal_sessions.session import RequestRef
 from portal_sessions.settings import redirect_settings
-from portal_sessions.snapstart import prime_before_snapshot
+from portal_sessions.snapstart import prime_before_snapshot, read_after_restore
 from portal_sessions.store.configurations import ConfigurationStore
 from portal_sessions.store.sessions import SessionStore
 
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 redirect_settings()  # at init: a bad setting fails the function's start with its message, not each request
 prime_before_snapshot(prime_redirect)  # with SnapStart only: before the snapshot, never in a cold start's init
+read_after_restore(read_redirect_keys)  # with SnapStart only: the keys, in each restored copy, never in the snapshot
 
 # One path (GET and HEAD) that API Gateway has already matched, so no router: Powertools' event handler package would
 # add about 100 ms to each cold start of a link a customer is waiting on.

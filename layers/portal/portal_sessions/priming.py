@@ -10,8 +10,9 @@ as a request makes them: botocore builds the models of the shapes a call's param
 rules' result per set of parameters (for a transaction, its number of items), the first time it sees them. Nothing
 reaches DynamoDB, SSM or Secrets Manager, and nothing is cached: no key, and no default configuration seen.
 
-What a restored copy's first request still does that a warm one does not: read the API keys' digests (create) or
-both modes' signing keys (the redirect), which priming may not, and count its cold start (Powertools' `ColdStart`).
+The keys, which priming may not read, are read after each restore (`read_create_keys`, `read_redirect_keys`,
+registered by the handlers through snapstart.read_after_restore), before the restored copy's first request. What that
+request still does that a warm one does not: count its cold start (Powertools' `ColdStart`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from . import clock
 from .parameter_providers import secrets_provider, ssm_parameters
@@ -175,6 +177,23 @@ def _prime_default_configuration_writes(table_name: str, purge_shards: int) -> N
         ConfigurationStore(table_name).get(new_object_id("bpc"))
 
 
+def _prime_observability(event: dict[str, Any]) -> None:
+    """What a request's logging and metrics run once per environment, emitting nothing: the correlation id's JMESPath
+    expression compiled (jmespath caches it), a log line formatted and a metric serialised but neither printed (the
+    caller clears the metric)."""
+    import logging
+
+    from aws_lambda_powertools.logging import correlation_paths
+    from aws_lambda_powertools.utilities.jmespath_utils import query
+
+    from .observability import logger, metrics
+
+    query(data=event, envelope=correlation_paths.API_GATEWAY_HTTP)
+    logger.registered_formatter.format(logging.makeLogRecord({"msg": "priming", "levelno": 20, "levelname": "INFO"}))
+    metrics.add_metric(name="Priming", unit="Count", value=1)
+    metrics.serialize_metric_set()
+
+
 def prime_create() -> None:
     from .api import json_response
     from .auth import key_hash
@@ -195,6 +214,7 @@ def prime_create() -> None:
     for idempotency_key in (secrets.token_hex(8), None):
         _prime_create_request(settings.table_name, settings.purge_shards, idempotency_key)
     _prime_default_configuration_writes(settings.table_name, settings.purge_shards)
+    _prime_observability(_create_event(None))
 
 
 def prime_redirect() -> None:
@@ -231,3 +251,25 @@ def prime_redirect() -> None:
             request=RequestRef("priming"),
         )
         check_session(token, store, now=now)
+    # the portal's URLs, parsed once each (urlsplit caches what it parsed) as the hand-off's redirect parses them
+    for livemode in (False, True):
+        urlsplit(settings.portal_url_for(livemode)), urlsplit(settings.portal_login_url_for(livemode))
+    _prime_observability({"requestContext": {"requestId": "priming"}})
+
+
+def read_create_keys() -> None:
+    """After a restore: the API keys' digests, into the cache create's requests read them from (its max age holds)."""
+    from .auth import load_key_hashes
+    from .settings import create_session_settings
+
+    load_key_hashes(create_session_settings().api_keys_parameter)
+
+
+def read_redirect_keys() -> None:
+    """After a restore: both modes' hand-off keyrings, into the cache the redirect's requests read them from."""
+    from .handoff import load_keyring
+    from .settings import redirect_settings
+
+    settings = redirect_settings()
+    load_keyring(settings.handoff_secret_id)
+    load_keyring(settings.test_handoff_secret_id)

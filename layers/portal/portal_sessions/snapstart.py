@@ -14,7 +14,10 @@ What that asks of the code, after AWS's guidance for Python (runtime hooks, uniq
 - Connections: priming opens none. A boto3 client made before the snapshot survives it: botocore opens a new
   connection when a pooled one turns out closed, and retries the call.
 - Cached parameters and secrets: any value cached before the snapshot is forgotten after a restore, so each restored
-  copy reads the API keys' hashes and the signing keys afresh and then refreshes them on their own schedule.
+  copy reads the API keys' hashes and the signing keys afresh and then refreshes them on their own schedule. That
+  first read is made by an after-restore hook (`read_after_restore`), before the copy's first request, into the same
+  Powertools cache with the same max age a request's read uses: nothing secret is read before the snapshot, and a
+  read that fails or is slow at restore leaves the first request to read, as it would without SnapStart.
 - Cold starts: Powertools counts a restored copy's first invocation in its `ColdStart` metric (it skips it only when
   AWS_LAMBDA_INITIALIZATION_TYPE is `provisioned-concurrency`, and a snapshot's init runs as `snap-start`); priming
   never invokes a handler, so the snapshot still holds the cold-start flag.
@@ -27,6 +30,7 @@ from __future__ import annotations
 
 import gc
 import random
+import threading
 from collections.abc import Callable
 
 from .observability import logger, metrics
@@ -71,9 +75,42 @@ def prime_before_snapshot(prime: Callable[[], None]) -> None:
     before_snapshot(primed)
 
 
+# Lambda gives the runtime's load and every after-restore hook 10 s in all (SnapStartTimeoutException beyond): a read
+# at restore gives up waiting well before, so an unreachable store delays a restore, never fails it.
+RESTORE_READ_SECONDS = 4.0
+
+
+def read_after_restore(read: Callable[[], object]) -> None:
+    """Have each restored copy run `read` (a first fill of a cache its requests use) before its first request."""
+    after_restore(restore_read_hook(read))
+
+
+def restore_read_hook(read: Callable[[], object]) -> Callable[[], None]:
+    """The after-restore hook that runs `read`. A read that fails is logged (its error's type only) and left to the
+    first request; one still waiting after RESTORE_READ_SECONDS goes on alone, and the first request reads if it has
+    not filled the cache by then."""
+
+    def read_logging_failure() -> None:
+        try:
+            read()
+        except Exception as error:
+            logger.warning("reading after the restore failed", extra={"error": type(error).__name__})
+
+    def read_at_restore() -> None:
+        reader = threading.Thread(target=read_logging_failure, name="read-after-restore", daemon=True)
+        reader.start()
+        reader.join(RESTORE_READ_SECONDS)
+        if reader.is_alive():
+            logger.warning("reading after the restore still waits: the first request reads what it lacks")
+
+    return read_at_restore
+
+
 def _reseed_random() -> None:
     random.seed()  # from the operating system's randomness, which differs in every restored copy
 
 
+# Registered when this module is first imported, so before any function's `read_after_restore`: a restored copy's
+# cache is emptied before its keys are read into it.
 after_restore(_reseed_random)
 after_restore(forget_cached_values)
