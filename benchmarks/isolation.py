@@ -127,6 +127,22 @@ def worker(queue_url: str) -> None:
     from local_gateway.runtime import LambdaContext
 
     sqs = boto3.client("sqs")
+    # Where a live delivery's time goes: each batch's AWS calls (to moto) timed through botocore's events on the
+    # default session, which the function's clients are made from.
+    boto3.setup_default_session()
+    assert boto3.DEFAULT_SESSION is not None
+    aws_seconds: list[float] = []
+
+    def call_started(context: dict[str, Any], **_kwargs: Any) -> None:
+        context["bench_started"] = time.perf_counter()
+
+    def call_ended(context: dict[str, Any], **_kwargs: Any) -> None:
+        if "bench_started" in context:
+            aws_seconds.append(time.perf_counter() - context["bench_started"])
+
+    boto3.DEFAULT_SESSION.events.register("before-call", call_started)
+    boto3.DEFAULT_SESSION.events.register("after-call", call_ended)
+    timings = open(os.environ["BENCH_TIMINGS"], "a", buffering=1)  # noqa: SIM115 - open while the worker runs
     arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     stopped = threading.Event()
 
@@ -140,10 +156,16 @@ def worker(queue_url: str) -> None:
                                        AttributeNames=["All"]).get("Messages", [])  # fmt: skip
         if not messages:
             continue
+        received, aws_seconds[:] = time.time(), []
+        handler_started = time.perf_counter()
         response = webhook_deliveries_handler.lambda_handler(
             lambda_sqs_event([dict(message) for message in messages], arn),
             LambdaContext(function_name="WebhookDeliveriesFunction"),
         )
+        sent = [int(message["Attributes"]["SentTimestamp"]) / 1000 for message in messages]
+        timings.write(json.dumps({"received": received, "handler_s": time.perf_counter() - handler_started,
+                                  "aws_s": sum(aws_seconds), "aws_max_s": max(aws_seconds, default=0.0),
+                                  "sent": sent}) + "\n")  # fmt: skip
         failed = {failure["itemIdentifier"] for failure in response.get("batchItemFailures", [])}
         for message in messages:
             if message["MessageId"] not in failed:
@@ -203,9 +225,11 @@ def measure(quick: bool) -> dict[str, Any]:
         # The delivery function's own environment from template.yaml (its table, queues, Powertools settings),
         # resolved to this moto's resources; then what a local run changes.
         function_refs = {**refs, "TestWebhookDeliveryQueue": refs["TestRetries"]}
+        function_env = function_environment("WebhookDeliveriesFunction", function_refs)
         environment = {
             **os.environ,
-            **function_environment("WebhookDeliveriesFunction", function_refs),
+            # An endpoint the template leaves empty (deployed: AWS's own) must not hide this run's moto
+            **{name: value for name, value in function_env.items() if value or not name.startswith("AWS_ENDPOINT")},
             "WEBHOOK_LOCAL_RECEIVERS": "true",  # the receivers are on loopback
             "SSL_CERT_FILE": str(cert),
             "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon here
@@ -220,16 +244,22 @@ def measure(quick: bool) -> dict[str, Any]:
             logs.append(folder / f"{queue}.log")  # the function's log lines and metrics, and a worker's traceback
             with logs[-1].open("w") as log:
                 workers.append(subprocess.Popen(
-                    [PYTHON, "-m", "benchmarks.isolation", "--worker", refs[queue]], cwd=ROOT, env=environment,
+                    [PYTHON, "-m", "benchmarks.isolation", "--worker", refs[queue]], cwd=ROOT,
+                    env={**environment, "BENCH_TIMINGS": str(folder / f"{queue}.timings")},
                     stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT, text=True))  # fmt: skip
         processes = {"moto": moto.pid, "live worker": workers[0].pid, "test worker": workers[1].pid}
         warm = _round(table_name, refs, receivers, live_endpoint, test_endpoint, processes, flood=0)
         _check_workers(workers, logs, warm)
         rounds: list[dict[str, Any]] = []
-        for _pair in range(pairs):
-            for flood in (0, FLOOD):
+        live_timings = folder / "WebhookDeliveryQueue.timings"
+        for pair in range(pairs):
+            # alone first in even pairs, the flood first in odd ones: a drift of the machine's load over the run
+            # weighs on both sides alike
+            for flood in (0, FLOOD) if pair % 2 == 0 else (FLOOD, 0):
                 rounds.append(_round(table_name, refs, receivers, live_endpoint, test_endpoint, processes, flood=flood))
+                rounds[-1]["pair"] = pair
                 _check_workers(workers, logs, rounds[-1])
+                rounds[-1]["phases"] = _phases(live_timings, rounds[-1]["started"], rounds[-1]["ended"])
                 if flood:
                     rounds[-1]["flood_seconds"] = _drained(refs["TestWebhookDeliveryQueue"], rounds[-1]["started"])
         failed_attempts = receivers.failed
@@ -245,9 +275,9 @@ def measure(quick: bool) -> dict[str, Any]:
                 except subprocess.TimeoutExpired:
                     process.kill()
         shutil.rmtree(folder, ignore_errors=True)
-    ratios = [
-        rounds[n + 1]["p99_ms"] / rounds[n]["p99_ms"] for n in range(0, len(rounds), 2) if rounds[n]["p99_ms"] > 0
-    ]
+    by_pair = {(r["pair"], r["flood"]): r for r in rounds}
+    ratios = [by_pair[pair, FLOOD]["p99_ms"] / by_pair[pair, 0]["p99_ms"] for pair in range(pairs)
+              if by_pair[pair, 0]["p99_ms"] > 0]  # fmt: skip
     return {"rounds": rounds, "ratios": ratios, "ratio": median(ratios), "flood": FLOOD, "live": LIVE_PER_ROUND,
             "test_attempts_failed": failed_attempts, "cpu_count": os.cpu_count()}  # fmt: skip
 
@@ -294,6 +324,21 @@ def _endpoint(table_name: str, url: str, livemode: bool) -> str:
     sealed = endpoint_secrets(os.environ["WEBHOOK_SECRETS_KEY_ID"]).seal(endpoint_id, new_signing_secret())
     WebhookEndpointStore(table_name).put_new(endpoint, sealed)
     return endpoint_id
+
+
+def _phases(timings: Path, started: float, ended: float) -> dict[str, float]:
+    """Where the round's live deliveries spent their time, p50 and p99 in ms: waiting in the queue (sent to received
+    by the live worker), in the delivery function (a batch; the https attempt included) and, within it, in its AWS
+    calls to moto."""
+    batches = [json.loads(line) for line in timings.read_text().splitlines() if line.strip()]
+    batches = [b for b in batches if started <= b["received"] <= ended]
+    waits = [(b["received"] - sent) * 1000 for b in batches for sent in b["sent"]]
+    phases: dict[str, float] = {}
+    for name, values in (("queue_wait", waits), ("handler", [b["handler_s"] * 1000 for b in batches]),
+                         ("aws_calls", [b["aws_s"] * 1000 for b in batches]),
+                         ("longest_aws_call", [b["aws_max_s"] * 1000 for b in batches])):  # fmt: skip
+        phases[f"{name}_p50_ms"], phases[f"{name}_p99_ms"] = percentile(values, 50), percentile(values, 99)
+    return phases
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -346,6 +391,7 @@ def _round(table_name: str, refs: dict[str, str], receivers: _Receivers, live_en
     backlog = _backlog(refs["TestWebhookDeliveryQueue"])
     return {"flood": flood, "delivered": len(latencies), "p50_ms": percentile(latencies, 50),
             "p99_ms": percentile(latencies, 99), "test_backlog_at_end": backlog, "started": started, "cores": cores,
+            "ended": time.time(),
             "load_average": os.getloadavg()[0]}  # fmt: skip
 
 
@@ -382,6 +428,17 @@ def render(result: dict[str, Any]) -> str:
         "environments are not shared."
     )
     verdict += f" Live p50, median of the rounds: {fmt(p50s[0], 1)} ms alone, {fmt(p50s[FLOOD], 1)} ms with the flood."
+    phase_names = {"queue_wait": "waiting in the live queue (sent → received by the live worker)",
+                   "handler": "in the delivery function (a batch, its https attempt included)",
+                   "aws_calls": "of which in its AWS calls (moto), all of a batch",
+                   "longest_aws_call": "its longest AWS call"}  # fmt: skip
+
+    def phase(name: str, flood: int) -> float:
+        return median([r["phases"][name] for r in result["rounds"] if r["flood"] == flood and "phases" in r])
+
+    phase_rows = [[label, fmt(phase(f"{name}_p50_ms", 0), 1), fmt(phase(f"{name}_p50_ms", FLOOD), 1),
+                   fmt(phase(f"{name}_p99_ms", 0), 1), fmt(phase(f"{name}_p99_ms", FLOOD), 1)]
+                  for name, label in phase_names.items()]  # fmt: skip
     return "\n".join([
         f"{result['live']} live deliveries a round, one every {int(LIVE_SPACING_SECONDS * 1000)} ms, to an https "
         "receiver that answers at once; in alternate rounds {flood} test deliveries are queued just before, to a "
@@ -394,6 +451,11 @@ def render(result: dict[str, Any]) -> str:
         table(["round", "load", "live delivered", "live p50 ms", "live p99 ms",
                "test backlog when the live round ended", "flood attempted in s",
                "cores used by the live worker / test worker / moto", "load average"], rows),  # fmt: skip
+        "",
+        "Where the live deliveries' time went (ms, median of the rounds' p50 and p99; from the live worker's own "
+        "clock):",
+        "",
+        table(["phase", "p50 alone", "p50 with the flood", "p99 alone", "p99 with the flood"], phase_rows),
         "",
         "p99 with the flood ÷ p99 without, per pair: " + ", ".join(fmt(r, 2) for r in result["ratios"]) + "; "
         + verdict + f" {result.get('test_attempts_failed', 0)} test attempts failed at the receiver in all.",
