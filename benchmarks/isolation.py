@@ -37,6 +37,17 @@ LIVE_PER_ROUND = 200  # enough that a p99 is not just the slowest one
 LIVE_SPACING_SECONDS = 0.025
 FLOOD = 300
 FAILING_HOLD_SECONDS = 1.0
+# An experiment, not the goal's measure: ISOLATION_SEPARATE_TEST_AWS=1 gives test mode's side (its queue, table,
+# secret; the test worker and the flood's writes) a moto process of its own, so the two modes share no AWS stand-in.
+SEPARATE_TEST_AWS = os.environ.get("ISOLATION_SEPARATE_TEST_AWS") == "1"
+_test_aws: dict[str, str] = {}  # the test side's AWS_ENDPOINT_URL, when it has its own moto
+
+
+def _test_client(service: str) -> Any:
+    """A client for test mode's side: the shared moto, or its own under SEPARATE_TEST_AWS."""
+    import boto3
+
+    return boto3.client(service, endpoint_url=_test_aws.get("AWS_ENDPOINT_URL"))  # type: ignore[call-overload]
 
 
 def _certificate(folder: Path) -> tuple[Path, Path]:
@@ -210,6 +221,10 @@ def measure(quick: bool) -> dict[str, Any]:
     # moto in a process of its own: AWS's services do not share a CPU (or a GIL) with the receivers and the sender.
     moto = subprocess.Popen([PYTHON, "-m", "benchmarks.isolation", "--backend"], cwd=ROOT, stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, text=True)  # fmt: skip
+    moto_test = None
+    if SEPARATE_TEST_AWS:
+        moto_test = subprocess.Popen([PYTHON, "-m", "benchmarks.isolation", "--backend"], cwd=ROOT,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)  # fmt: skip
     workers: list[subprocess.Popen[str]] = []
     folder = Path(tempfile.mkdtemp(prefix="portal-bench-isolation-"))  # the certificate, its key, the workers' logs
     try:
@@ -218,6 +233,9 @@ def measure(quick: bool) -> dict[str, Any]:
         if started is None:
             raise RuntimeError("the moto process exited before it was ready")
         os.environ.update(started["environment"])
+        if moto_test is not None:
+            assert moto_test.stdout is not None
+            _test_aws.update(json.loads(moto_test.stdout.readline())["environment"])
         refs: dict[str, str] = started["refs"]
         table_name = refs["SessionsTable"]
         cert, key = _certificate(folder)
@@ -245,7 +263,8 @@ def measure(quick: bool) -> dict[str, Any]:
             with logs[-1].open("w") as log:
                 workers.append(subprocess.Popen(
                     [PYTHON, "-m", "benchmarks.isolation", "--worker", refs[queue]], cwd=ROOT,
-                    env={**environment, "BENCH_TIMINGS": str(folder / f"{queue}.timings")},
+                    env={**environment, "BENCH_TIMINGS": str(folder / f"{queue}.timings"),
+                         **(_test_aws if queue.startswith("Test") else {})},
                     stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT, text=True))  # fmt: skip
         processes = {"moto": moto.pid, "live worker": workers[0].pid, "test worker": workers[1].pid}
         warm = _round(table_name, refs, receivers, live_endpoint, test_endpoint, processes, flood=0)
@@ -265,7 +284,10 @@ def measure(quick: bool) -> dict[str, Any]:
         failed_attempts = receivers.failed
         receivers.stop()
     finally:
-        for group in (workers, [moto]):  # the workers first: they still talk to moto while they stop
+        for group in (
+            workers,
+            [moto, *([moto_test] if moto_test else [])],
+        ):  # the workers first: they still talk to moto while they stop
             for process in group:
                 if process.stdin is not None:
                     process.stdin.close()
@@ -279,7 +301,8 @@ def measure(quick: bool) -> dict[str, Any]:
     ratios = [by_pair[pair, FLOOD]["p99_ms"] / by_pair[pair, 0]["p99_ms"] for pair in range(pairs)
               if by_pair[pair, 0]["p99_ms"] > 0]  # fmt: skip
     return {"rounds": rounds, "ratios": ratios, "ratio": median(ratios), "flood": FLOOD, "live": LIVE_PER_ROUND,
-            "test_attempts_failed": failed_attempts, "cpu_count": os.cpu_count()}  # fmt: skip
+            "test_attempts_failed": failed_attempts, "cpu_count": os.cpu_count(),
+            "separate_test_aws": SEPARATE_TEST_AWS}  # fmt: skip
 
 
 def _check_workers(workers: list[subprocess.Popen[str]], logs: list[Path], last_round: dict[str, Any]) -> None:
@@ -292,9 +315,7 @@ def _check_workers(workers: list[subprocess.Popen[str]], logs: list[Path], last_
 
 def _backlog(queue_url: str) -> int:
     """Test deliveries waiting or being attempted."""
-    import boto3
-
-    attributes = boto3.client("sqs").get_queue_attributes(
+    attributes = _test_client("sqs").get_queue_attributes(
         QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
     )["Attributes"]
     return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
@@ -314,15 +335,21 @@ def _drained(queue_url: str, started: float) -> float:
 def _endpoint(table_name: str, url: str, livemode: bool) -> str:
     from portal_sessions.store.webhooks import WebhookEndpointStore
     from portal_sessions.tokens import new_object_id
-    from portal_sessions.webhooks import endpoint_secrets, new_signing_secret
+    from portal_sessions.webhooks import EndpointSecrets, new_signing_secret
 
     endpoint_id = new_object_id("we")
     endpoint: dict[str, Any]
     endpoint = {"id": endpoint_id, "object": "webhook_endpoint", "api_version": None, "application": None,
                 "created": int(time.time()), "description": None, "enabled_events": ["*"], "livemode": livemode,
                 "metadata": {}, "status": "enabled", "url": url}  # fmt: skip
-    sealed = endpoint_secrets(os.environ["WEBHOOK_SECRETS_KEY_ID"]).seal(endpoint_id, new_signing_secret())
-    WebhookEndpointStore(table_name).put_new(endpoint, sealed)
+    side = {"dynamodb": None, "secretsmanager": None} if livemode else {
+        "dynamodb": _test_client("dynamodb"), "secretsmanager": _test_client("secretsmanager")}  # fmt: skip
+    import boto3
+
+    secrets = side["secretsmanager"] or boto3.client("secretsmanager")
+    key = secrets.get_secret_value(SecretId=os.environ["WEBHOOK_SECRETS_KEY_ID"])["SecretString"]
+    sealed = EndpointSecrets(key).seal(endpoint_id, new_signing_secret())
+    WebhookEndpointStore(table_name, side["dynamodb"]).put_new(endpoint, sealed)
     return endpoint_id
 
 
@@ -357,20 +384,22 @@ def _round(table_name: str, refs: dict[str, str], receivers: _Receivers, live_en
     from portal_sessions.store.webhooks import EventStore
     from portal_sessions.webhook_delivery import Delivery, SqsDeliveryQueue
 
-    events = EventStore(table_name)
+    stores = {True: EventStore(table_name), False: EventStore(table_name, _test_client("dynamodb"))}
     now = int(time.time())
 
     def stored(livemode: bool) -> str:
         event_id = "evt_" + os.urandom(12).hex()
-        events.put_new({"id": event_id, "object": "event", "api_version": "2026-10-28.endive", "created": now,
+        stores[livemode].put_new({"id": event_id, "object": "event", "api_version": "2026-10-28.endive", "created": now,
                         "data": {"object": {"id": "bps_Bench", "livemode": livemode}}, "livemode": livemode,
                         "pending_webhooks": 1, "request": {"id": None, "idempotency_key": None},
                         "type": "billing_portal.session.created"}, pending_webhooks=1)  # fmt: skip
         return event_id
 
     started = time.time()
-    test_queue = SqsDeliveryQueue(refs["TestWebhookDeliveryQueue"])
-    test_queue.send([Delivery(stored(False), test_endpoint, False) for _n in range(flood)])
+    test_sqs, flooding = _test_client("sqs"), [Delivery(stored(False), test_endpoint, False) for _n in range(flood)]
+    for start in range(0, flood, 10):
+        entries = [{"Id": str(n), "MessageBody": d.to_json()} for n, d in enumerate(flooding[start : start + 10])]
+        test_sqs.send_message_batch(QueueUrl=refs["TestWebhookDeliveryQueue"], Entries=entries)
     live_queue = SqsDeliveryQueue(refs["WebhookDeliveryQueue"])
     sent: dict[str, float] = {}
     cpu_before = {name: _cpu_seconds(pid) for name, pid in processes.items()}
@@ -446,7 +475,9 @@ def render(result: dict[str, Any]) -> str:
         "a worker process of its own running the real delivery function (as each mode's event source mapping has "
         "its own environments), on an embedded moto; latency from the live message's send to its arrival. A live "
         "alone round starts only once the test worker has attempted the whole flood, and the flood's retries (due a "
-        "minute later) are kept out of later rounds.".replace("{flood}", str(result["flood"])),
+        "minute later) are kept out of later rounds.".replace("{flood}", str(result["flood"]))
+        + (" Experiment: test mode's side (its queue, table and secret, the test worker's and the flood's calls) on "
+           "a moto process of its own (ISOLATION_SEPARATE_TEST_AWS=1)." if result.get("separate_test_aws") else ""),
         "",
         table(["round", "load", "live delivered", "live p50 ms", "live p99 ms",
                "test backlog when the live round ended", "flood attempted in s",
