@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import json
+import math
 import os
 import shutil
 import ssl
@@ -40,6 +41,22 @@ FAILING_HOLD_SECONDS = 1.0
 # An experiment, not the goal's measure: ISOLATION_SEPARATE_TEST_AWS=1 gives test mode's side (its queue, table,
 # secret; the test worker and the flood's writes) a moto process of its own, so the two modes share no AWS stand-in.
 SEPARATE_TEST_AWS = os.environ.get("ISOLATION_SEPARATE_TEST_AWS") == "1"
+# Another: ISOLATION_CPU_CONTROL=1 queues no test delivery; a "flood" round runs instead a process of ten threads that
+# each wake once a second and compute for about 10 ms (about a tenth of a core, as the flood's worker and moto's
+# extra work together measured): the same demand on the machine's cores, touching nothing of the service's.
+CPU_CONTROL = os.environ.get("ISOLATION_CPU_CONTROL") == "1"
+_BURN = """
+import sys, threading, time
+def burn():
+    while True:
+        end = time.perf_counter() + 0.010
+        while time.perf_counter() < end:
+            pass
+        time.sleep(1)
+for _n in range(10):
+    threading.Thread(target=burn, daemon=True).start()
+sys.stdin.read()
+"""
 _test_aws: dict[str, str] = {}  # the test side's AWS_ENDPOINT_URL, when it has its own moto
 
 
@@ -302,7 +319,7 @@ def measure(quick: bool) -> dict[str, Any]:
               if by_pair[pair, 0]["p99_ms"] > 0]  # fmt: skip
     return {"rounds": rounds, "ratios": ratios, "ratio": median(ratios), "flood": FLOOD, "live": LIVE_PER_ROUND,
             "test_attempts_failed": failed_attempts, "cpu_count": os.cpu_count(),
-            "separate_test_aws": SEPARATE_TEST_AWS}  # fmt: skip
+            "separate_test_aws": SEPARATE_TEST_AWS, "cpu_control": CPU_CONTROL}  # fmt: skip
 
 
 def _check_workers(workers: list[subprocess.Popen[str]], logs: list[Path], last_round: dict[str, Any]) -> None:
@@ -396,6 +413,10 @@ def _round(table_name: str, refs: dict[str, str], receivers: _Receivers, live_en
         return event_id
 
     started = time.time()
+    control = None
+    if CPU_CONTROL and flood:
+        control = subprocess.Popen([PYTHON, "-c", _BURN], stdin=subprocess.PIPE, text=True)
+        flood = 0
     test_sqs, flooding = _test_client("sqs"), [Delivery(stored(False), test_endpoint, False) for _n in range(flood)]
     for start in range(0, flood, 10):
         entries = [{"Id": str(n), "MessageBody": d.to_json()} for n, d in enumerate(flooding[start : start + 10])]
@@ -413,6 +434,13 @@ def _round(table_name: str, refs: dict[str, str], receivers: _Receivers, live_en
     while not set(sent) <= set(receivers.arrived) and time.monotonic() < deadline:
         time.sleep(0.05)
     live_seconds = time.monotonic() - live_started
+    control_cores = math.nan
+    if control is not None:
+        control_cores = _cpu_seconds(control.pid) / live_seconds
+        assert control.stdin is not None
+        control.stdin.close()
+        control.wait(10)
+        flood = FLOOD  # the round stands for a flood round
     # Each process's share of a core while the live deliveries were on their way.
     cores = {name: (_cpu_seconds(pid) - cpu_before[name]) / live_seconds for name, pid in processes.items()}
     latencies = [(receivers.arrived[e] - sent[e]) * 1000 for e in sent if e in receivers.arrived]
@@ -420,7 +448,7 @@ def _round(table_name: str, refs: dict[str, str], receivers: _Receivers, live_en
     backlog = _backlog(refs["TestWebhookDeliveryQueue"])
     return {"flood": flood, "delivered": len(latencies), "p50_ms": percentile(latencies, 50),
             "p99_ms": percentile(latencies, 99), "test_backlog_at_end": backlog, "started": started, "cores": cores,
-            "ended": time.time(),
+            "ended": time.time(), "control_cores": control_cores,
             "load_average": os.getloadavg()[0]}  # fmt: skip
 
 
