@@ -5,10 +5,14 @@ environments; both invoke the real delivery function (`webhook_deliveries_handle
 (DynamoDB, SQS, Secrets Manager), as `make run` does. A live endpoint (https, a certificate this run makes and the
 live worker trusts through `SSL_CERT_FILE`) answers at once; a test endpoint fails every attempt after holding it a
 second (a receiver in trouble). Latency is from the live delivery's message being sent to its arrival at the
-receiver. Rounds alternate: live deliveries alone, then the same with 300 test deliveries queued just before; the
-ratio of the p99s is taken per pair and the median of the pairs reported. Moto runs in a process of its own, as
-AWS's services share no interpreter with the workers or the receivers. One test worker (one batch of ten at a time)
-is fewer than the five environments the template lets test mode's mapping use (TestWebhookMaxConcurrency).
+receiver. Rounds come in pairs, live deliveries alone and the same with 300 test deliveries queued just before, in
+ABBA order (alone first in even pairs, the flood first in odd ones, so a drift of the machine's load weighs on both
+sides); the ratio of the p99s is taken per pair and the median of the pairs reported. The live worker times each
+batch (its wait in the queue, the function, its AWS calls), which says where a slower delivery lost its time; two
+switches run experiments instead of the goal's measure (ISOLATION_SEPARATE_TEST_AWS, ISOLATION_CPU_CONTROL). Moto
+runs in a process of its own, as AWS's services share no interpreter with the workers or the receivers. One test
+worker (one batch of ten at a time) is fewer than the five environments the template lets test mode's mapping use
+(TestWebhookMaxConcurrency).
 """
 
 from __future__ import annotations
@@ -478,17 +482,16 @@ def render(result: dict[str, Any]) -> str:
         "most of the flood still waited in its own queue: the backlog column) and costs little CPU on average: "
         "while it ran the test worker used "
         f"{used('test worker', FLOOD)} of a core, and moto {used('moto', FLOOD)} against {used('moto', 0)} without "
-        f"it, on {result['cpu_count']} cores shared with whatever else runs here (the load average column). What "
-        "this run does not separate is the likely cause of the longer tail: the test worker's ten attempts end "
-        "together each second and their calls queue, in one burst, ahead of live ones in moto's single process (one "
-        "interpreter serving both modes' DynamoDB and SQS), where on AWS the services and each mapping's "
-        "environments are not shared."
+        f"it, on {result['cpu_count']} cores shared with whatever else runs here (the load average column). Where "
+        "the longer tail comes from is in the phases table: a live delivery's wait in its queue, its time in the "
+        "function and its longest AWS call grow together, which is what waiting for a core looks like; "
+        "benchmarks/RESULTS.md compares runs with test mode on a moto of its own and with a CPU-only stand-in "
+        "for the flood."
     )
     verdict += f" Live p50, median of the rounds: {fmt(p50s[0], 1)} ms alone, {fmt(p50s[FLOOD], 1)} ms with the flood."
     phase_names = {"queue_wait": "waiting in the live queue (sent → received by the live worker)",
                    "handler": "in the delivery function (a batch, its https attempt included)",
-                   "aws_calls": "of which in its AWS calls (moto), all of a batch",
-                   "longest_aws_call": "its longest AWS call"}  # fmt: skip
+                   "longest_aws_call": "its longest AWS call (moto)"}  # fmt: skip
 
     def phase(name: str, flood: int) -> float:
         return median([r["phases"][name] for r in result["rounds"] if r["flood"] == flood and "phases" in r])
@@ -498,7 +501,8 @@ def render(result: dict[str, Any]) -> str:
                   for name, label in phase_names.items()]  # fmt: skip
     return "\n".join([
         f"{result['live']} live deliveries a round, one every {int(LIVE_SPACING_SECONDS * 1000)} ms, to an https "
-        "receiver that answers at once; in alternate rounds {flood} test deliveries are queued just before, to a "
+        "receiver that answers at once; in one round of each pair (ABBA order) {flood} test deliveries are queued "
+        "just before, to a "
         f"receiver that fails each attempt after holding it {FAILING_HOLD_SECONDS:g} s. Each mode's queue is read by "
         "a worker process of its own running the real delivery function (as each mode's event source mapping has "
         "its own environments), on an embedded moto; latency from the live message's send to its arrival. A live "
