@@ -288,6 +288,8 @@ def measure(quick: bool) -> dict[str, Any]:
                          **(_test_aws if queue.startswith("Test") else {})},
                     stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT, text=True))  # fmt: skip
         processes = {"moto": moto.pid, "live worker": workers[0].pid, "test worker": workers[1].pid}
+        if moto_test is not None:
+            processes["test mode's moto"] = moto_test.pid
         warm = _round(table_name, refs, receivers, live_endpoint, test_endpoint, processes, flood=0)
         _check_workers(workers, logs, warm)
         rounds: list[dict[str, Any]] = []
