@@ -45,20 +45,19 @@ FAILING_HOLD_SECONDS = 1.0
 # An experiment, not the goal's measure: ISOLATION_SEPARATE_TEST_AWS=1 gives test mode's side (its queue, table,
 # secret; the test worker and the flood's writes) a moto process of its own, so the two modes share no AWS stand-in.
 SEPARATE_TEST_AWS = os.environ.get("ISOLATION_SEPARATE_TEST_AWS") == "1"
-# Another: ISOLATION_CPU_CONTROL=1 queues no test delivery; a "flood" round runs instead a process of ten threads that
-# each wake once a second and compute for about 10 ms (about a tenth of a core, as the flood's worker and moto's
-# extra work together measured): the same demand on the machine's cores, touching nothing of the service's.
+# Another: ISOLATION_CPU_CONTROL=1 queues no test delivery; a "flood" round runs instead a process that computes for
+# 25 ms out of every 100 (a quarter of a core, what the flood's worker and test mode's moto used together when test
+# mode had a moto of its own): the same demand on the machine's cores, touching nothing of the service's.
 CPU_CONTROL = os.environ.get("ISOLATION_CPU_CONTROL") == "1"
 _BURN = """
 import sys, threading, time
 def burn():
     while True:
-        end = time.perf_counter() + 0.010
-        while time.perf_counter() < end:
+        end = time.process_time() + 0.025
+        while time.process_time() < end:
             pass
-        time.sleep(1)
-for _n in range(10):
-    threading.Thread(target=burn, daemon=True).start()
+        time.sleep(0.075)
+threading.Thread(target=burn, daemon=True).start()
 sys.stdin.read()
 """
 _test_aws: dict[str, str] = {}  # the test side's AWS_ENDPOINT_URL, when it has its own moto
