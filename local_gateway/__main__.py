@@ -68,10 +68,10 @@ def run(host: str, port: int, dynamodb: str = "embedded") -> int:
     from .demo_portal import LIVE_LOGIN_PATH, LIVE_PATH, LOGIN_PATH, PortalPage
     from .demo_portal import PATH as PORTAL_PATH
     from .gateway import make_server
-    from .queues import QueuePoller
+    from .queues import QueuePoller, queue_pollers
     from .runtime import FunctionRuntime
     from .streams import NoStreamError, StreamPoller, StreamReader
-    from .template import http_routes, queue_functions, stream_functions
+    from .template import http_routes, stream_functions
 
     routes = http_routes(load_template())
     local_pages: dict[str, Any] = {}
@@ -126,9 +126,7 @@ def run(host: str, port: int, dynamodb: str = "embedded") -> int:
                 print(f"No session events: {exc}", flush=True)
                 continue
             pollers.append(StreamPoller(reader, lambda event, name=name: runtime.invoke(name, event)))
-        for name, queue, batch_size in queue_functions(template):
-            deliver = lambda event, name=name: runtime.invoke(name, event)  # noqa: E731
-            pollers.append(QueuePoller(refs[queue], deliver, batch_size))
+        pollers += queue_pollers(template, refs, runtime)
         for poller in pollers:
             poller.start()
         print(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 import sys
 import threading
@@ -43,13 +44,15 @@ class LambdaContext:
 
 
 class FunctionRuntime:
-    """All functions of the template in this process, each invoked one request at a time, like one
-    Lambda execution environment (Powertools' resolver keeps the current event on the app)."""
+    """All functions of the template in this process. `invoke` (the HTTP routes, `invoke`) runs a function one request
+    at a time, like one Lambda execution environment (Powertools' resolver keeps the current event on the app); an
+    event source mapping gets environments of its own (`environment`), so no mapping waits for another's."""
 
     def __init__(self, template: dict[str, Any], refs: dict[str, str]) -> None:
         self.specs = functions(template)
         self._handlers: dict[str, Callable[[dict[str, Any], Any], Any]] = {}
         self._locks = {name: threading.Lock() for name in self.specs}
+        self._environments: dict[str, int] = {}  # how many each function's event source mappings have
         refs = {**parameter_defaults(template), **refs}
         for directory in [*layer_dirs(template), *(spec.code_dir for spec in self.specs.values())]:
             if str(directory) not in sys.path:
@@ -74,6 +77,29 @@ class FunctionRuntime:
             module = importlib.import_module(spec.module)
             self._handlers[name] = getattr(module, spec.attribute)
         return self._handlers[name]
+
+    def environment(self, name: str) -> Callable[[dict[str, Any]], Any]:
+        """One more execution environment of the function, for an event source mapping: its own copy of the handler's
+        module (so module-level state, such as a batch processor, is its own) invoked one event at a time, beside
+        the function's other environments, as Lambda gives each concurrent invocation an environment of its own.
+        The layer's modules are this process's, shared."""
+        spec = self.specs[name]
+        self._environments[name] = number = self._environments.get(name, 0) + 1
+        module_name = f"{spec.module}__environment_{number}"
+        found = importlib.util.spec_from_file_location(module_name, spec.code_dir / f"{spec.module}.py")
+        if found is None or found.loader is None:
+            raise ImportError(f"no module {spec.module} in {spec.code_dir}")
+        module = importlib.util.module_from_spec(found)
+        sys.modules[module_name] = module  # dataclasses and pickling look a class's module up by name
+        found.loader.exec_module(module)
+        handler = getattr(module, spec.attribute)
+        lock = threading.Lock()
+
+        def invoke(event: dict[str, Any]) -> Any:
+            with lock, _invocation_span(name):
+                return handler(event, LambdaContext(function_name=name, aws_request_id=str(uuid.uuid4())))
+
+        return invoke
 
     def invoke(self, name: str, event: dict[str, Any]) -> Any:
         if name not in self.specs:

@@ -112,17 +112,35 @@ def stream_functions(template: dict[str, Any]) -> list[str]:
     ]
 
 
-def queue_functions(template: dict[str, Any]) -> list[tuple[str, str, int]]:
-    """(function, queue logical id, batch size) for each function subscribed to an SQS queue of the template."""
-    subscribed = []
+# Lambda's SQS mapping starts with five concurrent batches when no MaximumConcurrency bounds it.
+DEFAULT_QUEUE_CONCURRENCY = 5
+
+
+@dataclass(frozen=True)
+class QueueMapping:
+    """An SQS event source mapping: the function, its queue's logical id, batch size and maximum concurrency."""
+
+    function: str
+    queue: str
+    batch_size: int
+    maximum_concurrency: int
+
+
+def queue_mappings(template: dict[str, Any], parameters: dict[str, str] | None = None) -> list[QueueMapping]:
+    """Each function's subscription to an SQS queue of the template, `ScalingConfig.MaximumConcurrency` resolved
+    against `parameters` over the parameters' defaults."""
+    refs = {**parameter_defaults(template), **(parameters or {})}
+    mappings = []
     for name, resource in template["Resources"].items():
         if resource["Type"] != "AWS::Serverless::Function":
             continue
         for event in resource["Properties"].get("Events", {}).values():
             if event["Type"] == "SQS":
-                queue = event["Properties"]["Queue"]["Fn::GetAtt"][0]
-                subscribed.append((name, queue, int(event["Properties"].get("BatchSize", 10))))
-    return subscribed
+                properties = event["Properties"]
+                concurrency = properties.get("ScalingConfig", {}).get("MaximumConcurrency", DEFAULT_QUEUE_CONCURRENCY)
+                queue, batch_size = properties["Queue"]["Fn::GetAtt"][0], int(properties.get("BatchSize", 10))
+                mappings.append(QueueMapping(name, queue, batch_size, int(resolve(concurrency, refs))))
+    return mappings
 
 
 def layer_dirs(template: dict[str, Any]) -> list[Path]:

@@ -17,15 +17,17 @@ import json
 import os
 import sys
 import time
+from collections import Counter
 from dataclasses import asdict
 from datetime import UTC, datetime
+from typing import Any
 
 from portal_sessions.auth import ManagedKey, key_hash, mask_key, new_api_key
 from portal_sessions.erasure import erase_owner
 from portal_sessions.store.api_keys import ApiKeyStore
 from portal_sessions.store.sessions import SessionStore
 from portal_sessions.store.webhook_attempts import ATTEMPTS_KEPT, AttemptRecord, WebhookAttemptStore
-from portal_sessions.store.webhooks import EventStore
+from portal_sessions.store.webhooks import DEFAULT_EVENT_LIST_SHARDS, EventStore
 from portal_sessions.tokens import new_object_id
 
 
@@ -88,6 +90,70 @@ def failed_records(queue_url: str, *, limit: int) -> int:
             print(message["Body"])
             shown += 1
     print(f"{shown} kept", file=sys.stderr)
+    return 0
+
+
+def skipped_batches(
+    queue_url: str, table: str | None, *, to_queues: tuple[str, str] | None, list_shards: int, limit: int
+) -> int:
+    """Read back the stream batches Lambda gave up on (their positions are in the failed-records queue) while the
+    stream still has them, and list their records or, with `to_queues` (live's and test's webhook queue URLs), store
+    and queue their events as the events function does; a replayed batch's position is then deleted, the rest are
+    left in the queue."""
+    import boto3
+
+    from portal_sessions.store.webhooks import EventStore
+    from portal_sessions.webhook_delivery import SqsDeliveryQueue, sqs_client
+
+    from .skipped import NoLongerInStreamError, SkippedBatch, read_back, replay_records, summary
+
+    sqs, streams = sqs_client(), boto3.client("dynamodbstreams")
+    seen: list[dict[str, Any]] = []  # every message received, made visible again at the end unless replayed
+    done: list[str] = []  # receipt handles of the replayed batches
+    outcomes: Counter[str] = Counter()
+    events = EventStore(table or "", list_shards=list_shards)
+    queues = {True: SqsDeliveryQueue(to_queues[0]), False: SqsDeliveryQueue(to_queues[1])} if to_queues else {}
+    while len(seen) < limit:
+        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=min(10, limit - len(seen)),
+                                       VisibilityTimeout=60).get("Messages", [])  # fmt: skip
+        if not messages:
+            break
+        seen += messages
+        for message in messages:
+            batch = SkippedBatch.from_message(message["Body"])
+            if batch is None:
+                continue  # a record the function kept itself: `events failed` shows those
+            outcomes["batches"] += 1
+            where = f"shard {batch.shard_id}, sequence numbers {batch.first} to {batch.last}"
+            try:
+                records = read_back(batch, streams)
+            except NoLongerInStreamError as exc:
+                outcomes["batches no longer in the stream"] += 1
+                print(f"{where}: no longer in the stream ({exc}); the items' current state is in the table",
+                      file=sys.stderr)  # fmt: skip
+                continue
+            if to_queues is None:
+                for record in records:
+                    print(json.dumps({"ShardId": batch.shard_id, **summary(record)}, separators=(",", ":")))
+                outcomes["records"] += len(records)
+                continue
+            replayed = replay_records(records, events, lambda livemode: queues[livemode])
+            outcomes.update(replayed)
+            outcomes["records"] += len(records)
+            complete = records and records[-1]["dynamodb"]["SequenceNumber"] == batch.last
+            if complete and not replayed["not understood"]:
+                done.append(message["ReceiptHandle"])
+            else:
+                print(f"{where}: kept ({len(records)} records read back, {replayed['not understood']} not understood)",
+                      file=sys.stderr)  # fmt: skip
+    for message in seen:
+        if message["ReceiptHandle"] in done:
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+        else:
+            sqs.change_message_visibility(
+                QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+            )
+    print(", ".join(f"{count} {name}" for name, count in outcomes.items()) or "0 batches", file=sys.stderr)
     return 0
 
 
@@ -173,6 +239,14 @@ def main(argv: list[str] | None = None) -> int:
     failed = events.add_parser("failed", help="stream records that made no event, and why (kept in their queue)")
     failed.add_argument("--queue", required=True, help="the stack's SessionEventsDeadLetterQueueUrl")
     failed.add_argument("--limit", type=int, default=100)
+    skipped = events.add_parser("skipped", help="the stream batches Lambda gave up on, read back from the stream")
+    skipped.add_argument("--queue", required=True, help="the stack's SessionEventsDeadLetterQueueUrl")
+    skipped.add_argument("--replay", action="store_true", help="store and queue their events (needs the table)")
+    skipped.add_argument("--live-queue", help="with --replay: the stack's WebhookDeliveryQueueUrl")
+    skipped.add_argument("--test-queue", help="with --replay: the stack's TestWebhookDeliveryQueueUrl")
+    skipped.add_argument("--event-list-shards", type=int, default=int(os.environ.get("EVENT_LIST_SHARDS") or
+                         DEFAULT_EVENT_LIST_SHARDS), help="with --replay: the stack's EventListShards")  # fmt: skip
+    skipped.add_argument("--limit", type=int, default=100, help="messages of the queue to look at")
     webhooks = groups.add_parser("webhooks", help="webhooks").add_subparsers(dest="command", required=True)
     replaying = webhooks.add_parser("replay", help="put a mode's failed deliveries and refused events back")
     replaying.add_argument("--from", dest="failed_queue", required=True, help="the mode's failed queue URL")
@@ -184,6 +258,14 @@ def main(argv: list[str] | None = None) -> int:
     listing.add_argument("--limit", type=_limit, default=ATTEMPTS_KEPT)
     listing.add_argument("--json", dest="as_json", action="store_true", help="as a JSON list")
     args = parser.parse_args(argv)
+    if args.group == "events" and args.command == "skipped":
+        to_queues = None
+        if args.replay:
+            if not (args.table and args.live_queue and args.test_queue):
+                parser.error("--replay needs the table (--table or TABLE_NAME), --live-queue and --test-queue")
+            to_queues = (args.live_queue, args.test_queue)
+        return skipped_batches(args.queue, args.table, to_queues=to_queues, list_shards=args.event_list_shards,
+                               limit=args.limit)  # fmt: skip
     if args.group == "events":
         return failed_records(args.queue, limit=args.limit)
     if not args.table:

@@ -289,3 +289,78 @@ def test_a_crash_after_the_deliveries_are_sent_and_before_the_mark_sends_each_en
     for receiver in (first, second):
         ids = [json.loads(delivery.body)["id"] for delivery in receiver.received]
         assert len(set(ids)) == 1 and len(ids) == (2 if crash else 1)
+
+
+def skipped_batch(env: dict[str, str]) -> dict[str, Any]:
+    """The position of the table's stream records so far, as one batch, in the shape Lambda's on-failure destination
+    gets it: never its records."""
+    streams = aws_client("dynamodbstreams")
+    stream_arn = aws_client("dynamodb").describe_table(TableName=env["TABLE_NAME"])["Table"]["LatestStreamArn"]
+    (shard,) = streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"]
+    iterator = streams.get_shard_iterator(StreamArn=stream_arn, ShardId=shard["ShardId"],
+                                          ShardIteratorType="TRIM_HORIZON")["ShardIterator"]  # fmt: skip
+    records = streams.get_records(ShardIterator=iterator)["Records"]
+    info = {"shardId": shard["ShardId"], "startSequenceNumber": records[0]["dynamodb"]["SequenceNumber"],
+            "endSequenceNumber": records[-1]["dynamodb"]["SequenceNumber"], "batchSize": len(records),
+            "approximateArrivalOfFirstRecord": "2026-12-06T10:00:00Z",
+            "approximateArrivalOfLastRecord": "2026-12-06T10:00:01Z", "streamArn": stream_arn}  # fmt: skip
+    give_up_on(env, info)
+    return info
+
+
+def give_up_on(env: dict[str, str], info: dict[str, Any]) -> None:
+    """What Lambda sends the mapping's on-failure destination after a batch's last retry."""
+    message = {"requestContext": {"requestId": "c9b8fa9f-5a7f", "condition": "RetryAttemptsExhausted",
+                                  "functionArn": "arn:aws:lambda:us-east-1:123456789012:function:events",
+                                  "approximateInvokeCount": 2161},
+               "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+               "version": "1.0", "timestamp": "2026-12-06T16:00:02.000Z", "DDBStreamBatchInfo": info}  # fmt: skip
+    aws_client("sqs").send_message(QueueUrl=env["SESSION_EVENTS_FAILED_QUEUE_URL"], MessageBody=json.dumps(message))
+
+
+def test_an_operator_lists_a_skipped_batchs_records_without_their_images_and_replays_them_once(
+    service_env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a test and a live session whose records' batch Lambda gave up on: its position is in the failed-records
+    # queue, beside a record the function kept itself, and nothing was stored or queued for them
+    test_session, live_session = create_session(), create_session(LIVE_KEY)
+    info = skipped_batch(service_env)
+    create_session()  # after the batch: its record is not the operator's to replay
+    dead_letters = service_env["SESSION_EVENTS_FAILED_QUEUE_URL"]
+    aws_client("sqs").send_message(QueueUrl=dead_letters, MessageBody='{"failed_record":{},"reason":"injected"}')
+    capsys.readouterr()
+
+    # When the operator lists what was skipped
+    assert admin(["events", "skipped", "--queue", dead_letters]) == 0
+    listed = capsys.readouterr()
+
+    # Then each record of the batch is shown by position, kind, time and keys, never with what the items hold
+    shown = [json.loads(line) for line in listed.out.splitlines()]
+    assert shown[0]["SequenceNumber"] == info["startSequenceNumber"]
+    assert shown[-1]["SequenceNumber"] == info["endSequenceNumber"] and len(shown) == info["batchSize"]
+    sessions = [line for line in shown if line["Keys"]["pk"]["S"].startswith("token#")]
+    assert [line["eventName"] for line in sessions] == ["INSERT", "INSERT"]
+    assert all(line["ShardId"] == info["shardId"] and line["ApproximateCreationDateTime"] for line in shown)
+    for private in ("cus_1", "https://example.com", test_session["id"], live_session["id"], "NewImage"):
+        assert private not in listed.out
+    assert listed.err.strip().endswith(f"1 batches, {info['batchSize']} records")
+
+    # When the operator replays it, twice
+    replaying = ["--table", service_env["TABLE_NAME"], "events", "skipped", "--queue", dead_letters, "--replay",
+                 "--live-queue", service_env["WEBHOOK_DELIVERY_QUEUE_URL"],
+                 "--test-queue", service_env["TEST_WEBHOOK_DELIVERY_QUEUE_URL"]]  # fmt: skip
+    assert admin(replaying) == 0
+    assert "2 queued" in capsys.readouterr().err
+    give_up_on(service_env, info)  # the same batch, handed over again
+    assert admin(replaying) == 0
+    assert "2 already queued" in capsys.readouterr().err
+
+    # Then each session's event was stored once and queued once on its own mode's queue, the replayed positions
+    # are gone from the failed-records queue, and the function's own kept record stays there
+    test_events, live_events = queued(service_env), queued(service_env, "WEBHOOK_DELIVERY_QUEUE_URL")
+    assert [json.loads(m["Body"])["livemode"] for m in test_events + live_events] == [False, True]
+    store = EventStore(service_env["TABLE_NAME"])
+    for livemode, session in ((False, test_session), (True, live_session)):
+        stored, _more = store.list_page(livemode, EventQuery(), now=session["created"], limit=10)
+        assert [event["data"]["object"]["id"] for event in stored] == [session["id"]]
+    assert [kept["reason"] for kept in failed_records(service_env)] == ["injected"]
