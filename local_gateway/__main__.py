@@ -61,6 +61,9 @@ def prepare(
     }
     # The local-only switch: webhook endpoints may be loopback receivers (http in test mode). Never deployed.
     os.environ.setdefault("WEBHOOK_LOCAL_RECEIVERS", "true")
+    # Deployed, each delivery environment keeps the endpoints it read for 2 s (a hot item at full load otherwise),
+    # so an endpoint made a moment before an event may miss it; one developer's runner reads them for every event.
+    os.environ.setdefault("WEBHOOK_ENDPOINT_CACHE_SECONDS", "0")
     return backend, template, refs, keyrings
 
 
