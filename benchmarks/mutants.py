@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 STAGING = ROOT / ".mutants"
 PACKAGE = ROOT / "layers" / "portal" / "portal_sessions"
-COPIED = ("tests", "functions", "local_gateway", "portal_admin", "docs", "template.yaml")
+COPIED = ("tests", "functions", "local_gateway", "portal_admin", "docs", "events", "template.yaml")
 
 
 @dataclass(frozen=True)

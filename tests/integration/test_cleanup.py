@@ -200,6 +200,31 @@ def test_a_unit_stopped_at_its_budget_continues_where_it_left_off(service_env: d
     assert store.done_shards([unit.bucket]) == {unit.bucket: {0}}
 
 
+def test_the_purge_query_reads_only_the_sessions_due_and_cleanup_tries_no_other(
+    service_env: dict, dynamodb_calls: list[str]
+) -> None:
+    # Given, under one purge index key (the current hour, one shard), sessions due and sessions kept for a while yet
+    table = service_env["TABLE_NAME"]
+    store = SessionStore(table, purge_shards=1)
+    due, kept = {}, {}
+    for purge_at in (NOW - 1800, NOW - 1, NOW, NOW + 1, NOW + 600):
+        token, _ = insert_session(table, created=NOW - 4000, expires_at=NOW - 3000, purge_at=purge_at, purge_shards=1)
+        (due if purge_at <= NOW else kept)[token] = (item_for_token(table, token) or {})["pk"]["S"]
+    assert len({purge_bucket(NOW - 1800), purge_bucket(NOW + 600)}) == 1
+
+    # When the purge index is read for that key, and then cleanup works that unit
+    read = [key["pk"]["S"] for page in store.due_keys(purge_bucket(NOW), 0, NOW) for key in page]
+    dynamodb_calls.clear()
+    outcome = clean_unit(store, CleanupUnit(purge_bucket(NOW), 0), now=NOW, max_deletes=1000, out_of_time=lambda: False)
+
+    # Then the query itself returned the due keys alone (the delete's own condition would keep the others, but each
+    # key read that is not due costs a delete that fails), and cleanup tried to delete those alone
+    assert sorted(read) == sorted(due.values())
+    assert outcome.deleted == len(due)
+    assert dynamodb_calls.count("DeleteItem") == len(due)
+    assert {token for token in due | kept if item_for_token(table, token) is not None} == set(kept)
+
+
 def test_a_session_no_longer_due_when_deleted_is_kept(service_env: dict) -> None:
     # Given cleanup has read a key from the (eventually consistent) index as due
     table = service_env["TABLE_NAME"]
