@@ -82,6 +82,7 @@ TARGETS = {
             "tests/integration/test_session_retention_and_lists.py",
             "tests/integration/test_session_lifecycle.py",
             "tests/integration/test_index_upgrade.py",
+            "tests/integration/test_session_store_reads.py",
         ),
     ),
 }

@@ -133,6 +133,24 @@ def test_the_watermark_passes_a_bucket_only_when_every_shard_of_it_is_done(servi
     assert plan_cleanup(store, now=NOW, lookback_hours=3, shards=SHARDS).watermark == purge_bucket(NOW)
 
 
+def test_a_schedule_that_missed_more_than_its_lookback_resumes_from_the_watermark(service_env: dict) -> None:
+    # Given a watermark 30 hours back (the schedule stopped for a day and more) and a purged session left there
+    table = service_env["TABLE_NAME"]
+    store = SessionStore(table, purge_shards=SHARDS)
+    behind = purge_bucket(NOW) - 30
+    store.advance_cleanup_watermark(behind)
+    insert_session(table, created=NOW - 31 * 3600, expires_at=NOW - 31 * 3600 + 300,
+                   purge_at=behind * BUCKET_SECONDS + 60, purge_shards=SHARDS)  # fmt: skip
+
+    # When it runs again, with its 24-hour lookback
+    deleted = cleanup(table, service_env["CLEANUP_QUEUE_URL"], NOW)
+
+    # Then it planned from the watermark, not from the lookback, and that hour's session is gone
+    assert deleted == 1 and remaining_ids(table) == set()
+    # And the next schedule moves the watermark over the hours now done
+    assert plan_cleanup(store, now=NOW, lookback_hours=24, shards=SHARDS).watermark == purge_bucket(NOW)
+
+
 def test_done_marks_of_shards_beyond_the_count_do_not_move_the_watermark(service_env: dict) -> None:
     # Given the oldest past bucket with all its shards done but one, and done marks for shards that do not exist
     # (what forged queue messages for shards 4..7 would leave behind)
