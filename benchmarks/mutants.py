@@ -83,6 +83,7 @@ TARGETS = {
             "tests/integration/test_session_lifecycle.py",
             "tests/integration/test_index_upgrade.py",
             "tests/integration/test_session_store_reads.py",
+            "tests/integration/test_visit_writes.py",
         ),
     ),
 }
