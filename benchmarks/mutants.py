@@ -84,6 +84,7 @@ TARGETS = {
             "tests/integration/test_index_upgrade.py",
             "tests/integration/test_session_store_reads.py",
             "tests/integration/test_visit_writes.py",
+            "tests/integration/test_session_store_owners.py",
         ),
     ),
 }
