@@ -81,3 +81,30 @@ def test_an_erasure_marks_each_session_erased_before_deleting_it(service_env: di
     assert erased == [session.id]
     assert seen_before_delete == [True]
     assert session_items(table) == []
+
+
+def test_a_session_deleted_while_its_owner_is_erased_is_skipped_and_the_rest_erased(
+    service_env: dict[str, str],
+) -> None:
+    # Given three sessions of one customer, the first of the erasure's page deleted (TTL, the cleanup) just before the
+    # erasure marks it
+    table = service_env["TABLE_NAME"]
+    ids = {stored(table, livemode=False, created=NOW + n).id for n in range(3)}
+    gone: list[str] = []
+
+    def delete_the_first(params: dict[str, Any], **_: Any) -> None:
+        if not gone:
+            item = aws_client("dynamodb").get_item(TableName=table, Key=params["Key"], ConsistentRead=True)["Item"]
+            gone.append(item["session_id"]["S"])
+            aws_client("dynamodb").delete_item(TableName=table, Key=params["Key"])
+
+    events = dynamodb_client().meta.events
+    events.register("before-parameter-build.dynamodb.UpdateItem", delete_the_first)
+    try:
+        erased = SessionStore(table).erase_owner(False, customer="cus_owner")
+    finally:
+        events.unregister("before-parameter-build.dynamodb.UpdateItem", delete_the_first)
+
+    # Then the others were erased, and it is not among the ids erased (nor written back as a stub)
+    assert sorted(erased) == sorted(ids - set(gone))
+    assert session_items(table) == []
