@@ -85,6 +85,7 @@ TARGETS = {
             "tests/integration/test_session_store_reads.py",
             "tests/integration/test_visit_writes.py",
             "tests/integration/test_session_store_owners.py",
+            "tests/integration/test_session_store_puts.py",
         ),
     ),
 }
