@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 STAGING = ROOT / ".mutants"
 PACKAGE = ROOT / "layers" / "portal" / "portal_sessions"
-COPIED = ("tests", "functions", "local_gateway", "portal_admin", "docs", "template.yaml")
+COPIED = ("tests", "functions", "local_gateway", "portal_admin", "docs", "events", "template.yaml")
 
 
 @dataclass(frozen=True)
@@ -82,6 +82,10 @@ TARGETS = {
             "tests/integration/test_session_retention_and_lists.py",
             "tests/integration/test_session_lifecycle.py",
             "tests/integration/test_index_upgrade.py",
+            "tests/integration/test_session_store_reads.py",
+            "tests/integration/test_visit_writes.py",
+            "tests/integration/test_session_store_owners.py",
+            "tests/integration/test_session_store_puts.py",
         ),
     ),
 }

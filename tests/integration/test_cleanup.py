@@ -1,10 +1,10 @@
 """Cleanup against moto: the schedule queues one unit per (purge bucket, shard), workers delete exactly the purged
-sessions (each only while still due), the watermark passes a bucket only once all its shards are done; never a Scan."""
+sessions (each only while still due), the watermark passes a bucket only once all its shards are done; never a Scan.
+Runs that overlap (two workers on one unit, a late schedule beside the next) are in test_concurrency.py."""
 
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -133,6 +133,24 @@ def test_the_watermark_passes_a_bucket_only_when_every_shard_of_it_is_done(servi
     assert plan_cleanup(store, now=NOW, lookback_hours=3, shards=SHARDS).watermark == purge_bucket(NOW)
 
 
+def test_a_schedule_that_missed_more_than_its_lookback_resumes_from_the_watermark(service_env: dict) -> None:
+    # Given a watermark 30 hours back (the schedule stopped for a day and more) and a purged session left there
+    table = service_env["TABLE_NAME"]
+    store = SessionStore(table, purge_shards=SHARDS)
+    behind = purge_bucket(NOW) - 30
+    store.advance_cleanup_watermark(behind)
+    insert_session(table, created=NOW - 31 * 3600, expires_at=NOW - 31 * 3600 + 300,
+                   purge_at=behind * BUCKET_SECONDS + 60, purge_shards=SHARDS)  # fmt: skip
+
+    # When it runs again, with its 24-hour lookback
+    deleted = cleanup(table, service_env["CLEANUP_QUEUE_URL"], NOW)
+
+    # Then it planned from the watermark, not from the lookback, and that hour's session is gone
+    assert deleted == 1 and remaining_ids(table) == set()
+    # And the next schedule moves the watermark over the hours now done
+    assert plan_cleanup(store, now=NOW, lookback_hours=24, shards=SHARDS).watermark == purge_bucket(NOW)
+
+
 def test_done_marks_of_shards_beyond_the_count_do_not_move_the_watermark(service_env: dict) -> None:
     # Given the oldest past bucket with all its shards done but one, and done marks for shards that do not exist
     # (what forged queue messages for shards 4..7 would leave behind)
@@ -200,6 +218,32 @@ def test_a_unit_stopped_at_its_budget_continues_where_it_left_off(service_env: d
     assert store.done_shards([unit.bucket]) == {unit.bucket: {0}}
 
 
+def test_the_purge_query_reads_only_the_sessions_due_and_cleanup_tries_no_other(
+    service_env: dict, dynamodb_calls: list[str]
+) -> None:
+    # Given, under one purge index key (the current hour, one shard), sessions due and sessions kept for a while yet
+    table = service_env["TABLE_NAME"]
+    store = SessionStore(table, purge_shards=1)
+    due: dict[str, str] = {}  # token: its item's key
+    kept: dict[str, str] = {}
+    for purge_at in (NOW - 1800, NOW - 1, NOW, NOW + 1, NOW + 600):
+        token, _ = insert_session(table, created=NOW - 4000, expires_at=NOW - 3000, purge_at=purge_at, purge_shards=1)
+        (due if purge_at <= NOW else kept)[token] = (item_for_token(table, token) or {})["pk"]["S"]
+    assert len({purge_bucket(NOW - 1800), purge_bucket(NOW + 600)}) == 1
+
+    # When the purge index is read for that key, and then cleanup works that unit
+    read = [key["pk"]["S"] for page in store.due_keys(purge_bucket(NOW), 0, NOW) for key in page]
+    dynamodb_calls.clear()
+    outcome = clean_unit(store, CleanupUnit(purge_bucket(NOW), 0), now=NOW, max_deletes=1000, out_of_time=lambda: False)
+
+    # Then the query itself returned the due keys alone (the delete's own condition would keep the others, but each
+    # key read that is not due costs a delete that fails), and cleanup tried to delete those alone
+    assert sorted(read) == sorted(due.values())
+    assert outcome.deleted == len(due)
+    assert dynamodb_calls.count("DeleteItem") == len(due)
+    assert {token for token in due | kept if item_for_token(table, token) is not None} == set(kept)
+
+
 def test_a_session_no_longer_due_when_deleted_is_kept(service_env: dict) -> None:
     # Given cleanup has read a key from the (eventually consistent) index as due
     table = service_env["TABLE_NAME"]
@@ -241,33 +285,6 @@ def test_a_session_visited_just_before_its_purge_is_never_deleted_while_live(ser
         # Then it is there while live
         assert item_for_token(table, token) is not None
     assert visit.first is True
-
-
-def test_two_concurrent_workers_on_the_same_units_are_safe(service_env: dict) -> None:
-    # Given
-    table = service_env["TABLE_NAME"]
-    _, kept = populate(table)
-    store = SessionStore(table, purge_shards=SHARDS)
-    units = plan_cleanup(store, now=NOW, lookback_hours=24, shards=SHARDS).units
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            for unit in units:
-                clean_unit(store, unit, now=NOW, max_deletes=1000, out_of_time=lambda: False)
-        except BaseException as exc:  # noqa: BLE001 - collected and asserted below
-            errors.append(exc)
-
-    # When two workers get the same units (SQS delivers at least once)
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
-    # Then neither fails and exactly the kept sessions remain
-    assert errors == []
-    assert remaining_ids(table) == kept
 
 
 def sqs_event(queue_url: str) -> dict[str, Any]:

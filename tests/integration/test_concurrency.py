@@ -22,11 +22,14 @@ import pytest
 import redirect_handler
 
 from portal_sessions import clock
+from portal_sessions.cleanup import CleanupUnit, clean_unit, plan_cleanup
+from portal_sessions.store.items import BUCKET_SECONDS, purge_bucket
+from portal_sessions.store.sessions import SessionStore
 from portal_sessions.store.table import dynamodb_client
 from tests.support.aws import one_request_at_a_time
 from tests.support.events import FakeContext, http_event, json_body
-from tests.support.settings import TEST_KEY
-from tests.support.table import session_items
+from tests.support.settings import CLOCK_START, TEST_KEY
+from tests.support.table import insert_session, item_for_token, session_items
 
 # Powertools' metrics are one set per process, flushed at the end of each invocation (Lambda runs one at a time in a
 # process): here one invocation's flush may take another's metrics, which then finds none to publish.
@@ -195,3 +198,111 @@ def test_one_session_url_opened_many_times_at_once_is_visited_once_and_announced
     assert [entry["detail-type"] for entry in published] == ["billing_portal.session.visited"]
     announced = published[0]["detail"]["data"]["object"]
     assert (announced["id"], announced["visited_at"]) == (session["id"], visited_at)
+
+
+# Cleanup runs that overlap: SQS delivers a unit at least once (two workers may take the same one at once) and a late
+# schedule may plan beside the next one. The planted times are CLOCK_START's (days ahead of the present), so DynamoDB
+# Local's TTL, which reads the real clock, deletes none of them.
+CLEANUP_NOW = CLOCK_START - CLOCK_START % BUCKET_SECONDS + 1800  # the middle of an hour
+
+
+def test_two_workers_on_one_unit_at_once_delete_each_due_session_once_and_keep_the_rest(service_env: dict) -> None:
+    # Given a past hour's purge index key with sessions due, and sessions kept for a while yet (another hour's key)
+    table = service_env["TABLE_NAME"]
+    store = SessionStore(table, purge_shards=1)
+    unit = CleanupUnit(purge_bucket(CLEANUP_NOW) - 2, 0)
+    past = unit.bucket * BUCKET_SECONDS
+    due = {insert_session(table, created=past - 900, expires_at=past - 600, purge_at=past + 60 * n, purge_shards=1)[0]
+           for n in range(6)}  # fmt: skip
+    kept = {insert_session(table, created=CLEANUP_NOW - 900, expires_at=CLEANUP_NOW - 600,
+                           purge_at=CLEANUP_NOW + 60 * n, purge_shards=1)[0] for n in range(1, 3)}  # fmt: skip
+    deletes: list[bool] = []  # each DeleteItem's answer: True when it deleted, False when its condition failed
+
+    def count_delete(parsed: dict[str, Any], **_: Any) -> None:
+        deletes.append("Error" not in parsed)
+
+    # When two workers take that unit at once, each held after its query of the index until the other has read too
+    both_read = threading.Barrier(2, timeout=WAIT_SECONDS)
+    read: dict[str, list[str]] = {}
+
+    def hold_after_query(parsed: dict[str, Any], model: Any, **_: Any) -> None:
+        name = threading.current_thread().name
+        if model.name == "Query" and name not in read:
+            read[name] = sorted(item["pk"]["S"] for item in parsed.get("Items", []))
+            both_read.wait()
+
+    events = dynamodb_client().meta.events
+    # (after moto's request lock is let go: that hook is on the service's after-call, which runs after an
+    # operation's own, so this one is there too)
+    events.register("after-call.dynamodb", hold_after_query)
+    events.register("after-call.dynamodb.DeleteItem", count_delete)
+    try:
+        outcomes = all_at_once(
+            2, lambda _index: clean_unit(store, unit, now=CLEANUP_NOW, max_deletes=1000, out_of_time=lambda: False)
+        )
+    finally:
+        events.unregister("after-call.dynamodb", hold_after_query)
+        events.unregister("after-call.dynamodb.DeleteItem", count_delete)
+
+    # Then both read every due key before either deleted one (else the barrier broke): they overlapped
+    assert len(read) == 2 and not both_read.broken, "the workers did not overlap"
+    assert [len(keys) for keys in read.values()] == [len(due)] * 2
+    # And each due session was deleted once: the other worker's delete of it failed on its condition
+    assert sum(outcome.deleted for outcome in outcomes) == len(due)
+    assert sorted(deletes) == [False] * len(due) + [True] * len(due)
+    assert all(outcome.finished for outcome in outcomes)
+    assert {token for token in due | kept if item_for_token(table, token) is not None} == kept
+    assert store.done_shards([unit.bucket]) == {unit.bucket: {0}}
+
+
+def test_a_late_schedule_planning_beside_the_next_never_moves_the_watermark_back(service_env: dict) -> None:
+    # Given the last four hours' purge buckets cleaned, every shard of them done, and no watermark yet
+    store = SessionStore(service_env["TABLE_NAME"], purge_shards=2)
+    current = purge_bucket(CLEANUP_NOW)
+    for bucket in range(current - 4, current):
+        for shard in (0, 1):
+            store.mark_shard_done(bucket, shard, CLEANUP_NOW)
+    # the late run's clock is two hours behind: it would move the watermark to its own hour, two before the current
+    runs = {"next": (CLEANUP_NOW, 4), "late": (CLEANUP_NOW - 2 * BUCKET_SECONDS, 2)}  # (now, lookback hours)
+    next_advanced = threading.Event()
+
+    # When both plan at once, each held before its advance of the watermark until the other has read it too, and the
+    # late one's advance comes after the next one's
+    both_read = threading.Barrier(2, timeout=WAIT_SECONDS)
+    arrived: list[str] = []
+
+    def hold_before_advance(**_: Any) -> None:
+        name = threading.current_thread().name
+        arrived.append(name)
+        both_read.wait()
+        if name == "late":
+            assert next_advanced.wait(WAIT_SECONDS), "the next run's advance did not land"
+
+    def advanced(**_: Any) -> None:
+        if threading.current_thread().name == "next":
+            next_advanced.set()
+
+    def plan(name: str) -> int:
+        threading.current_thread().name = name
+        now, lookback_hours = runs[name]
+        return plan_cleanup(store, now=now, lookback_hours=lookback_hours, shards=2).watermark
+
+    events = dynamodb_client().meta.events
+    events.register("before-call.dynamodb.UpdateItem", hold_before_advance)
+    events.register("after-call.dynamodb.UpdateItem", advanced)
+    events.register("after-call-error.dynamodb.UpdateItem", advanced)
+    try:
+        watermarks = all_at_once(2, lambda index: plan(list(runs)[index]))
+    finally:
+        events.unregister("before-call.dynamodb.UpdateItem", hold_before_advance)
+        events.unregister("after-call.dynamodb.UpdateItem", advanced)
+        events.unregister("after-call-error.dynamodb.UpdateItem", advanced)
+
+    # Then both had read the watermark before either moved it (else the barrier broke), each planned from its hour
+    assert sorted(arrived) == ["late", "next"] and not both_read.broken, "the schedule runs did not overlap"
+    assert watermarks == [current, current - 2]
+    # And the watermark is the next run's: the late one's advance, which came after, did not move it back
+    assert store.cleanup_watermark() == current
+    assert plan_cleanup(store, now=CLEANUP_NOW, lookback_hours=4, shards=2).units == [
+        CleanupUnit(current, shard) for shard in (0, 1)
+    ]
