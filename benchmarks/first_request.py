@@ -3,9 +3,9 @@ median, for create (with an Idempotency-Key: the request that needs the cipher) 
 
 Each sample is a fresh process (a cold environment): it imports the one handler (the function's init), then, for
 *primed*, runs the before-snapshot hooks as Lambda runs them before taking a SnapStart snapshot (the priming of
-portal_sessions/priming.py), then stubs every AWS client as the warm benchmark does (benchmarks/warm.py), times the
-first request, then the same request warm. *not primed* is a cold start without SnapStart (and the code before
-priming existed). What a restore itself takes on AWS cannot be measured here.
+portal_sessions/api_gateway/priming.py), then stubs every AWS client as the warm benchmark does (benchmarks/warm.py),
+times the first request, then the same request warm. *not primed* is a cold start without SnapStart (and the code
+before priming existed). What a restore itself takes on AWS cannot be measured here.
 """
 
 from __future__ import annotations

@@ -15,8 +15,8 @@ import pytest
 import requests
 import stripe
 
+from portal_sessions.domain.tokens import session_id_for
 from portal_sessions.store.sessions import NewSession, SessionStore
-from portal_sessions.tokens import session_id_for
 from tests.support.contract import schema_errors
 from tests.support.factories import a_session
 from tests.support.local_service import E2E_API_KEY, LocalService

@@ -21,7 +21,7 @@ import create_session_handler
 import pytest
 import redirect_handler
 
-from portal_sessions import clock
+from portal_sessions.runtime import clock
 from portal_sessions.store.table import dynamodb_client
 from tests.support.events import FakeContext, http_event, json_body
 from tests.support.settings import TEST_KEY

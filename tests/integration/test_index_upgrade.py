@@ -11,8 +11,8 @@ import pytest
 import redirect_handler
 
 from local_gateway.template import table_definition
-from portal_sessions import clock
-from portal_sessions.tokens import new_url_token, url_token_hash
+from portal_sessions.domain.tokens import new_url_token, url_token_hash
+from portal_sessions.runtime import clock
 from tests.integration.test_session_lifecycle import T0, api
 from tests.support.aws import aws_client
 from tests.support.events import FakeContext, http_event, json_body

@@ -516,7 +516,7 @@ def test_each_mode_has_its_own_webhook_queue_failed_queue_and_mapping_each_with_
 
 
 def test_a_batch_of_deliveries_fits_the_functions_timeout_with_every_attempt_at_its_deadline() -> None:
-    from portal_sessions.delivery_safety import ATTEMPT_TIMEOUT_SECONDS
+    from portal_sessions.outbound.delivery_safety import ATTEMPT_TIMEOUT_SECONDS
 
     timeout = function_properties("WebhookDeliveriesFunction")["Timeout"]
     # the messages of a batch run at once: a batch takes one attempt's deadline plus the table's and queue's calls

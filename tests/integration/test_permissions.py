@@ -23,8 +23,8 @@ import pytest
 import redirect_handler
 import sessions_handler
 
-from portal_sessions.auth import ManagedKey, key_hash
-from portal_sessions.errors import ConditionFailedError
+from portal_sessions.domain.auth import ManagedKey, key_hash
+from portal_sessions.runtime.errors import ConditionFailedError
 from portal_sessions.store.api_keys import ApiKeyStore
 from portal_sessions.store.sessions import SessionStore
 from portal_sessions.store.table import dynamodb_client

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from local_gateway.template import http_routes, load_template
-from portal_sessions.tokens import token_hash_of
+from portal_sessions.domain.tokens import token_hash_of
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]

@@ -20,16 +20,16 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from .api_version import answered_version, requested_version
-from .auth import Caller, authenticate, load_key_hashes
-from .errors import InvalidRequestError, PermissionDeniedError, RequestTooLargeError, StripeError
-from .idempotency import IdempotencyClaim, IdempotentRequest, OperationResult, run_idempotently
-from .observability import logger, metrics
+from ..domain.auth import Caller, authenticate, load_key_hashes
+from ..runtime.errors import InvalidRequestError, PermissionDeniedError, RequestTooLargeError, StripeError
+from ..runtime.observability import logger, metrics
+from ..runtime.settings import ApiSettings
+from ..store.api_keys import ApiKeyStore
+from ..store.idempotency import IdempotencyRecordStore
+from ..stripe_wire.api_version import answered_version, requested_version
+from ..stripe_wire.wire import MAX_BODY_BYTES, decode_body, decode_form
+from ..use_cases.idempotency import IdempotencyClaim, IdempotentRequest, OperationResult, run_idempotently
 from .request_log import logged_request
-from .settings import ApiSettings
-from .store.api_keys import ApiKeyStore
-from .store.idempotency import IdempotencyRecordStore
-from .wire import MAX_BODY_BYTES, decode_body, decode_form
 
 JSON_HEADERS = {"Content-Type": "application/json", "Cache-Control": "no-store"}
 LambdaHandler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]

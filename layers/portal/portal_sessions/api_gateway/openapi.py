@@ -9,17 +9,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from .api_version import LATEST
-from .configuration_params import (
-    CreateConfigurationParams,
-    ListConfigurationsParams,
-    RetrieveConfigurationParams,
-    UpdateConfigurationParams,
-)
-from .params import CreateSessionParams, ListSessionsParams, RetrieveSessionParams
-from .schemas import stripe_schemas
-from .stripe_params import ID_PATTERN, MAX_ID
-from .webhooks import (
+from ..domain.webhooks import (
     CreateWebhookEndpointParams,
     ListEventsParams,
     ListWebhookEndpointsParams,
@@ -28,6 +18,16 @@ from .webhooks import (
     RetrieveWebhookEndpointParams,
     UpdateWebhookEndpointParams,
 )
+from ..stripe_wire.api_version import LATEST
+from ..stripe_wire.configuration_params import (
+    CreateConfigurationParams,
+    ListConfigurationsParams,
+    RetrieveConfigurationParams,
+    UpdateConfigurationParams,
+)
+from ..stripe_wire.params import CreateSessionParams, ListSessionsParams, RetrieveSessionParams
+from ..stripe_wire.stripe_params import ID_PATTERN, MAX_ID
+from .schemas import stripe_schemas
 
 _REF = "#/components/schemas/"
 

@@ -14,12 +14,12 @@ import json
 import secrets
 from typing import Any
 
-from . import clock
-from .parameter_providers import secrets_provider, ssm_parameters
-from .session import PortalSession
-from .store.items import session_from_item, session_item
-from .store.table import dynamodb_client
-from .tokens import new_object_id, new_url_token, session_id_for, url_token_hash
+from ..domain.session import PortalSession
+from ..domain.tokens import new_object_id, new_url_token, session_id_for, url_token_hash
+from ..runtime import clock
+from ..runtime.parameter_providers import secrets_provider, ssm_parameters
+from ..store.items import session_from_item, session_item
+from ..store.table import dynamodb_client
 
 # A create as Stripe's SDKs send it (form-encoded), with a flow, so the nested models validate too.
 _CREATE_BODY = (
@@ -88,12 +88,12 @@ def _warm_parameter_clients(parameter_name: str | None, secret_ids: tuple[str, .
 
 
 def prime_create() -> None:
+    from ..domain.auth import key_hash
+    from ..domain.handoff import check_handoff_size
+    from ..domain.sealing import derive_key, seal, unseal
+    from ..runtime.settings import create_session_settings
+    from ..stripe_wire.params import parse_create_params
     from .api import ApiRequest, body_params, json_response
-    from .auth import key_hash
-    from .handoff import check_handoff_size
-    from .params import parse_create_params
-    from .sealing import derive_key, seal, unseal
-    from .settings import create_session_settings
 
     event = {
         "requestContext": {"http": {"method": "POST"}, "stage": "$default"},
@@ -120,9 +120,9 @@ def prime_create() -> None:
 
 
 def prime_redirect() -> None:
-    from .handoff import Keyring, issue_handoff_token
+    from ..domain.handoff import Keyring, issue_handoff_token
+    from ..runtime.settings import redirect_settings
     from .pages import expired_page, not_found_page, unavailable_page
-    from .settings import redirect_settings
 
     now = clock.now()
     session, _ = _session(now)

@@ -10,8 +10,8 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
 
-from .observability import logger
-from .tokens import new_request_id
+from ..domain.tokens import new_request_id
+from ..runtime.observability import logger
 
 _request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 

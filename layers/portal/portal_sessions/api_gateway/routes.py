@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from functools import cache
 
-from .errors import MethodNotAllowedError, StripeError, UnrecognizedUrlError
+from ..runtime.errors import MethodNotAllowedError, StripeError, UnrecognizedUrlError
 
 # Stripe's message, but for where help is: Stripe's support desk cannot help with this service
 _HELP = "Please see this service's API reference at /v1/openapi.json; the team that runs it can help."

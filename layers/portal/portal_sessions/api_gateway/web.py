@@ -13,6 +13,11 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from ..domain.auth import Caller
+from ..runtime.errors import StripeError
+from ..runtime.observability import metrics
+from ..runtime.settings import ApiSettings
+from ..use_cases.idempotency import IdempotencyClaim, OperationResult
 from .api import (
     ApiRequest,
     LambdaHandler,
@@ -23,12 +28,7 @@ from .api import (
     json_response,
     unexpected_error_response,
 )
-from .auth import Caller
-from .errors import StripeError
-from .idempotency import IdempotencyClaim, OperationResult
-from .observability import metrics
 from .routes import unrecognized_request
-from .settings import ApiSettings
 
 
 def routed_handler(app: APIGatewayHttpResolver) -> LambdaHandler:

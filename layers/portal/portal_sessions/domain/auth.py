@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 
-from .errors import AuthenticationError, ServiceUnavailableError
-from .parameter_providers import ssm_parameters
+from ..runtime.errors import AuthenticationError, ServiceUnavailableError
+from ..runtime.parameter_providers import ssm_parameters
 from .sealing import derive_key
 
 _MODES = {"sk_test_": False, "sk_live_": True, "rk_test_": False, "rk_live_": True}

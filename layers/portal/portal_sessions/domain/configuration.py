@@ -10,10 +10,10 @@ from __future__ import annotations
 import copy
 from typing import TYPE_CHECKING, Any
 
-from .stripe_params import StripeParams, merged_metadata
+from ..stripe_wire.stripe_params import StripeParams, merged_metadata
 
 if TYPE_CHECKING:
-    from .configuration_params import (
+    from ..stripe_wire.configuration_params import (
         CreateConfigurationParams,
         FeaturesCreateParams,
         FeaturesUpdateParams,

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import InvalidRequestError, ServiceUnavailableError
+from ..runtime.errors import InvalidRequestError, ServiceUnavailableError
 from .session import PortalSession
 
 ALGORITHM = "HS256"
@@ -82,7 +82,7 @@ def load_keyring(secret_id: str) -> Keyring:
     """One mode's keyring, from Secrets Manager through Powertools' cache."""
     from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 
-    from .parameter_providers import secrets_provider
+    from ..runtime.parameter_providers import secrets_provider
 
     try:
         text = str(secrets_provider().get(secret_id, max_age=SIGNING_KEY_MAX_AGE_SECONDS))

@@ -14,7 +14,7 @@ import hmac
 import secrets
 from typing import TYPE_CHECKING
 
-from .errors import SealBrokenError
+from ..runtime.errors import SealBrokenError
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM

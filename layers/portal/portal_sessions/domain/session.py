@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .api_version import RECOVERY_AND_NEW_FLOWS, has_recovery_and_new_flows
+from ..stripe_wire.api_version import RECOVERY_AND_NEW_FLOWS, has_recovery_and_new_flows
 
 if TYPE_CHECKING:  # the request models are only needed to create sessions, not to visit them
-    from .params import AfterCompletionParams, AfterExpirationParams, FlowDataParams
+    from ..stripe_wire.params import AfterCompletionParams, AfterExpirationParams, FlowDataParams
 
 
 @dataclass(frozen=True)

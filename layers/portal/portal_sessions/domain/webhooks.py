@@ -17,10 +17,10 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
-from . import stripe_params
-from .errors import InvalidRequestError, SealBrokenError
-from .observability import logger
-from .stripe_params import (
+from ..runtime.errors import InvalidRequestError, SealBrokenError
+from ..runtime.observability import logger
+from ..stripe_wire import stripe_params
+from ..stripe_wire.stripe_params import (
     FormBoolean,
     FormInteger,
     ListLimit,
@@ -251,8 +251,8 @@ def endpoint_secrets(secret_id: str) -> EndpointSecrets:
     """The sealing key, from Secrets Manager through Powertools' cache."""
     from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 
-    from .errors import ServiceUnavailableError
-    from .parameter_providers import secrets_provider
+    from ..runtime.errors import ServiceUnavailableError
+    from ..runtime.parameter_providers import secrets_provider
 
     unavailable = ServiceUnavailableError("Webhook secrets cannot be read right now. Please retry shortly.")
     try:

@@ -6,7 +6,7 @@ import json
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from .cleanup import CleanupUnit
+from ..use_cases.cleanup import CleanupUnit
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient

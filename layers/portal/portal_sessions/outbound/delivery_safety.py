@@ -28,7 +28,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-from .errors import DeliveryFailedError, InvalidRequestError, UnsafeUrlError
+from ..runtime.errors import DeliveryFailedError, InvalidRequestError, UnsafeUrlError
 
 ATTEMPT_TIMEOUT_SECONDS = 10.0
 Resolver = Callable[..., list[tuple[Any, ...]]]

@@ -18,11 +18,11 @@ from typing import Any
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .api_version import LATEST
-from .errors import PublishError, PublishRefusedError
-from .session import RequestRef
-from .store.items import ERASED, is_session_item, request_from_item, session_from_item
-from .store.webhooks import event_json
+from ..domain.session import RequestRef
+from ..runtime.errors import PublishError, PublishRefusedError
+from ..store.items import ERASED, is_session_item, request_from_item, session_from_item
+from ..store.webhooks import event_json
+from ..stripe_wire.api_version import LATEST
 
 SOURCE = "portal-sessions"
 SESSION_CREATED = "billing_portal.session.created"

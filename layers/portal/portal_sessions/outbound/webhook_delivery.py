@@ -26,14 +26,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from botocore.config import Config
 
+from ..domain.webhooks import EndpointSecrets, retry_delays, signature_header, wants
+from ..runtime.errors import ConditionFailedError, DeliveryFailedError, PublishRefusedError, UnsafeUrlError
+from ..store.ports import FANNED_OUT, PUBLISHED, QUEUED
+from ..store.webhooks import event_json
 from .delivery_safety import ATTEMPT_TIMEOUT_SECONDS, post
-from .errors import ConditionFailedError, DeliveryFailedError, PublishRefusedError, UnsafeUrlError
-from .store.ports import FANNED_OUT, PUBLISHED, QUEUED
-from .store.webhooks import event_json
-from .webhooks import EndpointSecrets, retry_delays, signature_header, wants
 
 if TYPE_CHECKING:
-    from .store.ports import EventRepository, WebhookEndpointRepository
+    from ..store.ports import EventRepository, WebhookEndpointRepository
 
 MAX_QUEUE_DELAY_SECONDS = 900  # SQS's longest DelaySeconds
 USER_AGENT = "portal-sessions-webhooks/1.0"

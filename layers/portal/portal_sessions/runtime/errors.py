@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .session import PortalSession
+    from ..domain.session import PortalSession
 
 MAX_MESSAGE = 40000
 MAX_PARAM = 5000

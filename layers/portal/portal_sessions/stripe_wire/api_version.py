@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from .errors import InvalidRequestError
+from ..runtime.errors import InvalidRequestError
 
 LATEST = "2026-10-28.endive"
 RECOVERY_AND_NEW_FLOWS = "2026-10-28"

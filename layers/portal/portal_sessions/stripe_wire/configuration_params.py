@@ -9,8 +9,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import StringConstraints
 
+from ..domain.configuration import EXPANDABLE
 from . import stripe_params
-from .configuration import EXPANDABLE
 from .stripe_params import (
     FormBoolean,
     FormInteger,

@@ -9,8 +9,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, StringConstraints
 
+from ..runtime.errors import InvalidRequestError
 from .api_version import RECOVERY_AND_NEW_FLOWS, has_recovery_and_new_flows
-from .errors import InvalidRequestError
 from .stripe_params import (
     FormInteger,
     ListLimit,

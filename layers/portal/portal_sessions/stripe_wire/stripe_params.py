@@ -25,7 +25,7 @@ from pydantic import (
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import PydanticCustomError, core_schema
 
-from .errors import InvalidRequestError
+from ..runtime.errors import InvalidRequestError
 from .wire import RepeatedValues
 
 MAX_STRING = 5000

@@ -11,7 +11,7 @@ import re
 from typing import Any
 from urllib.parse import parse_qsl
 
-from .errors import InvalidRequestError
+from ..runtime.errors import InvalidRequestError
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_NESTING = 8

@@ -13,10 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .store.items import BUCKET_SECONDS, purge_bucket
+from ..store.items import BUCKET_SECONDS, purge_bucket
 
 if TYPE_CHECKING:
-    from .store.ports import PurgeRepository
+    from ..store.ports import PurgeRepository
 
 DELETES_PER_SECOND = 500.0  # per unit: half of what one index key takes
 DELETE_CHUNK = 100

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .eventbus import SESSION_EVENT_TYPES, session_event_id
+from ..outbound.eventbus import SESSION_EVENT_TYPES, session_event_id
 
 if TYPE_CHECKING:
-    from .store.sessions import SessionStore
-    from .store.webhooks import EventStore
+    from ..store.sessions import SessionStore
+    from ..store.webhooks import EventStore
 
 
 def erase_owner(

@@ -20,8 +20,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .auth import Caller
-from .errors import (
+from ..domain.auth import Caller
+from ..domain.sealing import seal, unseal
+from ..runtime.errors import (
     ClaimLostError,
     ConditionFailedError,
     IdempotencyError,
@@ -30,9 +31,8 @@ from .errors import (
     SealBrokenError,
     StripeError,
 )
-from .observability import logger
-from .sealing import seal, unseal
-from .store.idempotency import KEY_PREFIX, Claim, IdempotencyRecordStore, RecordCompletion, content_hash
+from ..runtime.observability import logger
+from ..store.idempotency import KEY_PREFIX, Claim, IdempotencyRecordStore, RecordCompletion, content_hash
 
 MAX_KEY_LENGTH = 255
 _BOUND = "bound"  # a stored response sealed bound to its record's key and request hash

@@ -8,12 +8,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .errors import SessionExpiredError, SessionNotFoundError
-from .session import PortalSession, RequestRef
-from .tokens import is_well_formed_url_token, url_token_hash
+from ..domain.session import PortalSession, RequestRef
+from ..domain.tokens import is_well_formed_url_token, url_token_hash
+from ..runtime.errors import SessionExpiredError, SessionNotFoundError
 
 if TYPE_CHECKING:
-    from .store.ports import SessionRepository
+    from ..store.ports import SessionRepository
 
 
 @dataclass(frozen=True)

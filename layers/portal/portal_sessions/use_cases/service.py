@@ -6,35 +6,39 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from .api_version import RECOVERY_AND_NEW_FLOWS
-from .auth import Caller
-from .configuration import (
+from ..domain.auth import Caller
+from ..domain.configuration import (
     DEFAULT_CONFIGURATION_IDS,
     LIST_URL,
     default_configuration,
     new_configuration,
     updated_configuration,
 )
-from .errors import (
+from ..domain.handoff import check_handoff_size
+from ..domain.session import PortalSession, RequestRef, after_expiration_object, flow_object
+from ..domain.tokens import new_object_id, new_url_token, session_id_for, url_token_hash
+from ..runtime.errors import (
     ConditionFailedError,
     ConfigurationCheckFailedError,
     InvalidRequestError,
     PermissionDeniedError,
     ResourceMissingError,
 )
-from .handoff import check_handoff_size
+from ..store.configurations import ConfigurationRequirement, StoredConfiguration
+from ..store.sessions import NewSession
+from ..stripe_wire.api_version import RECOVERY_AND_NEW_FLOWS
+from ..stripe_wire.params import EXPANDABLE, AfterExpirationParams, CreateSessionParams, ListSessionsParams
+from ..stripe_wire.stripe_params import check_expand, is_object_id
 from .idempotency import IdempotencyClaim
-from .params import EXPANDABLE, AfterExpirationParams, CreateSessionParams, ListSessionsParams
-from .session import PortalSession, RequestRef, after_expiration_object, flow_object
-from .store.configurations import ConfigurationRequirement, StoredConfiguration
-from .store.sessions import NewSession
-from .stripe_params import check_expand, is_object_id
-from .tokens import new_object_id, new_url_token, session_id_for, url_token_hash
 
 if TYPE_CHECKING:
-    from .configuration_params import CreateConfigurationParams, ListConfigurationsParams, UpdateConfigurationParams
-    from .store.ports import ConfigurationRepository, SessionRepository
-    from .store.sessions import StoredSession
+    from ..store.ports import ConfigurationRepository, SessionRepository
+    from ..store.sessions import StoredSession
+    from ..stripe_wire.configuration_params import (
+        CreateConfigurationParams,
+        ListConfigurationsParams,
+        UpdateConfigurationParams,
+    )
 
 SESSION_URL_PATH = "/p/session/"
 MAX_RECOVERY_SECONDS = 30 * 86400  # after_expiration without expires_at: recoverable this long

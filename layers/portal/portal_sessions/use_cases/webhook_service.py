@@ -5,14 +5,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .auth import Caller
-from .delivery_safety import check_endpoint_url
-from .errors import ConditionFailedError, InvalidRequestError, ResourceMissingError
-from .store.webhooks import EventQuery, StoredEndpoint, event_sort_key
-from .stripe_params import is_object_id
-from .tokens import new_object_id
-from .webhook_delivery import Delivery
-from .webhooks import (
+from ..domain.auth import Caller
+from ..domain.tokens import new_object_id
+from ..domain.webhooks import (
     LIST_URL,
     MAX_ENDPOINTS_PER_MODE,
     CreateWebhookEndpointParams,
@@ -25,11 +20,16 @@ from .webhooks import (
     updated_endpoint,
     wants,
 )
+from ..outbound.delivery_safety import check_endpoint_url
+from ..outbound.webhook_delivery import Delivery
+from ..runtime.errors import ConditionFailedError, InvalidRequestError, ResourceMissingError
+from ..store.webhooks import EventQuery, StoredEndpoint, event_sort_key
+from ..stripe_wire.stripe_params import is_object_id
 
 if TYPE_CHECKING:
+    from ..outbound.webhook_delivery import DeliveryQueue
+    from ..store.ports import EventRepository, WebhookEndpointRepository
     from .idempotency import IdempotencyClaim
-    from .store.ports import EventRepository, WebhookEndpointRepository
-    from .webhook_delivery import DeliveryQueue
 
 EVENTS_LIST_URL = "/v1/events"
 
