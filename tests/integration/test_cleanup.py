@@ -13,11 +13,12 @@ import cleanup_worker_handler
 import pytest
 
 from portal_sessions.domain.tokens import url_token_hash
+from portal_sessions.outbound.cleanup_queue import CleanupUnit
 from portal_sessions.runtime import clock
 from portal_sessions.store.items import BUCKET_SECONDS, purge_bucket, purge_shard_key, purge_shard_of
 from portal_sessions.store.sessions import SessionStore
 from portal_sessions.store.table import dynamodb_client
-from portal_sessions.use_cases.cleanup import CleanupUnit, clean_unit, plan_cleanup
+from portal_sessions.use_cases.cleanup import clean_unit, plan_cleanup
 from tests.support.aws import aws_client
 from tests.support.events import FakeContext
 from tests.support.settings import CLOCK_START

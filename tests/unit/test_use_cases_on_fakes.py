@@ -16,6 +16,7 @@ from portal_sessions.domain.webhooks import (
     parse_list_webhook_endpoints_params,
     parse_update_webhook_endpoint_params,
 )
+from portal_sessions.outbound.cleanup_queue import CleanupUnit
 from portal_sessions.outbound.webhook_delivery import Delivery, EventMessage, dispatch, store_and_queue
 from portal_sessions.runtime.errors import (
     PublishError,
@@ -25,7 +26,7 @@ from portal_sessions.runtime.errors import (
 )
 from portal_sessions.store.items import BUCKET_SECONDS, purge_bucket, purge_shard_of
 from portal_sessions.store.ports import FANNED_OUT, PUBLISHED, QUEUED
-from portal_sessions.use_cases.cleanup import CleanupUnit, clean_unit, plan_cleanup
+from portal_sessions.use_cases.cleanup import clean_unit, plan_cleanup
 from portal_sessions.use_cases.webhook_service import (
     create_webhook_endpoint,
     delete_webhook_endpoint,

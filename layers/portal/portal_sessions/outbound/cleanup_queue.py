@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any
-
-from ..use_cases.cleanup import CleanupUnit
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -15,6 +14,14 @@ else:
     SQSClient = SendMessageBatchRequestEntryTypeDef = Any
 
 SEND_BATCH_LIMIT = 10  # SendMessageBatch's maximum
+
+
+@dataclass(frozen=True)
+class CleanupUnit:
+    """One unit of work, as a message carries it: a purge bucket's shard."""
+
+    bucket: int
+    shard: int
 
 
 @cache

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ..outbound.cleanup_queue import CleanupUnit
 from ..store.items import BUCKET_SECONDS, purge_bucket
 
 if TYPE_CHECKING:
@@ -20,12 +21,6 @@ if TYPE_CHECKING:
 
 DELETES_PER_SECOND = 500.0  # per unit: half of what one index key takes
 DELETE_CHUNK = 100
-
-
-@dataclass(frozen=True)
-class CleanupUnit:
-    bucket: int
-    shard: int
 
 
 @dataclass(frozen=True)
