@@ -22,7 +22,6 @@ if TYPE_CHECKING:
 
 DEFAULT_CONFIGURATION_IDS = {False: "bpc_DefaultTestConfiguration", True: "bpc_DefaultLiveConfiguration"}
 LIST_URL = "/v1/billing_portal/configurations"
-EXPANDABLE = ("application", "business_profile", "features", "login_page")
 
 
 def _features(

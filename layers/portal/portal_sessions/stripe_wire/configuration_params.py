@@ -9,7 +9,6 @@ from typing import Annotated, Any, Literal
 
 from pydantic import StringConstraints
 
-from ..domain.configuration import EXPANDABLE
 from . import stripe_params
 from .stripe_params import (
     FormBoolean,
@@ -25,6 +24,7 @@ from .stripe_params import (
     validate_params,
 )
 
+EXPANDABLE = ("application", "business_profile", "features", "login_page")  # a configuration's expandable fields
 Expand = Annotated[list[Text] | None, stripe_params.expandable(*EXPANDABLE)]
 ListExpand = Annotated[list[Text] | None, stripe_params.expandable(*("data." + field for field in EXPANDABLE))]
 
