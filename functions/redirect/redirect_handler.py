@@ -13,9 +13,9 @@ from portal_sessions.api_gateway.html_headers import HTML_HEADERS
 from portal_sessions.api_gateway.priming import prime_redirect
 from portal_sessions.api_gateway.request_log import current_request_id, logged_request
 from portal_sessions.domain.handoff import issue_handoff_token, load_keyring
-from portal_sessions.domain.session import RequestRef
+from portal_sessions.domain.session import RequestRef, SessionExpiredError
 from portal_sessions.runtime import clock
-from portal_sessions.runtime.errors import SessionExpiredError, SessionNotFoundError, StripeError
+from portal_sessions.runtime.errors import SessionNotFoundError, StripeError
 from portal_sessions.runtime.observability import logger, metrics
 from portal_sessions.runtime.settings import redirect_settings
 from portal_sessions.runtime.snapstart import prime_before_snapshot

@@ -149,3 +149,15 @@ def _after_completion_object(completion: AfterCompletionParams | None) -> dict[s
         "redirect": {"return_url": completion.redirect.return_url} if completion.redirect else None,
         "type": completion.type,
     }
+
+
+class SessionExpiredError(Exception):
+    """The session existed but its URL can no longer be used."""
+
+    def __init__(self, session: PortalSession) -> None:
+        super().__init__("session expired")
+        self.session = session  # its page is in the session's locale and names its configuration's business
+
+    @property
+    def return_url(self) -> str | None:
+        return self.session.return_url

@@ -1,4 +1,5 @@
-"""Every exception the layer raises, in one module.
+"""Every exception the layer raises, in one module, but `SessionExpiredError`: it carries the session, so it sits
+with it (domain/session.py), above this room.
 
 Stripe-shaped errors (`StripeError` and its kinds) are raised by domain code and rendered once by the web adapter;
 the others are signals between the layer's modules (the store's failed conditions, a broken seal, an unsafe webhook
@@ -7,10 +8,7 @@ URL, …), each caught and turned into an answer, a retry or a Stripe-shaped err
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from ..domain.session import PortalSession
+from typing import Any
 
 MAX_MESSAGE = 40000
 MAX_PARAM = 5000
@@ -124,18 +122,6 @@ class ServiceUnavailableError(StripeError):
 
 class SessionNotFoundError(Exception):
     """No session has this URL token."""
-
-
-class SessionExpiredError(Exception):
-    """The session existed but its URL can no longer be used."""
-
-    def __init__(self, session: PortalSession) -> None:
-        super().__init__("session expired")
-        self.session = session  # its page is in the session's locale and names its configuration's business
-
-    @property
-    def return_url(self) -> str | None:
-        return self.session.return_url
 
 
 class ConfigurationError(Exception):

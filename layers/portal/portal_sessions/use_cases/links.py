@@ -8,9 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..domain.session import PortalSession, RequestRef
+from ..domain.session import PortalSession, RequestRef, SessionExpiredError
 from ..domain.tokens import is_well_formed_url_token, url_token_hash
-from ..runtime.errors import SessionExpiredError, SessionNotFoundError
+from ..runtime.errors import SessionNotFoundError
 
 if TYPE_CHECKING:
     from ..store.ports import SessionRepository
