@@ -443,7 +443,7 @@ def render(result: dict[str, Any]) -> str:
             f"{fmt(events.get('ByList', 0.0) / 2, 1)} on the list index, which projects whole items), so a session's "
             f"two events cost {fmt(sum(events.values()), 1)} beside the session's own {fmt(lifecycle, 1)}. A "
             "keys-only list index of the events' own would make the index's share one unit at any event size; it "
-            "needs a table upgrade step (README, Scale) and is not done.",
+            "needs a table upgrade step (docs/operating.md, upgrading the table's indexes) and is not done.",
             "",
             f"Purge shards: the fullest shard held {fmt(skew, 2)}× its fair share here; {fmt_int(TARGET_CREATES)} "
             f"creates/s need ≥ {needed} shards to keep every key ≤ {KEY_LIMIT:,}/s (default {shards}, "

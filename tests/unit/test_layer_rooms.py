@@ -14,6 +14,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE_DIR = ROOT / "layers" / "portal" / "portal_sessions"
+ARCHITECTURE = ROOT / "docs" / "architecture.md"
 # Bottom to top: each room may import the rooms before it in this list, and itself.
 ROOMS = ("runtime", "stripe_wire", "domain", "store", "outbound", "use_cases", "api_gateway")
 
@@ -191,3 +192,11 @@ def test_only_the_store_talks_to_dynamodb() -> None:
         )
     ]
     assert outside == []
+
+
+def test_the_architecture_page_states_the_rooms_in_this_order() -> None:
+    stated = [
+        cells[1].strip().strip("`").rstrip("/")
+        for cells in (line.split("|") for line in ARCHITECTURE.read_text().splitlines() if line.startswith("| `"))
+    ]
+    assert stated == list(reversed(ROOMS))  # the page's table lists them top (the edge) to bottom
