@@ -84,7 +84,7 @@ invoke: $(STAMP) ## e.g. make invoke FUNCTION=CreateSessionFunction EVENT=events
 
 # As root, on Debian: installs podman (runc), debootstrap and, for arm64 on another machine, qemu; builds a stand-in
 # for AWS's base image once; then `sam build`, every events/*.json through the real `sam local invoke`, and a create and
-# a visit through `sam local start-api` (README, "sam local on a container engine").
+# a visit through `sam local start-api` (docs/development.md, "make sam-local").
 sam-local: $(STAMP) ## the real sam local invoke (every sample event) and start-api, on podman: scripts/sam_local/run.sh
 	scripts/sam_local/run.sh
 

@@ -165,15 +165,15 @@ def measure(quick: bool) -> dict[str, Any]:
 
 def _measure(sessions: int) -> dict[str, Any]:
     from local_gateway.template import load_template, table_definition
-    from portal_sessions.auth import Caller
-    from portal_sessions.cleanup import clean_unit, plan_cleanup
-    from portal_sessions.links import visit_session
-    from portal_sessions.params import CreateSessionParams
-    from portal_sessions.service import CreateSessionRequest, SessionLifetimes, create_session
+    from portal_sessions.domain.auth import Caller
     from portal_sessions.store.configurations import ConfigurationStore
     from portal_sessions.store.items import BUCKET_SECONDS
     from portal_sessions.store.sessions import SessionStore
     from portal_sessions.store.table import dynamodb_client
+    from portal_sessions.stripe_wire.params import CreateSessionParams
+    from portal_sessions.use_cases.cleanup import clean_unit, plan_cleanup
+    from portal_sessions.use_cases.links import visit_session
+    from portal_sessions.use_cases.service import CreateSessionRequest, SessionLifetimes, create_session
 
     template = load_template()
     shards = int(template["Parameters"]["PurgeIndexShards"]["Default"])
@@ -317,10 +317,10 @@ class _NoBus:
 def _store_and_dispatch_events(setup: Any, tokens: list[str], table_name: str, list_shards: int) -> int:
     """The stream records of each session's create and first visit (images read back from the table), through the
     stream consumer's and the dispatcher's own code; how many events were stored."""
-    from portal_sessions.eventbus import event_from_stream_record
+    from portal_sessions.domain.tokens import url_token_hash
+    from portal_sessions.outbound.eventbus import event_from_stream_record
+    from portal_sessions.outbound.webhook_delivery import EventMessage, dispatch, store_and_queue
     from portal_sessions.store.webhooks import EventStore
-    from portal_sessions.tokens import url_token_hash
-    from portal_sessions.webhook_delivery import EventMessage, dispatch, store_and_queue
 
     events, queue, stored = EventStore(table_name, list_shards=list_shards), _NoQueue(), 0
     for number, token in enumerate(tokens):

@@ -57,8 +57,8 @@ REQUIRED = "import aws_lambda_powertools; from pydantic import BaseModel"
 # as its init builds them: what create pays before a line of this service's own logic.
 MODELS_ROW = "floor + CreateSessionFunction's libraries and request models"
 MODELS_CODE = (
-    "from portal_sessions.params import CreateSessionParams; from portal_sessions.stripe_params import "
-    "build_validators; build_validators(CreateSessionParams)"
+    "from portal_sessions.stripe_wire.params import CreateSessionParams; "
+    "from portal_sessions.stripe_wire.stripe_params import build_validators; build_validators(CreateSessionParams)"
 )
 IMPORTTIME_RUNS = 3
 

@@ -3,9 +3,10 @@ median, for create (with an Idempotency-Key: the request that needs the cipher) 
 
 Each sample is a fresh process (a cold environment): it imports the one handler (the function's init), then, for
 *primed*, runs the before-snapshot hooks as Lambda runs them before taking a SnapStart snapshot (the priming of
-portal_sessions/priming.py), then stubs every AWS client as the warm benchmark does (benchmarks/warm.py), times the
-first request, then the same request warm. *primed* then runs the after-restore hooks as Lambda runs them in a
-restored copy before its first request (the function's keys read into Powertools' cache, answered by the stubs).
+portal_sessions/api_gateway/priming.py), then stubs every AWS client as the warm benchmark does
+(benchmarks/warm.py), times the first request, then the same request warm. *primed* then runs the after-restore
+hooks as Lambda runs them in a restored copy before its first request (the function's keys read into Powertools'
+cache, answered by the stubs).
 *not primed* is a cold start without SnapStart (and the code before priming existed). *primed, keys read by the first
 request* skips the after-restore hooks: a restored copy as it was before the keys were read at restore. What a restore
 itself takes on AWS cannot be measured here.

@@ -355,9 +355,9 @@ def _drained(queue_url: str, started: float) -> float:
 
 
 def _endpoint(table_name: str, url: str, livemode: bool) -> str:
+    from portal_sessions.domain.tokens import new_object_id
+    from portal_sessions.domain.webhooks import EndpointSecrets, new_signing_secret
     from portal_sessions.store.webhooks import WebhookEndpointStore
-    from portal_sessions.tokens import new_object_id
-    from portal_sessions.webhooks import EndpointSecrets, new_signing_secret
 
     endpoint_id = new_object_id("we")
     endpoint: dict[str, Any]
@@ -403,8 +403,8 @@ def _round(table_name: str, refs: dict[str, str], receivers: _Receivers, live_en
            processes: dict[str, int], *, flood: int) -> dict[str, Any]:  # fmt: skip
     """Queue `flood` test deliveries, then LIVE_PER_ROUND live ones, one every LIVE_SPACING_SECONDS; the live ones'
     latencies once all arrived (or 60 s passed)."""
+    from portal_sessions.outbound.webhook_delivery import Delivery, SqsDeliveryQueue
     from portal_sessions.store.webhooks import EventStore
-    from portal_sessions.webhook_delivery import Delivery, SqsDeliveryQueue
 
     stores = {True: EventStore(table_name), False: EventStore(table_name, _test_client("dynamodb"))}
     now = int(time.time())

@@ -38,9 +38,9 @@ class Target:
 # The permissions test checks every DynamoDB call the stores make (action, key, condition) against template.yaml's
 # policies: the IAM checker's inputs, so it runs against each store.
 TARGETS = {
-    "sealing": Target(("sealing.py",), ("tests/unit/test_sealing.py", "tests/integration/test_idempotency.py")),
+    "sealing": Target(("domain/sealing.py",), ("tests/unit/test_sealing.py", "tests/integration/test_idempotency.py")),
     "delivery_safety": Target(
-        ("delivery_safety.py",),
+        ("outbound/delivery_safety.py",),
         (
             "tests/unit/test_webhooks.py",
             "tests/unit/test_delivery_special_ranges.py",
@@ -48,11 +48,11 @@ TARGETS = {
         ),
     ),
     "handoff": Target(
-        ("handoff.py",),
+        ("domain/handoff.py",),
         ("tests/unit/test_handoff.py", "tests/integration/test_mode_separation.py"),
     ),
     "keys": Target(
-        ("auth.py", "tokens.py", "store/api_keys.py"),
+        ("domain/auth.py", "domain/tokens.py", "store/api_keys.py"),
         (
             "tests/unit/test_auth.py",
             "tests/unit/test_tokens.py",
@@ -64,7 +64,7 @@ TARGETS = {
         ),
     ),
     "idempotency": Target(
-        ("idempotency.py", "store/idempotency.py"),
+        ("use_cases/idempotency.py", "store/idempotency.py"),
         (
             "tests/integration/test_idempotency.py",
             "tests/integration/test_concurrency.py",

@@ -103,8 +103,9 @@ def _measure() -> dict[str, Any]:
     with mock_aws():
         from local_gateway.runtime import LambdaContext
         from local_gateway.template import load_template, table_definition
-        from portal_sessions import eventbus, parameter_providers
-        from portal_sessions.auth import key_hash
+        from portal_sessions.domain.auth import key_hash
+        from portal_sessions.outbound import eventbus
+        from portal_sessions.runtime import parameter_providers
         from portal_sessions.store.table import dynamodb_client
 
         assert os.environ["TABLE_NAME"] == BENCH_TABLE
@@ -227,7 +228,7 @@ def _events_scenarios(scenarios: dict[str, dict[str, Any]], recorder: Any, conte
     import boto3
 
     from local_gateway.streams import StreamReader
-    from portal_sessions import webhook_delivery
+    from portal_sessions.outbound import webhook_delivery
     from portal_sessions.store.webhooks import WebhookEndpointStore
 
     sqs = boto3.client("sqs")

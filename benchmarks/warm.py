@@ -159,14 +159,15 @@ def build_cases(recorded: dict[str, Any]) -> Bench:
     from botocore.stub import Stubber
 
     from local_gateway.runtime import LambdaContext
-    from portal_sessions import eventbus, parameter_providers
-    from portal_sessions.auth import key_hash
-    from portal_sessions.configuration import default_configuration
-    from portal_sessions.service import ensure_default_configuration
+    from portal_sessions.domain.auth import key_hash
+    from portal_sessions.domain.configuration import default_configuration
+    from portal_sessions.domain.tokens import new_url_token
+    from portal_sessions.outbound import eventbus
+    from portal_sessions.runtime import parameter_providers
     from portal_sessions.store.configurations import ConfigurationStore
     from portal_sessions.store.items import configuration_item
     from portal_sessions.store.table import dynamodb_client
-    from portal_sessions.tokens import new_url_token
+    from portal_sessions.use_cases.service import ensure_default_configuration
 
     table_name = os.environ["TABLE_NAME"]
     assert table_name == BENCH_TABLE

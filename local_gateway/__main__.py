@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from portal_sessions.errors import ConfigurationError
-from portal_sessions.handoff import Keyring
+from portal_sessions.domain.handoff import Keyring
+from portal_sessions.runtime.errors import ConfigurationError
 
 from .backend import (
     API_KEYS_PARAMETER,

@@ -15,9 +15,9 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-from portal_sessions.auth import key_hash
-from portal_sessions.handoff import SIGNING_KID_MEMBER, Keyring, parse_keyring
-from portal_sessions.tokens import new_object_id
+from portal_sessions.domain.auth import key_hash
+from portal_sessions.domain.handoff import SIGNING_KID_MEMBER, Keyring, parse_keyring
+from portal_sessions.domain.tokens import new_object_id
 
 from . import dynamodb_local
 from .aws_limits import enforce_aws_limits

@@ -6,8 +6,8 @@ from html import escape
 
 import jwt
 
-from portal_sessions.handoff import AUDIENCES, RECOVERY_AUDIENCES, Keyring, verify_handoff_token
-from portal_sessions.html_headers import HTML_HEADERS
+from portal_sessions.api_gateway.html_headers import HTML_HEADERS
+from portal_sessions.domain.handoff import AUDIENCES, RECOVERY_AUDIENCES, Keyring, verify_handoff_token
 
 PATH = "/_local/portal"  # the test-mode portal: a local run's key is a test key
 LOGIN_PATH = "/_local/portal/login"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 
-from portal_sessions.session import PortalSession
+from portal_sessions.domain.session import PortalSession
+from portal_sessions.domain.tokens import session_id_for, url_token_hash
 from portal_sessions.store.sessions import NewSession, SessionStore
-from portal_sessions.tokens import session_id_for, url_token_hash
 
 SAMPLE_API_KEY = "sk_test_SampleEventsKeyLocalOnly0"
 SAMPLE_LIVE_TOKEN = "sampleLiveSessionTokenForLocalInvoke0000001"
@@ -37,8 +37,8 @@ def seed_sample_session(table_name: str, link_seconds: int = 300) -> None:
 
 def seed_sample_event(table_name: str) -> None:
     """The stored event that events/webhook_queue_event.json asks the delivery function to dispatch."""
-    from portal_sessions.api_version import LATEST
     from portal_sessions.store.webhooks import EventStore
+    from portal_sessions.stripe_wire.api_version import LATEST
 
     now = int(time.time())
     session = {"id": "bps_SampleQueuedEventSession", "object": "billing_portal.session", "livemode": False}

@@ -22,13 +22,13 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
-from portal_sessions.auth import ManagedKey, key_hash, mask_key, new_api_key
-from portal_sessions.erasure import erase_owner
+from portal_sessions.domain.auth import ManagedKey, key_hash, mask_key, new_api_key
+from portal_sessions.domain.tokens import new_object_id
 from portal_sessions.store.api_keys import ApiKeyStore
 from portal_sessions.store.sessions import SessionStore
 from portal_sessions.store.webhook_attempts import ATTEMPTS_KEPT, AttemptRecord, WebhookAttemptStore
 from portal_sessions.store.webhooks import DEFAULT_EVENT_LIST_SHARDS, EventStore
-from portal_sessions.tokens import new_object_id
+from portal_sessions.use_cases.erasure import erase_owner
 
 
 def create(store: ApiKeyStore, *, mode: str, name: str, restricted: bool) -> int:
@@ -78,7 +78,7 @@ def erase(table: str, *, mode: str, customer: str | None, customer_account: str 
 
 def failed_records(queue_url: str, *, limit: int) -> int:
     """Print what the failed-records queue holds, leaving it there (each message is received and made visible again)."""
-    from portal_sessions.webhook_delivery import sqs_client
+    from portal_sessions.outbound.webhook_delivery import sqs_client
 
     sqs, shown = sqs_client(), 0
     while shown < limit:
@@ -102,8 +102,8 @@ def skipped_batches(
     left in the queue."""
     import boto3
 
+    from portal_sessions.outbound.webhook_delivery import SqsDeliveryQueue, sqs_client
     from portal_sessions.store.webhooks import EventStore
-    from portal_sessions.webhook_delivery import SqsDeliveryQueue, sqs_client
 
     from .skipped import NoLongerInStreamError, SkippedBatch, read_back, replay_records, summary
 
@@ -160,9 +160,9 @@ def skipped_batches(
 def replay(failed_url: str, queue_url: str, table: str, *, limit: int) -> int:
     """Move up to `limit` messages of a failed queue back to the webhook queue (a failed delivery with a fresh retry
     schedule; a refused event to be published again), each deleted from the failed queue only once it is sent."""
+    from portal_sessions.outbound.webhook_delivery import replay_of, sqs_client
     from portal_sessions.store.ports import PUBLISHED
     from portal_sessions.store.webhooks import EventStore
-    from portal_sessions.webhook_delivery import replay_of, sqs_client
 
     sqs, events, moved = sqs_client(), EventStore(table), 0
     while moved < limit:

@@ -19,9 +19,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from portal_sessions.eventbus import event_from_stream_record
+from portal_sessions.outbound.eventbus import event_from_stream_record
+from portal_sessions.outbound.webhook_delivery import DeliveryQueue, store_and_queue
 from portal_sessions.store.ports import EventRepository
-from portal_sessions.webhook_delivery import DeliveryQueue, store_and_queue
 
 # What DynamoDB Streams answers once a position is older than the stream's 24 hours (or the stream is gone).
 _GONE = ("TrimmedDataAccessException", "ResourceNotFoundException", "ExpiredIteratorException")

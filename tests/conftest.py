@@ -29,10 +29,10 @@ for _name in [name for name in os.environ if name.startswith("AWS_ENDPOINT_URL")
 from local_gateway import dynamodb_local  # noqa: E402
 from local_gateway.aws_limits import enforce_aws_limits  # noqa: E402
 from local_gateway.template import table_definition  # noqa: E402
-from portal_sessions.auth import key_hash  # noqa: E402
-from portal_sessions.cleanup_queue import clear_client_cache as clear_sqs_client  # noqa: E402
-from portal_sessions.parameter_providers import clear_provider_cache  # noqa: E402
-from portal_sessions.settings import clear_settings_cache  # noqa: E402
+from portal_sessions.domain.auth import key_hash  # noqa: E402
+from portal_sessions.outbound.cleanup_queue import clear_client_cache as clear_sqs_client  # noqa: E402
+from portal_sessions.runtime.parameter_providers import clear_provider_cache  # noqa: E402
+from portal_sessions.runtime.settings import clear_settings_cache  # noqa: E402
 from portal_sessions.store.configurations import ConfigurationStore  # noqa: E402
 from portal_sessions.store.table import clear_client_cache as clear_dynamodb_client  # noqa: E402
 from tests.support.aws import aws_client  # noqa: E402
@@ -222,7 +222,7 @@ def dispatch_queued_events(env: dict[str, str]) -> None:
     none is left: each is fanned out and published. The deliveries they queue are put back, for the test to take."""
     import webhook_deliveries_handler
 
-    from portal_sessions.webhook_delivery import EventMessage, message_from_json
+    from portal_sessions.outbound.webhook_delivery import EventMessage, message_from_json
 
     sqs = aws_client("sqs")
     for queue_url in (env["WEBHOOK_DELIVERY_QUEUE_URL"], env["TEST_WEBHOOK_DELIVERY_QUEUE_URL"]):

@@ -7,12 +7,12 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from portal_sessions import clock
-from portal_sessions.cleanup import plan_cleanup
-from portal_sessions.cleanup_queue import queue_units
-from portal_sessions.observability import logger, metrics
-from portal_sessions.settings import cleanup_settings
+from portal_sessions.outbound.cleanup_queue import queue_units
+from portal_sessions.runtime import clock
+from portal_sessions.runtime.observability import logger, metrics
+from portal_sessions.runtime.settings import cleanup_settings
 from portal_sessions.store.sessions import SessionStore
+from portal_sessions.use_cases.cleanup import plan_cleanup
 
 cleanup_settings()  # at init: a bad setting fails the function's start with its message, not each request
 

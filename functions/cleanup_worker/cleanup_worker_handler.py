@@ -9,12 +9,12 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from portal_sessions import clock
-from portal_sessions.cleanup import clean_unit
-from portal_sessions.cleanup_queue import sqs_client, unit_from_message, unit_message
-from portal_sessions.observability import logger, metrics
-from portal_sessions.settings import cleanup_worker_settings
+from portal_sessions.outbound.cleanup_queue import sqs_client, unit_from_message, unit_message
+from portal_sessions.runtime import clock
+from portal_sessions.runtime.observability import logger, metrics
+from portal_sessions.runtime.settings import cleanup_worker_settings
 from portal_sessions.store.sessions import SessionStore
+from portal_sessions.use_cases.cleanup import clean_unit
 
 SAFETY_MILLISECONDS = 30_000  # stop a unit this long before the timeout, to queue its continuation in time
 processor = BatchProcessor(event_type=EventType.SQS)

@@ -5,9 +5,18 @@ from __future__ import annotations
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.metrics import MetricUnit
 
-from portal_sessions import clock
-from portal_sessions.api import body_params, query_params
-from portal_sessions.configuration_params import (
+from portal_sessions.api_gateway.api import body_params, query_params
+from portal_sessions.api_gateway.web import (
+    authenticated,
+    counted_response,
+    idempotent_route_response,
+    routed_handler,
+)
+from portal_sessions.runtime import clock
+from portal_sessions.runtime.observability import logger, metrics
+from portal_sessions.runtime.settings import configuration_settings
+from portal_sessions.store.configurations import ConfigurationStore
+from portal_sessions.stripe_wire.configuration_params import (
     CreateConfigurationParams,
     ListConfigurationsParams,
     RetrieveConfigurationParams,
@@ -17,22 +26,13 @@ from portal_sessions.configuration_params import (
     parse_list_configurations_params,
     parse_update_configuration_params,
 )
-from portal_sessions.idempotency import IdempotencyClaim, OperationResult
-from portal_sessions.observability import logger, metrics
-from portal_sessions.service import (
+from portal_sessions.stripe_wire.stripe_params import build_validators, validate_params
+from portal_sessions.use_cases.idempotency import IdempotencyClaim, OperationResult
+from portal_sessions.use_cases.service import (
     create_configuration,
     list_configurations,
     retrieve_configuration,
     update_configuration,
-)
-from portal_sessions.settings import configuration_settings
-from portal_sessions.store.configurations import ConfigurationStore
-from portal_sessions.stripe_params import build_validators, validate_params
-from portal_sessions.web import (
-    authenticated,
-    counted_response,
-    idempotent_route_response,
-    routed_handler,
 )
 
 configuration_settings()  # at init: a bad setting fails the function's start with its message, not each request

@@ -10,8 +10,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from portal_sessions import clock
-from portal_sessions.api import (
+from portal_sessions.api_gateway.api import (
     ApiRequest,
     api_handler,
     authenticated_caller,
@@ -19,19 +18,20 @@ from portal_sessions.api import (
     idempotent_response,
     public_base_url,
 )
-from portal_sessions.idempotency import IdempotencyClaim, OperationResult
-from portal_sessions.observability import logger, metrics
-from portal_sessions.params import CreateSessionParams, parse_create_params
-from portal_sessions.priming import prime_create, read_create_keys
-from portal_sessions.request_log import current_request_id
-from portal_sessions.routes import unrecognized_request
-from portal_sessions.service import CreateSessionRequest, SessionLifetimes, create_session
-from portal_sessions.session import RequestRef
-from portal_sessions.settings import create_session_settings
-from portal_sessions.snapstart import prime_before_snapshot, read_after_restore
+from portal_sessions.api_gateway.priming import prime_create, read_create_keys
+from portal_sessions.api_gateway.request_log import current_request_id
+from portal_sessions.api_gateway.routes import unrecognized_request
+from portal_sessions.domain.session import RequestRef
+from portal_sessions.runtime import clock
+from portal_sessions.runtime.observability import logger, metrics
+from portal_sessions.runtime.settings import create_session_settings
+from portal_sessions.runtime.snapstart import prime_before_snapshot, read_after_restore
 from portal_sessions.store.configurations import ConfigurationStore
 from portal_sessions.store.sessions import SessionStore
-from portal_sessions.stripe_params import build_validators
+from portal_sessions.stripe_wire.params import CreateSessionParams, parse_create_params
+from portal_sessions.stripe_wire.stripe_params import build_validators
+from portal_sessions.use_cases.idempotency import IdempotencyClaim, OperationResult
+from portal_sessions.use_cases.service import CreateSessionRequest, SessionLifetimes, create_session
 
 create_session_settings()  # at init: a bad setting fails the function's start with its message, not each request
 build_validators(CreateSessionParams)

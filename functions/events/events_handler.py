@@ -4,19 +4,13 @@ from __future__ import annotations
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 
-from portal_sessions import clock
-from portal_sessions.api import body_params, query_params
-from portal_sessions.settings import events_settings
-from portal_sessions.store.webhooks import EventQuery, EventStore, WebhookEndpointStore
-from portal_sessions.stripe_params import build_validators, check_expand, validate_params
-from portal_sessions.web import (
+from portal_sessions.api_gateway.api import body_params, query_params
+from portal_sessions.api_gateway.web import (
     authenticated,
     counted_response,
     routed_handler,
 )
-from portal_sessions.webhook_delivery import SqsDeliveryQueue
-from portal_sessions.webhook_service import list_events, resend_event, retrieve_event
-from portal_sessions.webhooks import (
+from portal_sessions.domain.webhooks import (
     ListEventsParams,
     ResendEventParams,
     RetrieveEventParams,
@@ -25,6 +19,12 @@ from portal_sessions.webhooks import (
     parse_list_events_params,
     parse_resend_event_params,
 )
+from portal_sessions.outbound.webhook_delivery import SqsDeliveryQueue
+from portal_sessions.runtime import clock
+from portal_sessions.runtime.settings import events_settings
+from portal_sessions.store.webhooks import EventQuery, EventStore, WebhookEndpointStore
+from portal_sessions.stripe_wire.stripe_params import build_validators, check_expand, validate_params
+from portal_sessions.use_cases.webhook_service import list_events, resend_event, retrieve_event
 
 COLLECTION = "/v1/events"
 

@@ -9,23 +9,23 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from portal_sessions import clock
-from portal_sessions.errors import SessionExpiredError, SessionNotFoundError, StripeError
-from portal_sessions.handoff import issue_handoff_token, load_keyring
-from portal_sessions.html_headers import HTML_HEADERS
-from portal_sessions.links import check_session, visit_session
-from portal_sessions.observability import logger, metrics
-from portal_sessions.priming import prime_redirect, read_redirect_keys
-from portal_sessions.request_log import current_request_id, logged_request
-from portal_sessions.session import RequestRef
-from portal_sessions.settings import redirect_settings
-from portal_sessions.snapstart import prime_before_snapshot, read_after_restore
+from portal_sessions.api_gateway.html_headers import HTML_HEADERS
+from portal_sessions.api_gateway.priming import prime_redirect, read_redirect_keys
+from portal_sessions.api_gateway.request_log import current_request_id, logged_request
+from portal_sessions.domain.handoff import issue_handoff_token, load_keyring
+from portal_sessions.domain.session import RequestRef, SessionExpiredError
+from portal_sessions.runtime import clock
+from portal_sessions.runtime.errors import SessionNotFoundError, StripeError
+from portal_sessions.runtime.observability import logger, metrics
+from portal_sessions.runtime.settings import redirect_settings
+from portal_sessions.runtime.snapstart import prime_before_snapshot, read_after_restore
 from portal_sessions.store.configurations import ConfigurationStore
 from portal_sessions.store.sessions import SessionStore
+from portal_sessions.use_cases.links import check_session, visit_session
 
 if TYPE_CHECKING:
-    from portal_sessions.pages import BusinessProfile, Page
-    from portal_sessions.session import PortalSession
+    from portal_sessions.api_gateway.pages import BusinessProfile, Page
+    from portal_sessions.domain.session import PortalSession
 
 redirect_settings()  # at init: a bad setting fails the function's start with its message, not each request
 prime_before_snapshot(prime_redirect)  # with SnapStart only: before the snapshot, never in a cold start's init
@@ -93,7 +93,9 @@ def respond(event: dict[str, Any]) -> dict[str, Any]:
 
 def error_page(error: Exception, method: str, accept_language: str | None) -> dict[str, Any]:
     """The page of a link that cannot be used, in the customer's language (called while `error` is handled)."""
-    from portal_sessions import pages  # deferred: a link that works renders no page, so its cold start skips them
+    from portal_sessions.api_gateway import (
+        pages,  # deferred: a link that works renders no page, so its cold start skips them
+    )
 
     match error:
         case SessionNotFoundError():
@@ -120,7 +122,7 @@ def error_page(error: Exception, method: str, accept_language: str | None) -> di
 def _business_profile(session: PortalSession) -> BusinessProfile | None:
     """What the session's configuration says of the business: one read; none if it cannot be read (the expired page
     is still shown, without it)."""
-    from portal_sessions.pages import BusinessProfile
+    from portal_sessions.api_gateway.pages import BusinessProfile
 
     try:
         stored = ConfigurationStore(redirect_settings().table_name).get(session.configuration)

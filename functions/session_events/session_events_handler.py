@@ -1,6 +1,6 @@
 """The sessions table's stream: each change that means a Stripe-shaped `billing_portal.session.*` or
 `billing_portal.configuration.*` event is stored (for the events API) and queued once on its mode's webhook queue,
-where publishing to EventBridge and the webhooks happen (portal_sessions.webhook_delivery).
+where publishing to EventBridge and the webhooks happen (portal_sessions.outbound.webhook_delivery).
 
 Only what cannot fail for a record's content happens here, so no record can hold the stream: a record that no retry
 could turn into an event (not understood, or refused by DynamoDB as invalid) is kept in the failed-records queue with
@@ -19,12 +19,12 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from portal_sessions.errors import InvalidRequestError
-from portal_sessions.eventbus import event_from_stream_record
-from portal_sessions.observability import logger, metrics
-from portal_sessions.settings import session_events_settings
+from portal_sessions.outbound.eventbus import event_from_stream_record
+from portal_sessions.outbound.webhook_delivery import SqsDeliveryQueue, sqs_client, store_and_queue
+from portal_sessions.runtime.errors import InvalidRequestError
+from portal_sessions.runtime.observability import logger, metrics
+from portal_sessions.runtime.settings import session_events_settings
 from portal_sessions.store.webhooks import EventStore
-from portal_sessions.webhook_delivery import SqsDeliveryQueue, sqs_client, store_and_queue
 
 session_events_settings()  # at init: a bad setting fails the function's start with its message, not each record
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)

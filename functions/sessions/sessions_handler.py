@@ -5,29 +5,29 @@ from __future__ import annotations
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.metrics import MetricUnit
 
-from portal_sessions import clock
-from portal_sessions.api import (
+from portal_sessions.api_gateway.api import (
     body_params,
     public_base_url,
     query_params,
 )
-from portal_sessions.idempotency import IdempotencyClaim, OperationResult
-from portal_sessions.observability import logger, metrics
-from portal_sessions.openapi import openapi_document
-from portal_sessions.params import ListSessionsParams, RetrieveSessionParams, parse_list_sessions_params
-from portal_sessions.request_log import current_request_id
-from portal_sessions.service import EXPANDABLE, expire_session, list_sessions, retrieve_session
-from portal_sessions.session import RequestRef
-from portal_sessions.settings import api_settings
-from portal_sessions.store.sessions import SessionStore
-from portal_sessions.stripe_params import build_validators, check_expand, validate_params
-from portal_sessions.web import (
+from portal_sessions.api_gateway.openapi import openapi_document
+from portal_sessions.api_gateway.request_log import current_request_id
+from portal_sessions.api_gateway.web import (
     authenticated,
     counted_response,
     current_request,
     idempotent_route_response,
     routed_handler,
 )
+from portal_sessions.domain.session import RequestRef
+from portal_sessions.runtime import clock
+from portal_sessions.runtime.observability import logger, metrics
+from portal_sessions.runtime.settings import api_settings
+from portal_sessions.store.sessions import SessionStore
+from portal_sessions.stripe_wire.params import ListSessionsParams, RetrieveSessionParams, parse_list_sessions_params
+from portal_sessions.stripe_wire.stripe_params import build_validators, check_expand, validate_params
+from portal_sessions.use_cases.idempotency import IdempotencyClaim, OperationResult
+from portal_sessions.use_cases.service import EXPANDABLE, expire_session, list_sessions, retrieve_session
 
 api_settings()  # at init: a bad setting fails the function's start with its message, not each request
 

@@ -7,8 +7,8 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from portal_sessions.api import ApiRequest, api_handler
-from portal_sessions.routes import unrecognized_request
+from portal_sessions.api_gateway.api import ApiRequest, api_handler
+from portal_sessions.api_gateway.routes import unrecognized_request
 
 
 def unmatched_route(request: ApiRequest, context: LambdaContext) -> dict[str, Any]:

@@ -1,5 +1,5 @@
 """A mode's webhook queue: events to dispatch (fan out to endpoints, publish to EventBridge) and single deliveries
-(one signed attempt each); see portal_sessions.webhook_delivery.
+(one signed attempt each); see portal_sessions.outbound.webhook_delivery.
 
 The messages of a batch are handled at once, each on its own thread: an endpoint that answers slowly (up to its
 attempt's deadline) delays no other endpoint's delivery. A message whose work could not even be done (the table,
@@ -18,17 +18,9 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
 
-from portal_sessions import clock
-from portal_sessions.errors import PublishError, RateLimitError, ServiceUnavailableError
-from portal_sessions.eventbus import EventBridgePublisher, events_client
-from portal_sessions.observability import logger, metrics
-from portal_sessions.parameter_providers import secrets_provider
-from portal_sessions.settings import WebhookDeliverySettings, webhook_delivery_settings
-from portal_sessions.store.cached_endpoints import CachedEndpointReads
-from portal_sessions.store.table import dynamodb_client
-from portal_sessions.store.webhook_attempts import WebhookAttemptStore
-from portal_sessions.store.webhooks import EventStore, WebhookEndpointStore
-from portal_sessions.webhook_delivery import (
+from portal_sessions.domain.webhooks import endpoint_secrets
+from portal_sessions.outbound.eventbus import EventBridgePublisher, events_client
+from portal_sessions.outbound.webhook_delivery import (
     AttemptRecorder,
     Delivery,
     EventMessage,
@@ -39,7 +31,15 @@ from portal_sessions.webhook_delivery import (
     message_from_json,
     sqs_client,
 )
-from portal_sessions.webhooks import endpoint_secrets
+from portal_sessions.runtime import clock
+from portal_sessions.runtime.errors import PublishError, RateLimitError, ServiceUnavailableError
+from portal_sessions.runtime.observability import logger, metrics
+from portal_sessions.runtime.parameter_providers import secrets_provider
+from portal_sessions.runtime.settings import WebhookDeliverySettings, webhook_delivery_settings
+from portal_sessions.store.cached_endpoints import CachedEndpointReads
+from portal_sessions.store.table import dynamodb_client
+from portal_sessions.store.webhook_attempts import WebhookAttemptStore
+from portal_sessions.store.webhooks import EventStore, WebhookEndpointStore
 
 _METRICS = {"delivered": "WebhooksDelivered", "retrying": "WebhookAttemptsFailed", "failed": "WebhookDeliveriesFailed",
             "dropped": "WebhookDeliveriesDropped", "disabled": "WebhookDeliveriesFailed"}  # fmt: skip

@@ -5,27 +5,14 @@ from __future__ import annotations
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.metrics import MetricUnit
 
-from portal_sessions import clock
-from portal_sessions.api import body_params, query_params
-from portal_sessions.idempotency import IdempotencyClaim, OperationResult
-from portal_sessions.observability import logger, metrics
-from portal_sessions.settings import webhook_endpoints_settings
-from portal_sessions.store.webhooks import WebhookEndpointStore
-from portal_sessions.stripe_params import build_validators, check_expand, validate_params
-from portal_sessions.web import (
+from portal_sessions.api_gateway.api import body_params, query_params
+from portal_sessions.api_gateway.web import (
     authenticated,
     counted_response,
     idempotent_route_response,
     routed_handler,
 )
-from portal_sessions.webhook_service import (
-    create_webhook_endpoint,
-    delete_webhook_endpoint,
-    list_webhook_endpoints,
-    retrieve_webhook_endpoint,
-    update_webhook_endpoint,
-)
-from portal_sessions.webhooks import (
+from portal_sessions.domain.webhooks import (
     CreateWebhookEndpointParams,
     ListWebhookEndpointsParams,
     RetrieveWebhookEndpointParams,
@@ -34,6 +21,19 @@ from portal_sessions.webhooks import (
     parse_create_webhook_endpoint_params,
     parse_list_webhook_endpoints_params,
     parse_update_webhook_endpoint_params,
+)
+from portal_sessions.runtime import clock
+from portal_sessions.runtime.observability import logger, metrics
+from portal_sessions.runtime.settings import webhook_endpoints_settings
+from portal_sessions.store.webhooks import WebhookEndpointStore
+from portal_sessions.stripe_wire.stripe_params import build_validators, check_expand, validate_params
+from portal_sessions.use_cases.idempotency import IdempotencyClaim, OperationResult
+from portal_sessions.use_cases.webhook_service import (
+    create_webhook_endpoint,
+    delete_webhook_endpoint,
+    list_webhook_endpoints,
+    retrieve_webhook_endpoint,
+    update_webhook_endpoint,
 )
 
 COLLECTION = "/v1/webhook_endpoints"

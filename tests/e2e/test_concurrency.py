@@ -32,7 +32,7 @@ import pytest
 import requests
 
 from local_gateway.backend import EVENT_BUS_NAME, TEST_HANDOFF_SECRET_NAME
-from portal_sessions.handoff import AUDIENCES, RECOVERY_AUDIENCES, parse_keyring, verify_handoff_token
+from portal_sessions.domain.handoff import AUDIENCES, RECOVERY_AUDIENCES, parse_keyring, verify_handoff_token
 from tests.support.contract import contract_problems
 from tests.support.engines import ENGINES
 from tests.support.local_service import LocalService, own_service

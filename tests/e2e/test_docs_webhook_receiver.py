@@ -11,7 +11,7 @@ from pathlib import Path
 import requests
 
 from local_gateway.dynamodb_local import free_port, port_answers
-from portal_sessions.webhooks import new_signing_secret, signature_header
+from portal_sessions.domain.webhooks import new_signing_secret, signature_header
 from tests.support.local_service import ROOT, stop_process
 
 

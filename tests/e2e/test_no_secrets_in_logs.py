@@ -33,10 +33,10 @@ import requests
 
 from local_gateway.backend import HANDOFF_SECRET_NAME, TEST_HANDOFF_SECRET_NAME
 from local_gateway.dynamodb_local import free_port, port_answers
-from portal_sessions.auth import ManagedKey, key_hash, mask_key
-from portal_sessions.handoff import parse_keyring
+from portal_sessions.domain.auth import ManagedKey, key_hash, mask_key
+from portal_sessions.domain.handoff import parse_keyring
+from portal_sessions.domain.tokens import url_token_hash
 from portal_sessions.store.api_keys import ApiKeyStore
-from portal_sessions.tokens import url_token_hash
 from tests.support.local_service import (
     BANNER_END,
     ROOT,

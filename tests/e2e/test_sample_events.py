@@ -23,7 +23,7 @@ import jwt
 import pytest
 
 from local_gateway.samples import SAMPLE_LIVE_TOKEN
-from portal_sessions.tokens import session_id_for, url_token_hash
+from portal_sessions.domain.tokens import session_id_for, url_token_hash
 from tests.support.contract import schema_errors
 from tests.support.local_service import ROOT, child_environment
 

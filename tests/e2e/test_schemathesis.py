@@ -25,8 +25,8 @@ import requests
 import schemathesis
 from schemathesis.config import SchemathesisConfig
 
-from portal_sessions.configuration import DEFAULT_CONFIGURATION_IDS
-from portal_sessions.openapi import openapi_document
+from portal_sessions.api_gateway.openapi import openapi_document
+from portal_sessions.domain.configuration import DEFAULT_CONFIGURATION_IDS
 from tests.support.engines import ENGINES
 from tests.support.local_service import E2E_API_KEY, ROOT, LocalService, own_service
 from tests.support.schemathesis_rules import keeps_failure

@@ -24,7 +24,7 @@ from typing import Any, NoReturn
 
 import pytest
 
-from portal_sessions.auth import ManagedKey, key_hash, mask_key
+from portal_sessions.domain.auth import ManagedKey, key_hash, mask_key
 from portal_sessions.store.api_keys import ApiKeyStore
 from tests.support.contract import schema_errors
 from tests.support.local_service import ROOT, LocalService

@@ -15,15 +15,15 @@ import pytest
 import requests
 import stripe
 
+from portal_sessions.domain.tokens import session_id_for
 from portal_sessions.store.sessions import NewSession, SessionStore
-from portal_sessions.tokens import session_id_for
 from tests.support.contract import schema_errors
 from tests.support.factories import a_session
 from tests.support.local_service import E2E_API_KEY, LocalService
 from tests.support.sdk import portal_page_fields, raw_json, session_key, url_token
 
 REQUEST_ID = re.compile(r"^req_[A-Za-z0-9]{14}$")
-SESSION_ID = re.compile(r"^bps_[A-Za-z0-9]{43}$")  # the URL token's hash in base62 (README, "Architecture")
+SESSION_ID = re.compile(r"^bps_[A-Za-z0-9]{43}$")  # the URL token's hash in base62 (docs/architecture.md)
 RETURN_URL = "https://example.com/account"
 CREATE_PATH = "/v1/billing_portal/sessions"
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from portal_sessions.auth import ManagedKey, key_hash
-from portal_sessions.errors import ConditionFailedError
+from portal_sessions.domain.auth import ManagedKey, key_hash
+from portal_sessions.runtime.errors import ConditionFailedError
 from portal_sessions.store.api_keys import ApiKeyStore
 from portal_sessions.store.table import dynamodb_client
 

@@ -12,12 +12,13 @@ import cleanup_handler
 import cleanup_worker_handler
 import pytest
 
-from portal_sessions import clock
-from portal_sessions.cleanup import CleanupUnit, clean_unit, plan_cleanup
+from portal_sessions.domain.tokens import url_token_hash
+from portal_sessions.outbound.cleanup_queue import CleanupUnit
+from portal_sessions.runtime import clock
 from portal_sessions.store.items import BUCKET_SECONDS, purge_bucket, purge_shard_key, purge_shard_of
 from portal_sessions.store.sessions import SessionStore
 from portal_sessions.store.table import dynamodb_client
-from portal_sessions.tokens import url_token_hash
+from portal_sessions.use_cases.cleanup import clean_unit, plan_cleanup
 from tests.support.aws import aws_client
 from tests.support.events import FakeContext
 from tests.support.settings import CLOCK_START
@@ -76,7 +77,7 @@ def run_queue(store: SessionStore, queue_url: str, now: int, max_deletes: int = 
 
 def cleanup(table: str, queue_url: str, now: int, max_deletes: int = 1000) -> int:
     store = SessionStore(table, purge_shards=SHARDS)
-    from portal_sessions.cleanup_queue import queue_units
+    from portal_sessions.outbound.cleanup_queue import queue_units
 
     queue_units(queue_url, plan_cleanup(store, now=now, lookback_hours=24, shards=SHARDS).units)
     return run_queue(store, queue_url, now, max_deletes)
@@ -268,7 +269,7 @@ def test_a_session_no_longer_due_when_deleted_is_kept(service_env: dict) -> None
 
 def test_a_session_visited_just_before_its_purge_is_never_deleted_while_live(service_env: dict) -> None:
     # Given a session whose purge time is the latest it can live (no retention: the closest call)
-    from portal_sessions.links import visit_session
+    from portal_sessions.use_cases.links import visit_session
 
     table = service_env["TABLE_NAME"]
     token, session = insert_session(table, created=NOW - 295, expires_at=NOW + 5, purge_shards=1)

@@ -21,11 +21,12 @@ import create_session_handler
 import pytest
 import redirect_handler
 
-from portal_sessions import clock
-from portal_sessions.cleanup import CleanupUnit, clean_unit, plan_cleanup
+from portal_sessions.outbound.cleanup_queue import CleanupUnit
+from portal_sessions.runtime import clock
 from portal_sessions.store.items import BUCKET_SECONDS, purge_bucket
 from portal_sessions.store.sessions import SessionStore
 from portal_sessions.store.table import dynamodb_client
+from portal_sessions.use_cases.cleanup import clean_unit, plan_cleanup
 from tests.support.aws import one_request_at_a_time
 from tests.support.events import FakeContext, http_event, json_body
 from tests.support.settings import CLOCK_START, TEST_KEY

@@ -15,8 +15,8 @@ import configurations_handler
 import create_session_handler
 import pytest
 
-from portal_sessions import clock
-from portal_sessions.errors import ConditionFailedError
+from portal_sessions.runtime import clock
+from portal_sessions.runtime.errors import ConditionFailedError
 from portal_sessions.store.configurations import ConfigurationStore
 from tests.support.contract import schema_errors
 from tests.support.events import FakeContext, http_event, json_body

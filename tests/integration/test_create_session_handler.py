@@ -10,8 +10,8 @@ import configurations_handler
 import create_session_handler
 import pytest
 
-from portal_sessions import clock
-from portal_sessions.tokens import url_token_hash
+from portal_sessions.domain.tokens import url_token_hash
+from portal_sessions.runtime import clock
 from tests.support.aws import aws_client
 from tests.support.contract import schema_errors
 from tests.support.events import FakeContext, http_event, json_body
@@ -257,7 +257,7 @@ def test_configured_public_base_url_is_used_for_session_urls(
 ) -> None:
     # Given a custom domain in front of the API
     monkeypatch.setenv("PUBLIC_BASE_URL", "https://billing.example.com/")
-    from portal_sessions.settings import clear_settings_cache
+    from portal_sessions.runtime.settings import clear_settings_cache
 
     clear_settings_cache()
 

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from portal_sessions.delivery_safety import post
-from portal_sessions.errors import DeliveryFailedError
+from portal_sessions.outbound.delivery_safety import post
+from portal_sessions.runtime.errors import DeliveryFailedError
 from tests.support.webhook_receiver import stalling_receiver, tls_for_loopback, webhook_receiver
 
 DEADLINE = 1.0

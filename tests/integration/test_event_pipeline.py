@@ -17,8 +17,8 @@ import session_events_handler
 import webhook_deliveries_handler
 
 from portal_admin.__main__ import main as admin
-from portal_sessions.errors import InvalidRequestError
-from portal_sessions.settings import clear_settings_cache
+from portal_sessions.runtime.errors import InvalidRequestError
+from portal_sessions.runtime.settings import clear_settings_cache
 from portal_sessions.store.webhooks import EventQuery, EventStore
 from tests.integration.test_webhook_deliveries import create_session, deliver, queued, register, sqs_event
 from tests.support.aws import aws_client

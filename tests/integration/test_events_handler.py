@@ -10,7 +10,7 @@ import create_session_handler
 import events_handler
 import pytest
 
-from portal_sessions.settings import clear_settings_cache
+from portal_sessions.runtime.settings import clear_settings_cache
 from portal_sessions.store.webhooks import DEFAULT_EVENT_LIST_SHARDS, event_shard
 from tests.support.aws import aws_client
 from tests.support.events import FakeContext, http_event
@@ -119,7 +119,7 @@ def test_modes_are_separate_and_events_age_out_after_30_days(
     assert call("/v1/events")[1]["data"] == []
     assert [event["id"] for event in call("/v1/events", key=LIVE_KEY)[1]["data"]] == [live["id"]]
 
-    monkeypatch.setattr("portal_sessions.clock.now", lambda: live["created"] + 30 * 86400 + 1)
+    monkeypatch.setattr("portal_sessions.runtime.clock.now", lambda: live["created"] + 30 * 86400 + 1)
 
     assert call("/v1/events", key=LIVE_KEY)[1]["data"] == []
     assert call(f"/v1/events/{live['id']}", key=LIVE_KEY)[0] == 404

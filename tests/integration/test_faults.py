@@ -30,8 +30,8 @@ from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ReadTimeoutError
 from moto.core.models import botocore_stubber
 
+from portal_sessions.domain.webhooks import endpoint_secrets
 from portal_sessions.store.table import dynamodb_client
-from portal_sessions.webhooks import endpoint_secrets
 from tests.support.aws import aws_client
 from tests.support.contract import schema_errors
 from tests.support.events import FakeContext, http_event

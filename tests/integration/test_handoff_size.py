@@ -13,8 +13,8 @@ import create_session_handler
 import pytest
 import redirect_handler
 
-from portal_sessions import clock
-from portal_sessions.settings import clear_settings_cache
+from portal_sessions.runtime import clock
+from portal_sessions.runtime.settings import clear_settings_cache
 from tests.support.aws import aws_client
 from tests.support.events import FakeContext, http_event, json_body
 from tests.support.settings import CLOCK_START, LIVE_KEY, TEST_KEY

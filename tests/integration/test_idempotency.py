@@ -16,12 +16,17 @@ import pytest
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from portal_sessions.auth import authenticate, key_hash
-from portal_sessions.errors import ClaimLostError, ConditionFailedError, IdempotencyError, IdempotencyKeyInUseError
-from portal_sessions.idempotency import IdempotencyClaim, IdempotentRequest, OperationResult, run_idempotently
+from portal_sessions.domain.auth import authenticate, key_hash
+from portal_sessions.domain.tokens import new_url_token, session_id_for, url_token_hash
+from portal_sessions.runtime.errors import (
+    ClaimLostError,
+    ConditionFailedError,
+    IdempotencyError,
+    IdempotencyKeyInUseError,
+)
 from portal_sessions.store.idempotency import Claim, IdempotencyRecordStore, RecordCompletion
 from portal_sessions.store.sessions import NewSession, SessionStore
-from portal_sessions.tokens import new_url_token, session_id_for, url_token_hash
+from portal_sessions.use_cases.idempotency import IdempotencyClaim, IdempotentRequest, OperationResult, run_idempotently
 from tests.support.aws import aws_client
 from tests.support.contract import schema_errors
 from tests.support.events import FakeContext, http_event, json_body
@@ -307,7 +312,7 @@ def test_a_record_written_by_powertools_idempotency_utility_is_replayed(service_
     )
     from aws_lambda_powertools.utilities.idempotency.serialization.base import BaseIdempotencySerializer
 
-    from portal_sessions.sealing import seal
+    from portal_sessions.domain.sealing import seal
 
     caller = authenticate(f"Bearer {TEST_KEY}", {key_hash(TEST_KEY)})
     params = {"customer": "cus_1", "return_url": "https://example.com"}

@@ -14,9 +14,9 @@ import redirect_handler
 import webhook_endpoints_handler
 
 from local_gateway.template import condition_values, table_definition, with_conditions
-from portal_sessions import clock
+from portal_sessions.domain.tokens import new_url_token, url_token_hash
+from portal_sessions.runtime import clock
 from portal_sessions.store.webhooks import EventStore
-from portal_sessions.tokens import new_url_token, url_token_hash
 from tests.integration.test_permissions import call
 from tests.integration.test_session_lifecycle import T0, api
 from tests.support.aws import aws_client

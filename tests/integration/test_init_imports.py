@@ -26,7 +26,9 @@ for hidden in sys.argv[2:]:  # what the function's Lambda environment lacks (thi
 importlib.import_module(sys.argv[1])
 modules = sorted(name for name, loaded in sys.modules.items() if loaded is not None)
 request_models = [
-    sys.modules[name] for name in ("portal_sessions.params", "portal_sessions.configuration_params") if name in modules
+    sys.modules[name]
+    for name in ("portal_sessions.stripe_wire.params", "portal_sessions.stripe_wire.configuration_params")
+    if name in modules
 ]
 built = sorted(
     name for module in request_models for name, value in vars(module).items()
@@ -92,9 +94,9 @@ def test_links_and_cleanup_need_no_pydantic_and_no_router(module: str) -> None:
 def test_the_redirect_loads_its_pages_and_their_catalogs_only_when_it_shows_a_page() -> None:
     modules = init_of("redirect_handler")["modules"]
 
-    assert imported(modules, "portal_sessions.html_headers")  # the probe saw the function's own imports
-    assert not imported(modules, "portal_sessions.pages")
-    assert not imported(modules, "portal_sessions.page_locales")
+    assert imported(modules, "portal_sessions.api_gateway.html_headers")  # the probe saw the function's own imports
+    assert not imported(modules, "portal_sessions.api_gateway.pages")
+    assert not imported(modules, "portal_sessions.api_gateway.page_locales")
 
 
 def test_create_answers_its_one_route_without_a_router_nor_the_idempotency_utility() -> None:
@@ -102,11 +104,11 @@ def test_create_answers_its_one_route_without_a_router_nor_the_idempotency_utili
     # idempotency utility (the service owns its records), no OpenAPI document (only a refused URL needs it)
     modules = init_of("create_session_handler")["modules"]
 
-    assert imported(modules, "portal_sessions.idempotency")  # the probe saw the function's own imports
+    assert imported(modules, "portal_sessions.use_cases.idempotency")  # the probe saw the function's own imports
     assert not imported(modules, "aws_lambda_powertools.event_handler")
     assert not imported(modules, "aws_lambda_powertools.utilities.idempotency")
-    assert not imported(modules, "portal_sessions.openapi")
-    assert not imported(modules, "portal_sessions.configuration_params")  # the configuration calls' models
+    assert not imported(modules, "portal_sessions.api_gateway.openapi")
+    assert not imported(modules, "portal_sessions.stripe_wire.configuration_params")  # the configuration calls' models
 
 
 def test_create_builds_its_own_request_models_only() -> None:
@@ -179,7 +181,7 @@ def test_the_cipher_is_imported_only_when_a_response_is_sealed_or_opened(module:
 
 @pytest.mark.parametrize("module", list(FUNCTIONS))
 def test_exactly_the_functions_that_seal_responses_get_the_cipher_layer(module: str) -> None:
-    seals = imported(init_of(module)["modules"], "portal_sessions.idempotency")
+    seals = imported(init_of(module)["modules"], "portal_sessions.use_cases.idempotency")
 
     assert ("CipherLayer" in _layers(module)) == seals
     assert "cryptography" not in (ROOT / "layers" / "portal" / "requirements.txt").read_text()

@@ -15,8 +15,8 @@ import jwt
 import pytest
 import redirect_handler
 
-from portal_sessions import clock
-from portal_sessions.settings import clear_settings_cache
+from portal_sessions.runtime import clock
+from portal_sessions.runtime.settings import clear_settings_cache
 from tests.support.aws import aws_client
 from tests.support.events import FakeContext, http_event, json_body
 from tests.support.settings import LIVE_KEY, PORTAL_LOGIN_URL, PORTAL_URL, TEST_KEY

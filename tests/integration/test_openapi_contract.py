@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from portal_sessions.openapi import openapi_document
+from portal_sessions.api_gateway.openapi import openapi_document
 from tests.support.contract import REFERENCE, stated_max_length
 
 STRIPE = json.loads((REFERENCE / "paths.json").read_text())

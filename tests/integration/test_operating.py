@@ -1,5 +1,5 @@
-"""template.yaml holds what running the service in production needs (README "Operating"): every function behind an
-alias that a gradual deployment moves and its alarms roll back; alarms on what customers feel, each in the README
+"""template.yaml holds what running the service in production needs (docs/operating.md): every function behind an
+alias that a gradual deployment moves and its alarms roll back; alarms on what customers feel, each in docs/operating.md
 with its threshold; a dashboard of metrics that exist; route throttles and concurrency as parameters; encryption.
 
 The rules are generic (every function, every queue, every index …), so resources added later are held to them too.
@@ -132,9 +132,9 @@ def dashboard_metrics() -> list[tuple[str, str, dict[str, str]]]:
 
 
 def readme_alarms() -> dict[str, str]:
-    """The README's alarm table (section "Operating"): alarm name → its threshold cell."""
-    readme = (ROOT / "README.md").read_text()
-    section = readme.split("\n## Operating\n", 1)[1].split("\n## ", 1)[0]
+    """The alarm table of docs/operating.md (section "What pages"): alarm name → its threshold cell."""
+    page = (ROOT / "docs" / "operating.md").read_text()
+    section = page.split("\n## What pages\n", 1)[1].split("\n## ", 1)[0]
     return dict(re.findall(r"^\| `(\w+Alarm)` \| ([^|]+) \|", section, flags=re.MULTILINE))
 
 
@@ -186,10 +186,10 @@ def test_every_alarm_has_a_threshold_and_notifies_the_optional_topic(alarm: str)
 def test_every_alarm_in_the_readme_exists_with_the_threshold_it_states() -> None:
     documented = readme_alarms()
 
-    assert set(documented) == set(ALARMS), "the README's Operating table lists every alarm, and only those"
+    assert set(documented) == set(ALARMS), "docs/operating.md's alarm table lists every alarm, and only those"
     for alarm, cell in documented.items():
         stated = re.search(r"-?\d[\d,]*(\.\d+)?", cell)
-        assert stated, f"{alarm}: the README gives no number"
+        assert stated, f"{alarm}: docs/operating.md gives no number"
         assert float(stated.group(0).replace(",", "")) == ALARMS[alarm]["Threshold"], alarm
 
 
@@ -478,7 +478,7 @@ def test_the_redirects_provisioned_concurrency_is_on_its_alias(transformed: dict
     assert "ProvisionedConcurrencyConfig" not in resources["RedirectFunction"]["Properties"]
 
 
-# The event pipeline (README "Events and webhooks"): no record holds the stream, test never waits in front of live.
+# The event pipeline (docs/events.md): no record holds the stream, test never waits in front of live.
 
 
 def test_the_stream_mapping_retries_a_bounded_number_of_times_and_keeps_what_it_gives_up_on() -> None:
@@ -517,7 +517,7 @@ def test_each_mode_has_its_own_webhook_queue_failed_queue_and_mapping_each_with_
 
 
 def test_a_batch_of_deliveries_fits_the_functions_timeout_with_every_attempt_at_its_deadline() -> None:
-    from portal_sessions.delivery_safety import ATTEMPT_TIMEOUT_SECONDS
+    from portal_sessions.outbound.delivery_safety import ATTEMPT_TIMEOUT_SECONDS
 
     timeout = function_properties("WebhookDeliveriesFunction")["Timeout"]
     # the messages of a batch run at once: a batch takes one attempt's deadline plus the table's and queue's calls

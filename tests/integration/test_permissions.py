@@ -24,8 +24,8 @@ import redirect_handler
 import sessions_handler
 
 from local_gateway.template import condition_values, table_definition, with_conditions
-from portal_sessions.auth import ManagedKey, key_hash
-from portal_sessions.errors import ConditionFailedError
+from portal_sessions.domain.auth import ManagedKey, key_hash
+from portal_sessions.runtime.errors import ConditionFailedError
 from portal_sessions.store.api_keys import ApiKeyStore
 from portal_sessions.store.sessions import SessionStore
 from portal_sessions.store.table import dynamodb_client

@@ -10,9 +10,10 @@ import configurations_handler
 import pytest
 import redirect_handler
 
-from portal_sessions import clock, page_locales
-from portal_sessions.handoff import AUDIENCES, verify_handoff_token
-from portal_sessions.html_headers import HTML_HEADERS
+from portal_sessions.api_gateway import page_locales
+from portal_sessions.api_gateway.html_headers import HTML_HEADERS
+from portal_sessions.domain.handoff import AUDIENCES, verify_handoff_token
+from portal_sessions.runtime import clock
 from tests.support.aws import aws_client
 from tests.support.events import FakeContext, http_event
 from tests.support.pages import PageParts

@@ -15,8 +15,8 @@ import pytest
 import redirect_handler
 import sessions_handler
 
-from portal_sessions.configuration import default_configuration
-from portal_sessions.parameter_providers import clear_provider_cache, ssm_parameters
+from portal_sessions.domain.configuration import default_configuration
+from portal_sessions.runtime.parameter_providers import clear_provider_cache, ssm_parameters
 from portal_sessions.store.configurations import ConfigurationStore
 from portal_sessions.store.table import FILTERED_PAGE_ITEMS, MAX_ITEMS_READ, dynamodb_client
 from tests.support.events import FakeContext, http_event, json_body

@@ -16,8 +16,8 @@ import webhook_deliveries_handler
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
 from local_gateway.streams import StreamReader
-from portal_sessions import clock
-from portal_sessions.errors import ServiceUnavailableError
+from portal_sessions.runtime import clock
+from portal_sessions.runtime.errors import ServiceUnavailableError
 from tests.support.aws import aws_client
 from tests.support.events import FakeContext, http_event, json_body
 from tests.support.settings import CLOCK_START, LIVE_KEY, TEST_KEY

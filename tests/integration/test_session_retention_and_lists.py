@@ -10,8 +10,8 @@ import pytest
 import redirect_handler
 
 from portal_admin.__main__ import main as admin
-from portal_sessions import clock
-from portal_sessions.settings import clear_settings_cache
+from portal_sessions.runtime import clock
+from portal_sessions.runtime.settings import clear_settings_cache
 from tests.integration.test_session_lifecycle import T0, api
 from tests.support.events import FakeContext, http_event, json_body
 from tests.support.table import session_items

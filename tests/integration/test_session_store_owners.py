@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from portal_sessions.session import PortalSession
+from portal_sessions.domain.session import PortalSession
+from portal_sessions.domain.tokens import new_url_token, session_id_for, url_token_hash
 from portal_sessions.store.items import ERASED
 from portal_sessions.store.sessions import NewSession, SessionStore
 from portal_sessions.store.table import dynamodb_client
-from portal_sessions.tokens import new_url_token, session_id_for, url_token_hash
 from tests.support.aws import aws_client
 from tests.support.factories import a_session
 from tests.support.settings import CLOCK_START

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import pytest
 
-from portal_sessions.errors import ClaimLostError, ConditionFailedError
+from portal_sessions.domain.tokens import new_url_token, session_id_for, url_token_hash
+from portal_sessions.runtime.errors import ClaimLostError, ConditionFailedError
 from portal_sessions.store.configurations import ConfigurationRequirement
 from portal_sessions.store.idempotency import Claim, RecordCompletion
 from portal_sessions.store.sessions import NewSession, SessionStore
-from portal_sessions.tokens import new_url_token, session_id_for, url_token_hash
 from tests.support.factories import a_session
 from tests.support.settings import CLOCK_START
 

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
+from portal_sessions.domain.tokens import url_token_hash
 from portal_sessions.store.items import BUCKET_SECONDS, purge_bucket
 from portal_sessions.store.sessions import SessionStore
 from portal_sessions.store.table import dynamodb_client
-from portal_sessions.tokens import url_token_hash
 from tests.support.settings import CLOCK_START
 from tests.support.table import insert_session
 

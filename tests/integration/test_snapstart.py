@@ -1,5 +1,5 @@
-"""SnapStart as Lambda runs it (portal_sessions/snapstart.py, priming.py): the init, then the before-snapshot hooks,
-then, in a restored copy, the after-restore hooks and the first request.
+"""SnapStart as Lambda runs it (portal_sessions/runtime/snapstart.py, api_gateway/priming.py): the init, then the
+before-snapshot hooks, then, in a restored copy, the after-restore hooks and the first request.
 
 Each function runs in a fresh process, as in Lambda, with `snapshot_restore_py` (the PyPI package of the library
 Lambda's Python runtimes include) holding the hooks, which the probe runs as the runtime does. Every AWS endpoint
@@ -25,13 +25,13 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from portal_sessions import snapstart
-from portal_sessions.auth import KEY_HASHES_MAX_AGE_SECONDS, key_hash, load_key_hashes
-from portal_sessions.errors import ServiceUnavailableError
-from portal_sessions.handoff import SIGNING_KEY_MAX_AGE_SECONDS, load_keyring
-from portal_sessions.parameter_providers import clear_provider_cache, secrets_provider, ssm_parameters
-from portal_sessions.priming import read_create_keys, read_redirect_keys
-from portal_sessions.settings import clear_settings_cache
+from portal_sessions.api_gateway.priming import read_create_keys, read_redirect_keys
+from portal_sessions.domain.auth import KEY_HASHES_MAX_AGE_SECONDS, key_hash, load_key_hashes
+from portal_sessions.domain.handoff import SIGNING_KEY_MAX_AGE_SECONDS, load_keyring
+from portal_sessions.runtime import snapstart
+from portal_sessions.runtime.errors import ServiceUnavailableError
+from portal_sessions.runtime.parameter_providers import clear_provider_cache, secrets_provider, ssm_parameters
+from portal_sessions.runtime.settings import clear_settings_cache
 from tests.support.settings import (
     API_KEYS_PARAMETER,
     FUNCTION_SETTINGS,
@@ -49,8 +49,8 @@ for hidden in sys.argv[4:]:
     sys.modules[hidden] = None
 handler = importlib.import_module(sys.argv[1])
 from portal_sessions.store.table import dynamodb_client
-from portal_sessions.parameter_providers import secrets_provider, ssm_parameters
-from portal_sessions.observability import metrics
+from portal_sessions.runtime.parameter_providers import secrets_provider, ssm_parameters
+from portal_sessions.runtime.observability import metrics
 from portal_sessions.store.configurations import ConfigurationStore
 PROVIDERS = (("ssm", ssm_parameters), ("secretsmanager", secrets_provider))
 def state():
@@ -240,7 +240,7 @@ def test_the_functions_run_where_snapshot_restore_py_is_missing(
 def test_parameters_cached_before_the_snapshot_are_read_again_after_a_restore() -> None:
     import snapshot_restore_py
 
-    import portal_sessions.snapstart  # noqa: F401  (registers its after-restore hooks, once per process)
+    import portal_sessions.runtime.snapstart  # noqa: F401  (registers its after-restore hooks, once per process)
 
     with mock_aws():
         clear_provider_cache()

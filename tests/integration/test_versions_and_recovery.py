@@ -14,9 +14,9 @@ import pytest
 import redirect_handler
 import sessions_handler
 
-from portal_sessions import clock
-from portal_sessions.handoff import AUDIENCES, RECOVERY_AUDIENCES, verify_handoff_token
-from portal_sessions.session import RequestRef
+from portal_sessions.domain.handoff import AUDIENCES, RECOVERY_AUDIENCES, verify_handoff_token
+from portal_sessions.domain.session import RequestRef
+from portal_sessions.runtime import clock
 from portal_sessions.store.sessions import SessionStore
 from portal_sessions.store.table import dynamodb_client
 from tests.support.aws import aws_client

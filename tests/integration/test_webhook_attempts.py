@@ -16,7 +16,14 @@ from typing import Any
 import pytest
 
 from portal_admin.__main__ import main
-from portal_sessions.settings import clear_settings_cache
+from portal_sessions.domain.webhooks import endpoint_secrets
+from portal_sessions.outbound.webhook_delivery import (
+    ATTEMPT_RECORDS_PER_ENDPOINT_SECOND,
+    AttemptRecorder,
+    RecordBudget,
+    attempt,
+)
+from portal_sessions.runtime.settings import clear_settings_cache
 from portal_sessions.store.webhook_attempts import (
     ATTEMPTS_KEPT,
     TRIM_SLACK,
@@ -25,13 +32,6 @@ from portal_sessions.store.webhook_attempts import (
     attempts_key,
 )
 from portal_sessions.store.webhooks import EventStore, WebhookEndpointStore
-from portal_sessions.webhook_delivery import (
-    ATTEMPT_RECORDS_PER_ENDPOINT_SECOND,
-    AttemptRecorder,
-    RecordBudget,
-    attempt,
-)
-from portal_sessions.webhooks import endpoint_secrets
 from tests.integration.test_webhook_deliveries import (
     RecordingQueue,
     attempt_at,

@@ -19,15 +19,15 @@ import stripe
 import webhook_deliveries_handler
 import webhook_endpoints_handler
 
-from portal_sessions.errors import ConditionFailedError
-from portal_sessions.settings import clear_settings_cache
+from portal_sessions.domain.webhooks import endpoint_secrets, new_signing_secret
+from portal_sessions.outbound.webhook_delivery import AttemptRecorder, Delivery, RecordBudget, attempt
+from portal_sessions.runtime.errors import ConditionFailedError
+from portal_sessions.runtime.settings import clear_settings_cache
 from portal_sessions.store.cached_endpoints import CachedEndpointReads
 from portal_sessions.store.ports import AttemptLog
 from portal_sessions.store.table import dynamodb_client
 from portal_sessions.store.webhook_attempts import WebhookAttemptStore
 from portal_sessions.store.webhooks import EventStore, WebhookEndpointStore
-from portal_sessions.webhook_delivery import AttemptRecorder, Delivery, RecordBudget, attempt
-from portal_sessions.webhooks import endpoint_secrets, new_signing_secret
 from tests.support.aws import aws_client
 from tests.support.events import FakeContext, http_event
 from tests.support.settings import LIVE_KEY, TEST_KEY
@@ -297,7 +297,7 @@ def test_after_the_last_attempt_the_delivery_is_kept_as_failed(
 
         # Through the function, on the test clock: the failed delivery goes to the failed-deliveries queue, logged and
         # metered
-        monkeypatch.setattr("portal_sessions.clock.now", lambda: clock)
+        monkeypatch.setattr("portal_sessions.runtime.clock.now", lambda: clock)
         response = webhook_deliveries_handler.lambda_handler(
             sqs_event([{"MessageId": "m1", "ReceiptHandle": "r1", "Body": delivery.to_json(), "MD5OfBody": "x"}]),
             FakeContext(),

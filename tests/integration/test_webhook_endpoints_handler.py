@@ -11,10 +11,10 @@ import create_session_handler
 import pytest
 import webhook_endpoints_handler
 
-from portal_sessions.observability import logger
-from portal_sessions.parameter_providers import clear_provider_cache
+from portal_sessions.domain.webhooks import EndpointSecrets, endpoint_secrets
+from portal_sessions.runtime.observability import logger
+from portal_sessions.runtime.parameter_providers import clear_provider_cache
 from portal_sessions.store.webhooks import WebhookEndpointStore
-from portal_sessions.webhooks import EndpointSecrets, endpoint_secrets
 from tests.support.aws import aws_client
 from tests.support.events import FakeContext, http_event
 from tests.support.settings import LIVE_KEY, TEST_KEY

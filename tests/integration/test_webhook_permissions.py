@@ -12,8 +12,8 @@ import pytest
 import webhook_deliveries_handler
 import webhook_endpoints_handler
 
-from portal_sessions.settings import clear_settings_cache
-from portal_sessions.webhook_delivery import Delivery
+from portal_sessions.outbound.webhook_delivery import Delivery
+from portal_sessions.runtime.settings import clear_settings_cache
 from tests.integration import test_permissions
 from tests.integration.test_permissions import Call, call, create, denied, kinds
 from tests.integration.test_webhook_deliveries import RecordingQueue, attempt_at, queued, sqs_event

@@ -172,8 +172,8 @@ def start_api(
     """`sam local start-api` on a free port until the module ends; its base URL once it listens.
 
     Its events name their domain `localhost`, without the port, so the session URLs are based on PUBLIC_BASE_URL, set
-    in each function's variables of a copy of env.json (the README says so for start-api; deployed, a custom domain
-    sets it)."""
+    in each function's variables of a copy of env.json (docs/development.md says so for start-api; deployed, a custom
+    domain sets it)."""
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     folder = tmp_path_factory.mktemp("start_api")

@@ -1,5 +1,5 @@
 """Validators for Stripe's published schemas: the extract of Stripe's OpenAPI spec that the layer carries
-(portal_sessions/reference, with API version 2026-10-28's additions), and Stripe's example objects and
+(portal_sessions/api_gateway/reference, with API version 2026-10-28's additions), and Stripe's example objects and
 request schemas in tests/reference.
 """
 
@@ -13,10 +13,10 @@ from typing import Any
 from jsonschema import Draft202012Validator
 
 import portal_sessions
-from portal_sessions.schemas import stripe_schemas
+from portal_sessions.api_gateway.schemas import stripe_schemas
 
 REFERENCE = Path(__file__).resolve().parents[1] / "reference"  # tests/reference
-PUBLISHED_SCHEMAS = Path(portal_sessions.__file__).parent / "reference"  # Stripe's extract, shipped in the layer
+PUBLISHED_SCHEMAS = Path(portal_sessions.__file__).parent / "api_gateway" / "reference"  # shipped in the layer
 
 
 def published_component(name: str) -> dict[str, Any]:

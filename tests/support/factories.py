@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from portal_sessions.configuration import DEFAULT_CONFIGURATION_IDS
-from portal_sessions.session import PortalSession
+from portal_sessions.domain.configuration import DEFAULT_CONFIGURATION_IDS
+from portal_sessions.domain.session import PortalSession
 
 CREATED = 1_767_225_600  # 2026-01-01T00:00:00Z
 LINK_TTL_SECONDS = 300  # the test environment's LINK_TTL_SECONDS

@@ -13,8 +13,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any
 
-from portal_sessions.errors import ConditionFailedError, ConfigurationCheckFailedError
-from portal_sessions.session import PortalSession, RequestRef
+from portal_sessions.domain.session import PortalSession, RequestRef
+from portal_sessions.domain.tokens import token_hash_of
+from portal_sessions.runtime.errors import ConditionFailedError, ConfigurationCheckFailedError
 from portal_sessions.store.configurations import ConfigurationRequirement, StoredConfiguration
 from portal_sessions.store.idempotency import RecordCompletion
 from portal_sessions.store.items import (
@@ -36,7 +37,6 @@ from portal_sessions.store.ports import (
 )
 from portal_sessions.store.sessions import NewSession, StoredSession, VisitResult
 from portal_sessions.store.webhooks import EVENT_RETENTION_SECONDS, EventQuery, StoredEndpoint, event_sort_key
-from portal_sessions.tokens import token_hash_of
 
 
 def newest_first_page[T](

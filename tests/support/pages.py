@@ -1,4 +1,4 @@
-"""The customer's pages (portal_sessions/pages.py) read back as a browser's parser reads them."""
+"""The customer's pages (portal_sessions/api_gateway/pages.py) read back as a browser's parser reads them."""
 
 from __future__ import annotations
 

@@ -23,7 +23,7 @@ def url_token(session_url: str) -> str:
 
 
 def session_key(token: str) -> dict[str, Any]:
-    """The session item's key, derived here as the README says the store does (not by the store's own code):
+    """The session item's key, derived here as docs/architecture.md says the store does (not by the store's own code):
     `token#` + SHA-256 of the URL token."""
     return {"pk": {"S": "token#" + hashlib.sha256(token.encode("ascii")).hexdigest()}}
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from portal_sessions.session import PortalSession
+from portal_sessions.domain.session import PortalSession
+from portal_sessions.domain.tokens import new_object_id, new_url_token, session_id_for, url_token_hash
 from portal_sessions.store.sessions import NewSession, SessionStore
-from portal_sessions.tokens import new_object_id, new_url_token, session_id_for, url_token_hash
 from tests.support.aws import aws_client
 from tests.support.factories import a_session
 

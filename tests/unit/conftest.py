@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from portal_sessions import page_locales
+from portal_sessions.api_gateway import page_locales
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from portal_sessions.auth import new_api_key
+from portal_sessions.domain.auth import new_api_key
 
 SHAPE = re.compile(r"[A-Za-z0-9]{40,48}")  # what follows the prefix: letters and digits, over 230 bits
 

@@ -7,14 +7,14 @@ import hashlib
 
 import pytest
 
-from portal_sessions.auth import (
+from portal_sessions.domain.auth import (
     api_key_from_authorization,
     authenticate,
     key_hash,
     mask_key,
     parse_key_hashes,
 )
-from portal_sessions.errors import AuthenticationError
+from portal_sessions.runtime.errors import AuthenticationError
 
 TEST_KEY = "sk_test_51HxAmPlEkEy0123456789Aso0"
 LIVE_KEY = "sk_live_51HxAmPlEkEy0123456789Zz99"

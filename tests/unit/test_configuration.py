@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from portal_sessions.configuration import DEFAULT_CONFIGURATION_IDS, default_configuration
+from portal_sessions.domain.configuration import DEFAULT_CONFIGURATION_IDS, default_configuration
 from tests.support.contract import schema_errors
 
 

@@ -17,8 +17,9 @@ from typing import Any
 
 import pytest
 
-from portal_sessions.configuration import new_configuration, updated_configuration
-from portal_sessions.configuration_params import (
+from portal_sessions.domain.configuration import new_configuration, updated_configuration
+from portal_sessions.runtime.errors import InvalidRequestError
+from portal_sessions.stripe_wire.configuration_params import (
     CreateConfigurationParams,
     ListConfigurationsParams,
     RetrieveConfigurationParams,
@@ -28,8 +29,7 @@ from portal_sessions.configuration_params import (
     parse_list_configurations_params,
     parse_update_configuration_params,
 )
-from portal_sessions.errors import InvalidRequestError
-from portal_sessions.stripe_params import StripeParams, validate_params
+from portal_sessions.stripe_wire.stripe_params import StripeParams, validate_params
 from tests.support.contract import REFERENCE, schema_errors, stated_max_length
 
 NOW = 1_800_000_000

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from portal_sessions.delivery_safety import check_endpoint_url, checked_address
-from portal_sessions.errors import InvalidRequestError, UnsafeUrlError
+from portal_sessions.outbound.delivery_safety import check_endpoint_url, checked_address
+from portal_sessions.runtime.errors import InvalidRequestError, UnsafeUrlError
 
 SPECIAL_ADDRESSES = [
     # multicast: Python calls most of it global

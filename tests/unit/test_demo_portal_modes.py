@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from local_gateway.demo_portal import PortalPage
-from portal_sessions.handoff import Keyring, issue_handoff_token
+from portal_sessions.domain.handoff import Keyring, issue_handoff_token
 from tests.support.factories import a_session
 
 LIVE = Keyring(signing_kid="live-local", keys={"live-local": "l" * 48})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from portal_sessions.errors import (
+from portal_sessions.runtime.errors import (
     AuthenticationError,
     InvalidRequestError,
     RateLimitError,

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from portal_sessions.eventbus import event_from_stream_record, session_event_id
-from portal_sessions.session import RequestRef
+from portal_sessions.domain.session import RequestRef
+from portal_sessions.outbound.eventbus import event_from_stream_record, session_event_id
 from portal_sessions.store.items import request_attributes, session_item
 from tests.support.factories import a_session
 

@@ -10,7 +10,7 @@ from typing import Any
 import jwt
 import pytest
 
-from portal_sessions.handoff import (
+from portal_sessions.domain.handoff import (
     AUDIENCES,
     ISSUER,
     RECOVERY_AUDIENCES,
@@ -20,7 +20,7 @@ from portal_sessions.handoff import (
     parse_keyring,
     verify_handoff_token,
 )
-from portal_sessions.session import PortalSession
+from portal_sessions.domain.session import PortalSession
 from tests.support.factories import a_session
 
 SIGNING_KEY = "unit-test-signing-key-0123456789abcdefghijklmnop"

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from portal_sessions import page_locales
-from portal_sessions.page_locales import CATALOG_DIR, negotiate, page_locale, text_direction
-from portal_sessions.pages import PLACEHOLDER
+from portal_sessions.api_gateway import page_locales
+from portal_sessions.api_gateway.page_locales import CATALOG_DIR, negotiate, page_locale, text_direction
+from portal_sessions.api_gateway.pages import PLACEHOLDER
 from tests.support.contract import published_component
 
 STRIPE_LOCALES = [tag for tag in published_component("billing_portal.session")["properties"]["locale"]["enum"]]

@@ -8,8 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from portal_sessions.page_locales import CATALOG_DIR
-from portal_sessions.pages import BusinessProfile, Page, expired_page, fill, not_found_page, unavailable_page
+from portal_sessions.api_gateway.page_locales import CATALOG_DIR
+from portal_sessions.api_gateway.pages import (
+    BusinessProfile,
+    Page,
+    expired_page,
+    fill,
+    not_found_page,
+    unavailable_page,
+)
 from tests.support.pages import PageParts
 
 CATALOGS = sorted(path.stem for path in CATALOG_DIR.glob("*.json"))

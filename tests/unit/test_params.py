@@ -7,9 +7,9 @@ from typing import Any, get_args
 
 import pytest
 
-from portal_sessions.errors import InvalidRequestError
-from portal_sessions.params import MAX_CUSTOM_MESSAGE, CreateSessionParams, Locale, parse_create_params
-from portal_sessions.stripe_params import MAX_ID, MAX_STRING, MAX_URL, param_name
+from portal_sessions.runtime.errors import InvalidRequestError
+from portal_sessions.stripe_wire.params import MAX_CUSTOM_MESSAGE, CreateSessionParams, Locale, parse_create_params
+from portal_sessions.stripe_wire.stripe_params import MAX_ID, MAX_STRING, MAX_URL, param_name
 from tests.support.contract import REFERENCE, create_parameters
 
 CANCEL = {"type": "subscription_cancel", "subscription_cancel": {"subscription": "sub_1"}}

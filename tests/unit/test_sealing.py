@@ -6,8 +6,8 @@ import base64
 
 import pytest
 
-from portal_sessions.errors import SealBrokenError
-from portal_sessions.sealing import derive_key, seal, unseal
+from portal_sessions.domain.sealing import derive_key, seal, unseal
+from portal_sessions.runtime.errors import SealBrokenError
 
 KEY = derive_key("sk_test_SealingKey000000000000001", "idempotent-responses")
 

@@ -7,17 +7,14 @@ from typing import Any, NoReturn
 
 import pytest
 
-from portal_sessions.auth import Caller
-from portal_sessions.configuration import DEFAULT_CONFIGURATION_IDS, default_configuration
-from portal_sessions.errors import (
-    InvalidRequestError,
-    ResourceMissingError,
-    SessionExpiredError,
-    SessionNotFoundError,
-)
-from portal_sessions.links import check_session, visit_session
-from portal_sessions.params import parse_create_params
-from portal_sessions.service import (
+from portal_sessions.domain.auth import Caller
+from portal_sessions.domain.configuration import DEFAULT_CONFIGURATION_IDS, default_configuration
+from portal_sessions.domain.session import SessionExpiredError
+from portal_sessions.domain.tokens import new_object_id, new_url_token, url_token_hash
+from portal_sessions.runtime.errors import InvalidRequestError, ResourceMissingError, SessionNotFoundError
+from portal_sessions.stripe_wire.params import parse_create_params
+from portal_sessions.use_cases.links import check_session, visit_session
+from portal_sessions.use_cases.service import (
     SESSION_URL_PATH,
     CreatedSession,
     CreateSessionRequest,
@@ -26,7 +23,6 @@ from portal_sessions.service import (
     expire_session,
     retrieve_session,
 )
-from portal_sessions.tokens import new_object_id, new_url_token, url_token_hash
 from tests.support.factories import MALFORMED_URL_TOKENS
 from tests.support.fakes import FakeConfigurationStore, FakeSessionStore
 

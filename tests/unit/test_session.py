@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from portal_sessions.configuration import DEFAULT_CONFIGURATION_IDS, default_configuration
-from portal_sessions.params import FlowDataParams
-from portal_sessions.session import flow_object
+from portal_sessions.domain.configuration import DEFAULT_CONFIGURATION_IDS, default_configuration
+from portal_sessions.domain.session import flow_object
+from portal_sessions.stripe_wire.params import FlowDataParams
 from tests.support.contract import fixture, published_component, schema_errors
 from tests.support.factories import CREATED, a_session
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from portal_sessions.errors import ConfigurationError
-from portal_sessions.settings import CreateSessionSettings, RedirectSettings, settings_from
+from portal_sessions.runtime.errors import ConfigurationError
+from portal_sessions.runtime.settings import CreateSessionSettings, RedirectSettings, settings_from
 
 NOT_A_URL = "must be an http(s) URL of at most 512 characters"
 REDIRECT_ENV = {

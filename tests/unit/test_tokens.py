@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from portal_sessions.tokens import (
+from portal_sessions.domain.tokens import (
     is_well_formed_url_token,
     new_object_id,
     new_request_id,

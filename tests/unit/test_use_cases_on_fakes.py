@@ -8,25 +8,31 @@ from typing import Any
 
 import pytest
 
-from portal_sessions.auth import Caller
-from portal_sessions.cleanup import CleanupUnit, clean_unit, plan_cleanup
-from portal_sessions.errors import PublishError, PublishRefusedError, ResourceMissingError, ServiceUnavailableError
+from portal_sessions.domain.auth import Caller
+from portal_sessions.domain.tokens import new_url_token, url_token_hash
+from portal_sessions.domain.webhooks import (
+    EndpointSecrets,
+    parse_create_webhook_endpoint_params,
+    parse_list_webhook_endpoints_params,
+    parse_update_webhook_endpoint_params,
+)
+from portal_sessions.outbound.cleanup_queue import CleanupUnit
+from portal_sessions.outbound.webhook_delivery import Delivery, EventMessage, dispatch, store_and_queue
+from portal_sessions.runtime.errors import (
+    PublishError,
+    PublishRefusedError,
+    ResourceMissingError,
+    ServiceUnavailableError,
+)
 from portal_sessions.store.items import BUCKET_SECONDS, purge_bucket, purge_shard_of
 from portal_sessions.store.ports import FANNED_OUT, PUBLISHED, QUEUED
-from portal_sessions.tokens import new_url_token, url_token_hash
-from portal_sessions.webhook_delivery import Delivery, EventMessage, dispatch, store_and_queue
-from portal_sessions.webhook_service import (
+from portal_sessions.use_cases.cleanup import clean_unit, plan_cleanup
+from portal_sessions.use_cases.webhook_service import (
     create_webhook_endpoint,
     delete_webhook_endpoint,
     list_webhook_endpoints,
     retrieve_webhook_endpoint,
     update_webhook_endpoint,
-)
-from portal_sessions.webhooks import (
-    EndpointSecrets,
-    parse_create_webhook_endpoint_params,
-    parse_list_webhook_endpoints_params,
-    parse_update_webhook_endpoint_params,
 )
 from tests.support.fakes import FakeEventStore, FakePurgeStore, FakeWebhookEndpointStore
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from portal_sessions.webhooks import new_signing_secret, signature_header
+from portal_sessions.domain.webhooks import new_signing_secret, signature_header
 
 ROOT = Path(__file__).resolve().parents[2]
 VERIFY = """

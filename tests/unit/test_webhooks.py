@@ -10,9 +10,7 @@ from typing import Any
 import pytest
 import stripe
 
-from portal_sessions.delivery_safety import check_endpoint_url, checked_address
-from portal_sessions.errors import InvalidRequestError, SealBrokenError, UnsafeUrlError
-from portal_sessions.webhooks import (
+from portal_sessions.domain.webhooks import (
     CreatedRangeParams,
     EndpointSecrets,
     created_bounds,
@@ -21,6 +19,8 @@ from portal_sessions.webhooks import (
     signature_header,
     wants,
 )
+from portal_sessions.outbound.delivery_safety import check_endpoint_url, checked_address
+from portal_sessions.runtime.errors import InvalidRequestError, SealBrokenError, UnsafeUrlError
 
 PAYLOAD = json.dumps({"id": "evt_1", "object": "event", "type": "billing_portal.session.created"}).encode()
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from portal_sessions.configuration_params import parse_create_configuration_params
-from portal_sessions.errors import InvalidRequestError
-from portal_sessions.params import parse_create_params
-from portal_sessions.wire import MAX_NESTING, MAX_PARAMETERS, decode_body, decode_form
+from portal_sessions.runtime.errors import InvalidRequestError
+from portal_sessions.stripe_wire.configuration_params import parse_create_configuration_params
+from portal_sessions.stripe_wire.params import parse_create_params
+from portal_sessions.stripe_wire.wire import MAX_NESTING, MAX_PARAMETERS, decode_body, decode_form
 
 FORM = "application/x-www-form-urlencoded"
 

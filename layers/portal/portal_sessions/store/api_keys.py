@@ -7,7 +7,7 @@ import json
 from dataclasses import asdict, replace
 from typing import Any
 
-from ..auth import ManagedKey
+from ..domain.auth import ManagedKey
 from .items import list_sort_of
 from .table import Table
 

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import ClaimLostError, ConditionFailedError, TransactionConditionFailedError
+from ..runtime.errors import ClaimLostError, ConditionFailedError, TransactionConditionFailedError
 from .table import Table
 
 KEY_PREFIX = "idempotency#"

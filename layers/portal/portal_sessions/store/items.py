@@ -12,7 +12,7 @@ import hashlib
 import json
 from typing import Any
 
-from ..session import PortalSession, RequestRef
+from ..domain.session import PortalSession, RequestRef
 
 BUCKET_SECONDS = 3600
 TOKEN_PREFIX = "token#"

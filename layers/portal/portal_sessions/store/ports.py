@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from ..session import PortalSession, RequestRef
+    from ..domain.session import PortalSession, RequestRef
     from .configurations import StoredConfiguration
     from .idempotency import RecordCompletion
     from .sessions import NewSession, StoredSession, VisitResult

@@ -17,15 +17,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..errors import (
+from ..domain.session import PortalSession, RequestRef
+from ..domain.tokens import session_id_for, token_hash_of
+from ..runtime.errors import (
     ClaimLostError,
     ConditionFailedError,
     ConfigurationCheckFailedError,
     ServiceUnavailableError,
     TransactionConditionFailedError,
 )
-from ..session import PortalSession, RequestRef
-from ..tokens import session_id_for, token_hash_of
 from .configurations import ConfigurationRequirement
 from .idempotency import RecordCompletion, completion_update
 from .items import (

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ..errors import (
+from ..runtime.errors import (
     ConditionFailedError,
     ConfigurationError,
     InvalidRequestError,

@@ -27,7 +27,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import ConditionFailedError
+from ..runtime.errors import ConditionFailedError
 from .items import mode_name
 from .table import Table
 

@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import ConditionFailedError
+from ..runtime.errors import ConditionFailedError
 from .idempotency import RecordCompletion, put_new_item
 from .items import list_sort_of, mode_name
 from .ports import FANNED_OUT, PUBLISHED, QUEUED
