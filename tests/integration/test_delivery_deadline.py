@@ -1,6 +1,7 @@
 """One webhook attempt has one deadline for all of it: a receiver that answers a byte at a time, or with interim
 `100 Continue` for ever, or a name whose lookup hangs, is given up on at the deadline (and no later than a second
-after), and the request goes to the address that was checked, with the URL's host in `Host`."""
+after), and the request goes to the address that was checked, with the URL's host in `Host` (and over https, the
+certificate checked against that host)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from portal_sessions.outbound.delivery_safety import post
+from portal_sessions.outbound.delivery_safety import Resolver, post
 from portal_sessions.runtime.errors import DeliveryFailedError
 from tests.support.webhook_receiver import stalling_receiver, tls_for_loopback, webhook_receiver
 
@@ -98,6 +99,49 @@ def test_the_request_goes_to_the_checked_address_with_the_urls_host_name() -> No
     assert status == 200 and looked_up == ["hooks.example.test"]
     (delivered,) = receiver.received
     assert delivered.headers["host"] == f"hooks.example.test:{port}"
+
+
+def resolving_to_loopback(port: int) -> Resolver:
+    """A resolver that alone knows the receivers' names, each at 127.0.0.1 (the system's has no such names)."""
+
+    def resolver(*_args: Any, **_kwargs: Any) -> list[tuple[Any, ...]]:
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
+
+    return resolver
+
+
+def test_over_https_the_checked_address_is_connected_to_and_the_certificate_checked_against_the_host_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an https receiver on the checked address whose trusted certificate names the URL's host only (not
+    # 127.0.0.1): a handshake checked against the address instead of the name would fail
+    with tls_for_loopback(tmp_path, host_name="hooks.example.test") as (server_context, certificate):
+        monkeypatch.setenv("SSL_CERT_FILE", certificate)
+        with webhook_receiver(tls=server_context) as receiver:
+            port = int(receiver.url.rsplit(":", 1)[1].split("/")[0])
+            status = post(f"https://hooks.example.test:{port}/webhook", BODY, HEADERS, livemode=True,
+                          local_receivers=True, resolver=resolving_to_loopback(port))  # fmt: skip
+
+    assert status == 200
+    (delivered,) = receiver.received
+    assert delivered.headers["host"] == f"hooks.example.test:{port}"
+
+
+def test_over_https_a_certificate_for_another_name_is_refused_and_nothing_is_sent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an https receiver at the checked address whose certificate, trusted, names another host than the URL's
+    with tls_for_loopback(tmp_path, host_name="another.example.test") as (server_context, certificate):
+        monkeypatch.setenv("SSL_CERT_FILE", certificate)
+        with webhook_receiver(tls=server_context) as receiver:
+            port = int(receiver.url.rsplit(":", 1)[1].split("/")[0])
+            with pytest.raises(DeliveryFailedError) as failed:
+                post(f"https://hooks.example.test:{port}/webhook", BODY, HEADERS, livemode=True,
+                     local_receivers=True, resolver=resolving_to_loopback(port))  # fmt: skip
+
+    # Then the attempt fails as a TLS error, before a byte of the event was sent
+    assert failed.value.kind == "tls_error"
+    assert receiver.received == []
 
 
 def test_a_name_that_resolves_to_loopback_is_never_connected_to_when_deployed() -> None:

@@ -153,9 +153,9 @@ def stalling_receiver(
 
 
 @contextmanager
-def tls_for_loopback(folder: Any) -> Iterator[tuple[ssl.SSLContext, str]]:
-    """A server context with a self-signed certificate for 127.0.0.1, and the path of that certificate (for
-    SSL_CERT_FILE, which Python's default client context trusts)."""
+def tls_for_loopback(folder: Any, host_name: str | None = None) -> Iterator[tuple[ssl.SSLContext, str]]:
+    """A server context with a self-signed certificate for 127.0.0.1 (or for `host_name` only, when given), and the
+    path of that certificate (for SSL_CERT_FILE, which Python's default client context trusts)."""
     import datetime
     import ipaddress
 
@@ -167,11 +167,14 @@ def tls_for_loopback(folder: Any) -> Iterator[tuple[ssl.SSLContext, str]]:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "portal-test-receiver")])
     now = datetime.datetime.now(datetime.UTC)
+    subject: x509.GeneralName = (
+        x509.DNSName(host_name) if host_name else x509.IPAddress(ipaddress.ip_address("127.0.0.1"))
+    )
     certificate = (
         x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
         .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .add_extension(x509.SubjectAlternativeName([subject]), False)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )  # fmt: skip
