@@ -1,10 +1,10 @@
 """Real-browser fixtures: Debian's Chromium, headless, driven by Selenium through Debian's chromedriver.
 
-The service is the end-to-end suite's own `python -m local_gateway run` subprocess (its `service` fixture, imported
-below). Nothing is downloaded: Selenium gets the driver's path, so Selenium Manager never runs, and the browser is
-told to make no background requests. Without /usr/bin/chromium or /usr/bin/chromedriver the tests are skipped
-(`apt-get install chromium chromium-driver`). Screenshots go to test-artifacts/browser/ (gitignored), including one
-of the page a failing test was on.
+The service is `python -m local_gateway run` as `make run` starts it, on the embedded default (moto): the end-to-end
+suite's `service` fixture, imported below. Nothing is downloaded: Selenium gets the driver's path, so Selenium
+Manager never runs, and the browser is told to make no background requests. Without /usr/bin/chromium or
+/usr/bin/chromedriver the tests are skipped (`apt-get install chromium chromium-driver`). Screenshots go to
+test-artifacts/browser/ (gitignored), including one of the page a failing test was on.
 """
 
 from __future__ import annotations
@@ -36,8 +36,7 @@ from tests.support.browser import (
 )
 from tests.support.local_service import LocalService
 
-service = local_service.service  # the end-to-end suite's fixture: `python -m local_gateway run`, once per engine here
-moto_service, dynamodb_local_service = local_service.moto_service, local_service.dynamodb_local_service
+service, moto_service = local_service.service, local_service.moto_service  # the end-to-end suite's fixtures
 
 _PHASE_REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
 

@@ -1,6 +1,6 @@
 """End-to-end fixtures: the whole service started the way a developer starts it, `python -m local_gateway run`
-(tests/support/local_service.py), once per DynamoDB engine for the e2e tests; Stripe's SDK on it, and a plain
-HTTP client for what a customer's browser does."""
+(tests/support/local_service.py), on its embedded default (moto) as `make run` starts it; Stripe's SDK on it, and a
+plain HTTP client for what a customer's browser does."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from tests.support import local_service
 from tests.support.local_service import LocalService
 
 service = local_service.service  # the fixture, shared with tests/browser
-moto_service, dynamodb_local_service = local_service.moto_service, local_service.dynamodb_local_service
+moto_service = local_service.moto_service
 
 
 @pytest.fixture(scope="module")

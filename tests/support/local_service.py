@@ -27,7 +27,6 @@ import pytest
 import stripe
 
 from local_gateway.dynamodb_local import free_port, port_answers
-from tests.support.engines import ENGINES
 from tests.support.settings import FUNCTION_SETTINGS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -206,18 +205,11 @@ def moto_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServ
         yield running
 
 
-@pytest.fixture(scope="package")
-def dynamodb_local_service(
-    dynamodb_local_endpoint: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[LocalService]:
-    with running_service(tmp_path_factory.mktemp("local_gateway"), dynamodb_local_endpoint) as running:
-        yield running
-
-
-@pytest.fixture(scope="module", params=ENGINES)
-def service(request: pytest.FixtureRequest) -> LocalService:
-    """The running service on each DynamoDB engine, one server per engine for the package's tests (two fixtures: one
-    parametrized fixture would be stopped and started again each time the engine changes between test files). Its
-    output stays in pytest's temporary directory (local_gateway*/run*.std*)."""
-    running: LocalService = request.getfixturevalue(f"{str(request.param).replace('-', '_')}_service")
-    return running
+@pytest.fixture(scope="module")
+def service(moto_service: LocalService) -> LocalService:
+    """The running service as `make run` starts it, on its embedded default (moto): one server for the package's
+    tests. What they test is the HTTP contract, the SDKs and the runner, which the engine does not change; every test
+    of the store and the handlers runs on both engines, and the modules about the engine or conditional writes under
+    concurrency (test_runner_on_dynamodb_local, test_concurrency) start servers of their own on each. Its output stays
+    in pytest's temporary directory (local_gateway*/run*.std*)."""
+    return moto_service
