@@ -261,6 +261,22 @@ def test_the_dashboard_references_only_metrics_the_code_or_aws_emits() -> None:
             assert metric_name in AWS_METRICS[namespace], f"{namespace} {metric_name}"
 
 
+def test_the_dashboard_graphs_throttles_of_the_table_and_of_every_index_it_can_have() -> None:
+    # every index of any upgrade step (docs/operating.md): an operator mid-upgrade sees the old indexes and the new
+    table = RESOURCES["SessionsTable"]["Properties"]
+    indexes = {name for value in walk(table["GlobalSecondaryIndexes"]) if isinstance(value, dict) for name in
+               [value.get("IndexName")] if isinstance(name, str)}  # fmt: skip
+    graphed = {
+        (metric_name, dimensions.get("GlobalSecondaryIndexName"))
+        for namespace, metric_name, dimensions in dashboard_metrics()
+        if namespace == "AWS/DynamoDB" and metric_name.endswith("ThrottleEvents")
+    }
+
+    assert {"ByPurgeShard", "ListKeys", "SessionsByCustomer", "ByPurgeBucket"} <= indexes  # the walk saw them
+    assert graphed == {(kind, index) for kind in ("ReadThrottleEvents", "WriteThrottleEvents") for index in
+                       {None, *indexes}}  # fmt: skip
+
+
 def test_the_dashboard_substitutes_only_names_the_template_defines() -> None:
     _, substituted = dashboard_body()
     pseudo = {"AWS::Region", "AWS::AccountId", "AWS::StackName", "AWS::Partition"}
