@@ -1,12 +1,17 @@
 """One webhook attempt has one deadline for all of it: a receiver that answers a byte at a time, or with interim
-`100 Continue` for ever, or a name whose lookup hangs, is given up on at the deadline (and no later than a second
-after), and the request goes to the address that was checked, with the URL's host in `Host`."""
+`100 Continue` for ever, or never takes the connection, or a name whose lookup hangs, is given up on at the deadline
+(and no later than a second after), and the request goes to the address that was checked, with the URL's host in
+`Host`. A failed attempt names what went wrong, in the fixed words an attempt's record shows."""
 
 from __future__ import annotations
 
 import socket
+import ssl
+import struct
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -83,14 +88,15 @@ def test_a_lookup_that_hangs_is_given_up_on_at_the_deadline() -> None:
 
 
 def test_the_request_goes_to_the_checked_address_with_the_urls_host_name() -> None:
-    # A name only the given resolver knows: connecting by name (a second lookup) would fail
-    with webhook_receiver() as receiver:
+    # A name only the given resolver knows: connecting by name (a second lookup) would fail; and an address other than
+    # the one a connection to no host at all would reach (127.0.0.1)
+    with webhook_receiver(address="127.0.0.2") as receiver:
         port = int(receiver.url.rsplit(":", 1)[1].split("/")[0])
         looked_up: list[str] = []
 
         def resolver(host: str, *_args: Any, **_kwargs: Any) -> list[tuple[Any, ...]]:
             looked_up.append(host)
-            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.2", port))]
 
         status = post(f"http://hooks.example.test:{port}/webhook", BODY, HEADERS, livemode=False,
                       local_receivers=True, resolver=resolver)  # fmt: skip
@@ -111,3 +117,80 @@ def test_a_name_that_resolves_to_loopback_is_never_connected_to_when_deployed() 
             post(f"http://hooks.example.test:{port}/webhook", BODY, HEADERS, livemode=False, resolver=resolver)
 
     assert receiver.received == []
+
+
+def test_a_receiver_that_never_takes_the_connection_is_given_up_on_at_the_deadline() -> None:
+    # Given a listener whose queue of connections is full and never taken: the kernel drops a further connection's
+    # opening packet, so connecting waits (as for an address that does not answer)
+    with socket.create_server(("127.0.0.1", 0), backlog=0) as listener:
+        port = listener.getsockname()[1]
+        waiting = [socket.socket() for _ in range(3)]
+        try:
+            for queued in waiting:
+                queued.setblocking(False)
+                queued.connect_ex(("127.0.0.1", port))
+            took, reason = timed_post(f"http://127.0.0.1:{port}/webhook")
+        finally:
+            for queued in waiting:
+                queued.close()
+
+    assert took <= DEADLINE + 1.0
+    assert reason == "timed out"
+
+
+@contextmanager
+def misbehaving_receiver(kind: str, tls: ssl.SSLContext | None = None) -> Iterator[str]:
+    """A receiver that reads the request, then: `close`s without an answer, `reset`s the connection, or answers
+    `garbage` that is no HTTP; with `tls`, over TLS. Its URL."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        listener.settimeout(DEADLINE + 5)
+
+        def serve() -> None:
+            try:
+                connection, _address = listener.accept()
+                if tls is not None:
+                    connection = tls.wrap_socket(connection, server_side=True)
+            except OSError:  # the sender gave up, or refused the certificate
+                return
+            with connection:
+                connection.recv(65536)
+                if kind == "reset":  # closing with a zero linger time sends a reset
+                    connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                elif kind == "garbage":
+                    connection.sendall(b"no HTTP here\r\n\r\n")
+
+        server = threading.Thread(target=serve, daemon=True)
+        server.start()
+        yield f"{'https' if tls else 'http'}://127.0.0.1:{listener.getsockname()[1]}/webhook"
+        server.join(DEADLINE + 5)
+
+
+@pytest.mark.parametrize(
+    ("kind", "failure"), [("close", "connection_reset"), ("reset", "connection_reset"), ("garbage", "no_answer")]
+)
+def test_a_receiver_that_ends_without_an_answer_is_named_for_how(kind: str, failure: str) -> None:
+    with misbehaving_receiver(kind) as url, pytest.raises(DeliveryFailedError) as failed:
+        post(url, BODY, HEADERS, livemode=False, local_receivers=True, timeout=DEADLINE)
+
+    assert failed.value.kind == failure and failed.value.status is None
+
+
+def test_a_receiver_whose_certificate_is_not_trusted_is_a_tls_error(tmp_path: Path) -> None:
+    # Given an https receiver whose self-signed certificate the client was not told to trust
+    with (
+        tls_for_loopback(tmp_path) as (server_context, _certificate),
+        misbehaving_receiver("close", server_context) as url,
+    ):
+        with pytest.raises(DeliveryFailedError) as failed:
+            post(url, BODY, HEADERS, livemode=False, local_receivers=True, timeout=DEADLINE)
+
+    assert failed.value.kind == "tls_error"
+
+
+def test_a_refused_connection_is_named_so() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        port = listener.getsockname()[1]
+    with pytest.raises(DeliveryFailedError) as failed:  # the port is closed: nothing listens there
+        post(f"http://127.0.0.1:{port}/webhook", BODY, HEADERS, livemode=False, local_receivers=True, timeout=DEADLINE)
+
+    assert failed.value.kind == "connection_refused"
