@@ -429,3 +429,45 @@ def test_a_session_whose_claim_was_taken_over_is_not_stored(service_env: dict) -
 
     # Then nothing was written: no session, and the key's record is the other claim's
     assert session_items(service_env["TABLE_NAME"]) == []
+
+
+def test_a_key_whose_operation_failed_is_given_back_and_its_retry_runs_the_operation(service_env: dict) -> None:
+    # Given a request whose operation fails (nothing was made)
+    caller = authenticate(f"Bearer {TEST_KEY}", {key_hash(TEST_KEY)})
+    runs: list[int] = []
+
+    def operation(_claim: IdempotencyClaim | None) -> OperationResult:
+        runs.append(1)
+        if len(runs) == 1:
+            raise RuntimeError("the operation failed")
+        return OperationResult({"id": "obj_1"})
+
+    def request() -> Any:
+        return run_idempotently(
+            IdempotentRequest("failed-once", caller, "POST /x", {"a": "1"}),
+            records_of(service_env),
+            operation,
+            now_ms=int(time.time() * 1000),
+        )
+
+    with pytest.raises(RuntimeError):
+        request()
+
+    # When it is retried at once (well within the first claim's in-progress window)
+    retried = request()
+
+    # Then the retry runs the operation (not a 409 until the claim lapses), and is what is stored
+    assert runs == [1, 1] and retried.replayed is False and retried.body == {"id": "obj_1"}
+    assert request().replayed is True and runs == [1, 1]
+
+
+def test_a_claim_never_completed_still_expires_through_the_tables_ttl(service_env: dict) -> None:
+    # Given a claim whose function stopped mid-operation: its record is neither completed nor given back
+    records = records_of(service_env)
+    now_ms = int(time.time() * 1000)
+    assert claim_of(records, "idempotency#stranded", at_ms=now_ms) is not None
+
+    # Then it carries its expiry, a day on, in the attribute the table's TTL deletes by
+    ttl = aws_client("dynamodb").describe_time_to_live(TableName=service_env["TABLE_NAME"])["TimeToLiveDescription"]
+    [record] = [item for item in all_items(service_env["TABLE_NAME"]) if item["pk"]["S"] == "idempotency#stranded"]
+    assert record[ttl["AttributeName"]] == {"N": str(now_ms // 1000 + 86400)}
