@@ -92,16 +92,16 @@ def test_the_request_goes_to_the_checked_address_with_the_urls_host_name() -> No
     # the one a connection to no host at all would reach (127.0.0.1)
     with webhook_receiver(address="127.0.0.2") as receiver:
         port = int(receiver.url.rsplit(":", 1)[1].split("/")[0])
-        looked_up: list[str] = []
+        looked_up: list[tuple[Any, ...]] = []
 
-        def resolver(host: str, *_args: Any, **_kwargs: Any) -> list[tuple[Any, ...]]:
-            looked_up.append(host)
+        def resolver(*args: Any, **kwargs: Any) -> list[tuple[Any, ...]]:
+            looked_up.append((*args, kwargs))
             return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.2", port))]
 
         status = post(f"http://hooks.example.test:{port}/webhook", BODY, HEADERS, livemode=False,
                       local_receivers=True, resolver=resolver)  # fmt: skip
 
-    assert status == 200 and looked_up == ["hooks.example.test"]
+    assert status == 200 and looked_up == [("hooks.example.test", port, {"type": socket.SOCK_STREAM})]
     (delivered,) = receiver.received
     assert delivered.headers["host"] == f"hooks.example.test:{port}"
 
