@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from portal_sessions.outbound.delivery_safety import post
-from portal_sessions.runtime.errors import DeliveryFailedError
+from portal_sessions.runtime.errors import DeliveryFailedError, UnsafeUrlError
 from tests.support.webhook_receiver import stalling_receiver, tls_for_loopback, webhook_receiver
 
 DEADLINE = 1.0
@@ -104,6 +104,23 @@ def test_the_request_goes_to_the_checked_address_with_the_urls_host_name() -> No
     assert status == 200 and looked_up == [("hooks.example.test", port, {"type": socket.SOCK_STREAM})]
     (delivered,) = receiver.received
     assert delivered.headers["host"] == f"hooks.example.test:{port}"
+
+
+def test_a_name_that_does_not_resolve_is_a_dns_failure() -> None:
+    def resolver(*_args: Any, **_kwargs: Any) -> list[tuple[Any, ...]]:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    with pytest.raises(UnsafeUrlError) as refused:
+        post("https://hooks.example.test/webhook", BODY, HEADERS, livemode=True, resolver=resolver)
+
+    assert refused.value.kind == "dns_failure"
+
+
+def test_a_live_endpoint_over_http_is_never_connected_to_even_under_the_local_switch() -> None:
+    with webhook_receiver() as receiver, pytest.raises(UnsafeUrlError, match="live mode endpoints must use https"):
+        post(receiver.url, BODY, HEADERS, livemode=True, local_receivers=True)
+
+    assert receiver.received == []
 
 
 def test_a_name_that_resolves_to_loopback_is_never_connected_to_when_deployed() -> None:
