@@ -26,8 +26,8 @@ BODY, HEADERS = b"{}", {"Content-Type": "application/json"}
 
 
 def timed_post(url: str, **options: Any) -> tuple[float, str]:
-    """How long a failed attempt took, and why it failed; on a thread, so an attempt that overruns fails the test
-    instead of hanging it."""
+    """How long a failed attempt took, and why it failed (its reason, and its kind as an attempt's record shows it);
+    on a thread, so an attempt that overruns fails the test instead of hanging it."""
     outcome: dict[str, Any] = {}
 
     def attempt() -> None:
@@ -35,7 +35,7 @@ def timed_post(url: str, **options: Any) -> tuple[float, str]:
         try:
             post(url, BODY, HEADERS, livemode=False, local_receivers=True, timeout=DEADLINE, **options)
         except DeliveryFailedError as failed:
-            outcome["reason"] = str(failed)
+            outcome["reason"] = f"{failed} ({failed.kind})"
         outcome["took"] = time.monotonic() - started
 
     runner = threading.Thread(target=attempt, daemon=True)
@@ -51,7 +51,7 @@ def test_a_receiver_that_never_finishes_its_answer_is_given_up_on_at_the_deadlin
         took, reason = timed_post(receiver.url)
 
     assert took <= DEADLINE + 1.0
-    assert reason == "timed out"
+    assert reason == "timed out (timeout)"
     assert len(receiver.hosts) == 1  # it was reached, and kept talking
 
 
@@ -67,7 +67,7 @@ def test_over_https_too_a_receiver_that_never_finishes_is_given_up_on_at_the_dea
             took, reason = timed_post(receiver.url)
 
     assert took <= DEADLINE + 1.0
-    assert reason == "timed out"
+    assert reason == "timed out (timeout)"
     assert len(receiver.hosts) == (0 if kind == "handshake" else 1)  # past TLS, it read the request
 
 
@@ -84,7 +84,7 @@ def test_a_lookup_that_hangs_is_given_up_on_at_the_deadline() -> None:
         released.set()
 
     assert took <= DEADLINE + 1.0
-    assert reason == "timed out resolving its host name"
+    assert reason == "timed out resolving its host name (timeout)"
 
 
 def test_the_request_goes_to_the_checked_address_with_the_urls_host_name() -> None:
@@ -123,6 +123,16 @@ def test_a_live_endpoint_over_http_is_never_connected_to_even_under_the_local_sw
     assert receiver.received == []
 
 
+@pytest.mark.parametrize(("path", "requested"), [("/hooks/stripe?account=1&x=%20", "/hooks/stripe?account=1&x=%20"),
+                                                ("", "/"), ("?only=query", "/?only=query")])  # fmt: skip
+def test_the_request_goes_to_the_urls_path_and_query(path: str, requested: str) -> None:
+    with webhook_receiver() as receiver:
+        origin = receiver.url.removesuffix("/webhook")
+        status = post(origin + path, BODY, HEADERS, livemode=False, local_receivers=True)
+
+    assert status == 200 and [delivered.path for delivered in receiver.received] == [requested]
+
+
 def test_a_name_that_resolves_to_loopback_is_never_connected_to_when_deployed() -> None:
     with webhook_receiver() as receiver:
         port = int(receiver.url.rsplit(":", 1)[1].split("/")[0])
@@ -152,7 +162,7 @@ def test_a_receiver_that_never_takes_the_connection_is_given_up_on_at_the_deadli
                 queued.close()
 
     assert took <= DEADLINE + 1.0
-    assert reason == "timed out"
+    assert reason == "timed out (timeout)"
 
 
 @contextmanager
