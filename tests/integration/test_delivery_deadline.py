@@ -133,6 +133,19 @@ def test_the_request_goes_to_the_urls_path_and_query(path: str, requested: str) 
     assert status == 200 and [delivered.path for delivered in receiver.received] == [requested]
 
 
+@pytest.mark.parametrize("answer", [200, 204, 299, 300, 301, 302, 400, 410, 500, 503])
+def test_only_a_2xx_answer_is_a_delivery_and_a_redirect_is_not_followed(answer: int) -> None:
+    with webhook_receiver([answer]) as receiver:
+        try:
+            outcome: int | tuple[int | None, str] = post(receiver.url, BODY, HEADERS, livemode=False,
+                                                         local_receivers=True)  # fmt: skip
+        except DeliveryFailedError as failed:
+            outcome = (failed.status, failed.kind)
+
+    assert outcome == (answer if 200 <= answer < 300 else (answer, "http_status"))
+    assert len(receiver.received) == 1
+
+
 def test_a_name_that_resolves_to_loopback_is_never_connected_to_when_deployed() -> None:
     with webhook_receiver() as receiver:
         port = int(receiver.url.rsplit(":", 1)[1].split("/")[0])
