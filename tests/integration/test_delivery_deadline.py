@@ -106,9 +106,12 @@ def test_the_request_goes_to_the_checked_address_with_the_urls_host_name() -> No
     assert delivered.headers["host"] == f"hooks.example.test:{port}"
 
 
-def test_a_name_that_does_not_resolve_is_a_dns_failure() -> None:
+@pytest.mark.parametrize("answer", ["an error", "no address"])
+def test_a_name_that_does_not_resolve_is_a_dns_failure(answer: str) -> None:
     def resolver(*_args: Any, **_kwargs: Any) -> list[tuple[Any, ...]]:
-        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        if answer == "an error":
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return []
 
     with pytest.raises(UnsafeUrlError) as refused:
         post("https://hooks.example.test/webhook", BODY, HEADERS, livemode=True, resolver=resolver)
