@@ -74,6 +74,7 @@ def test_missing_header_is_stripes_no_key_error(authorization: str | None) -> No
         pytest.param("Bearer    ", id="bearer-with-blank-key"),
         pytest.param(TEST_KEY, id="no-scheme"),
         pytest.param(f"Token {TEST_KEY}", id="other-scheme"),
+        pytest.param("Digest " + basic(TEST_KEY).removeprefix("Basic "), id="other-scheme-carrying-basics-key"),
         pytest.param("Basic !!!not-base64!!!", id="basic-not-base64"),
         pytest.param(basic("", "sk_test_inpassword"), id="basic-empty-user"),
         pytest.param("Basic " + base64.b64encode(b"\xff\xfe:").decode(), id="basic-not-utf8"),
