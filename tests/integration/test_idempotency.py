@@ -471,3 +471,24 @@ def test_a_claim_never_completed_still_expires_through_the_tables_ttl(service_en
     ttl = aws_client("dynamodb").describe_time_to_live(TableName=service_env["TABLE_NAME"])["TimeToLiveDescription"]
     [record] = [item for item in all_items(service_env["TABLE_NAME"]) if item["pk"]["S"] == "idempotency#stranded"]
     assert record[ttl["AttributeName"]] == {"N": str(now_ms // 1000 + 86400)}
+
+
+def test_a_record_is_kept_through_its_expiry_second_and_taken_over_after_it(service_env: dict) -> None:
+    # Given a completed record whose expiry has come (TTL's deletion lags: the item may still be there)
+    records = records_of(service_env)
+    expiry = int(time.time()) - 60
+    claimed = records.claim("idempotency#lapsing", "hash", expires_at=expiry, now_ms=expiry * 1000 - 1000,
+                            in_progress_until_ms=expiry * 1000 - 999)  # fmt: skip
+    assert claimed is None
+    records.complete(RecordCompletion(Claim("idempotency#lapsing", expiry * 1000 - 999), {"sealed": "old"}, expiry))
+
+    # When a request claims its key during that second, and then once the second has passed
+    def claim_at(now_ms: int) -> Any:
+        return records.claim("idempotency#lapsing", "hash", expires_at=expiry + 86400, now_ms=now_ms,
+                             in_progress_until_ms=now_ms + 10_000)  # fmt: skip
+
+    during, after = claim_at(expiry * 1000 + 999), claim_at(expiry * 1000 + 1000)
+
+    # Then the record holds its key through its expiry second, and is taken over after it (as by a new key)
+    assert during is not None and during.completed and during.response == '{"sealed": "old"}'
+    assert after is None
