@@ -86,6 +86,7 @@ TARGETS = {
             "tests/integration/test_idempotency.py",
             "tests/integration/test_concurrency.py",
             "tests/integration/test_permissions.py",
+            "tests/integration/test_faults.py",  # an operation that fails, a write whose answer was lost
         ),
     ),
     "session_store": Target(

@@ -120,10 +120,10 @@ def test_requests_that_fail_validation_are_not_stored(service_env: dict) -> None
 
 
 def test_without_a_key_every_request_creates_a_session(service_env: dict) -> None:
-    create()
-    create()
+    first, second = create(), create()
 
     assert len(session_items(service_env["TABLE_NAME"])) == 2
+    assert "Idempotent-Replayed" not in first["headers"] | second["headers"]
 
 
 def test_an_overlong_key_is_refused(service_env: dict) -> None:
@@ -132,6 +132,25 @@ def test_an_overlong_key_is_refused(service_env: dict) -> None:
     assert response["statusCode"] == 400
     assert json_body(response)["error"]["param"] == "Idempotency-Key"
     assert session_items(service_env["TABLE_NAME"]) == []
+    assert create(idempotency_key="k" * 255)["statusCode"] == 200  # Stripe's longest
+
+
+def test_a_claim_is_held_in_progress_for_the_time_the_function_has_left(service_env: dict) -> None:
+    # Given a request with a key, run by a function with 2.5 s left (its Lambda context's remaining time)
+    caller = authenticate(f"Bearer {TEST_KEY}", {key_hash(TEST_KEY)})
+    now_ms = int(time.time() * 1000)
+    held: list[dict[str, Any]] = []
+
+    def operation(_claim: IdempotencyClaim | None) -> OperationResult:
+        held.extend(item for item in all_items(service_env["TABLE_NAME"]) if item["pk"]["S"].startswith("idempotency#"))
+        return OperationResult({"id": "obj_1"})
+
+    request = IdempotentRequest("held-for-the-rest", caller, "POST /x", {"a": "1"})
+    run_idempotently(request, records_of(service_env), operation, now_ms=now_ms, remaining_ms=2500)
+
+    # Then while it runs, its claim lapses when the function's time does (a retry may take the key over after that)
+    [record] = held
+    assert record["in_progress_expiration"] == {"N": str(now_ms + 2500)}
 
 
 def test_stored_responses_reveal_no_session_url(service_env: dict) -> None:
