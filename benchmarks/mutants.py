@@ -213,8 +213,9 @@ def change_of(mutated_source: str, mutant: str) -> str:
     before = sources[original].splitlines()
     after = sources[function].replace(function, original, 1).splitlines()
     diff = [line for line in difflib.unified_diff(before, after, lineterm="", n=0) if line[:3] not in ("---", "+++")]
-    added = [line[1:].strip() for line in diff if line.startswith("+")]
-    removed = [line[1:].strip() for line in diff if line.startswith("-")]
+    name = original.removesuffix("__mutmut_orig").rsplit("ǁ", 1)[-1].removeprefix("x_")  # as the source names it
+    added = [line[1:].strip().replace(original, name) for line in diff if line.startswith("+")]
+    removed = [line[1:].strip().replace(original, name) for line in diff if line.startswith("-")]
     return " / ".join(added) if added else "removed: " + " / ".join(removed)
 
 

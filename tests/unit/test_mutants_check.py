@@ -29,6 +29,11 @@ def x_seal__mutmut_3(plaintext: str) -> str:
     return data.hex()
 
 
+def x_seal__mutmut_4(plaintext: bytes) -> str:
+    data = plaintext.encode("utf-8")
+    return data.hex()
+
+
 class Store:
     def xǁStoreǁput__mutmut_orig(self, item: dict[str, str]) -> None:
         self.write(item, condition="attribute_not_exists(pk)")
@@ -44,6 +49,7 @@ def test_a_mutants_change_is_the_line_it_adds_or_the_one_it_removes() -> None:
     assert change_of(MUTATED, "portal_sessions.domain.sealing.x_seal__mutmut_3") == (
         'removed: data = plaintext.encode("utf-8")'
     )
+    assert change_of(MUTATED, "portal_sessions.domain.sealing.x_seal__mutmut_4") == "def seal(plaintext: bytes) -> str:"
     assert change_of(MUTATED, "portal_sessions.store.x.xǁStoreǁput__mutmut_1") == (
         'self.write(item, condition="XXattribute_not_exists(pk)XX")'
     )
