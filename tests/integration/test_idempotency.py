@@ -17,6 +17,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from portal_sessions.domain.auth import authenticate, key_hash
+from portal_sessions.domain.configuration import default_configuration
 from portal_sessions.domain.tokens import new_url_token, session_id_for, url_token_hash
 from portal_sessions.runtime.errors import (
     ClaimLostError,
@@ -24,6 +25,7 @@ from portal_sessions.runtime.errors import (
     IdempotencyError,
     IdempotencyKeyInUseError,
 )
+from portal_sessions.store.configurations import ConfigurationStore
 from portal_sessions.store.idempotency import Claim, IdempotencyRecordStore, RecordCompletion
 from portal_sessions.store.sessions import NewSession, SessionStore
 from portal_sessions.use_cases.idempotency import IdempotencyClaim, IdempotentRequest, OperationResult, run_idempotently
@@ -511,3 +513,24 @@ def test_a_record_is_kept_through_its_expiry_second_and_taken_over_after_it(serv
     # Then the record holds its key through its expiry second, and is taken over after it (as by a new key)
     assert during is not None and during.completed and during.response == '{"sealed": "old"}'
     assert after is None
+
+
+def test_an_object_written_with_its_record_on_a_taken_id_fails_with_the_item_found(service_env: dict) -> None:
+    # Given a configuration, and a create with a key whose new object would have the same id (another object)
+    table = service_env["TABLE_NAME"]
+    now_ms = int(time.time() * 1000)
+    configurations = ConfigurationStore(table)
+    first = default_configuration(False, now_ms // 1000) | {"id": "bpc_Taken", "is_default": False}
+    configurations.put_new(first)
+    claim = claim_of(records_of(service_env), "idempotency#taken", at_ms=now_ms)
+    assert claim is not None
+
+    # When it is written with its record's completion, in one transaction
+    completion = RecordCompletion(claim, {"sealed": "x"}, now_ms // 1000 + 86400)
+    with pytest.raises(ConditionFailedError) as failed:
+        configurations.put_new(first | {"metadata": {"other": "1"}}, completion)
+
+    # Then it fails on the object found (not as a lost claim), and neither it nor the record was written
+    assert failed.value.item is not None and json.loads(failed.value.item["body"]["S"]) == first
+    [record] = [item for item in all_items(table) if item["pk"]["S"] == "idempotency#taken"]
+    assert record["status"]["S"] == "INPROGRESS"
