@@ -99,7 +99,7 @@ bench: $(STAMP) ## benchmarks (cold start, warm invocation, round trips, cleanup
 
 # Mutation testing of the security-critical code, a target at a time (TARGETS=sealing handoff …; default: all), each
 # stopped at MUTANTS_MINUTES (10); survivors are listed, and explained in benchmarks/MUTANTS.md.
-mutants: $(MUTMUT_STAMP) ## mutmut over the session store's conditions, hand-off, delivery safety, idempotency, keys, sealing
+mutants: $(MUTMUT_STAMP) ## mutmut over the session store, hand-off, delivery safety, idempotency, keys, sealing: fails on an unexplained survivor
 	$(MUTMUT_VENV)/bin/python -m benchmarks.mutants $(TARGETS)
 
 clean:

@@ -1,9 +1,14 @@
 """`make mutants`: mutation testing (mutmut, in .venv-mutmut from requirements-mutmut.txt) of the security-critical
-code against the tests that prove it, one target at a time, each within a time limit. Survivors are explained in
-benchmarks/MUTANTS.md.
+code against the tests that prove it, one target at a time, each within a time limit. It exits 1 unless every mutant
+was checked and each one no test detects is explained in benchmarks/mutants_explained.toml (why in
+benchmarks/MUTANTS.md).
 
     .venv-mutmut/bin/python -m benchmarks.mutants [TARGET ...]     # default: every target
-    MUTANTS_MINUTES=10 MUTANTS_CHILDREN=2                   # the limit per target, and mutmut's parallel children
+    MUTANTS_MINUTES=60 MUTANTS_CHILDREN=2                   # the limit per target, and mutmut's parallel children
+
+An explanation is keyed by mutmut's name for the mutant, which numbers the mutants of a function in order: a change
+to the function renumbers them. So each explanation also holds the mutant's change (its changed lines, as the run
+sees them): a name whose change is not the one explained is unexplained, and its explanation must be written again.
 
 mutmut names a mutant by its file's path (`src/` stripped), and the tests import the layer's package as
 `portal_sessions` (pytest's `pythonpath`), so each target runs in a staging copy, `.mutants/<target>/`, where the
@@ -13,6 +18,9 @@ DynamoDB Local is left out of the copy (its jar is in node_modules): the tests r
 
 from __future__ import annotations
 
+import ast
+import difflib
+import json
 import os
 import re
 import shutil
@@ -20,12 +28,17 @@ import signal
 import subprocess
 import sys
 import time
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 STAGING = ROOT / ".mutants"
 PACKAGE = ROOT / "layers" / "portal" / "portal_sessions"
+EXPLAINED = ROOT / "benchmarks" / "mutants_explained.toml"
+# mutmut's statuses (mutmut.stats): a test failed (or hung, or crashed) with the mutant in place, or it was never run
+DETECTED = frozenset({"killed", "timeout", "caught by type check", "segfault"})
+UNCHECKED = frozenset({"not checked", "check was interrupted by user"})
 COPIED = ("tests", "functions", "local_gateway", "portal_admin", "docs", "events", "template.yaml")
 
 
@@ -45,6 +58,10 @@ TARGETS = {
             "tests/unit/test_webhooks.py",
             "tests/unit/test_delivery_special_ranges.py",
             "tests/unit/test_delivery_urls.py",
+            # post() and its pinned connection: to the checked address (a resolver answering a name), the deadline,
+            # TLS, what each status and failure becomes; then a delivery end to end (moto)
+            "tests/integration/test_delivery_deadline.py",
+            "tests/integration/test_webhook_deliveries.py",
         ),
     ),
     "handoff": Target(
@@ -69,6 +86,7 @@ TARGETS = {
             "tests/integration/test_idempotency.py",
             "tests/integration/test_concurrency.py",
             "tests/integration/test_permissions.py",
+            "tests/integration/test_faults.py",  # an operation that fails, a write whose answer was lost
         ),
     ),
     "session_store": Target(
@@ -89,6 +107,23 @@ TARGETS = {
         ),
     ),
 }
+
+
+# The suite runs its slowest directories first (tests/conftest.py, for xdist); a mutant's tests run until one fails,
+# so here the unit tests go first: a mutant they kill is not first run through every integration test. This
+# conftest.py, at the staging copy's root, wraps the hook, so it sorts after the suite's own sort.
+QUICKEST_FIRST = '''"""Staged by benchmarks/mutants.py: unit tests first."""
+
+from collections.abc import Generator
+
+import pytest
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> Generator[None, None, None]:
+    yield
+    items.sort(key=lambda item: item.path.parent.name != "unit")
+'''
 
 
 def _toml_list(items: tuple[str, ...] | list[str]) -> str:
@@ -113,11 +148,12 @@ def stage(name: str, target: Target) -> Path:
         "\n[tool.mutmut]\n"
         'source_paths = ["src"]\n'
         f"only_mutate = {_toml_list([f'src/portal_sessions/{module}' for module in target.modules])}\n"
-        f"also_copy = {_toml_list([path for path in COPIED if path != 'tests'])}\n"
+        f"also_copy = {_toml_list([path for path in COPIED if path != 'tests'] + ['conftest.py'])}\n"
         f"pytest_add_cli_args_test_selection = {_toml_list(target.tests)}\n"
         'pytest_add_cli_args = ["-p", "no:cacheprovider", "-W", "ignore::pytest.PytestUnraisableExceptionWarning"]\n'
     )
     (staging / "pyproject.toml").write_text(pyproject)
+    (staging / "conftest.py").write_text(QUICKEST_FIRST)
     return staging
 
 
@@ -163,24 +199,100 @@ def summary(results: str) -> dict[str, list[str]]:
     return by_status
 
 
+def change_of(mutated_source: str, mutant: str) -> str:
+    """A mutant's change, from mutmut's mutated module (every mutant of a function beside its original, as
+    `<function>__mutmut_<n>` and `<function>__mutmut_orig`): the lines it adds, or those it removes."""
+    function = mutant.rsplit(".", 1)[1]
+    original = function.rsplit("__mutmut_", 1)[0] + "__mutmut_orig"
+    tree = ast.parse(mutated_source)
+    sources = {
+        node.name: ast.get_source_segment(mutated_source, node) or ""
+        for node in ast.walk(tree)
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name in (function, original)
+    }
+    before = sources[original].splitlines()
+    after = sources[function].replace(function, original, 1).splitlines()
+    diff = [line for line in difflib.unified_diff(before, after, lineterm="", n=0) if line[:3] not in ("---", "+++")]
+    name = original.removesuffix("__mutmut_orig").rsplit("ǁ", 1)[-1].removeprefix("x_")  # as the source names it
+    added = [line[1:].strip().replace(original, name) for line in diff if line.startswith("+")]
+    removed = [line[1:].strip().replace(original, name) for line in diff if line.startswith("-")]
+    return " / ".join(added) if added else "removed: " + " / ".join(removed)
+
+
+def changes(staging: Path, mutants: list[str]) -> dict[str, str]:
+    """Each mutant's change, read from the target's mutated modules (`mutants/src/`)."""
+    found: dict[str, str] = {}
+    sources: dict[str, str] = {}
+    for mutant in mutants:
+        module = mutant.rsplit(".", 1)[0]
+        if module not in sources:
+            sources[module] = (staging / "mutants" / "src" / (module.replace(".", "/") + ".py")).read_text()
+        found[mutant] = change_of(sources[module], mutant)
+    return found
+
+
+@dataclass(frozen=True)
+class Verdict:
+    unexplained: dict[str, str]  # mutant: its change, for mutants no test detects and no explanation covers
+    changed: dict[str, tuple[str, str]]  # mutant: (the change explained, the change now) where they differ
+    stale: list[str]  # explained, but detected now (or gone): their explanations can go
+    unchecked: list[str]
+
+
+def judge(by_status: dict[str, list[str]], found: dict[str, str], explained: dict[str, dict[str, str]]) -> Verdict:
+    """The run's mutants against the explanations: `found` holds the change of every mutant no test detected."""
+    unexplained: dict[str, str] = {}
+    changed: dict[str, tuple[str, str]] = {}
+    for mutant, change in found.items():
+        explanation = explained.get(mutant)
+        if explanation is None:
+            unexplained[mutant] = change
+        elif explanation["change"] != change:
+            changed[mutant] = (explanation["change"], change)
+    stale = sorted(mutant for mutant in explained if mutant not in found)
+    unchecked = sorted(mutant for status in UNCHECKED for mutant in by_status.get(status, []))
+    return Verdict(unexplained, changed, stale, unchecked)
+
+
+def as_toml(mutant: str, change: str, reason: str) -> str:
+    """An explanation's line for mutants_explained.toml (JSON's string escapes are TOML's)."""
+    mutant, change, reason = (json.dumps(text, ensure_ascii=False) for text in (mutant, change, reason))
+    return f"{mutant} = {{ change = {change}, reason = {reason} }}"
+
+
 def main(names: list[str]) -> int:
-    minutes = float(os.environ.get("MUTANTS_MINUTES", "10"))
+    minutes = float(os.environ.get("MUTANTS_MINUTES", "60"))
     children = int(os.environ.get("MUTANTS_CHILDREN", "2"))
     unknown = [name for name in names if name not in TARGETS]
     if unknown:
         print(f"unknown target(s) {unknown}; targets: {', '.join(TARGETS)}", file=sys.stderr)
         return 2
-    survived_any = False
+    explanations = tomllib.loads(EXPLAINED.read_text())
+    failed = False
     for name in names or list(TARGETS):
         results, elapsed, finished = run(name, TARGETS[name], minutes, children)
         by_status = summary(results)
         counts = ", ".join(f"{len(mutants)} {status}" for status, mutants in sorted(by_status.items()))
         state = "finished" if finished else f"stopped at the {minutes:g}-minute limit"
         print(f"{name}: {counts or 'no mutants'} ({state}, {elapsed / 60:.1f} min; .mutants/{name}/results.txt)")
-        for mutant in by_status.get("survived", []):
-            survived_any = True
-            print(f"  survived: {mutant}  (cd .mutants/{name} && ../../.venv-mutmut/bin/mutmut show {mutant})")
-    return 1 if survived_any else 0
+        undetected = [
+            mutant for status, mutants in by_status.items() if status not in DETECTED | UNCHECKED for mutant in mutants
+        ]
+        verdict = judge(by_status, changes(STAGING / name, undetected), explanations.get(name, {}))
+        if verdict.unchecked:
+            failed = True
+            print(f"  {len(verdict.unchecked)} not checked: raise MUTANTS_MINUTES")
+        for mutant, change in verdict.unexplained.items():
+            failed = True
+            print(f"  unexplained: {as_toml(mutant, change, 'TODO')}")
+        for mutant, (then, now) in verdict.changed.items():
+            failed = True
+            print(f"  explained for another change (renumbered?): {mutant}\n    explained: {then}\n    now: {now}")
+        for mutant in verdict.stale:
+            print(f"  explained but detected now (drop its explanation): {mutant}")
+    if failed:
+        print(f"Explain each survivor in {EXPLAINED.relative_to(ROOT)}, or add the test that kills it.")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

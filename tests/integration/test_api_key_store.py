@@ -4,6 +4,7 @@ is refused on its next request; DynamoDB's default, eventually consistent read c
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -43,3 +44,17 @@ def test_a_key_is_read_strongly_consistently(service_env: dict, reads: list[dict
 
     assert store.find(key_hash(SECRET)) == KEY
     assert [read.get("ConsistentRead") for read in reads] == [True]
+
+
+def test_every_key_is_listed_newest_first_however_many_pages_it_takes(service_env: dict) -> None:
+    # Given more keys than a page of 100, two made in each second (the admin command finds a key to revoke this way)
+    store = ApiKeyStore(service_env["TABLE_NAME"])
+    made = [
+        (key_hash(f"sk_test_PagedKey{n:024d}"), replace(KEY, key_id=f"key_{n:03d}", created=1000 + n // 2))
+        for n in range(205)
+    ]
+    for digest, key in made:
+        store.put_new(key, digest)
+
+    # Then every one is listed once, newest first, and those of one second by their ids
+    assert store.all() == sorted(made, key=lambda made_key: (made_key[1].created, made_key[1].key_id), reverse=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 import configurations_handler
@@ -10,8 +11,9 @@ import pytest
 import sessions_handler
 
 from portal_admin.__main__ import main as admin
+from portal_sessions.runtime.parameter_providers import ssm_parameters
 from tests.support.events import FakeContext, http_event, json_body
-from tests.support.settings import LIVE_KEY, TEST_KEY
+from tests.support.settings import API_KEYS_PARAMETER, LIVE_KEY, TEST_KEY
 from tests.support.table import all_items, session_items
 
 BODY = "customer=cus_1&return_url=https://example.com"
@@ -49,6 +51,16 @@ def test_a_created_key_works_and_is_stored_only_as_a_digest(
     assert key_id.startswith("key_") and secret.startswith("sk_test_")
     assert response["statusCode"] == 200
     assert secret not in str(all_items(service_env["TABLE_NAME"]))
+
+
+def test_the_operators_key_list_is_kept_at_most_a_minute(service_env: dict) -> None:
+    # A key removed from the list (ApiKeyHashesParameter) must stop working within a minute: the list read for a
+    # request is kept in Powertools' cache until a minute after it was read, no longer
+    started = datetime.now()
+    assert create_session(TEST_KEY)["statusCode"] == 200
+
+    [cached] = [value for key, value in ssm_parameters().store.items() if API_KEYS_PARAMETER in str(key)]
+    assert started + timedelta(seconds=60) <= cached.ttl <= datetime.now() + timedelta(seconds=60)
 
 
 def test_listing_shows_keys_masked(service_env: dict, capsys: pytest.CaptureFixture[str]) -> None:

@@ -17,6 +17,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from portal_sessions.domain.auth import authenticate, key_hash
+from portal_sessions.domain.configuration import default_configuration
 from portal_sessions.domain.tokens import new_url_token, session_id_for, url_token_hash
 from portal_sessions.runtime.errors import (
     ClaimLostError,
@@ -24,6 +25,7 @@ from portal_sessions.runtime.errors import (
     IdempotencyError,
     IdempotencyKeyInUseError,
 )
+from portal_sessions.store.configurations import ConfigurationStore
 from portal_sessions.store.idempotency import Claim, IdempotencyRecordStore, RecordCompletion
 from portal_sessions.store.sessions import NewSession, SessionStore
 from portal_sessions.use_cases.idempotency import IdempotencyClaim, IdempotentRequest, OperationResult, run_idempotently
@@ -120,10 +122,10 @@ def test_requests_that_fail_validation_are_not_stored(service_env: dict) -> None
 
 
 def test_without_a_key_every_request_creates_a_session(service_env: dict) -> None:
-    create()
-    create()
+    first, second = create(), create()
 
     assert len(session_items(service_env["TABLE_NAME"])) == 2
+    assert "Idempotent-Replayed" not in first["headers"] | second["headers"]
 
 
 def test_an_overlong_key_is_refused(service_env: dict) -> None:
@@ -132,6 +134,25 @@ def test_an_overlong_key_is_refused(service_env: dict) -> None:
     assert response["statusCode"] == 400
     assert json_body(response)["error"]["param"] == "Idempotency-Key"
     assert session_items(service_env["TABLE_NAME"]) == []
+    assert create(idempotency_key="k" * 255)["statusCode"] == 200  # Stripe's longest
+
+
+def test_a_claim_is_held_in_progress_for_the_time_the_function_has_left(service_env: dict) -> None:
+    # Given a request with a key, run by a function with 2.5 s left (its Lambda context's remaining time)
+    caller = authenticate(f"Bearer {TEST_KEY}", {key_hash(TEST_KEY)})
+    now_ms = int(time.time() * 1000)
+    held: list[dict[str, Any]] = []
+
+    def operation(_claim: IdempotencyClaim | None) -> OperationResult:
+        held.extend(item for item in all_items(service_env["TABLE_NAME"]) if item["pk"]["S"].startswith("idempotency#"))
+        return OperationResult({"id": "obj_1"})
+
+    request = IdempotentRequest("held-for-the-rest", caller, "POST /x", {"a": "1"})
+    run_idempotently(request, records_of(service_env), operation, now_ms=now_ms, remaining_ms=2500)
+
+    # Then while it runs, its claim lapses when the function's time does (a retry may take the key over after that)
+    [record] = held
+    assert record["in_progress_expiration"] == {"N": str(now_ms + 2500)}
 
 
 def test_stored_responses_reveal_no_session_url(service_env: dict) -> None:
@@ -429,3 +450,87 @@ def test_a_session_whose_claim_was_taken_over_is_not_stored(service_env: dict) -
 
     # Then nothing was written: no session, and the key's record is the other claim's
     assert session_items(service_env["TABLE_NAME"]) == []
+
+
+def test_a_key_whose_operation_failed_is_given_back_and_its_retry_runs_the_operation(service_env: dict) -> None:
+    # Given a request whose operation fails (nothing was made)
+    caller = authenticate(f"Bearer {TEST_KEY}", {key_hash(TEST_KEY)})
+    runs: list[int] = []
+
+    def operation(_claim: IdempotencyClaim | None) -> OperationResult:
+        runs.append(1)
+        if len(runs) == 1:
+            raise RuntimeError("the operation failed")
+        return OperationResult({"id": "obj_1"})
+
+    def request() -> Any:
+        return run_idempotently(
+            IdempotentRequest("failed-once", caller, "POST /x", {"a": "1"}),
+            records_of(service_env),
+            operation,
+            now_ms=int(time.time() * 1000),
+        )
+
+    with pytest.raises(RuntimeError):
+        request()
+
+    # When it is retried at once (well within the first claim's in-progress window)
+    retried = request()
+
+    # Then the retry runs the operation (not a 409 until the claim lapses), and is what is stored
+    assert runs == [1, 1] and retried.replayed is False and retried.body == {"id": "obj_1"}
+    assert request().replayed is True and runs == [1, 1]
+
+
+def test_a_claim_never_completed_still_expires_through_the_tables_ttl(service_env: dict) -> None:
+    # Given a claim whose function stopped mid-operation: its record is neither completed nor given back
+    records = records_of(service_env)
+    now_ms = int(time.time() * 1000)
+    assert claim_of(records, "idempotency#stranded", at_ms=now_ms) is not None
+
+    # Then it carries its expiry, a day on, in the attribute the table's TTL deletes by
+    ttl = aws_client("dynamodb").describe_time_to_live(TableName=service_env["TABLE_NAME"])["TimeToLiveDescription"]
+    [record] = [item for item in all_items(service_env["TABLE_NAME"]) if item["pk"]["S"] == "idempotency#stranded"]
+    assert record[ttl["AttributeName"]] == {"N": str(now_ms // 1000 + 86400)}
+
+
+def test_a_record_is_kept_through_its_expiry_second_and_taken_over_after_it(service_env: dict) -> None:
+    # Given a completed record whose expiry has come (TTL's deletion lags: the item may still be there)
+    records = records_of(service_env)
+    expiry = int(time.time()) - 60
+    claimed = records.claim("idempotency#lapsing", "hash", expires_at=expiry, now_ms=expiry * 1000 - 1000,
+                            in_progress_until_ms=expiry * 1000 - 999)  # fmt: skip
+    assert claimed is None
+    records.complete(RecordCompletion(Claim("idempotency#lapsing", expiry * 1000 - 999), {"sealed": "old"}, expiry))
+
+    # When a request claims its key during that second, and then once the second has passed
+    def claim_at(now_ms: int) -> Any:
+        return records.claim("idempotency#lapsing", "hash", expires_at=expiry + 86400, now_ms=now_ms,
+                             in_progress_until_ms=now_ms + 10_000)  # fmt: skip
+
+    during, after = claim_at(expiry * 1000 + 999), claim_at(expiry * 1000 + 1000)
+
+    # Then the record holds its key through its expiry second, and is taken over after it (as by a new key)
+    assert during is not None and during.completed and during.response == '{"sealed": "old"}'
+    assert after is None
+
+
+def test_an_object_written_with_its_record_on_a_taken_id_fails_with_the_item_found(service_env: dict) -> None:
+    # Given a configuration, and a create with a key whose new object would have the same id (another object)
+    table = service_env["TABLE_NAME"]
+    now_ms = int(time.time() * 1000)
+    configurations = ConfigurationStore(table)
+    first = default_configuration(False, now_ms // 1000) | {"id": "bpc_Taken", "is_default": False}
+    configurations.put_new(first)
+    claim = claim_of(records_of(service_env), "idempotency#taken", at_ms=now_ms)
+    assert claim is not None
+
+    # When it is written with its record's completion, in one transaction
+    completion = RecordCompletion(claim, {"sealed": "x"}, now_ms // 1000 + 86400)
+    with pytest.raises(ConditionFailedError) as failed:
+        configurations.put_new(first | {"metadata": {"other": "1"}}, completion)
+
+    # Then it fails on the object found (not as a lost claim), and neither it nor the record was written
+    assert failed.value.item is not None and json.loads(failed.value.item["body"]["S"]) == first
+    [record] = [item for item in all_items(table) if item["pk"]["S"] == "idempotency#taken"]
+    assert record["status"]["S"] == "INPROGRESS"

@@ -1,14 +1,15 @@
 """A new session's transaction (with its configuration's check, or its idempotency record's completion) says which
 part failed: the session's own key taken (with the item found, so a retry of a create that landed finds its own
-session), or the idempotency claim lost."""
+session), the configuration not usable, or the idempotency claim lost."""
 
 from __future__ import annotations
 
 import pytest
 
+from portal_sessions.domain.configuration import default_configuration
 from portal_sessions.domain.tokens import new_url_token, session_id_for, url_token_hash
-from portal_sessions.runtime.errors import ClaimLostError, ConditionFailedError
-from portal_sessions.store.configurations import ConfigurationRequirement
+from portal_sessions.runtime.errors import ClaimLostError, ConditionFailedError, ConfigurationCheckFailedError
+from portal_sessions.store.configurations import ConfigurationRequirement, ConfigurationStore
 from portal_sessions.store.idempotency import Claim, RecordCompletion
 from portal_sessions.store.sessions import NewSession, SessionStore
 from tests.support.factories import a_session
@@ -41,3 +42,24 @@ def test_a_transaction_whose_idempotency_claim_was_lost_says_so(service_env: dic
 
     with pytest.raises(ClaimLostError):
         store.put_new(NewSession(new.session, new.token_hash, completion=lost))
+
+
+def test_a_session_is_stored_only_with_an_active_configuration_of_its_mode(service_env: dict[str, str]) -> None:
+    # Given an active test mode configuration and an inactive one
+    configurations = ConfigurationStore(service_env["TABLE_NAME"])
+    for configuration_id, active in (("bpc_Active", True), ("bpc_Inactive", False)):
+        configurations.put_new(default_configuration(False, NOW) | {"id": configuration_id, "is_default": False,
+                                                                    "active": active})  # fmt: skip
+    store = SessionStore(service_env["TABLE_NAME"])
+
+    # Then a session naming the active one is stored, and one naming the inactive one (or naming it from live
+    # mode) is refused with nothing written
+    stored = a_new_session()
+    store.put_new(NewSession(stored.session, stored.token_hash, ConfigurationRequirement("bpc_Active", False, None)))
+    for requirement in (ConfigurationRequirement("bpc_Inactive", False, None),
+                        ConfigurationRequirement("bpc_Active", True, None)):  # fmt: skip
+        refused = a_new_session()
+        with pytest.raises(ConfigurationCheckFailedError):
+            store.put_new(NewSession(refused.session, refused.token_hash, requirement))
+        assert store.find(refused.token_hash) is None
+    assert store.find(stored.token_hash) is not None

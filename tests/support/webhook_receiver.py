@@ -41,8 +41,11 @@ class Receiver:
 
 
 @contextmanager
-def webhook_receiver(statuses: list[int] | None = None, *, tls: ssl.SSLContext | None = None) -> Iterator[Receiver]:
-    """`tls`: a server context (an https receiver, as live endpoints are; see `tls_for_loopback`)."""
+def webhook_receiver(
+    statuses: list[int] | None = None, *, tls: ssl.SSLContext | None = None, address: str = "127.0.0.1"
+) -> Iterator[Receiver]:
+    """`tls`: a server context (an https receiver, as live endpoints are; see `tls_for_loopback`). `address`: another
+    loopback address (127.0.0.2) is one nothing reaches unless it connects there."""
     receiver: Receiver
 
     class Handler(BaseHTTPRequestHandler):
@@ -60,11 +63,11 @@ def webhook_receiver(statuses: list[int] | None = None, *, tls: ssl.SSLContext |
         def log_message(self, format: str, *args: Any) -> None:
             return
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = ThreadingHTTPServer((address, 0), Handler)
     if tls is not None:
         server.socket = tls.wrap_socket(server.socket, server_side=True)
     scheme = "https" if tls is not None else "http"
-    receiver = Receiver(url=f"{scheme}://127.0.0.1:{server.server_address[1]}/webhook", statuses=list(statuses or []))
+    receiver = Receiver(url=f"{scheme}://{address}:{server.server_address[1]}/webhook", statuses=list(statuses or []))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

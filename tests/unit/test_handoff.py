@@ -13,14 +13,17 @@ import pytest
 from portal_sessions.domain.handoff import (
     AUDIENCES,
     ISSUER,
+    MAX_TOKEN_LENGTH,
     RECOVERY_AUDIENCES,
     Keyring,
+    check_handoff_size,
     issue_handoff_token,
     longest_token_length,
     parse_keyring,
     verify_handoff_token,
 )
 from portal_sessions.domain.session import PortalSession
+from portal_sessions.runtime.errors import InvalidRequestError
 from tests.support.factories import a_session
 
 SIGNING_KEY = "unit-test-signing-key-0123456789abcdefghijklmnop"
@@ -106,6 +109,48 @@ def test_round_trip_carries_the_session() -> None:
     assert claims["return_url"] == "https://example.com/account"
     assert claims["aud"] == AUDIENCES[True] == "billing_portal"  # what deployed live portals already check
     assert claims["iss"] == ISSUER
+
+
+def test_a_hand_off_for_a_customer_account_carries_the_account() -> None:
+    claims = verify(issue(customer=None, customer_account="acct_1Nv0FGQ9RKHgCVdK"))
+
+    assert claims["customer_account"] == "acct_1Nv0FGQ9RKHgCVdK" and "customer" not in claims
+
+
+def test_a_flows_lists_keep_their_items_without_their_nulls() -> None:
+    flow = FLOW | {
+        "type": "subscription_update_confirm",
+        "subscription_update": None,
+        "subscription_update_confirm": {
+            "discounts": [{"coupon": "SAVE10", "promotion_code": None}],
+            "items": [
+                {"id": "si_1", "price": "price_1", "quantity": None},
+                {"id": "si_2", "price": None, "quantity": 2},
+            ],
+            "subscription": "sub_1",
+        },
+    }
+
+    claims = verify(issue(flow=flow))
+
+    assert claims["flow"]["subscription_update_confirm"] == {
+        "discounts": [{"coupon": "SAVE10"}],
+        "items": [{"id": "si_1", "price": "price_1"}, {"id": "si_2", "quantity": 2}],
+        "subscription": "sub_1",
+    }
+
+
+def test_a_hand_off_is_for_the_portal_unless_a_recovery_one_is_asked_for() -> None:
+    token = issue_handoff_token(session(), now=int(time.time()), ttl_seconds=60, keyring=LIVE)
+
+    assert unverified_payload(token)["aud"] == AUDIENCES[True]
+
+
+def test_claims_are_utf_8_not_escapes_so_a_non_ascii_id_costs_its_bytes() -> None:
+    token = issue(customer="cus_é")
+
+    payload = base64.urlsafe_b64decode(token.split(".")[1] + "==")
+    assert '"customer":"cus_é"'.encode() in payload and b"\\u" not in payload
 
 
 def test_the_header_names_the_signing_key() -> None:
@@ -214,6 +259,33 @@ def test_the_longest_token_length_bounds_every_hand_off_of_the_session(livemode:
     assert bound - len(issue(keyring=longest_kid, **big)) < 20  # a bound, not a guess
 
 
+def test_the_longest_token_length_is_reached_by_the_longest_hand_off() -> None:
+    # A test mode recovery hand-off has the longest audience; with the longest key id and times of ten digits
+    longest_kid = Keyring(signing_kid="k" * 64, keys={"k" * 64: SIGNING_KEY})
+    big = {"customer": "cus_" + "é" * 250, "return_url": "https://example.com/" + "a" * 2000, "livemode": False}
+
+    longest = issue(keyring=longest_kid, recovery=True, now=9_999_999_999 - 60, **big)
+
+    assert len(longest) == longest_token_length(session(**big))
+
+
+def test_a_session_whose_hand_off_could_pass_the_limit_is_refused_and_one_at_the_limit_is_not() -> None:
+    by_length = {
+        longest_token_length(session(return_url=url)): url
+        for url in ("https://example.com/" + "a" * size for size in range(5000, 6000))
+    }
+    check_handoff_size(session(return_url=by_length[MAX_TOKEN_LENGTH]))
+
+    with pytest.raises(InvalidRequestError) as refused:
+        check_handoff_size(session(return_url=by_length[MAX_TOKEN_LENGTH + 1]))
+
+    assert (refused.value.code, refused.value.param) == ("parameter_invalid", None)
+    assert refused.value.message == (
+        f"This session's portal hand-off would be {MAX_TOKEN_LENGTH + 1} characters, more than the "
+        f"{MAX_TOKEN_LENGTH} a redirect can carry: shorten its ids or return URLs."
+    )
+
+
 @pytest.mark.parametrize("ttl_seconds", [5, 60, 3600, 86400])
 def test_lifetime_is_never_more_than_60_seconds(ttl_seconds: int) -> None:
     # Given a hand-off issued with some configured lifetime
@@ -233,6 +305,8 @@ def test_each_hand_off_has_its_own_id() -> None:
     # When their ids are compared
     # Then they differ, so the portal can refuse a replay
     assert unverified_payload(first)["jti"] != unverified_payload(second)["jti"]
+    # and each id is 128 random bits
+    assert len(base64.urlsafe_b64decode(unverified_payload(first)["jti"] + "==")) == 16
 
 
 def test_hand_off_is_hs256() -> None:
