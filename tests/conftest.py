@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from moto import mock_aws
+from moto.core import DEFAULT_ACCOUNT_ID
 
 # Set before any handler or Powertools import reads them.
 os.environ.update(
@@ -157,9 +158,19 @@ def sessions_table(aws: None, engine: str) -> Iterator[str]:
             client.delete_table(TableName=TABLE_NAME)
 
 
+WEBHOOK_QUEUES = ("work", "failed", "test-work", "test-failed", "session-events-failed")
+CLEANUP_QUEUE = "cleanup-units"
+
+
+def queue_url(name: str) -> str:
+    """The URL moto gives a queue of this name (the `queues` fixture checks it)."""
+    return f"https://sqs.us-east-1.amazonaws.com/{DEFAULT_ACCOUNT_ID}/{name}"
+
+
 @pytest.fixture
 def service_env(sessions_table: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
-    """What the template gives the functions, pointed at moto."""
+    """What the template gives the functions, pointed at moto. The queues are named but made only for the tests that
+    ask for them (`queues`), most tests sending nothing: a function that sends to one not made fails the test."""
     aws_client("ssm").put_parameter(
         Name=API_KEYS_PARAMETER, Value=f"{key_hash(TEST_KEY)},{key_hash(LIVE_KEY)}", Type="String"
     )
@@ -168,12 +179,8 @@ def service_env(sessions_table: str, monkeypatch: pytest.MonkeyPatch) -> Iterato
         aws_client("secretsmanager").create_secret(Name=secret_id, SecretString=json.dumps(keyring))
     aws_client("events").create_event_bus(Name=EVENT_BUS_NAME)
     aws_client("secretsmanager").create_secret(Name=WEBHOOK_SECRETS_KEY_ID, SecretString="test-webhook-sealing-key")
-    sqs = aws_client("sqs")
-    webhook_queues = {
-        name: sqs.create_queue(QueueName=f"webhook-{name}")["QueueUrl"]
-        for name in ("work", "failed", "test-work", "test-failed", "session-events-failed")
-    }
-    cleanup_queue_url = aws_client("sqs").create_queue(QueueName="cleanup-units")["QueueUrl"]
+    webhook_queues = {name: queue_url(f"webhook-{name}") for name in WEBHOOK_QUEUES}
+    cleanup_queue_url = queue_url(CLEANUP_QUEUE)
     env = {
         "EVENT_BUS_NAME": EVENT_BUS_NAME,
         "TABLE_NAME": sessions_table,
@@ -201,7 +208,15 @@ def service_env(sessions_table: str, monkeypatch: pytest.MonkeyPatch) -> Iterato
 
 
 @pytest.fixture
-def session_events(service_env: dict[str, str]) -> Any:
+def queues(service_env: dict[str, str]) -> None:
+    """The functions' SQS queues (webhook deliveries and their failures, the session events' failures, cleanup)."""
+    sqs = aws_client("sqs")
+    for name in (*(f"webhook-{name}" for name in WEBHOOK_QUEUES), CLEANUP_QUEUE):
+        assert sqs.create_queue(QueueName=name)["QueueUrl"] == queue_url(name)
+
+
+@pytest.fixture
+def session_events(service_env: dict[str, str], queues: None) -> Any:
     """Hands the table's new stream records to the events function, as Lambda's event source mapping would; returns
     the function's response (its batch item failures)."""
     import session_events_handler

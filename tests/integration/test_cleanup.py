@@ -83,6 +83,7 @@ def cleanup(table: str, queue_url: str, now: int, max_deletes: int = 1000) -> in
     return run_queue(store, queue_url, now, max_deletes)
 
 
+@pytest.mark.usefixtures("queues")  # it sends to the functions' queues
 def test_cleanup_deletes_exactly_the_purged_sessions(service_env: dict, dynamodb_calls: list[str]) -> None:
     # Given
     table = service_env["TABLE_NAME"]
@@ -134,6 +135,7 @@ def test_the_watermark_passes_a_bucket_only_when_every_shard_of_it_is_done(servi
     assert plan_cleanup(store, now=NOW, lookback_hours=3, shards=SHARDS).watermark == purge_bucket(NOW)
 
 
+@pytest.mark.usefixtures("queues")  # it sends to the functions' queues
 def test_a_schedule_that_missed_more_than_its_lookback_resumes_from_the_watermark(service_env: dict) -> None:
     # Given a watermark 30 hours back (the schedule stopped for a day and more) and a purged session left there
     table = service_env["TABLE_NAME"]
@@ -179,6 +181,7 @@ def test_a_unit_for_a_shard_beyond_the_count_is_refused_and_marks_nothing(servic
     assert store.done_shards([bucket]) == {}
 
 
+@pytest.mark.usefixtures("queues")  # it sends to the functions' queues
 def test_a_second_run_reads_only_from_the_watermark_and_deletes_nothing(
     service_env: dict, dynamodb_calls: list[str]
 ) -> None:
@@ -310,6 +313,7 @@ def sqs_event(queue_url: str) -> dict[str, Any]:
     return {"Records": records}
 
 
+@pytest.mark.usefixtures("queues")  # it sends to the functions' queues
 def test_the_handlers_queue_units_on_the_schedule_and_work_them_from_the_queue(
     service_env: dict, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -352,6 +356,7 @@ def test_sessions_are_written_under_the_purge_key_of_their_hour_and_token(servic
     assert len(set(written.values())) > 1
 
 
+@pytest.mark.usefixtures("queues")  # it sends to the functions' queues
 def test_the_worker_refuses_a_message_for_a_shard_beyond_the_count(
     service_env: dict, monkeypatch: pytest.MonkeyPatch
 ) -> None:

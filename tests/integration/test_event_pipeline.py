@@ -318,6 +318,7 @@ def give_up_on(env: dict[str, str], info: dict[str, Any]) -> None:
     aws_client("sqs").send_message(QueueUrl=env["SESSION_EVENTS_FAILED_QUEUE_URL"], MessageBody=json.dumps(message))
 
 
+@pytest.mark.usefixtures("queues")  # it sends to the functions' queues
 def test_an_operator_lists_a_skipped_batchs_records_without_their_images_and_replays_them_once(
     service_env: dict[str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -35,6 +35,7 @@ def test_put_events_over_aws_limits_is_refused_and_at_them_taken(service_env: di
         events.put_events(Entries=[{**entry(100), "EventBusName": bus}] * 11)
 
 
+@pytest.mark.usefixtures("queues")  # it sends to the functions' queues
 def test_sqs_messages_and_batches_over_aws_limits_are_refused(service_env: dict[str, str]) -> None:
     sqs = aws_client("sqs")
     queue = service_env["TEST_WEBHOOK_DELIVERY_QUEUE_URL"]

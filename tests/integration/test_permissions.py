@@ -291,6 +291,7 @@ def test_configurations(calls: set[Call], managed_key: str) -> None:
     assert denied("ConfigurationsFunction", calls) == []
 
 
+@pytest.mark.usefixtures("queues")  # it sends to the functions' queues
 def test_cleanup(calls: set[Call], service_env: dict, monkeypatch: pytest.MonkeyPatch, engine: str) -> None:
     monkeypatch.setenv("CLEANUP_LOOKBACK_HOURS", "2")  # a few units: 3 hours of 4 shards
     monkeypatch.setenv("PURGE_SHARDS", "4")

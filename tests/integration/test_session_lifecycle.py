@@ -173,6 +173,7 @@ def test_events_are_published_once_each_as_stripe_events(
     assert created["url"].rsplit("/", 1)[1] not in json.dumps(delivered)
 
 
+@pytest.mark.usefixtures("queues")  # it sends to the functions' queues
 def test_a_failing_bus_never_fails_the_request_nor_holds_the_stream_and_its_event_is_retried(
     service_env: dict, now: list[int]
 ) -> None:
