@@ -22,13 +22,14 @@ $(BIN)/python$(PYTHON_VERSION):
 	$(PYTHON) -m venv $(VENV)
 
 # uv (pinned in requirements-dev.txt, installed first by pip) installs the pinned files in seconds, where pip takes
-# about a minute: most of a fresh clone's `make test` before its first test.
+# about a minute: most of a fresh clone's `make test` before its first test. uv reads no pip.conf: a mirror or a
+# local wheel folder is given to it as UV_INDEX_URL or UV_FIND_LINKS.
 UV_PIN = $(shell grep -m1 '^uv==' requirements-dev.txt | cut -d' ' -f1)
 UV := $(BIN)/uv
 
 $(STAMP): $(BIN)/python$(PYTHON_VERSION) requirements-dev.txt layers/portal/requirements.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check "$(UV_PIN)"
-	$(UV) pip install --quiet --python $(BIN)/python -r requirements-dev.txt
+	$(UV) pip install --quiet --compile-bytecode --python $(BIN)/python -r requirements-dev.txt
 	touch $(STAMP)
 
 # Checkov, the IaC scanner (tests/integration/test_checkov.py), in a venv of its own: its pins of boto3, networkx and
@@ -39,7 +40,7 @@ $(CHECKOV_VENV)/bin/python$(PYTHON_VERSION):
 	$(PYTHON) -m venv $(CHECKOV_VENV)
 
 $(CHECKOV_STAMP): $(CHECKOV_VENV)/bin/python$(PYTHON_VERSION) requirements-checkov.txt $(STAMP)
-	$(UV) pip install --quiet --python $(CHECKOV_VENV)/bin/python -r requirements-checkov.txt
+	$(UV) pip install --quiet --compile-bytecode --python $(CHECKOV_VENV)/bin/python -r requirements-checkov.txt
 	touch $(CHECKOV_STAMP)
 
 # mutmut (`make mutants`) in a venv of its own: its click clashes with aws-sam-cli's pin (requirements-mutmut.txt).
@@ -98,7 +99,7 @@ bench: $(STAMP) ## benchmarks (cold start, warm invocation, round trips, cleanup
 	$(BIN)/python -m benchmarks.run
 
 # Mutation testing of the security-critical code, a target at a time (TARGETS=sealing handoff …; default: all), each
-# stopped at MUTANTS_MINUTES (10); survivors are listed, and explained in benchmarks/MUTANTS.md.
+# stopped at MUTANTS_MINUTES (60); it fails on a survivor benchmarks/mutants_explained.toml does not explain.
 mutants: $(MUTMUT_STAMP) ## mutmut over the session store, hand-off, delivery safety, idempotency, keys, sealing: fails on an unexplained survivor
 	$(MUTMUT_VENV)/bin/python -m benchmarks.mutants $(TARGETS)
 

@@ -187,7 +187,22 @@ def run(name: str, target: Target, minutes: float, children: int) -> tuple[str, 
         [mutmut, "results", "--all", "true"], cwd=staging, env=environment, capture_output=True, text=True
     )
     (staging / "results.txt").write_text(results.stdout + results.stderr)
+    if (finished and process.returncode != 0) or results.returncode != 0:  # mutmut saves no results when it fails
+        raise RuntimeError(f"mutmut failed on {name}: see .mutants/{name}/run.log and results.txt")
     return results.stdout, elapsed, finished
+
+
+def modules_without_mutants(by_status: dict[str, list[str]], target: Target) -> list[str]:
+    """The target's modules no mutant of the run belongs to: mutmut skips a path it cannot find, or a module whose
+    results it did not save, without a word."""
+    mutants = [mutant for mutants in by_status.values() for mutant in mutants]
+    return [
+        module
+        for module in target.modules
+        if not any(
+            mutant.startswith(f"portal_sessions.{module.removesuffix('.py').replace('/', '.')}.") for mutant in mutants
+        )
+    ]
 
 
 def summary(results: str) -> dict[str, list[str]]:
@@ -279,6 +294,9 @@ def main(names: list[str]) -> int:
             mutant for status, mutants in by_status.items() if status not in DETECTED | UNCHECKED for mutant in mutants
         ]
         verdict = judge(by_status, changes(STAGING / name, undetected), explanations.get(name, {}))
+        for module in modules_without_mutants(by_status, TARGETS[name]):
+            failed = True
+            print(f"  no mutant of {module}: mutmut did not check it")
         if verdict.unchecked:
             failed = True
             print(f"  {len(verdict.unchecked)} not checked: raise MUTANTS_MINUTES")

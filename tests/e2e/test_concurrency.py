@@ -6,9 +6,8 @@ semantics are tested whatever the local server's accept queue does; whether the 
 connections in the first place is a test of its own. Everything goes to 127.0.0.1 only; every request has a timeout,
 every wait and retry loop a bound.
 
-The module has a server of its own on each engine, empty when it starts: moto copies every table for each
-transaction (an Idempotency-Key's create is one), so on the session's shared server many at once would measure what
-earlier tests stored, not the service.
+The module has a server of its own, empty when it starts, on the engine closest to AWS present (DynamoDB Local, else
+moto): a shared server's table would hold what earlier tests stored.
 
 The local runner invokes each function one request at a time, so requests here never overlap inside a handler:
 that, the 409s of one Idempotency-Key and the one `visited` event are proven in-process by

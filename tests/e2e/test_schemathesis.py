@@ -139,7 +139,7 @@ def test_stateful_workflows_hold_to_the_document(service: LocalService) -> None:
         session.close()
 
     # Then nothing failed (a failure raises above), and links were followed from both kinds of created object (which
-    # ones depends on what the operations' tests left on this module's server: any of each kind's follow-ups)
+    # ones depends on what the module's server holds: any of each kind's follow-ups)
     session_links = {
         "GET /p/session/{token}",
         "HEAD /p/session/{token}",

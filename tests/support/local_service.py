@@ -209,7 +209,7 @@ def moto_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServ
 def service(moto_service: LocalService) -> LocalService:
     """The running service as `make run` starts it, on its embedded default (moto): one server for the package's
     tests. What they test is the HTTP contract, the SDKs and the runner, which the engine does not change; every test
-    of the store and the handlers runs on both engines, and the modules about the engine or conditional writes under
-    concurrency (test_runner_on_dynamodb_local, test_concurrency) start servers of their own on each. Its output stays
-    in pytest's temporary directory (local_gateway*/run*.std*)."""
+    of the store and the handlers runs on both engines, and the modules about DynamoDB Local or many clients at once
+    (test_runner_on_dynamodb_local, test_concurrency) start servers of their own on it. Its output stays in pytest's
+    temporary directory (local_gateway*/run*.std*)."""
     return moto_service

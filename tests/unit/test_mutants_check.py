@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import tomllib
 
-from benchmarks.mutants import EXPLAINED, TARGETS, Verdict, as_toml, change_of, judge
+from benchmarks.mutants import EXPLAINED, TARGETS, Verdict, as_toml, change_of, judge, modules_without_mutants
 
 # mutmut's mutated module, as it writes it: each mutant of a function beside the original
 MUTATED = """
@@ -96,3 +96,20 @@ def test_every_explanation_names_a_target_a_change_and_a_reason() -> None:
             assert mutant.startswith("portal_sessions."), (target, mutant)
             assert set(explanation) == {"change", "reason"}, (target, mutant)
             assert explanation["change"] and explanation["reason"] not in ("", "TODO"), (target, mutant)
+
+
+def test_a_module_of_the_target_that_no_mutant_belongs_to_fails_the_check() -> None:
+    # mutmut skips a path it cannot find (a module renamed) and a module whose results it did not save, silently
+    keys = TARGETS["keys"]
+    results = {
+        "killed": [
+            "portal_sessions.domain.auth.x_key_hash__mutmut_1",
+            "portal_sessions.store.api_keys.x_put__mutmut_2",
+        ],
+        "survived": ["portal_sessions.domain.tokens.x_new_url_token__mutmut_3"],
+    }
+
+    assert modules_without_mutants(results, keys) == []
+    del results["survived"]
+    assert modules_without_mutants(results, keys) == ["domain/tokens.py"]
+    assert modules_without_mutants({}, keys) == list(keys.modules)
