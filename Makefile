@@ -23,13 +23,13 @@ $(BIN)/python$(PYTHON_VERSION):
 
 # uv (pinned in requirements-dev.txt, installed first by pip) installs the pinned files in seconds, where pip takes
 # about a minute: most of a fresh clone's `make test` before its first test. uv reads no pip.conf: a mirror or a
-# local wheel folder is given to it as UV_INDEX_URL or UV_FIND_LINKS.
+# local wheel folder is given to it as UV_INDEX_URL or UV_FIND_LINKS. It writes no bytecode: the first import does.
 UV_PIN = $(shell grep -m1 '^uv==' requirements-dev.txt | cut -d' ' -f1)
 UV := $(BIN)/uv
 
 $(STAMP): $(BIN)/python$(PYTHON_VERSION) requirements-dev.txt layers/portal/requirements.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check "$(UV_PIN)"
-	$(UV) pip install --quiet --compile-bytecode --python $(BIN)/python -r requirements-dev.txt
+	$(UV) pip install --quiet --python $(BIN)/python -r requirements-dev.txt
 	touch $(STAMP)
 
 # Checkov, the IaC scanner (tests/integration/test_checkov.py), in a venv of its own: its pins of boto3, networkx and
@@ -40,7 +40,7 @@ $(CHECKOV_VENV)/bin/python$(PYTHON_VERSION):
 	$(PYTHON) -m venv $(CHECKOV_VENV)
 
 $(CHECKOV_STAMP): $(CHECKOV_VENV)/bin/python$(PYTHON_VERSION) requirements-checkov.txt $(STAMP)
-	$(UV) pip install --quiet --compile-bytecode --python $(CHECKOV_VENV)/bin/python -r requirements-checkov.txt
+	$(UV) pip install --quiet --python $(CHECKOV_VENV)/bin/python -r requirements-checkov.txt
 	touch $(CHECKOV_STAMP)
 
 # mutmut (`make mutants`) in a venv of its own: its click clashes with aws-sam-cli's pin (requirements-mutmut.txt).
@@ -69,7 +69,7 @@ test: $(STAMP) $(NODE_STAMP) $(CHECKOV_STAMP) ## the full test suite (Checkov on
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	$(TEST_ENV) $(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder
+	$(TEST_ENV) $(BIN)/python -m pytest -n 4 --dist loadfile --no-loadscope-reorder
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -102,8 +102,8 @@ def engine(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-# The slowest directories first: with `-n 2 --dist loadfile` the last files run on one worker while the other waits,
-# so they had better be the quick ones.
+# The slowest directories first: with `--dist loadfile` the last files run on one worker while the others wait, so
+# they had better be the quick ones.
 _DIRECTORY_ORDER = ("e2e", "browser", "integration", "unit")
 
 
